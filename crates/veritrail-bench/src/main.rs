@@ -1,0 +1,245 @@
+//! `veritrail-bench`: bounded load generators for the ledger. Each run makes its own data
+//! directory (a temporary one unless `--dir` is given), stops by itself, and prints one
+//! result line per measurement, for BENCHMARKS.md.
+//!
+//! - `batch`: `--appenders` threads, each appending batches of `--batch` events, durably.
+//! - `concurrent`: `--appenders` threads, each appending one event at a time.
+//! - `verify`: fills a log, then times the offline verifier over it.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the result lines on stdout are this tool's output"
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use veritrail_core::event::Timestamp;
+use veritrail_core::event::{Event, EventInput, TenantId};
+use veritrail_core::note::NoteSigner;
+use veritrail_core::record::{CatalogFields, Record};
+use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, verify};
+
+#[derive(Debug, Parser)]
+#[command(about = "Bounded load generators for the veritrail ledger")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+    /// Data directory to use (must not exist); a temporary one by default.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Durable appends in batches, from several appender threads.
+    Batch {
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        appenders: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Spread the events over this many tenants.
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
+        /// Give every event a client id (idempotency key).
+        #[arg(long)]
+        ids: bool,
+    },
+    /// Durable single-event appends from many concurrent appenders.
+    Concurrent {
+        #[arg(long, default_value_t = 64)]
+        appenders: usize,
+        #[arg(long, default_value_t = 300_000)]
+        events: u64,
+        #[arg(long)]
+        ids: bool,
+    },
+    /// Offline verification of a log of this many events.
+    Verify {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let temp = tempfile::tempdir_in(std::env::current_dir()?)?;
+    let dir = cli.dir.clone().unwrap_or_else(|| temp.path().join("bench"));
+    match cli.mode {
+        Mode::Batch {
+            batch,
+            appenders,
+            events,
+            tenants,
+            ids,
+        } => {
+            let result = run_appenders(&dir, appenders, events, batch, tenants, ids)?;
+            println!(
+                "batch: {events} events of {} bytes in batches of {batch} from {appenders} appenders over {tenants} tenant(s){}: {:.0} events/s durable ({:.2} s, {} commits, {:.1} events/commit)",
+                result.record_bytes,
+                if ids { " with ids" } else { "" },
+                result.events_per_sec(),
+                result.elapsed.as_secs_f64(),
+                result.n_commits,
+                events as f64 / result.n_commits.max(1) as f64,
+            );
+        }
+        Mode::Concurrent {
+            appenders,
+            events,
+            ids,
+        } => {
+            let result = run_appenders(&dir, appenders, events, 1, 1, ids)?;
+            println!(
+                "concurrent: {events} single-event appends of {} bytes from {appenders} appenders{}: {:.0} events/s durable ({:.2} s, {} commits, {:.1} events/commit)",
+                result.record_bytes,
+                if ids { " with ids" } else { "" },
+                result.events_per_sec(),
+                result.elapsed.as_secs_f64(),
+                result.n_commits,
+                events as f64 / result.n_commits.max(1) as f64,
+            );
+        }
+        Mode::Verify { events } => {
+            let result = run_appenders(&dir, 4, events, 1000, 1, true)?;
+            let signer = signer()?;
+            let started = Instant::now();
+            let report =
+                verify::verify_ledger_dir(&dir.join("ledger"), &signer.verifier(), &mut |_, _| {})?;
+            let elapsed = started.elapsed();
+            anyhow::ensure!(
+                report.is_ok(),
+                "verification failed: {:?}",
+                report.faults.first()
+            );
+            anyhow::ensure!(
+                report.n_records == events,
+                "verified {} records",
+                report.n_records
+            );
+            println!(
+                "verify: {events} events of {} bytes ({:.0} MiB of journal) verified in {:.2} s on one thread: {:.0} events/s",
+                result.record_bytes,
+                report.bytes as f64 / f64::from(1 << 20),
+                elapsed.as_secs_f64(),
+                events as f64 / elapsed.as_secs_f64(),
+            );
+        }
+    }
+    Ok(())
+}
+
+struct RunResult {
+    elapsed: Duration,
+    events: u64,
+    n_commits: u64,
+    record_bytes: usize,
+}
+
+impl RunResult {
+    fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn signer() -> anyhow::Result<NoteSigner> {
+    NoteSigner::from_seed("bench.veritrail.local", [7; 32]).context("bench signer")
+}
+
+/// A realistic event: about 500 bytes once stored.
+fn sample_event(appender: usize, n: u64, with_id: bool) -> anyhow::Result<Event> {
+    let input: EventInput = serde_json::from_value(serde_json::json!({
+        "id": with_id.then(|| format!("evt-{appender:03}-{n:012}-{:016x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+        "type": "user.password_updated",
+        "occurred_at": "2025-10-23T16:31:39.680Z",
+        "actor": {"id": format!("u_{}", n % 10_000), "type": "user", "name": "Test User",
+                  "email": "test.user@example.com", "ip": "100.151.54.26",
+                  "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"},
+        "targets": [{"id": format!("u_{}", n % 977), "type": "user", "name": "target@example.com"}],
+        "outcome": "success",
+        "correlation_id": format!("req-{appender}-{n}"),
+        "source": {"service": "accounts", "component": "api", "version": "1.2.0"},
+        "details": {"method": "password", "mfa": true, "session": format!("s-{n:016}"), "attempt": n % 3},
+    }))?;
+    Event::parse(input).map_err(|err| anyhow::anyhow!("sample event is invalid: {err:?}"))
+}
+
+fn run_appenders(
+    dir: &std::path::Path,
+    appenders: usize,
+    events: u64,
+    batch: usize,
+    n_tenants: usize,
+    ids: bool,
+) -> anyhow::Result<RunResult> {
+    let store = Arc::new(EmbeddedStore::open(
+        &dir.join("ledger"),
+        EmbeddedOptions::default(),
+    )?);
+    let ledger = Arc::new(Ledger::start(
+        store.clone(),
+        signer()?,
+        LedgerConfig {
+            origin_prefix: "bench.veritrail.local".into(),
+            ..LedgerConfig::default()
+        },
+    )?);
+    let tenants: Vec<TenantId> = (0..n_tenants)
+        .map(|i| TenantId::parse(&format!("tenant-{i}")))
+        .collect::<Result<_, _>>()
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let record_bytes = Record::new(
+        tenants[0].clone(),
+        0,
+        Timestamp::from_unix_nanos(1_761_237_099_680_000_000),
+        sample_event(0, 0, ids)?,
+        CatalogFields::default(),
+    )
+    .encode()
+    .len();
+    let per_appender = events / appenders as u64;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..appenders)
+        .map(|appender| {
+            let ledger = Arc::clone(&ledger);
+            let tenants = tenants.clone();
+            let count = per_appender + u64::from((appender as u64) < events % appenders as u64);
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut n = 0u64;
+                let mut n_batches = 0usize;
+                while n < count {
+                    let n_batch = (batch as u64).min(count - n);
+                    let events = (n..n + n_batch)
+                        .map(|i| sample_event(appender, i, ids))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    let tenant = tenants[(appender + n_batches) % tenants.len()].clone();
+                    n_batches += 1;
+                    let receipts = ledger.append_blocking(tenant, events)?;
+                    anyhow::ensure!(receipts.len() as u64 == n_batch, "missing receipts");
+                    n += n_batch;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("appender panicked"))??;
+    }
+    let elapsed = started.elapsed();
+    ledger.shutdown();
+    store.sync()?;
+    Ok(RunResult {
+        elapsed,
+        events,
+        n_commits: ledger.stats().commits.load(Ordering::Relaxed),
+        record_bytes,
+    })
+}

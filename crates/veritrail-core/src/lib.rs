@@ -1,0 +1,19 @@
+//! The I/O-free core of veritrail: no files, sockets, clock or randomness.
+//!
+//! # Layout
+//!
+//! - [`event`]: the wire [`event::EventInput`] and the validated [`event::Event`] with its
+//!   parts; [`event::limits`] and the stable error [`event::codes`].
+//! - [`record`]: [`record::Record`] and its canonical, versioned byte encoding.
+//! - [`canonical_json`]: the canonical JSON used for `details`.
+//! - [`merkle`]: RFC 6962 / RFC 9162 hashing, the append frontier, inclusion and
+//!   consistency proofs (generated from stored node hashes, and verified).
+//! - [`checkpoint`]: the C2SP `tlog-checkpoint` body.
+//! - [`note`]: C2SP `signed-note` signing and verification with Ed25519.
+
+pub mod canonical_json;
+pub mod checkpoint;
+pub mod event;
+pub mod merkle;
+pub mod note;
+pub mod record;

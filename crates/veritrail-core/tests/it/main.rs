@@ -1,0 +1,5 @@
+//! Integration tests of veritrail-core: known-answer vectors and property tests.
+
+mod merkle;
+mod note;
+mod record;

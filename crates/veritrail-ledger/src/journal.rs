@@ -1,0 +1,516 @@
+//! The journal: append-only segment files of checksummed frames, the embedded store's
+//! source of truth.
+//!
+//! One frame holds one group commit (the records and checkpoints of every tenant it
+//! touched) and is written with a single `write` followed by `fdatasync`, so a commit costs
+//! one sync whatever the number of events or tenants. A frame carries its length and a
+//! CRC32C of its payload; each entry inside carries its own CRC32C, so a record read at
+//! random is checked without reading its frame. The byte layout is specified in
+//! `docs/format.md` ("Journal segments").
+//!
+//! Positions are global: a segment named `{base:020}.seg` holds bytes `base..base + len`,
+//! and the next segment's base is `base + len`. A position names a byte for the life of the
+//! data directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub(crate) const SEGMENT_MAGIC: &[u8; 4] = b"VTLJ";
+pub(crate) const SEGMENT_VERSION: u32 = 1;
+pub(crate) const SEGMENT_HEADER_BYTES: usize = 16;
+pub(crate) const SEGMENT_HEADER_LEN: u64 = SEGMENT_HEADER_BYTES as u64;
+pub(crate) const FRAME_MAGIC: &[u8; 4] = b"VTF1";
+pub(crate) const FRAME_HEADER_LEN: usize = 12;
+pub(crate) const ENTRY_HEADER_LEN: usize = 9;
+/// Frames larger than this are refused on write and treated as corrupt on read.
+pub const MAX_FRAME_BYTES: usize = 256 << 20;
+
+/// Kind byte of a journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Body: one canonical record.
+    Record = 1,
+    /// Body: tenant length (1 byte), tenant, signed checkpoint note.
+    Checkpoint = 2,
+}
+
+impl EntryKind {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Record),
+            2 => Some(Self::Checkpoint),
+            _ => None,
+        }
+    }
+}
+
+/// Builds one frame's payload entry by entry.
+#[derive(Debug, Default)]
+pub struct FrameBuilder {
+    buf: Vec<u8>,
+}
+
+impl FrameBuilder {
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity + FRAME_HEADER_LEN);
+        buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+        Self { buf }
+    }
+
+    /// Appends an entry and returns its offset from the start of the frame.
+    pub fn push(&mut self, kind: EntryKind, body_parts: &[&[u8]]) -> usize {
+        let offset = self.buf.len();
+        let body_len: usize = body_parts.iter().map(|part| part.len()).sum();
+        let mut crc = 0;
+        for part in body_parts {
+            crc = crc32c::crc32c_append(crc, part);
+        }
+        self.buf.push(kind as u8);
+        self.buf.extend_from_slice(&len_u32(body_len).to_be_bytes());
+        self.buf.extend_from_slice(&crc.to_be_bytes());
+        for part in body_parts {
+            self.buf.extend_from_slice(part);
+        }
+        offset
+    }
+
+    /// The finished frame, header included.
+    pub fn finish(mut self) -> Vec<u8> {
+        let payload_len = self.buf.len() - FRAME_HEADER_LEN;
+        let crc = crc32c::crc32c(&self.buf[FRAME_HEADER_LEN..]);
+        self.buf[..4].copy_from_slice(FRAME_MAGIC);
+        self.buf[4..8].copy_from_slice(&len_u32(payload_len).to_be_bytes());
+        self.buf[8..12].copy_from_slice(&crc.to_be_bytes());
+        self.buf
+    }
+}
+
+/// Lengths inside the journal are u32; every producer is bounded far below that.
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).expect("journal lengths are bounded by MAX_FRAME_BYTES")
+}
+
+/// One entry of a frame, as read back.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    /// Global position of the entry's first byte (its kind).
+    pub pos: u64,
+    pub kind: EntryKind,
+    pub body: &'a [u8],
+    /// Whether the body matches the entry's CRC32C.
+    pub checksum_ok: bool,
+}
+
+/// Why a scan stopped before the end of the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanStop {
+    /// The journal ends cleanly at this position.
+    End(u64),
+    /// The last frame is incomplete or fails its checksum and nothing follows it: the
+    /// trace of a write cut short by a crash. It was never acknowledged.
+    TornTail { pos: u64, reason: String },
+    /// A frame that is not the last one is damaged, or a segment is malformed.
+    Corrupt { pos: u64, reason: String },
+}
+
+/// Entries of a frame; `Err` if an entry is malformed or fails its CRC.
+pub fn parse_entries(frame_pos: u64, payload: &[u8]) -> Result<Vec<Entry<'_>>, (u64, String)> {
+    let mut entries = Vec::new();
+    for entry in parse_entries_lenient(frame_pos, payload) {
+        let entry = entry?;
+        if !entry.checksum_ok {
+            return Err((entry.pos, "entry checksum mismatch".into()));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Entries of a frame, each with whether its CRC holds; stops at the first entry whose
+/// header cannot be parsed (its length is then unknown).
+pub fn parse_entries_lenient(
+    frame_pos: u64,
+    payload: &[u8],
+) -> impl Iterator<Item = Result<Entry<'_>, (u64, String)>> {
+    let mut at = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || at >= payload.len() {
+            return None;
+        }
+        let pos = frame_pos + (FRAME_HEADER_LEN + at) as u64;
+        let parsed = parse_entry(payload, at, pos);
+        match &parsed {
+            Ok(entry) => at += ENTRY_HEADER_LEN + entry.body.len(),
+            Err(_) => failed = true,
+        }
+        Some(parsed)
+    })
+}
+
+fn parse_entry(payload: &[u8], at: usize, pos: u64) -> Result<Entry<'_>, (u64, String)> {
+    let Some(header) = payload.get(at..at + ENTRY_HEADER_LEN) else {
+        return Err((pos, "entry header cut short".into()));
+    };
+    let Some(kind) = EntryKind::from_byte(header[0]) else {
+        return Err((pos, format!("unknown entry kind {}", header[0])));
+    };
+    let body_len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let crc = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+    let body_start = at + ENTRY_HEADER_LEN;
+    let Some(body) = payload.get(body_start..body_start + body_len) else {
+        return Err((pos, "entry body runs past its frame".into()));
+    };
+    Ok(Entry {
+        pos,
+        kind,
+        body,
+        checksum_ok: crc32c::crc32c(body) == crc,
+    })
+}
+
+/// A journal directory: its segments, readable at any position, appendable at the end.
+///
+/// Readers and the one writer share it (`&self` everywhere). Appends and truncation must be
+/// serialised by the caller (the store's writer lock); reads run concurrently with them and
+/// only ever ask for bytes of frames that are already appended.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    /// Segments in position order; the last one is the one appended to. The lock is held
+    /// for writing only to add or remove a segment.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    segment_max_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    base: u64,
+    /// Bytes of the segment that hold whole frames (or the header). Written by the writer
+    /// after the frame is synced.
+    len: AtomicU64,
+    file: File,
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`. Does not validate frames: see
+    /// [`Journal::scan`].
+    pub fn open(dir: &Path, segment_max_bytes: u64) -> io::Result<Journal> {
+        fs::create_dir_all(dir)?;
+        Self::open_inner(dir, segment_max_bytes, true)
+    }
+
+    /// Opens an existing journal for reading only (the offline verifier): creates nothing
+    /// and never writes.
+    pub fn open_read_only(dir: &Path) -> io::Result<Journal> {
+        Self::open_inner(dir, u64::MAX, false)
+    }
+
+    fn open_inner(dir: &Path, segment_max_bytes: u64, writable: bool) -> io::Result<Journal> {
+        let mut bases = Vec::new();
+        for dir_entry in fs::read_dir(dir)? {
+            let name = dir_entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(base) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = Vec::with_capacity(bases.len());
+        for base in bases {
+            let path = segment_path(dir, base);
+            let file = OpenOptions::new().read(true).write(writable).open(&path)?;
+            let len = file.metadata()?.len();
+            check_segment_header(&file, base, len)
+                .map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))?;
+            segments.push(Arc::new(Segment {
+                base,
+                len: AtomicU64::new(len),
+                file,
+            }));
+        }
+        let journal = Journal {
+            dir: dir.to_owned(),
+            segments: RwLock::new(segments),
+            segment_max_bytes,
+        };
+        if writable && journal.segments().is_empty() {
+            journal.new_segment(0)?;
+        }
+        Ok(journal)
+    }
+
+    fn segments(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().expect("journal lock poisoned").clone()
+    }
+
+    fn last_segment(&self) -> Arc<Segment> {
+        let segments = self.segments.read().expect("journal lock poisoned");
+        Arc::clone(segments.last().expect("a journal always has a segment"))
+    }
+
+    /// Global position just past the last byte.
+    pub fn end(&self) -> u64 {
+        let last = self.last_segment();
+        last.base + last.len()
+    }
+
+    /// Global position of the first frame of the journal.
+    pub fn start(&self) -> u64 {
+        let segments = self.segments.read().expect("journal lock poisoned");
+        segments.first().map_or(0, |s| s.base) + SEGMENT_HEADER_LEN
+    }
+
+    /// Appends one frame built by [`FrameBuilder`] and syncs it; returns the frame's
+    /// global position. Durable when this returns `Ok`.
+    pub(crate) fn append_frame(&self, frame: &[u8]) -> io::Result<u64> {
+        let frame_len = frame.len() as u64;
+        let mut segment = self.last_segment();
+        let len = segment.len();
+        if len > SEGMENT_HEADER_LEN && len + frame_len > self.segment_max_bytes {
+            self.new_segment(segment.base + len)?;
+            segment = self.last_segment();
+        }
+        let len = segment.len();
+        // On error, whatever reached the file lies past `len`: the store recovers by
+        // rescanning, which keeps the frame if it is whole and cuts it if it is torn.
+        segment.file.write_all_at(frame, len)?;
+        segment.file.sync_data()?;
+        segment.len.store(len + frame_len, Ordering::Release);
+        Ok(segment.base + len)
+    }
+
+    fn new_segment(&self, base: u64) -> io::Result<()> {
+        let path = segment_path(&self.dir, base);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+        header.extend_from_slice(SEGMENT_MAGIC);
+        header.extend_from_slice(&SEGMENT_VERSION.to_be_bytes());
+        header.extend_from_slice(&base.to_be_bytes());
+        file.write_all(&header)?;
+        file.sync_all()?;
+        sync_dir(&self.dir)?;
+        let mut segments = self.segments.write().expect("journal lock poisoned");
+        segments.push(Arc::new(Segment {
+            base,
+            len: AtomicU64::new(SEGMENT_HEADER_LEN),
+            file,
+        }));
+        Ok(())
+    }
+
+    /// Cuts the journal at `pos` (the end of the last good frame) and syncs: how a torn
+    /// tail is removed on open. Segments wholly after `pos` are deleted.
+    pub(crate) fn truncate(&self, pos: u64) -> io::Result<()> {
+        let mut segments = self.segments.write().expect("journal lock poisoned");
+        while segments.len() > 1 && segments.last().is_some_and(|s| s.base >= pos) {
+            let segment = segments.pop().expect("checked non-empty");
+            fs::remove_file(segment_path(&self.dir, segment.base))?;
+        }
+        sync_dir(&self.dir)?;
+        let segment = segments.last().expect("a journal always has a segment");
+        let len = pos.saturating_sub(segment.base).max(SEGMENT_HEADER_LEN);
+        segment.file.set_len(len)?;
+        segment.file.sync_all()?;
+        segment.len.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the segments' lengths from the files again (after a failed append, whose bytes
+    /// may or may not have reached the disk).
+    pub(crate) fn refresh_lengths(&self) -> io::Result<()> {
+        for segment in self.segments() {
+            segment
+                .len
+                .store(segment.file.metadata()?.len(), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at global position `pos`.
+    pub fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        let segment = {
+            let segments = self.segments.read().expect("journal lock poisoned");
+            let idx = segments.partition_point(|s| s.base <= pos);
+            idx.checked_sub(1)
+                .and_then(|i| segments.get(i))
+                .map(Arc::clone)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "before the journal"))?
+        };
+        if pos + buf.len() as u64 > segment.base + segment.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("read of {} bytes at {pos} runs past its segment", buf.len()),
+            ));
+        }
+        segment.file.read_exact_at(buf, pos - segment.base)
+    }
+
+    /// Reads the body of the entry at `pos` whose body is `body_len` bytes, checking the
+    /// entry's kind and CRC.
+    pub fn read_entry(
+        &self,
+        pos: u64,
+        body_len: usize,
+        kind: EntryKind,
+    ) -> Result<Vec<u8>, String> {
+        let mut buf = vec![0; ENTRY_HEADER_LEN + body_len];
+        self.read_at(pos, &mut buf).map_err(|err| err.to_string())?;
+        let stored_len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+        let crc = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]);
+        if buf[0] != kind as u8 || stored_len != body_len {
+            return Err(format!(
+                "no {kind:?} entry of {body_len} bytes at journal position {pos}"
+            ));
+        }
+        let body = buf.split_off(ENTRY_HEADER_LEN);
+        if crc32c::crc32c(&body) != crc {
+            return Err(format!("entry checksum mismatch at journal position {pos}"));
+        }
+        Ok(body)
+    }
+
+    /// Visits every frame from `from` (a frame boundary) to the end, in order, and tells
+    /// how the scan stopped. `visit` gets the frame's position and its payload; a visit
+    /// that returns `Err` stops the scan with that error. The first damaged frame stops
+    /// the scan.
+    pub fn scan<E>(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<ScanStop, E> {
+        self.scan_frames(from, false, |pos, payload, _| visit(pos, payload))
+    }
+
+    /// Like [`Journal::scan`], but a frame whose checksum fails is still visited (with
+    /// `checksum_ok == false`) and the scan goes on after it, so that the verifier can
+    /// say which records of the frame are damaged. Only a frame whose length cannot be
+    /// trusted stops the scan.
+    pub fn scan_lenient<E>(
+        &self,
+        from: u64,
+        visit: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
+    ) -> Result<ScanStop, E> {
+        self.scan_frames(from, true, visit)
+    }
+
+    fn scan_frames<E>(
+        &self,
+        from: u64,
+        lenient: bool,
+        mut visit: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
+    ) -> Result<ScanStop, E> {
+        let mut pos = from.max(self.start());
+        let mut payload = Vec::new();
+        let segments = self.segments();
+        for (seg_idx, segment) in segments.iter().enumerate() {
+            let seg_end = segment.base + segment.len();
+            if seg_end <= pos {
+                continue;
+            }
+            let is_last_segment = seg_idx + 1 == segments.len();
+            if pos < segment.base + SEGMENT_HEADER_LEN {
+                pos = segment.base + SEGMENT_HEADER_LEN;
+            }
+            while pos < seg_end {
+                let torn_or_corrupt = |reason: String, frame_end: u64| {
+                    if is_last_segment && frame_end >= seg_end {
+                        ScanStop::TornTail { pos, reason }
+                    } else {
+                        ScanStop::Corrupt { pos, reason }
+                    }
+                };
+                let mut header = [0u8; FRAME_HEADER_LEN];
+                if pos + FRAME_HEADER_LEN as u64 > seg_end {
+                    return Ok(torn_or_corrupt("frame header cut short".into(), seg_end));
+                }
+                if let Err(err) = segment.file.read_exact_at(&mut header, pos - segment.base) {
+                    return Ok(ScanStop::Corrupt {
+                        pos,
+                        reason: err.to_string(),
+                    });
+                }
+                if &header[..4] != FRAME_MAGIC {
+                    return Ok(torn_or_corrupt("no frame magic".into(), seg_end));
+                }
+                let payload_len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+                let crc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+                let frame_end = pos + FRAME_HEADER_LEN as u64 + u64::from(payload_len);
+                if payload_len as usize > MAX_FRAME_BYTES || frame_end > seg_end {
+                    return Ok(torn_or_corrupt(
+                        format!("frame of {payload_len} bytes runs past the end of its segment"),
+                        frame_end,
+                    ));
+                }
+                payload.resize(payload_len as usize, 0);
+                let read = segment
+                    .file
+                    .read_exact_at(&mut payload, pos - segment.base + FRAME_HEADER_LEN as u64);
+                if let Err(err) = read {
+                    return Ok(ScanStop::Corrupt {
+                        pos,
+                        reason: err.to_string(),
+                    });
+                }
+                let checksum_ok = crc32c::crc32c(&payload) == crc;
+                if !checksum_ok && !lenient {
+                    return Ok(torn_or_corrupt("frame checksum mismatch".into(), frame_end));
+                }
+                visit(pos, &payload, checksum_ok)?;
+                pos = frame_end;
+            }
+        }
+        Ok(ScanStop::End(pos))
+    }
+
+    /// Paths of the segment files, in order (for tools and tests).
+    pub fn segment_paths(&self) -> Vec<PathBuf> {
+        self.segments()
+            .iter()
+            .map(|s| segment_path(&self.dir, s.base))
+            .collect()
+    }
+}
+
+fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.seg"))
+}
+
+fn check_segment_header(file: &File, base: u64, len: u64) -> Result<(), String> {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    if len < SEGMENT_HEADER_LEN {
+        return Err(format!("journal segment {base} is shorter than its header"));
+    }
+    file.read_exact_at(&mut header, 0)
+        .map_err(|err| err.to_string())?;
+    let version = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let stored_base = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
+    if &header[..4] != SEGMENT_MAGIC || version != SEGMENT_VERSION || stored_base != base {
+        return Err(format!(
+            "journal segment {base} has a bad header (version {version}, base {stored_base})"
+        ));
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries (new or removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

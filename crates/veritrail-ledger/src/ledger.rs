@@ -1,0 +1,659 @@
+//! The [`Ledger`]: appends through one sequencer with group commit, reads and proofs from
+//! the store.
+//!
+//! The sequencer is a single thread that owns every tenant's Merkle frontier. It takes all
+//! append requests waiting in its queue (up to a cap), assigns seqs, encodes and hashes
+//! the records, extends the trees, signs one checkpoint per tenant touched and hands the
+//! whole batch to [`LedgerStore::commit`] — one durable commit, however many requests and
+//! tenants. Only when that returns does any request get its receipts. While a commit is
+//! syncing, new requests queue up and form the next batch: that is group commit, and it is
+//! how throughput goes past the disk's sync rate.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use veritrail_core::checkpoint::Checkpoint;
+use veritrail_core::event::{Event, EventId, TenantId, Timestamp};
+use veritrail_core::merkle::{self, Frontier, Hash, NodeId, NodeReader};
+use veritrail_core::note::{NoteSigner, NoteVerifier};
+use veritrail_core::record::{CatalogFields, Record};
+
+use crate::store::{AppendedRecord, CommitBatch, LedgerStore, StoreError, TenantAppend};
+
+/// Most events the sequencer puts in one commit; requests beyond wait for the next.
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 20_000;
+
+/// How the ledger names and signs its logs.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Deployment name: the signing key's name and the prefix of every checkpoint origin
+    /// (`<origin_prefix>/<tenant>`). A host-like name such as `audit.example.com`.
+    pub origin_prefix: String,
+    pub max_batch_events: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin_prefix: "veritrail.local".into(),
+            max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+        }
+    }
+}
+
+/// What an append returns for each event, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Position of the record in its tenant's log.
+    pub seq: u64,
+    /// `SHA-256(0x00 || canonical record)`, the leaf the tree commits to.
+    pub leaf_hash: Hash,
+    /// The event id was already in the log: this is the original record's receipt and
+    /// nothing was stored.
+    pub duplicate: bool,
+    /// A signed checkpoint (signed note) whose tree contains the record.
+    pub checkpoint: Arc<str>,
+}
+
+/// Why an append failed. Nothing of a failed request is acknowledged; whether it was stored
+/// is unknown only for [`AppendError::Unavailable`], and a retry with the same event ids is
+/// then safe.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error("the ledger could not store the batch: {0}")]
+    Unavailable(String),
+    #[error("the ledger is shut down")]
+    Closed,
+    #[error("a request may carry at most {max} events, this one has {n_events}")]
+    TooManyEvents { n_events: usize, max: usize },
+}
+
+/// Errors of reads and proofs.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("tenant {tenant} has {size} records; {what} is out of range")]
+    OutOfRange {
+        tenant: TenantId,
+        size: u64,
+        what: String,
+    },
+}
+
+/// Running totals of the sequencer, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct LedgerStats {
+    /// Durable commits made.
+    pub commits: AtomicU64,
+    /// Records stored by those commits.
+    pub records: AtomicU64,
+    /// Time spent in `LedgerStore::commit`, in nanoseconds.
+    pub commit_nanos: AtomicU64,
+    /// Requests waiting for the sequencer to take them.
+    pub queued: AtomicU64,
+}
+
+struct Request {
+    tenant: TenantId,
+    events: Vec<Event>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
+}
+
+/// The ledger: the sequencer thread and the store it writes to.
+///
+/// Dropping it (or [`Ledger::shutdown`]) stops taking requests, lets the sequencer finish
+/// every request already queued, and waits for it.
+pub struct Ledger {
+    store: Arc<dyn LedgerStore>,
+    verifier: NoteVerifier,
+    origin_prefix: String,
+    max_batch_events: usize,
+    queue: Mutex<Option<mpsc::Sender<Request>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<LedgerStats>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("store", &self.store)
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Loads the store's state and starts the sequencer.
+    pub fn start(
+        store: Arc<dyn LedgerStore>,
+        signer: NoteSigner,
+        config: LedgerConfig,
+    ) -> Result<Ledger, StoreError> {
+        let stats = Arc::new(LedgerStats::default());
+        let mut sequencer = Sequencer {
+            store: Arc::clone(&store),
+            stats: Arc::clone(&stats),
+            tenants: HashMap::new(),
+            needs_reload: true,
+            last_received_at: 0,
+            origin_prefix: config.origin_prefix.clone(),
+            max_batch_events: config.max_batch_events,
+            verifier: signer.verifier(),
+            signer,
+        };
+        sequencer.reload()?;
+        let verifier = sequencer.verifier.clone();
+        let (queue, requests) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("veritrail-sequencer".into())
+            .spawn(move || sequencer.run(&requests))
+            .map_err(StoreError::Unavailable)?;
+        Ok(Ledger {
+            store,
+            verifier,
+            origin_prefix: config.origin_prefix,
+            max_batch_events: config.max_batch_events,
+            queue: Mutex::new(Some(queue)),
+            sequencer: Mutex::new(Some(thread)),
+            stats,
+        })
+    }
+
+    /// Appends `events` to `tenant`'s log; returns one receipt per event once the batch
+    /// holding them is durable.
+    pub async fn append(
+        &self,
+        tenant: TenantId,
+        events: Vec<Event>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        let reply = self.enqueue(tenant, events)?;
+        reply.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// [`Ledger::append`] for threads outside an async runtime.
+    pub fn append_blocking(
+        &self,
+        tenant: TenantId,
+        events: Vec<Event>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        let reply = self.enqueue(tenant, events)?;
+        reply.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    fn enqueue(
+        &self,
+        tenant: TenantId,
+        events: Vec<Event>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
+    {
+        if events.len() > self.max_batch_events {
+            return Err(AppendError::TooManyEvents {
+                n_events: events.len(),
+                max: self.max_batch_events,
+            });
+        }
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        let queue = self.queue.lock().expect("queue lock poisoned");
+        let queue = queue.as_ref().ok_or(AppendError::Closed)?;
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = queue.send(Request {
+            tenant,
+            events,
+            reply,
+        });
+        if sent.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(AppendError::Closed);
+        }
+        Ok(receiver)
+    }
+
+    /// Stops taking requests and waits until every queued one is answered.
+    pub fn shutdown(&self) {
+        self.queue.lock().expect("queue lock poisoned").take();
+        let thread = self
+            .sequencer
+            .lock()
+            .expect("sequencer lock poisoned")
+            .take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the sequencer thread panicked");
+        }
+    }
+
+    /// Running totals of commits.
+    pub fn stats(&self) -> &LedgerStats {
+        &self.stats
+    }
+
+    pub fn store(&self) -> &Arc<dyn LedgerStore> {
+        &self.store
+    }
+
+    /// The key that verifies this ledger's checkpoints.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// The checkpoint origin of `tenant`'s log.
+    pub fn origin(&self, tenant: &TenantId) -> String {
+        origin(&self.origin_prefix, tenant)
+    }
+
+    /// Committed size of `tenant`'s log.
+    pub fn size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.store.size(tenant)
+    }
+
+    /// The latest signed checkpoint of `tenant`'s log.
+    pub fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Arc<str>>, StoreError> {
+        self.store.checkpoint(tenant)
+    }
+
+    /// Decoded records `from_seq..` of `tenant`, at most `limit`.
+    pub fn records(
+        &self,
+        tenant: &TenantId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.store
+            .read_records(tenant, from_seq, limit)?
+            .iter()
+            .map(|bytes| Record::decode(bytes).map_err(|err| StoreError::Corrupt(err.to_string())))
+            .collect()
+    }
+
+    /// Inclusion proof of record `seq` in the tree of `tree_size` records.
+    pub fn inclusion_proof(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(tenant, tree_size)?;
+        merkle::inclusion_proof(&self.node_reader(tenant), seq, tree_size).map_err(|err| {
+            proof_error(
+                err,
+                tenant,
+                tree_size,
+                format!("seq {seq} in a tree of {tree_size}"),
+            )
+        })
+    }
+
+    /// Consistency proof between the trees of `size1` and `size2` records.
+    pub fn consistency_proof(
+        &self,
+        tenant: &TenantId,
+        size1: u64,
+        size2: u64,
+    ) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(tenant, size2)?;
+        merkle::consistency_proof(&self.node_reader(tenant), size1, size2)
+            .map_err(|err| proof_error(err, tenant, size2, format!("size {size1} to size {size2}")))
+    }
+
+    fn check_size(&self, tenant: &TenantId, tree_size: u64) -> Result<(), ReadError> {
+        let size = self.store.size(tenant)?;
+        if tree_size > size {
+            return Err(ReadError::OutOfRange {
+                tenant: tenant.clone(),
+                size,
+                what: format!("tree size {tree_size}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn node_reader<'a>(&'a self, tenant: &'a TenantId) -> StoreNodes<'a> {
+        StoreNodes {
+            store: &*self.store,
+            tenant,
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn proof_error(
+    err: merkle::ProofError<StoreError>,
+    tenant: &TenantId,
+    size: u64,
+    what: String,
+) -> ReadError {
+    match err {
+        merkle::ProofError::Read(err) => ReadError::Store(err),
+        _ => ReadError::OutOfRange {
+            tenant: tenant.clone(),
+            size,
+            what,
+        },
+    }
+}
+
+/// Adapts a store to the proof code's [`NodeReader`].
+struct StoreNodes<'a> {
+    store: &'a dyn LedgerStore,
+    tenant: &'a TenantId,
+}
+
+impl NodeReader for StoreNodes<'_> {
+    type Error = StoreError;
+
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        self.store.read_nodes(self.tenant, ids)
+    }
+}
+
+/// The checkpoint origin of a tenant's log.
+pub fn origin(origin_prefix: &str, tenant: &TenantId) -> String {
+    format!("{origin_prefix}/{tenant}")
+}
+
+/// The sequencer's view of one tenant's log: owned by the sequencer thread alone.
+#[derive(Debug, Clone)]
+struct TenantLog {
+    frontier: Frontier,
+    checkpoint: Option<Arc<str>>,
+}
+
+/// The single writer. Everything here is owned by the sequencer thread.
+struct Sequencer {
+    store: Arc<dyn LedgerStore>,
+    stats: Arc<LedgerStats>,
+    tenants: HashMap<TenantId, TenantLog>,
+    /// A commit failed: the store may or may not hold it, so the state must be reloaded
+    /// from the store before the next commit.
+    needs_reload: bool,
+    /// Unix nanoseconds given to the last batch; `received_at` never goes backwards.
+    last_received_at: i64,
+    origin_prefix: String,
+    max_batch_events: usize,
+    signer: NoteSigner,
+    verifier: NoteVerifier,
+}
+
+/// One request's plan for each of its events.
+enum Planned {
+    /// A record of this batch (new, or a repeat of an id given a seq earlier in the batch).
+    InBatch {
+        seq: u64,
+        leaf_hash: Hash,
+        duplicate: bool,
+    },
+    /// Repeat of an id committed before this batch.
+    Committed { seq: u64 },
+}
+
+/// The batch's work on one tenant.
+struct TenantWork {
+    tenant: TenantId,
+    first_seq: u64,
+    frontier: Frontier,
+    records: Vec<AppendedRecord>,
+    nodes: Vec<(NodeId, Hash)>,
+    /// Ids given a seq in this batch, so a repeat inside the batch finds them.
+    batch_ids: HashMap<EventId, (u64, Hash)>,
+    checkpoint: Option<Arc<str>>,
+}
+
+impl Sequencer {
+    fn run(mut self, requests: &mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut n_events = first.events.len();
+            let mut batch = vec![first];
+            while n_events < self.max_batch_events {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        n_events += request.events.len();
+                        batch.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.stats
+                .queued
+                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+            self.process(batch);
+        }
+        tracing::debug!("sequencer stopped: queue closed and drained");
+    }
+
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let states = self.store.load()?;
+        self.tenants = states
+            .into_iter()
+            .map(|state| {
+                let frontier = Frontier::from_parts(state.size, state.frontier)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                Ok((
+                    state.tenant,
+                    TenantLog {
+                        frontier,
+                        checkpoint: state.checkpoint,
+                    },
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.needs_reload = false;
+        Ok(())
+    }
+
+    fn process(&mut self, batch: Vec<Request>) {
+        if self.needs_reload
+            && let Err(err) = self.reload()
+        {
+            tracing::error!(%err, "ledger store still unavailable");
+            let err = AppendError::Unavailable(err.to_string());
+            for request in batch {
+                let _ = request.reply.send(Err(err.clone()));
+            }
+            return;
+        }
+        match self.plan_and_commit(&batch) {
+            Ok(plans) => {
+                for (request, plan) in batch.into_iter().zip(plans) {
+                    let receipts = self.receipts(&request.tenant, plan);
+                    let _ = request.reply.send(receipts);
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, "ledger commit failed");
+                self.needs_reload = true;
+                let err = AppendError::Unavailable(err.to_string());
+                for request in batch {
+                    let _ = request.reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Assigns seqs, builds and commits the batch; on success the sequencer's state moves
+    /// to the new trees.
+    fn plan_and_commit(&mut self, batch: &[Request]) -> Result<Vec<Vec<Planned>>, StoreError> {
+        let received_at = self.next_received_at();
+        let mut works: HashMap<TenantId, TenantWork> = HashMap::new();
+        let mut plans = Vec::with_capacity(batch.len());
+        for request in batch {
+            let work = works.entry(request.tenant.clone()).or_insert_with(|| {
+                let frontier = self
+                    .tenants
+                    .get(&request.tenant)
+                    .map(|log| log.frontier.clone())
+                    .unwrap_or_default();
+                TenantWork {
+                    tenant: request.tenant.clone(),
+                    first_seq: frontier.size(),
+                    frontier,
+                    records: Vec::new(),
+                    nodes: Vec::new(),
+                    batch_ids: HashMap::new(),
+                    checkpoint: None,
+                }
+            });
+            let ids: Vec<&EventId> = request.events.iter().filter_map(Event::id).collect();
+            let mut committed = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.store.find_event_ids(&request.tenant, &ids)?
+            }
+            .into_iter();
+            let mut plan = Vec::with_capacity(request.events.len());
+            for event in &request.events {
+                if let Some(id) = event.id() {
+                    let committed_seq = committed.next().flatten();
+                    if let Some(seq) = committed_seq {
+                        plan.push(Planned::Committed { seq });
+                        continue;
+                    }
+                    if let Some(&(seq, leaf_hash)) = work.batch_ids.get(id) {
+                        plan.push(Planned::InBatch {
+                            seq,
+                            leaf_hash,
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                }
+                let seq = work.frontier.size();
+                let record = Record::new(
+                    request.tenant.clone(),
+                    seq,
+                    received_at,
+                    event.clone(),
+                    CatalogFields::default(),
+                );
+                let bytes = record.encode();
+                let leaf_hash = merkle::leaf_hash(&bytes);
+                let nodes = &mut work.nodes;
+                work.frontier
+                    .append(leaf_hash, |node, hash| nodes.push((node, hash)));
+                if let Some(id) = event.id() {
+                    work.batch_ids.insert(id.clone(), (seq, leaf_hash));
+                }
+                work.records.push(AppendedRecord {
+                    bytes,
+                    event_id: event.id().cloned(),
+                });
+                plan.push(Planned::InBatch {
+                    seq,
+                    leaf_hash,
+                    duplicate: false,
+                });
+            }
+            plans.push(plan);
+        }
+
+        let mut commit = CommitBatch::default();
+        for work in works.values_mut() {
+            if work.records.is_empty() {
+                continue;
+            }
+            let checkpoint = Checkpoint::new(
+                origin(&self.origin_prefix, &work.tenant),
+                work.frontier.size(),
+                work.frontier.root(),
+            )
+            .map_err(|err| err.to_string())
+            .and_then(|checkpoint| {
+                self.signer
+                    .sign(&checkpoint.to_body())
+                    .map_err(|err| err.to_string())
+            })
+            .map_err(|err| StoreError::Corrupt(format!("cannot sign a checkpoint: {err}")))?;
+            let checkpoint: Arc<str> = Arc::from(checkpoint);
+            work.checkpoint = Some(Arc::clone(&checkpoint));
+            commit.tenants.push(TenantAppend {
+                tenant: work.tenant.clone(),
+                first_seq: work.first_seq,
+                records: std::mem::take(&mut work.records),
+                nodes: std::mem::take(&mut work.nodes),
+                checkpoint,
+            });
+        }
+        if !commit.tenants.is_empty() {
+            let started = Instant::now();
+            self.store.commit(&commit)?;
+            let n_records: usize = commit.tenants.iter().map(|t| t.records.len()).sum();
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .records
+                .fetch_add(n_records as u64, Ordering::Relaxed);
+            self.stats.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
+        }
+        for work in works.values() {
+            if let Some(checkpoint) = &work.checkpoint {
+                self.tenants.insert(
+                    work.tenant.clone(),
+                    TenantLog {
+                        frontier: work.frontier.clone(),
+                        checkpoint: Some(Arc::clone(checkpoint)),
+                    },
+                );
+            }
+        }
+        Ok(plans)
+    }
+
+    fn receipts(&self, tenant: &TenantId, plan: Vec<Planned>) -> Result<Vec<Receipt>, AppendError> {
+        let checkpoint = self
+            .tenants
+            .get(tenant)
+            .and_then(|log| log.checkpoint.clone());
+        plan.into_iter()
+            .map(|planned| {
+                let checkpoint = checkpoint
+                    .clone()
+                    .ok_or_else(|| AppendError::Unavailable("no checkpoint for the log".into()))?;
+                match planned {
+                    Planned::InBatch {
+                        seq,
+                        leaf_hash,
+                        duplicate,
+                    } => Ok(Receipt {
+                        seq,
+                        leaf_hash,
+                        duplicate,
+                        checkpoint,
+                    }),
+                    Planned::Committed { seq } => {
+                        let leaf_hash = self
+                            .store
+                            .read_nodes(tenant, &[NodeId::new(0, seq)])
+                            .map_err(|err| AppendError::Unavailable(err.to_string()))?
+                            .pop()
+                            .ok_or_else(|| AppendError::Unavailable("missing leaf hash".into()))?;
+                        Ok(Receipt {
+                            seq,
+                            leaf_hash,
+                            duplicate: true,
+                            checkpoint,
+                        })
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn next_received_at(&mut self) -> Timestamp {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.last_received_at = now.max(self.last_received_at);
+        Timestamp::from_unix_nanos(self.last_received_at)
+    }
+}

@@ -1,0 +1,27 @@
+//! veritrail's ledger: where audit events become durable, ordered and provable.
+//!
+//! # Layout
+//!
+//! - [`store`]: the [`LedgerStore`] trait and its contract; every backend passes
+//!   [`conformance`].
+//! - [`embedded`]: [`EmbeddedStore`], the default backend: a [`journal`] of synced frames as
+//!   the source of truth, plus derived per-tenant files and a redb index.
+//! - [`memory`]: [`MemoryStore`], for tests, with injectable faults.
+//! - [`ledger`]: [`Ledger`], the sequencer (one writer, group commit) and the read and proof
+//!   API on top of a store.
+//! - [`keys`]: the log signing key file.
+//! - [`verify`]: the offline verifier of a data directory.
+
+pub mod conformance;
+pub mod embedded;
+pub mod journal;
+pub mod keys;
+pub mod ledger;
+pub mod memory;
+pub mod store;
+pub mod verify;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
+pub use ledger::{AppendError, Ledger, LedgerConfig, LedgerStats, ReadError, Receipt};
+pub use memory::{Fault, MemoryStore};
+pub use store::{LedgerStore, StoreError};

@@ -1,0 +1,627 @@
+//! The offline verifier: checks a data directory against a pinned verifier key, with no
+//! server running and without trusting anything the directory says about itself.
+//!
+//! It reads the journal from the first byte (the source of truth), and for every tenant:
+//! decodes each record, checks that seqs run 0, 1, 2, ... with no gap, repeat or swap,
+//! recomputes each leaf hash and the tree over them, and checks every signed checkpoint in
+//! the journal (one per commit) against the pinned key and against the root of the records
+//! before it. Damage is pinned down as closely as the data allows: a record's tenant and
+//! seq, else its journal position. The derived files (offsets, stored node hashes) and the
+//! index's sync marker are cross-checked up to the marker, which is how a journal cut at a
+//! frame boundary is caught.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+use veritrail_core::checkpoint::Checkpoint;
+use veritrail_core::event::TenantId;
+use veritrail_core::merkle::{self, Frontier, NodeId};
+use veritrail_core::note::{self, NoteVerifier};
+use veritrail_core::record::{self, Record};
+
+use crate::embedded::split_checkpoint_entry;
+use crate::journal::{self, EntryKind, Journal, ScanStop};
+use crate::store::postorder_index;
+
+/// What kind of damage a [`Fault`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// A segment or frame cannot be read as one (bad header, magic, length).
+    DamagedJournal,
+    /// A record or checkpoint entry fails its CRC32C.
+    ChecksumMismatch,
+    /// A record's bytes are not a valid canonical record.
+    UndecodableRecord,
+    /// Seqs skip forward: records are missing.
+    SeqGap,
+    /// A seq at or below one already seen: records repeated, inserted or reordered.
+    SeqOutOfOrder,
+    /// A signed checkpoint whose signature does not verify with the pinned key.
+    BadSignature,
+    /// A checkpoint that does not parse, or names another log.
+    BadCheckpoint,
+    /// A signed checkpoint whose size or root differs from the records before it.
+    CheckpointMismatch,
+    /// Records after the last checkpoint of their log: not covered by any signature.
+    Unsigned,
+    /// The index recorded more than the journal holds: committed data is missing.
+    MissingCommitted,
+    /// A derived file (record offsets, stored node hashes) disagrees with the journal.
+    DerivedMismatch,
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub tenant: Option<TenantId>,
+    pub seq: Option<u64>,
+    /// Global journal position of the frame or entry.
+    pub pos: Option<u64>,
+    pub detail: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.kind)?;
+        if let Some(tenant) = &self.tenant {
+            write!(f, " tenant={tenant}")?;
+        }
+        if let Some(seq) = self.seq {
+            write!(f, " seq={seq}")?;
+        }
+        if let Some(pos) = self.pos {
+            write!(f, " pos={pos}")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// What a tenant's log looked like to the verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSummary {
+    pub tenant: TenantId,
+    pub n_records: u64,
+    /// Size of the last checkpoint that verified.
+    pub checkpoint_size: Option<u64>,
+    pub root: merkle::Hash,
+}
+
+/// The verifier's findings.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub faults: Vec<Fault>,
+    /// Not faults: e.g. an unacknowledged torn tail after a crash, which the server cuts on
+    /// its next start.
+    pub warnings: Vec<String>,
+    pub tenants: Vec<TenantSummary>,
+    pub n_records: u64,
+    pub n_checkpoints: u64,
+    pub bytes: u64,
+}
+
+impl Report {
+    pub fn is_ok(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Verifies the ledger in `ledger_dir` (the store's directory) against `verifier`.
+/// `progress` is told the journal bytes verified so far and the total.
+///
+/// `Err` only when the directory cannot be read at all; damage is reported in the
+/// [`Report`].
+pub fn verify_ledger_dir(
+    ledger_dir: &Path,
+    verifier: &NoteVerifier,
+    progress: &mut dyn FnMut(u64, u64),
+) -> io::Result<Report> {
+    let mut report = Report::default();
+    if !ledger_dir.join("journal").is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} holds no ledger journal", ledger_dir.display()),
+        ));
+    }
+    let journal = match Journal::open_read_only(&ledger_dir.join("journal")) {
+        Ok(journal) => journal,
+        Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+            report.faults.push(fault(
+                FaultKind::DamagedJournal,
+                None,
+                None,
+                None,
+                err.to_string(),
+            ));
+            return Ok(report);
+        }
+        Err(err) => return Err(err),
+    };
+    let marker = read_marker(ledger_dir, &mut report);
+    let mut checker = Checker {
+        ledger_dir,
+        verifier,
+        marker_sizes: marker.as_ref().map(|m| m.sizes.clone()).unwrap_or_default(),
+        tenants: BTreeMap::new(),
+        report,
+    };
+    let total = journal.end();
+    let stop = journal.scan_lenient(journal.start(), |frame_pos, payload, checksum_ok| {
+        checker.frame(frame_pos, payload, checksum_ok);
+        progress(frame_pos, total);
+        Ok::<(), io::Error>(())
+    })?;
+    progress(total, total);
+    let journal_end = match stop {
+        ScanStop::End(pos) => pos,
+        ScanStop::TornTail { pos, reason } => {
+            checker.report.warnings.push(format!(
+                "the journal ends in an incomplete write at position {pos} ({reason}); it was \
+                 never acknowledged and the server removes it on its next start"
+            ));
+            pos
+        }
+        ScanStop::Corrupt { pos, reason } => {
+            checker.report.faults.push(fault(
+                FaultKind::DamagedJournal,
+                None,
+                None,
+                Some(pos),
+                reason,
+            ));
+            pos
+        }
+    };
+    checker.report.bytes = journal_end;
+    if let Some(marker) = &marker
+        && journal_end < marker.applied_pos
+    {
+        checker.report.faults.push(fault(
+            FaultKind::MissingCommitted,
+            None,
+            None,
+            Some(journal_end),
+            format!(
+                "the journal ends at position {journal_end} but was synced up to {}",
+                marker.applied_pos
+            ),
+        ));
+    }
+    Ok(checker.finish())
+}
+
+struct Marker {
+    applied_pos: u64,
+    sizes: HashMap<String, u64>,
+}
+
+/// The index's sync marker, if the index is there and readable.
+fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
+    let path = ledger_dir.join("index.redb");
+    if !path.exists() {
+        report
+            .warnings
+            .push("no index.redb: cannot check that the journal is complete".into());
+        return None;
+    }
+    let read = || -> Result<Option<Marker>, redb::Error> {
+        let db = ReadOnlyDatabase::open(&path)?;
+        let txn = db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let applied_pos = meta.get("applied_pos")?.map_or(0, |pos| pos.value());
+        let mut sizes = HashMap::new();
+        for row in txn.open_table(TENANT_SIZES)?.iter()? {
+            let (tenant, size) = row?;
+            sizes.insert(tenant.value().to_owned(), size.value());
+        }
+        Ok(Some(Marker { applied_pos, sizes }))
+    };
+    match read() {
+        Ok(marker) => marker,
+        Err(err) => {
+            report.warnings.push(format!(
+                "cannot read index.redb ({err}): cannot check that the journal is complete"
+            ));
+            None
+        }
+    }
+}
+
+struct Checker<'a> {
+    ledger_dir: &'a Path,
+    verifier: &'a NoteVerifier,
+    /// Tenant sizes at the sync marker: the derived files are durable up to these.
+    marker_sizes: HashMap<String, u64>,
+    tenants: BTreeMap<TenantId, TenantCheck>,
+    report: Report,
+}
+
+struct TenantCheck {
+    next_seq: u64,
+    frontier: Frontier,
+    checkpoint_size: Option<u64>,
+    derived: Option<Derived>,
+}
+
+fn fault(
+    kind: FaultKind,
+    tenant: Option<&TenantId>,
+    seq: Option<u64>,
+    pos: Option<u64>,
+    detail: impl Into<String>,
+) -> Fault {
+    Fault {
+        kind,
+        tenant: tenant.cloned(),
+        seq,
+        pos,
+        detail: detail.into(),
+    }
+}
+
+impl Checker<'_> {
+    fn tenant(&mut self, tenant: &TenantId) -> &mut TenantCheck {
+        if !self.tenants.contains_key(tenant) {
+            let synced = self.marker_sizes.get(tenant.as_str()).copied().unwrap_or(0);
+            let derived = Derived::open(
+                &self.ledger_dir.join("tenants").join(tenant.as_str()),
+                synced,
+            );
+            self.tenants.insert(
+                tenant.clone(),
+                TenantCheck {
+                    next_seq: 0,
+                    frontier: Frontier::new(),
+                    checkpoint_size: None,
+                    derived,
+                },
+            );
+        }
+        self.tenants.get_mut(tenant).expect("inserted above")
+    }
+
+    fn frame(&mut self, frame_pos: u64, payload: &[u8], checksum_ok: bool) {
+        let n_faults = self.report.faults.len();
+        for entry in journal::parse_entries_lenient(frame_pos, payload) {
+            match entry {
+                Ok(entry) => match entry.kind {
+                    EntryKind::Record => self.record(entry.pos, entry.body, entry.checksum_ok),
+                    EntryKind::Checkpoint => {
+                        self.checkpoint(entry.pos, entry.body, entry.checksum_ok);
+                    }
+                },
+                Err((pos, reason)) => {
+                    self.report.faults.push(fault(
+                        FaultKind::DamagedJournal,
+                        None,
+                        None,
+                        Some(pos),
+                        reason,
+                    ));
+                }
+            }
+        }
+        if !checksum_ok && self.report.faults.len() == n_faults {
+            self.report.faults.push(fault(
+                FaultKind::DamagedJournal,
+                None,
+                None,
+                Some(frame_pos),
+                "frame checksum mismatch",
+            ));
+        }
+    }
+
+    fn record(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
+        self.report.n_records += 1;
+        let (tenant, seq) = match record::peek_header(body) {
+            Ok(header) => header,
+            Err(err) => {
+                let kind = if checksum_ok {
+                    FaultKind::UndecodableRecord
+                } else {
+                    FaultKind::ChecksumMismatch
+                };
+                self.report.faults.push(fault(
+                    kind,
+                    None,
+                    None,
+                    Some(pos),
+                    format!("record: {err}"),
+                ));
+                return;
+            }
+        };
+        if !checksum_ok {
+            self.report.faults.push(fault(
+                FaultKind::ChecksumMismatch,
+                Some(&tenant),
+                Some(seq),
+                Some(pos),
+                "record bytes do not match their checksum",
+            ));
+        }
+        if let Err(err) = Record::decode(body) {
+            self.report.faults.push(fault(
+                FaultKind::UndecodableRecord,
+                Some(&tenant),
+                Some(seq),
+                Some(pos),
+                err.to_string(),
+            ));
+        }
+        let leaf_hash = merkle::leaf_hash(body);
+        let check = self.tenant(&tenant);
+        let expected = check.next_seq;
+        check.next_seq = check.next_seq.max(seq.saturating_add(1));
+        check.frontier.append(leaf_hash, |_, _| {});
+        let derived = check
+            .derived
+            .as_mut()
+            .map(|derived| derived.check(seq, pos, body.len(), &leaf_hash));
+        let mut faults = Vec::new();
+        if seq > expected {
+            faults.push(fault(
+                FaultKind::SeqGap,
+                Some(&tenant),
+                Some(seq),
+                Some(pos),
+                format!("records {expected}..{seq} are missing"),
+            ));
+        } else if seq < expected {
+            faults.push(fault(
+                FaultKind::SeqOutOfOrder,
+                Some(&tenant),
+                Some(seq),
+                Some(pos),
+                format!("seq {seq} comes after seq {}", expected - 1),
+            ));
+        }
+        if let Some(Err(detail)) = derived {
+            faults.push(fault(
+                FaultKind::DerivedMismatch,
+                Some(&tenant),
+                Some(seq),
+                Some(pos),
+                detail,
+            ));
+        }
+        self.report.faults.extend(faults);
+    }
+
+    fn checkpoint(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
+        self.report.n_checkpoints += 1;
+        let (tenant, note_text) = match split_checkpoint_entry(body) {
+            Ok(parts) => parts,
+            Err(reason) => {
+                let kind = if checksum_ok {
+                    FaultKind::BadCheckpoint
+                } else {
+                    FaultKind::ChecksumMismatch
+                };
+                self.report
+                    .faults
+                    .push(fault(kind, None, None, Some(pos), reason));
+                return;
+            }
+        };
+        if !checksum_ok {
+            self.report.faults.push(fault(
+                FaultKind::ChecksumMismatch,
+                Some(&tenant),
+                None,
+                Some(pos),
+                "checkpoint entry does not match its checksum",
+            ));
+        }
+        let opened = match note::open(note_text, std::slice::from_ref(self.verifier)) {
+            Ok(opened) => opened,
+            Err(err) => {
+                self.report.faults.push(fault(
+                    FaultKind::BadSignature,
+                    Some(&tenant),
+                    None,
+                    Some(pos),
+                    format!("checkpoint: {err}"),
+                ));
+                return;
+            }
+        };
+        let checkpoint = match Checkpoint::parse(&opened.text) {
+            Ok(checkpoint) => checkpoint,
+            Err(err) => {
+                self.report.faults.push(fault(
+                    FaultKind::BadCheckpoint,
+                    Some(&tenant),
+                    None,
+                    Some(pos),
+                    err.to_string(),
+                ));
+                return;
+            }
+        };
+        let wanted_suffix = format!("/{tenant}");
+        if !checkpoint.origin().ends_with(&wanted_suffix) {
+            self.report.faults.push(fault(
+                FaultKind::BadCheckpoint,
+                Some(&tenant),
+                None,
+                Some(pos),
+                format!(
+                    "checkpoint of log {:?} filed under tenant {tenant}",
+                    checkpoint.origin()
+                ),
+            ));
+            return;
+        }
+        let check = self.tenant(&tenant);
+        let size = check.frontier.size();
+        let root = check.frontier.root();
+        check.checkpoint_size = Some(checkpoint.size());
+        if checkpoint.size() != size || *checkpoint.root() != root {
+            let detail = if checkpoint.size() == size {
+                format!("the signed root of size {size} differs from the root of the records")
+            } else {
+                format!(
+                    "the checkpoint signs {} records but the journal holds {size} before it",
+                    checkpoint.size()
+                )
+            };
+            self.report.faults.push(fault(
+                FaultKind::CheckpointMismatch,
+                Some(&tenant),
+                Some(checkpoint.size()),
+                Some(pos),
+                detail,
+            ));
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        for (tenant, check) in &self.tenants {
+            let size = check.frontier.size();
+            if check.checkpoint_size != Some(size) {
+                let from = check.checkpoint_size.unwrap_or(0);
+                self.report.faults.push(fault(
+                    FaultKind::Unsigned,
+                    Some(tenant),
+                    Some(from),
+                    None,
+                    format!("records {from}..{size} are not covered by a signed checkpoint"),
+                ));
+            }
+            self.report.tenants.push(TenantSummary {
+                tenant: tenant.clone(),
+                n_records: size,
+                checkpoint_size: check.checkpoint_size,
+                root: check.frontier.root(),
+            });
+        }
+        let mut marker_sizes: Vec<_> = self.marker_sizes.iter().collect();
+        marker_sizes.sort();
+        for (tenant, &synced) in marker_sizes {
+            let found = TenantId::parse(tenant)
+                .ok()
+                .and_then(|t| self.tenants.get(&t))
+                .map_or(0, |check| check.frontier.size());
+            if synced > found {
+                self.report.faults.push(Fault {
+                    kind: FaultKind::MissingCommitted,
+                    tenant: TenantId::parse(tenant).ok(),
+                    seq: Some(found),
+                    pos: None,
+                    detail: format!(
+                        "the index recorded {synced} records, the journal holds {found}"
+                    ),
+                });
+            }
+        }
+        self.report
+    }
+}
+
+/// Reads a tenant's derived files forward, a window at a time, to compare them with the
+/// journal for the records that were synced (seq below the marker's size).
+struct Derived {
+    offsets: Window,
+    nodes: Window,
+    synced: u64,
+}
+
+impl Derived {
+    fn open(dir: &Path, synced: u64) -> Option<Derived> {
+        let offsets = File::open(dir.join("offsets")).ok()?;
+        let nodes = File::open(dir.join("nodes")).ok()?;
+        Some(Derived {
+            offsets: Window::new(offsets),
+            nodes: Window::new(nodes),
+            synced,
+        })
+    }
+
+    fn check(
+        &mut self,
+        seq: u64,
+        pos: u64,
+        len: usize,
+        leaf_hash: &merkle::Hash,
+    ) -> Result<(), String> {
+        if seq >= self.synced {
+            return Ok(());
+        }
+        let offset = self
+            .offsets
+            .read(seq * 12, 12)
+            .ok_or("offsets file is too short")?;
+        let stored_pos = u64::from_be_bytes(offset[..8].try_into().expect("8 bytes"));
+        let stored_len = u32::from_be_bytes(offset[8..].try_into().expect("4 bytes"));
+        if stored_pos != pos || stored_len as usize != len {
+            return Err(format!(
+                "offsets file places the record at position {stored_pos} ({stored_len} bytes)"
+            ));
+        }
+        let node_pos = postorder_index(NodeId::new(0, seq)) * merkle::HASH_LEN as u64;
+        let stored = self
+            .nodes
+            .read(node_pos, merkle::HASH_LEN)
+            .ok_or("nodes file is too short")?;
+        if stored != leaf_hash {
+            return Err("the stored leaf hash differs from the hash of the record".into());
+        }
+        Ok(())
+    }
+}
+
+/// A forward-moving read window over a file.
+struct Window {
+    file: File,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+const WINDOW_BYTES: usize = 1 << 20;
+
+impl Window {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            start: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn read(&mut self, pos: u64, len: usize) -> Option<&[u8]> {
+        let end = pos + len as u64;
+        if pos < self.start || end > self.start + self.buf.len() as u64 {
+            self.buf.resize(WINDOW_BYTES.max(len), 0);
+            let n_read = read_up_to(&self.file, &mut self.buf, pos).ok()?;
+            self.buf.truncate(n_read);
+            self.start = pos;
+        }
+        let at = usize::try_from(pos - self.start).ok()?;
+        self.buf.get(at..at + len)
+    }
+}
+
+fn read_up_to(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], pos + filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

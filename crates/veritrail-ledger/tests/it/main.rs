@@ -1,0 +1,13 @@
+//! Integration tests of veritrail-ledger: store conformance, the sequencer, crash safety
+//! and the offline verifier.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on the first surprise"
+)]
+
+mod conformance;
+mod crash;
+mod ledger;
+mod support;
+mod verify;
