@@ -22,6 +22,7 @@ use veritrail_core::event::Timestamp;
 use veritrail_core::event::{Event, EventInput, TenantId};
 use veritrail_core::note::NoteSigner;
 use veritrail_core::record::{CatalogFields, Record};
+use veritrail_ledger::verify::VerifyOptions;
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, verify};
 
 #[derive(Debug, Parser)]
@@ -64,6 +65,9 @@ enum Mode {
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
         events: u64,
+        /// Also decode every record (`veritrail verify --deep`).
+        #[arg(long)]
+        decode: bool,
     },
 }
 
@@ -106,12 +110,18 @@ fn main() -> anyhow::Result<()> {
                 events as f64 / result.n_commits.max(1) as f64,
             );
         }
-        Mode::Verify { events } => {
+        Mode::Verify { events, decode } => {
             let result = run_appenders(&dir, 4, events, 1000, 1, true)?;
             let signer = signer()?;
             let started = Instant::now();
-            let report =
-                verify::verify_ledger_dir(&dir.join("ledger"), &signer.verifier(), &mut |_, _| {})?;
+            let report = verify::verify_ledger_dir(
+                &dir.join("ledger"),
+                &signer.verifier(),
+                VerifyOptions {
+                    decode_records: decode,
+                },
+                &mut |_, _| {},
+            )?;
             let elapsed = started.elapsed();
             anyhow::ensure!(
                 report.is_ok(),
@@ -124,7 +134,8 @@ fn main() -> anyhow::Result<()> {
                 report.n_records
             );
             println!(
-                "verify: {events} events of {} bytes ({:.0} MiB of journal) verified in {:.2} s on one thread: {:.0} events/s",
+                "verify{}: {events} events of {} bytes ({:.0} MiB of journal) verified in {:.2} s on one thread: {:.0} events/s",
+                if decode { " --decode" } else { "" },
                 result.record_bytes,
                 report.bytes as f64 / f64::from(1 << 20),
                 elapsed.as_secs_f64(),
@@ -165,7 +176,9 @@ fn sample_event(appender: usize, n: u64, with_id: bool) -> anyhow::Result<Event>
         "outcome": "success",
         "correlation_id": format!("req-{appender}-{n}"),
         "source": {"service": "accounts", "component": "api", "version": "1.2.0"},
-        "details": {"method": "password", "mfa": true, "session": format!("s-{n:016}"), "attempt": n % 3},
+        "summary": "User \"test.user@example.com\" updated the password of \"target@example.com\"",
+        "details": {"method": "password", "mfa": true, "session": format!("s-{n:016}"), "attempt": n % 3,
+                    "reason": "scheduled rotation", "policy": "corp-default-2025"},
     }))?;
     Event::parse(input).map_err(|err| anyhow::anyhow!("sample event is invalid: {err:?}"))
 }
@@ -204,25 +217,33 @@ fn run_appenders(
     .encode()
     .len();
     let per_appender = events / appenders as u64;
+    // The events are made before the clock starts: this measures the ledger, not JSON.
+    let mut batches_per_appender = Vec::with_capacity(appenders);
+    for appender in 0..appenders {
+        let count = per_appender + u64::from((appender as u64) < events % appenders as u64);
+        let mut batches = Vec::new();
+        let mut n = 0u64;
+        while n < count {
+            let n_batch = (batch as u64).min(count - n);
+            let tenant = tenants[(appender + batches.len()) % tenants.len()].clone();
+            let events = (n..n + n_batch)
+                .map(|i| sample_event(appender, i, ids))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            batches.push((tenant, events));
+            n += n_batch;
+        }
+        batches_per_appender.push(batches);
+    }
     let started = Instant::now();
-    let handles: Vec<_> = (0..appenders)
-        .map(|appender| {
+    let handles: Vec<_> = batches_per_appender
+        .into_iter()
+        .map(|batches| {
             let ledger = Arc::clone(&ledger);
-            let tenants = tenants.clone();
-            let count = per_appender + u64::from((appender as u64) < events % appenders as u64);
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let mut n = 0u64;
-                let mut n_batches = 0usize;
-                while n < count {
-                    let n_batch = (batch as u64).min(count - n);
-                    let events = (n..n + n_batch)
-                        .map(|i| sample_event(appender, i, ids))
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    let tenant = tenants[(appender + n_batches) % tenants.len()].clone();
-                    n_batches += 1;
+                for (tenant, events) in batches {
+                    let n_events = events.len();
                     let receipts = ledger.append_blocking(tenant, events)?;
-                    anyhow::ensure!(receipts.len() as u64 == n_batch, "missing receipts");
-                    n += n_batch;
+                    anyhow::ensure!(receipts.len() == n_events, "missing receipts");
                 }
                 Ok(())
             })

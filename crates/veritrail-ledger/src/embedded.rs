@@ -26,23 +26,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::{self, Frontier, Hash, NodeId};
 use veritrail_core::record::Record;
 
+use crate::index::{IdIndex, Marker};
 use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
     CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
 };
-
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
-const CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("checkpoints");
-const EVENT_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("event_ids");
-const META_APPLIED_POS: &str = "applied_pos";
-const META_FORMAT: &str = "format";
-const INDEX_FORMAT: u64 = 1;
 
 const OFFSET_ENTRY_BYTES: usize = 12;
 const OFFSET_ENTRY_LEN: u64 = OFFSET_ENTRY_BYTES as u64;
@@ -76,7 +68,7 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     options: EmbeddedOptions,
     journal: Journal,
-    index: Database,
+    index: IdIndex,
     /// Committed state, as readers see it. Written by the writer after each commit.
     tenants: RwLock<HashMap<TenantId, Arc<TenantLog>>>,
     /// Serialises commits, syncs and recovery.
@@ -113,7 +105,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
         fs::create_dir_all(dir.join("tenants"))?;
         let journal = Journal::open(&dir.join("journal"), options.segment_max_bytes)?;
-        let index = Database::create(dir.join("index.redb")).map_err(redb_err)?;
+        let index = IdIndex::open(&dir.join("index.redb"))?;
         let store = EmbeddedStore {
             dir: dir.to_owned(),
             options,
@@ -192,13 +184,16 @@ impl EmbeddedStore {
     /// journal after it. Used on open and after a failed commit.
     fn recover(&self, writer: &mut WriterState) -> Result<(), StoreError> {
         self.journal.refresh_lengths()?;
+        // Whatever the indexer still holds goes in first; a failure is repaired by the replay.
+        let _ = self.index.flush();
+        self.index.take_failure();
         self.tenants.write().expect("tenants lock poisoned").clear();
-        let (applied_pos, sizes, checkpoints) = self.read_sync_marker()?;
-        for (tenant, size) in &sizes {
+        let marker = self.index.read_marker(self.journal.start())?;
+        for (tenant, size) in &marker.sizes {
             let log = self.open_tenant_log(tenant)?;
             let mut committed = log.committed.write().expect("committed lock poisoned");
             committed.size = *size;
-            committed.checkpoint = checkpoints.get(tenant).cloned();
+            committed.checkpoint = marker.checkpoints.get(tenant).cloned();
         }
 
         let mut replay = Replay {
@@ -207,9 +202,11 @@ impl EmbeddedStore {
             event_ids: Vec::new(),
             touched: HashSet::new(),
         };
-        let stop = self.journal.scan(applied_pos, |frame_pos, payload| {
-            replay.frame(frame_pos, payload)
-        })?;
+        let stop = self
+            .journal
+            .scan(marker.applied_pos, |frame_pos, payload| {
+                replay.frame(frame_pos, payload)
+            })?;
         let Replay {
             event_ids, touched, ..
         } = replay;
@@ -235,77 +232,11 @@ impl EmbeddedStore {
             log.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
             log.nodes.set_len(node_count(size) * NODE_LEN)?;
         }
-        if !event_ids.is_empty() {
-            let txn = self.begin_write(Durability::None)?;
-            {
-                let mut table = txn.open_table(EVENT_IDS).map_err(redb_err)?;
-                for (tenant, id, seq) in &event_ids {
-                    table
-                        .insert((tenant.as_str(), id.as_str()), seq)
-                        .map_err(redb_err)?;
-                }
-            }
-            txn.commit().map_err(redb_err)?;
-        }
+        self.index.add(event_ids)?;
+        self.index.flush()?;
         writer.dirty.extend(touched);
         writer.poisoned = false;
         self.sync_locked(writer)
-    }
-
-    #[allow(clippy::type_complexity, reason = "a private tuple read once")]
-    fn read_sync_marker(
-        &self,
-    ) -> Result<(u64, HashMap<TenantId, u64>, HashMap<TenantId, Arc<str>>), StoreError> {
-        let txn = self.index.begin_read().map_err(redb_err)?;
-        let mut applied_pos = self.journal.start();
-        let mut sizes = HashMap::new();
-        let mut checkpoints = HashMap::new();
-        let parse_tenant = |name: &str| {
-            TenantId::parse(name)
-                .map_err(|_| StoreError::Corrupt(format!("index names a bad tenant {name:?}")))
-        };
-        match txn.open_table(META) {
-            Ok(meta) => {
-                if let Some(format) = meta.get(META_FORMAT).map_err(redb_err)?
-                    && format.value() != INDEX_FORMAT
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "index format {} is not {INDEX_FORMAT}",
-                        format.value()
-                    )));
-                }
-                if let Some(pos) = meta.get(META_APPLIED_POS).map_err(redb_err)? {
-                    applied_pos = pos.value();
-                }
-                for row in txn
-                    .open_table(TENANT_SIZES)
-                    .map_err(redb_err)?
-                    .iter()
-                    .map_err(redb_err)?
-                {
-                    let (tenant, size) = row.map_err(redb_err)?;
-                    sizes.insert(parse_tenant(tenant.value())?, size.value());
-                }
-                for row in txn
-                    .open_table(CHECKPOINTS)
-                    .map_err(redb_err)?
-                    .iter()
-                    .map_err(redb_err)?
-                {
-                    let (tenant, note) = row.map_err(redb_err)?;
-                    checkpoints.insert(parse_tenant(tenant.value())?, Arc::from(note.value()));
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(err) => return Err(redb_err(err)),
-        }
-        Ok((applied_pos, sizes, checkpoints))
-    }
-
-    fn begin_write(&self, durability: Durability) -> Result<redb::WriteTransaction, StoreError> {
-        let mut txn = self.index.begin_write().map_err(redb_err)?;
-        txn.set_durability(durability).map_err(redb_err)?;
-        Ok(txn)
     }
 
     /// Syncs derived files, then records the sync marker durably.
@@ -317,27 +248,18 @@ impl EmbeddedStore {
             }
         }
         let end = self.journal.end();
-        let txn = self.begin_write(Durability::Immediate)?;
-        {
-            let mut meta = txn.open_table(META).map_err(redb_err)?;
-            meta.insert(META_FORMAT, INDEX_FORMAT).map_err(redb_err)?;
-            meta.insert(META_APPLIED_POS, end).map_err(redb_err)?;
-            let mut sizes = txn.open_table(TENANT_SIZES).map_err(redb_err)?;
-            let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(redb_err)?;
-            let tenants = self.tenants.read().expect("tenants lock poisoned");
-            for (tenant, log) in tenants.iter() {
-                let committed = log.committed.read().expect("committed lock poisoned");
-                sizes
-                    .insert(tenant.as_str(), committed.size)
-                    .map_err(redb_err)?;
-                if let Some(note) = &committed.checkpoint {
-                    checkpoints
-                        .insert(tenant.as_str(), &**note)
-                        .map_err(redb_err)?;
-                }
+        let mut marker = Marker {
+            applied_pos: end,
+            ..Marker::default()
+        };
+        for (tenant, log) in self.tenants.read().expect("tenants lock poisoned").iter() {
+            let committed = log.committed.read().expect("committed lock poisoned");
+            marker.sizes.insert(tenant.clone(), committed.size);
+            if let Some(note) = &committed.checkpoint {
+                marker.checkpoints.insert(tenant.clone(), Arc::clone(note));
             }
         }
-        txn.commit().map_err(redb_err)?;
+        self.index.write_marker(marker)?;
         writer.dirty.clear();
         writer.last_sync = Instant::now();
         writer.synced_pos = end;
@@ -425,26 +347,19 @@ impl EmbeddedStore {
                 .write_all_at(&node_bytes, node_count(append.first_seq) * NODE_LEN)?;
             writer.dirty.insert(append.tenant.clone());
         }
-        let has_ids = batch
+        let ids = batch
             .tenants
             .iter()
-            .any(|t| t.records.iter().any(|r| r.event_id.is_some()));
-        if has_ids {
-            let txn = self.begin_write(Durability::None)?;
-            {
-                let mut table = txn.open_table(EVENT_IDS).map_err(redb_err)?;
-                for append in &batch.tenants {
-                    for (seq, record) in (append.first_seq..).zip(&append.records) {
-                        if let Some(id) = &record.event_id {
-                            table
-                                .insert((append.tenant.as_str(), id.as_str()), seq)
-                                .map_err(redb_err)?;
-                        }
-                    }
-                }
-            }
-            txn.commit().map_err(redb_err)?;
-        }
+            .flat_map(|append| {
+                (append.first_seq..)
+                    .zip(&append.records)
+                    .filter_map(|(seq, record)| {
+                        let id = record.event_id.clone()?;
+                        Some((append.tenant.clone(), id, seq))
+                    })
+            })
+            .collect();
+        self.index.add(ids)?;
 
         // 4. Publish to readers.
         for append in &batch.tenants {
@@ -570,11 +485,15 @@ fn len_u32(len: usize) -> u32 {
     u32::try_from(len).expect("record sizes are bounded by record::MAX_RECORD_BYTES")
 }
 
-fn redb_err(err: impl Into<redb::Error>) -> StoreError {
-    match err.into() {
-        redb::Error::Io(err) => StoreError::Unavailable(err),
-        redb::Error::Corrupted(msg) => StoreError::Corrupt(format!("index: {msg}")),
-        other => StoreError::Unavailable(io::Error::other(other)),
+impl Drop for EmbeddedStore {
+    /// A clean close moves the sync marker to the end, so the next open replays nothing.
+    fn drop(&mut self) {
+        let mut writer = self.lock_writer();
+        if !writer.poisoned
+            && let Err(err) = self.sync_locked(&mut writer)
+        {
+            tracing::warn!(%err, "could not sync the ledger on close; the next open replays");
+        }
     }
 }
 
@@ -614,6 +533,12 @@ impl LedgerStore for EmbeddedStore {
                 "an earlier commit failed; load() must run first",
             )));
         }
+        if let Some(failure) = self.index.take_failure() {
+            writer.poisoned = true;
+            return Err(StoreError::Unavailable(io::Error::other(format!(
+                "the event id index failed: {failure}"
+            ))));
+        }
         self.commit_locked(&mut writer, batch)
     }
 
@@ -622,20 +547,7 @@ impl LedgerStore for EmbeddedStore {
         tenant: &TenantId,
         ids: &[&EventId],
     ) -> Result<Vec<Option<u64>>, StoreError> {
-        let txn = self.index.begin_read().map_err(redb_err)?;
-        let table = match txn.open_table(EVENT_IDS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![None; ids.len()]),
-            Err(err) => return Err(redb_err(err)),
-        };
-        ids.iter()
-            .map(|id| {
-                let seq = table
-                    .get((tenant.as_str(), id.as_str()))
-                    .map_err(redb_err)?;
-                Ok(seq.map(|seq| seq.value()))
-            })
-            .collect()
+        self.index.lookup(tenant, ids)
     }
 
     fn read_records(

@@ -185,6 +185,8 @@ pub struct Journal {
     /// for writing only to add or remove a segment.
     segments: RwLock<Vec<Arc<Segment>>>,
     segment_max_bytes: u64,
+    /// A last segment found without a complete header when opened (see `open`).
+    torn_segment: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -230,12 +232,27 @@ impl Journal {
         }
         bases.sort_unstable();
         let mut segments = Vec::with_capacity(bases.len());
-        for base in bases {
+        let mut torn_segment = None;
+        let n_segments = bases.len();
+        for (idx, base) in bases.into_iter().enumerate() {
             let path = segment_path(dir, base);
             let file = OpenOptions::new().read(true).write(writable).open(&path)?;
             let len = file.metadata()?.len();
-            check_segment_header(&file, base, len)
-                .map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))?;
+            if let Err(reason) = check_segment_header(&file, base, len) {
+                // A crash while a segment was being created leaves a last segment with no
+                // complete header and no frame: nothing in it was ever acknowledged.
+                if idx + 1 == n_segments && len <= SEGMENT_HEADER_LEN {
+                    if writable {
+                        drop(file);
+                        fs::remove_file(&path)?;
+                        sync_dir(dir)?;
+                        tracing::warn!(path = %path.display(), "removed a journal segment whose creation a crash cut short");
+                    }
+                    torn_segment = Some(path);
+                    continue;
+                }
+                return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
+            }
             segments.push(Arc::new(Segment {
                 base,
                 len: AtomicU64::new(len),
@@ -246,11 +263,18 @@ impl Journal {
             dir: dir.to_owned(),
             segments: RwLock::new(segments),
             segment_max_bytes,
+            torn_segment,
         };
         if writable && journal.segments().is_empty() {
             journal.new_segment(0)?;
         }
         Ok(journal)
+    }
+
+    /// The last segment file that a crash left without a complete header, if the journal
+    /// was opened with one (removed when opened for writing, ignored when read-only).
+    pub fn torn_segment(&self) -> Option<&Path> {
+        self.torn_segment.as_deref()
     }
 
     fn segments(&self) -> Vec<Arc<Segment>> {

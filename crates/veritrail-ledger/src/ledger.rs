@@ -451,7 +451,7 @@ impl Sequencer {
         Ok(())
     }
 
-    fn process(&mut self, batch: Vec<Request>) {
+    fn process(&mut self, mut batch: Vec<Request>) {
         if self.needs_reload
             && let Err(err) = self.reload()
         {
@@ -462,7 +462,7 @@ impl Sequencer {
             }
             return;
         }
-        match self.plan_and_commit(&batch) {
+        match self.plan_and_commit(&mut batch) {
             Ok(plans) => {
                 for (request, plan) in batch.into_iter().zip(plans) {
                     let receipts = self.receipts(&request.tenant, plan);
@@ -480,9 +480,9 @@ impl Sequencer {
         }
     }
 
-    /// Assigns seqs, builds and commits the batch; on success the sequencer's state moves
-    /// to the new trees.
-    fn plan_and_commit(&mut self, batch: &[Request]) -> Result<Vec<Vec<Planned>>, StoreError> {
+    /// Assigns seqs, builds and commits the batch (taking the requests' events); on success
+    /// the sequencer's state moves to the new trees.
+    fn plan_and_commit(&mut self, batch: &mut [Request]) -> Result<Vec<Vec<Planned>>, StoreError> {
         let received_at = self.next_received_at();
         let mut works: HashMap<TenantId, TenantWork> = HashMap::new();
         let mut plans = Vec::with_capacity(batch.len());
@@ -503,16 +503,18 @@ impl Sequencer {
                     checkpoint: None,
                 }
             });
-            let ids: Vec<&EventId> = request.events.iter().filter_map(Event::id).collect();
+            let events = std::mem::take(&mut request.events);
+            let ids: Vec<&EventId> = events.iter().filter_map(Event::id).collect();
             let mut committed = if ids.is_empty() {
                 Vec::new()
             } else {
                 self.store.find_event_ids(&request.tenant, &ids)?
             }
             .into_iter();
-            let mut plan = Vec::with_capacity(request.events.len());
-            for event in &request.events {
-                if let Some(id) = event.id() {
+            let mut plan = Vec::with_capacity(events.len());
+            for event in events {
+                let event_id = event.id().cloned();
+                if let Some(id) = &event_id {
                     let committed_seq = committed.next().flatten();
                     if let Some(seq) = committed_seq {
                         plan.push(Planned::Committed { seq });
@@ -532,7 +534,7 @@ impl Sequencer {
                     request.tenant.clone(),
                     seq,
                     received_at,
-                    event.clone(),
+                    event,
                     CatalogFields::default(),
                 );
                 let bytes = record.encode();
@@ -540,13 +542,10 @@ impl Sequencer {
                 let nodes = &mut work.nodes;
                 work.frontier
                     .append(leaf_hash, |node, hash| nodes.push((node, hash)));
-                if let Some(id) = event.id() {
+                if let Some(id) = &event_id {
                     work.batch_ids.insert(id.clone(), (seq, leaf_hash));
                 }
-                work.records.push(AppendedRecord {
-                    bytes,
-                    event_id: event.id().cloned(),
-                });
+                work.records.push(AppendedRecord { bytes, event_id });
                 plan.push(Planned::InBatch {
                     seq,
                     leaf_hash,

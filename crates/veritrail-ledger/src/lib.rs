@@ -14,6 +14,7 @@
 
 pub mod conformance;
 pub mod embedded;
+mod index;
 pub mod journal;
 pub mod keys;
 pub mod ledger;

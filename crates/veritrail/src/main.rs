@@ -17,7 +17,7 @@ use base64::Engine;
 use clap::{Parser, Subcommand};
 use veritrail_core::event::{Event, EventInput, TenantId};
 use veritrail_core::note::NoteVerifier;
-use veritrail_ledger::verify::{self, Report};
+use veritrail_ledger::verify::{self, Report, VerifyOptions};
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, keys};
 
 /// veritrail: a verifiable, multi-tenant audit log.
@@ -83,6 +83,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also decode every record, checking it is a valid canonical record (slower).
+        #[arg(long)]
+        deep: bool,
     },
 }
 
@@ -138,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             key_file,
             json,
+            deep,
         } => {
             let key = match (key, key_file) {
                 (Some(key), _) => key,
@@ -150,7 +154,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             let verifier = NoteVerifier::parse(&key).context("the verifier key does not parse")?;
-            verify_data_dir(&data_dir, &verifier, json)
+            verify_data_dir(
+                &data_dir,
+                &verifier,
+                VerifyOptions {
+                    decode_records: deep,
+                },
+                json,
+            )
         }
     }
 }
@@ -276,6 +287,7 @@ fn parse_event_inputs(text: &str) -> anyhow::Result<Vec<EventInput>> {
 fn verify_data_dir(
     data_dir: &Path,
     verifier: &NoteVerifier,
+    options: VerifyOptions,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let ledger_dir = data_dir.join("ledger");
@@ -297,7 +309,7 @@ fn verify_data_dir(
             bar.set_position(done);
         }
     };
-    let report = verify::verify_ledger_dir(&ledger_dir, verifier, &mut progress)
+    let report = verify::verify_ledger_dir(&ledger_dir, verifier, options, &mut progress)
         .with_context(|| format!("cannot verify {}", data_dir.display()))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

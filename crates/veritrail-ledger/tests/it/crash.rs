@@ -13,7 +13,7 @@ use veritrail_core::event::EventId;
 use veritrail_core::note;
 use veritrail_core::record::Record;
 use veritrail_ledger::conformance::{test_event, test_signer};
-use veritrail_ledger::verify::verify_ledger_dir;
+use veritrail_ledger::verify::{VerifyOptions, verify_ledger_dir};
 use veritrail_ledger::{EmbeddedStore, LedgerStore};
 
 use crate::support::{open_embedded, start, tenant};
@@ -162,8 +162,15 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         }
 
         // The data directory as the crash left it verifies (a torn tail is only a warning).
-        let report =
-            verify_ledger_dir(&dir.path().join("ledger"), &verifier, &mut |_, _| {}).unwrap();
+        let report = verify_ledger_dir(
+            &dir.path().join("ledger"),
+            &verifier,
+            VerifyOptions {
+                decode_records: true,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert!(
             report.is_ok(),
             "round {round}: after the crash: {:?}",
@@ -175,8 +182,15 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         let store = open_embedded(dir.path());
         check_acked(&store, &acked, round);
         drop(store);
-        let report =
-            verify_ledger_dir(&dir.path().join("ledger"), &verifier, &mut |_, _| {}).unwrap();
+        let report = verify_ledger_dir(
+            &dir.path().join("ledger"),
+            &verifier,
+            VerifyOptions {
+                decode_records: true,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert!(
             report.is_ok(),
             "round {round}: after reopening: {:?}",

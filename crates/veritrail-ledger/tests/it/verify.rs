@@ -11,7 +11,7 @@ use veritrail_core::record;
 use veritrail_ledger::conformance::{BatchBuilder, test_signer};
 use veritrail_ledger::journal::{self, EntryKind, FrameBuilder, Journal};
 use veritrail_ledger::store::CommitBatch;
-use veritrail_ledger::verify::{FaultKind, Report, verify_ledger_dir};
+use veritrail_ledger::verify::{FaultKind, Report, VerifyOptions, verify_ledger_dir};
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, LedgerStore};
 
 use crate::support::tenant;
@@ -36,7 +36,15 @@ fn build_ledger(dir: &Path) -> PathBuf {
 }
 
 fn verify(ledger_dir: &Path) -> Report {
-    verify_ledger_dir(ledger_dir, &test_signer().verifier(), &mut |_, _| {}).unwrap()
+    verify_ledger_dir(
+        ledger_dir,
+        &test_signer().verifier(),
+        VerifyOptions {
+            decode_records: true,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap()
 }
 
 fn segment(ledger_dir: &Path) -> PathBuf {
@@ -80,7 +88,15 @@ fn another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ledger_dir = build_ledger(dir.path());
     let other = NoteSigner::from_seed("test.veritrail.local", [9; 32]).unwrap();
-    let report = verify_ledger_dir(&ledger_dir, &other.verifier(), &mut |_, _| {}).unwrap();
+    let report = verify_ledger_dir(
+        &ledger_dir,
+        &other.verifier(),
+        VerifyOptions {
+            decode_records: true,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(
         report
             .faults
@@ -355,4 +371,24 @@ fn a_journal_cut_inside_a_frame_is_missing_committed_data() {
             report.faults
         );
     }
+}
+
+#[test]
+fn a_segment_whose_creation_a_crash_cut_short_is_a_warning_and_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = build_ledger(dir.path());
+    let segment = segment(&ledger_dir);
+    let len = fs::metadata(&segment).unwrap().len();
+    let torn = ledger_dir.join("journal").join(format!("{len:020}.seg"));
+    fs::write(&torn, b"VTLJ").unwrap();
+    let report = verify(&ledger_dir);
+    assert!(report.is_ok(), "{:?}", report.faults);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+
+    let store = EmbeddedStore::open(&ledger_dir, EmbeddedOptions::default()).unwrap();
+    assert!(!torn.exists(), "the torn segment is removed");
+    assert_eq!(store.size(&tenant("acme")).unwrap(), 10);
+    drop(store);
+    let report = verify(&ledger_dir);
+    assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
 }

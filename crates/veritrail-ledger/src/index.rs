@@ -1,0 +1,332 @@
+//! The embedded store's index (`index.redb`): event id -> seq per tenant, and the sync
+//! marker. Written by its own thread, off the commit path.
+//!
+//! Why a thread: a redb write transaction costs about half a millisecond even without a
+//! sync, which on the sequencer's path halved the throughput of events that carry ids
+//! (measured, see ARCHITECTURE.md). So a commit only hands its ids to the indexer and
+//! records them in `pending`; the indexer folds everything queued into one transaction.
+//! An id is always findable: it stays in `pending` until the transaction holding it has
+//! committed, and lookups consult `pending` first.
+//!
+//! Everything here is derived from the journal. The marker (journal position, every
+//! tenant's size and checkpoint at that position) is written durably, in order after the
+//! ids before it, and tells recovery where to start replaying.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use veritrail_core::event::{EventId, TenantId};
+
+use crate::store::StoreError;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
+const CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("checkpoints");
+const EVENT_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("event_ids");
+const META_APPLIED_POS: &str = "applied_pos";
+const META_FORMAT: &str = "format";
+const INDEX_FORMAT: u64 = 1;
+
+/// The durable starting point of recovery.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marker {
+    /// Journal position up to which the derived files and index are durable.
+    pub(crate) applied_pos: u64,
+    pub(crate) sizes: HashMap<TenantId, u64>,
+    pub(crate) checkpoints: HashMap<TenantId, Arc<str>>,
+}
+
+/// Pending ids by tenant, then id text (so lookups borrow instead of allocating).
+type Pending = HashMap<TenantId, HashMap<String, u64>>;
+
+enum Job {
+    Ids(Vec<(TenantId, EventId, u64)>),
+    Marker(Marker, mpsc::Sender<Result<(), String>>),
+    Flush(mpsc::Sender<Result<(), String>>),
+}
+
+/// The id index and its writer thread.
+#[derive(Debug)]
+pub(crate) struct IdIndex {
+    db: Arc<Database>,
+    /// Ids handed to the indexer whose transaction has not committed yet.
+    pending: Arc<Mutex<Pending>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the indexer when a transaction failed; the store then recovers.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl IdIndex {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Arc::new(Database::create(path).map_err(redb_err)?);
+        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let failure = Arc::new(Mutex::new(None));
+        let (jobs, receiver) = mpsc::channel();
+        let thread = {
+            let (db, pending, failure) =
+                (Arc::clone(&db), Arc::clone(&pending), Arc::clone(&failure));
+            std::thread::Builder::new()
+                .name("veritrail-indexer".into())
+                .spawn(move || run_indexer(&db, &pending, &failure, &receiver))
+                .map_err(StoreError::Unavailable)?
+        };
+        Ok(Self {
+            db,
+            pending,
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+            failure,
+        })
+    }
+
+    /// Queues ids of a committed batch; findable at once.
+    pub(crate) fn add(&self, ids: Vec<(TenantId, EventId, u64)>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut pending = self.pending.lock().expect("pending lock poisoned");
+            for (tenant, id, seq) in &ids {
+                pending
+                    .entry(tenant.clone())
+                    .or_default()
+                    .insert(id.as_str().to_owned(), *seq);
+            }
+        }
+        self.send(Job::Ids(ids))
+    }
+
+    pub(crate) fn lookup(
+        &self,
+        tenant: &TenantId,
+        ids: &[&EventId],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut found: Vec<Option<u64>> = {
+            let pending = self.pending.lock().expect("pending lock poisoned");
+            match pending.get(tenant) {
+                None => vec![None; ids.len()],
+                Some(pending) => ids
+                    .iter()
+                    .map(|id| pending.get(id.as_str()).copied())
+                    .collect(),
+            }
+        };
+        if found.iter().all(Option::is_some) {
+            return Ok(found);
+        }
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = match txn.open_table(EVENT_IDS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(found),
+            Err(err) => return Err(redb_err(err)),
+        };
+        for (slot, id) in found.iter_mut().zip(ids) {
+            if slot.is_none() {
+                *slot = table
+                    .get((tenant.as_str(), id.as_str()))
+                    .map_err(redb_err)?
+                    .map(|seq| seq.value());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes the marker durably after every id queued before it; waits for it.
+    pub(crate) fn write_marker(&self, marker: Marker) -> Result<(), StoreError> {
+        let (done, wait) = mpsc::channel();
+        self.send(Job::Marker(marker, done))?;
+        wait_for(&wait)
+    }
+
+    /// Waits until every queued id is in a committed transaction.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        let (done, wait) = mpsc::channel();
+        self.send(Job::Flush(done))?;
+        wait_for(&wait)
+    }
+
+    /// A failure of the indexer since the last call, if any.
+    pub(crate) fn take_failure(&self) -> Option<String> {
+        self.failure.lock().expect("failure lock poisoned").take()
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().expect("jobs lock poisoned");
+        jobs.as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| {
+                StoreError::Unavailable(std::io::Error::other("the indexer has stopped"))
+            })
+    }
+
+    /// The marker as last written durably (or by this process).
+    pub(crate) fn read_marker(&self, journal_start: u64) -> Result<Marker, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let mut marker = Marker {
+            applied_pos: journal_start,
+            ..Marker::default()
+        };
+        let parse_tenant = |name: &str| {
+            TenantId::parse(name)
+                .map_err(|_| StoreError::Corrupt(format!("index names a bad tenant {name:?}")))
+        };
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(marker),
+            Err(err) => return Err(redb_err(err)),
+        };
+        if let Some(format) = meta.get(META_FORMAT).map_err(redb_err)?
+            && format.value() != INDEX_FORMAT
+        {
+            return Err(StoreError::Corrupt(format!(
+                "index format {} is not {INDEX_FORMAT}",
+                format.value()
+            )));
+        }
+        if let Some(pos) = meta.get(META_APPLIED_POS).map_err(redb_err)? {
+            marker.applied_pos = pos.value();
+        }
+        for row in txn
+            .open_table(TENANT_SIZES)
+            .map_err(redb_err)?
+            .iter()
+            .map_err(redb_err)?
+        {
+            let (tenant, size) = row.map_err(redb_err)?;
+            marker
+                .sizes
+                .insert(parse_tenant(tenant.value())?, size.value());
+        }
+        for row in txn
+            .open_table(CHECKPOINTS)
+            .map_err(redb_err)?
+            .iter()
+            .map_err(redb_err)?
+        {
+            let (tenant, note) = row.map_err(redb_err)?;
+            marker
+                .checkpoints
+                .insert(parse_tenant(tenant.value())?, Arc::from(note.value()));
+        }
+        Ok(marker)
+    }
+}
+
+impl Drop for IdIndex {
+    fn drop(&mut self) {
+        self.jobs.lock().expect("jobs lock poisoned").take();
+        let thread = self.thread.lock().expect("thread lock poisoned").take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the indexer thread panicked");
+        }
+    }
+}
+
+fn wait_for(wait: &mpsc::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+    match wait.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(StoreError::Unavailable(std::io::Error::other(err))),
+        Err(_) => Err(StoreError::Unavailable(std::io::Error::other(
+            "the indexer has stopped",
+        ))),
+    }
+}
+
+/// The indexer thread: each round takes every queued job and applies them in one
+/// transaction, durable when a marker is among them.
+fn run_indexer(
+    db: &Database,
+    pending: &Mutex<Pending>,
+    failure: &Mutex<Option<String>>,
+    jobs: &mpsc::Receiver<Job>,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut round = vec![first];
+        round.extend(jobs.try_iter().take(10_000));
+        let result = apply(db, &round).map_err(|err| err.to_string());
+        if let Err(err) = &result {
+            tracing::error!(%err, "the event id index could not be written");
+            *failure.lock().expect("failure lock poisoned") = Some(err.clone());
+        }
+        for job in round {
+            match job {
+                // On failure the ids stay pending (still findable) until recovery.
+                Job::Ids(ids) if result.is_ok() => {
+                    let mut pending = pending.lock().expect("pending lock poisoned");
+                    for (tenant, id, seq) in ids {
+                        if let Some(ids) = pending.get_mut(&tenant) {
+                            if ids.get(id.as_str()) == Some(&seq) {
+                                ids.remove(id.as_str());
+                            }
+                            if ids.is_empty() {
+                                pending.remove(&tenant);
+                            }
+                        }
+                    }
+                }
+                Job::Ids(_) => {}
+                Job::Marker(_, done) | Job::Flush(done) => {
+                    let _ = done.send(result.clone());
+                }
+            }
+        }
+    }
+}
+
+fn apply(db: &Database, round: &[Job]) -> Result<(), StoreError> {
+    let durable = round.iter().any(|job| matches!(job, Job::Marker(..)));
+    let mut txn = db.begin_write().map_err(redb_err)?;
+    txn.set_durability(if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    })
+    .map_err(redb_err)?;
+    {
+        let mut event_ids = txn.open_table(EVENT_IDS).map_err(redb_err)?;
+        for job in round {
+            match job {
+                Job::Ids(ids) => {
+                    for (tenant, id, seq) in ids {
+                        event_ids
+                            .insert((tenant.as_str(), id.as_str()), seq)
+                            .map_err(redb_err)?;
+                    }
+                }
+                Job::Marker(marker, _) => {
+                    let mut meta = txn.open_table(META).map_err(redb_err)?;
+                    meta.insert(META_FORMAT, INDEX_FORMAT).map_err(redb_err)?;
+                    meta.insert(META_APPLIED_POS, marker.applied_pos)
+                        .map_err(redb_err)?;
+                    let mut sizes = txn.open_table(TENANT_SIZES).map_err(redb_err)?;
+                    for (tenant, size) in &marker.sizes {
+                        sizes.insert(tenant.as_str(), size).map_err(redb_err)?;
+                    }
+                    let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(redb_err)?;
+                    for (tenant, note) in &marker.checkpoints {
+                        checkpoints
+                            .insert(tenant.as_str(), &**note)
+                            .map_err(redb_err)?;
+                    }
+                }
+                Job::Flush(_) => {}
+            }
+        }
+    }
+    txn.commit().map_err(redb_err)
+}
+
+pub(crate) fn redb_err(err: impl Into<redb::Error>) -> StoreError {
+    match err.into() {
+        redb::Error::Io(err) => StoreError::Unavailable(err),
+        redb::Error::Corrupted(msg) => StoreError::Corrupt(format!("index: {msg}")),
+        other => StoreError::Unavailable(std::io::Error::other(other)),
+    }
+}
