@@ -61,6 +61,16 @@ enum Mode {
         #[arg(long)]
         ids: bool,
     },
+    /// The rejected design, for comparison: records, Merkle nodes and ids all in redb,
+    /// one durable redb commit per batch (what ARCHITECTURE.md measured against).
+    RedbOnly {
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        #[arg(long)]
+        ids: bool,
+    },
     /// Offline verification of a log of this many events.
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
@@ -108,6 +118,15 @@ fn main() -> anyhow::Result<()> {
                 result.elapsed.as_secs_f64(),
                 result.n_commits,
                 events as f64 / result.n_commits.max(1) as f64,
+            );
+        }
+        Mode::RedbOnly { batch, events, ids } => {
+            let (elapsed, record_bytes) = redb_only(&dir, batch, events, ids)?;
+            println!(
+                "redb-only: {events} events of {record_bytes} bytes in durable redb commits of {batch}{}: {:.0} events/s ({:.2} s)",
+                if ids { " with ids" } else { "" },
+                events as f64 / elapsed.as_secs_f64(),
+                elapsed.as_secs_f64(),
             );
         }
         Mode::Verify { events, decode } => {
@@ -263,4 +282,63 @@ fn run_appenders(
         n_commits: ledger.stats().commits.load(Ordering::Relaxed),
         record_bytes,
     })
+}
+
+/// Records, nodes and ids in three redb tables, one `Durability::Immediate` commit per batch.
+fn redb_only(
+    dir: &std::path::Path,
+    batch: usize,
+    events: u64,
+    ids: bool,
+) -> anyhow::Result<(Duration, usize)> {
+    use redb::TableDefinition;
+    const RECORDS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("records");
+    const NODES: TableDefinition<(u32, u8, u64), &[u8; 32]> = TableDefinition::new("nodes");
+    const IDS: TableDefinition<(u32, &str), u64> = TableDefinition::new("ids");
+    std::fs::create_dir_all(dir)?;
+    let db = redb::Database::create(dir.join("redb-only.redb"))?;
+    let tenant = TenantId::parse("tenant-0").map_err(|err| anyhow::anyhow!("{err}"))?;
+    let received_at = Timestamp::from_unix_nanos(1_761_237_099_680_000_000);
+    let all: Vec<Event> = (0..events)
+        .map(|n| sample_event(0, n, ids))
+        .collect::<anyhow::Result<_>>()?;
+    let mut frontier = veritrail_core::merkle::Frontier::new();
+    let mut record_bytes = 0;
+    let started = Instant::now();
+    let mut events_left = all.into_iter();
+    let mut seq = 0u64;
+    while seq < events {
+        let txn = db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut nodes = txn.open_table(NODES)?;
+            let mut id_table = txn.open_table(IDS)?;
+            for event in events_left.by_ref().take(batch) {
+                let id = event.id().map(|id| id.as_str().to_owned());
+                let bytes = Record::new(
+                    tenant.clone(),
+                    seq,
+                    received_at,
+                    event,
+                    CatalogFields::default(),
+                )
+                .encode();
+                record_bytes = bytes.len();
+                records.insert((0, seq), bytes.as_slice())?;
+                let mut completed = Vec::new();
+                frontier.append(veritrail_core::merkle::leaf_hash(&bytes), |node, hash| {
+                    completed.push((node, hash));
+                });
+                for (node, hash) in &completed {
+                    nodes.insert((0, node.level, node.index), hash)?;
+                }
+                if let Some(id) = id {
+                    id_table.insert((0, id.as_str()), seq)?;
+                }
+                seq += 1;
+            }
+        }
+        txn.commit()?;
+    }
+    Ok((started.elapsed(), record_bytes))
 }
