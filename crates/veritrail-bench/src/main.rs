@@ -94,15 +94,11 @@ fn main() -> anyhow::Result<()> {
             ids,
         } => {
             let result = run_appenders(&dir, appenders, events, batch, tenants, ids)?;
-            println!(
-                "batch: {events} events of {} bytes in batches of {batch} from {appenders} appenders over {tenants} tenant(s){}: {:.0} events/s durable ({:.2} s, {} commits, {:.1} events/commit)",
-                result.record_bytes,
-                if ids { " with ids" } else { "" },
-                result.events_per_sec(),
-                result.elapsed.as_secs_f64(),
-                result.n_commits,
-                events as f64 / result.n_commits.max(1) as f64,
+            let what = format!(
+                "batch: {events} events of {} bytes in batches of {batch} from {appenders} appenders over {tenants} tenant(s)",
+                result.record_bytes
             );
+            result.print(&what, ids);
         }
         Mode::Concurrent {
             appenders,
@@ -110,15 +106,11 @@ fn main() -> anyhow::Result<()> {
             ids,
         } => {
             let result = run_appenders(&dir, appenders, events, 1, 1, ids)?;
-            println!(
-                "concurrent: {events} single-event appends of {} bytes from {appenders} appenders{}: {:.0} events/s durable ({:.2} s, {} commits, {:.1} events/commit)",
-                result.record_bytes,
-                if ids { " with ids" } else { "" },
-                result.events_per_sec(),
-                result.elapsed.as_secs_f64(),
-                result.n_commits,
-                events as f64 / result.n_commits.max(1) as f64,
+            let what = format!(
+                "concurrent: {events} single-event appends of {} bytes from {appenders} appenders",
+                result.record_bytes
             );
+            result.print(&what, ids);
         }
         Mode::RedbOnly { batch, events, ids } => {
             let (elapsed, record_bytes) = redb_only(&dir, batch, events, ids)?;
@@ -173,8 +165,15 @@ struct RunResult {
 }
 
 impl RunResult {
-    fn events_per_sec(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64()
+    fn print(&self, what: &str, ids: bool) {
+        println!(
+            "{what}{}: {:.0} events/s durable ({:.2} s, {} commits, {:.1} events/commit)",
+            if ids { " with ids" } else { "" },
+            self.events as f64 / self.elapsed.as_secs_f64(),
+            self.elapsed.as_secs_f64(),
+            self.n_commits,
+            self.events as f64 / self.n_commits.max(1) as f64,
+        );
     }
 }
 

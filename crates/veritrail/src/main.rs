@@ -230,7 +230,13 @@ fn append(
         ..LedgerConfig::default()
     };
     let ledger = Ledger::start(store.clone(), signer, config).context("cannot start the ledger")?;
-    let receipts = ledger.append_blocking(tenant.clone(), events)?;
+    // Large files go in requests of a few thousand events; each is durable on return.
+    let mut receipts = Vec::with_capacity(events.len());
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<Event> = events.by_ref().take(APPEND_CHUNK).collect();
+        receipts.extend(ledger.append_blocking(tenant.clone(), chunk)?);
+    }
     ledger.shutdown();
     store.sync().context("cannot sync the ledger")?;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -264,6 +270,9 @@ fn append(
     say(out.trim_end());
     Ok(ExitCode::SUCCESS)
 }
+
+/// Events per append request when `veritrail append` reads a large file.
+const APPEND_CHUNK: usize = 5_000;
 
 /// One JSON event, a JSON array of events, or JSON lines.
 fn parse_event_inputs(text: &str) -> anyhow::Result<Vec<EventInput>> {
@@ -348,10 +357,10 @@ fn report_text(report: &Report) -> String {
     }
     if report.is_ok() {
         out.push_str(&format!(
-            "OK: {} records and {} signed checkpoints in {} tenant logs verify",
-            report.n_records,
-            report.n_checkpoints,
-            report.tenants.len()
+            "OK: {} in {} and {} verify",
+            plural(report.n_records, "record"),
+            plural(report.tenants.len() as u64, "tenant log"),
+            plural(report.n_checkpoints, "signed checkpoint"),
         ));
     } else {
         out.push_str(&format!("FAILED: {} faults", report.faults.len()));
@@ -380,6 +389,14 @@ fn report_json(report: &Report) -> serde_json::Value {
             "detail": f.detail,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Writes a line to standard output; a closed pipe is not an error worth a panic.

@@ -13,7 +13,7 @@ use veritrail_core::event::EventId;
 use veritrail_core::note;
 use veritrail_core::record::Record;
 use veritrail_ledger::conformance::{test_event, test_signer};
-use veritrail_ledger::verify::{VerifyOptions, verify_ledger_dir};
+use veritrail_ledger::verify::{Report, VerifyOptions, verify_ledger_dir};
 use veritrail_ledger::{EmbeddedStore, LedgerStore};
 
 use crate::support::{open_embedded, start, tenant};
@@ -104,7 +104,6 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
     eprintln!("crash test: {rounds} rounds, VERITRAIL_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
-    let verifier = test_signer().verifier();
     let mut acked: HashMap<(String, String), u64> = HashMap::new();
     let mut torn_tails = 0;
     for round in 0..rounds {
@@ -162,15 +161,7 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         }
 
         // The data directory as the crash left it verifies (a torn tail is only a warning).
-        let report = verify_ledger_dir(
-            &dir.path().join("ledger"),
-            &verifier,
-            VerifyOptions {
-                decode_records: true,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let report = verify_deeply(dir.path());
         assert!(
             report.is_ok(),
             "round {round}: after the crash: {:?}",
@@ -182,15 +173,7 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         let store = open_embedded(dir.path());
         check_acked(&store, &acked, round);
         drop(store);
-        let report = verify_ledger_dir(
-            &dir.path().join("ledger"),
-            &verifier,
-            VerifyOptions {
-                decode_records: true,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let report = verify_deeply(dir.path());
         assert!(
             report.is_ok(),
             "round {round}: after reopening: {:?}",
@@ -206,6 +189,14 @@ fn acknowledged_events_survive_sigkill_at_random_moments() {
         "crash test: {} acknowledged events checked, {torn_tails} rounds left a torn tail",
         acked.len()
     );
+}
+
+fn verify_deeply(data_dir: &std::path::Path) -> Report {
+    let verifier = test_signer().verifier();
+    let options = VerifyOptions {
+        decode_records: true,
+    };
+    verify_ledger_dir(&data_dir.join("ledger"), &verifier, options, &mut |_, _| {}).unwrap()
 }
 
 fn check_acked(store: &EmbeddedStore, acked: &HashMap<(String, String), u64>, round: u64) {

@@ -55,6 +55,15 @@ fn segment(ledger_dir: &Path) -> PathBuf {
     paths[0].clone()
 }
 
+#[track_caller]
+fn assert_fault(report: &Report, kind: FaultKind, tenant: &str, seq: Option<u64>) {
+    assert!(
+        has(report, kind, tenant, seq),
+        "expected {kind:?} for {tenant} {seq:?} in {:#?}",
+        report.faults
+    );
+}
+
 fn has(report: &Report, kind: FaultKind, tenant: &str, seq: Option<u64>) -> bool {
     report.faults.iter().any(|f| {
         f.kind == kind
@@ -225,16 +234,8 @@ fn a_forged_record_with_valid_checksums_breaks_the_signed_root() {
         body[at + 5] = 1;
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::CheckpointMismatch, "acme", Some(5)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::DerivedMismatch, "acme", Some(0)),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::CheckpointMismatch, "acme", Some(5));
+    assert_fault(&report, FaultKind::DerivedMismatch, "acme", Some(0));
     assert!(
         !has(&report, FaultKind::CheckpointMismatch, "globex", None),
         "{:?}",
@@ -251,16 +252,8 @@ fn a_dropped_record_is_a_gap() {
         frames[0].remove(idx);
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::SeqGap, "acme", Some(3)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::CheckpointMismatch, "acme", Some(5)),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::SeqGap, "acme", Some(3));
+    assert_fault(&report, FaultKind::CheckpointMismatch, "acme", Some(5));
 }
 
 #[test]
@@ -275,21 +268,9 @@ fn reordered_records_are_out_of_order() {
         frames[0].swap(a, b);
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::SeqGap, "acme", Some(2)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::SeqOutOfOrder, "acme", Some(1)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::CheckpointMismatch, "acme", Some(5)),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::SeqGap, "acme", Some(2));
+    assert_fault(&report, FaultKind::SeqOutOfOrder, "acme", Some(1));
+    assert_fault(&report, FaultKind::CheckpointMismatch, "acme", Some(5));
 }
 
 #[test]
@@ -302,16 +283,8 @@ fn an_inserted_record_is_out_of_order() {
         frames[1].insert(idx + 1, copy);
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::SeqOutOfOrder, "acme", Some(6)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::CheckpointMismatch, "acme", None),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::SeqOutOfOrder, "acme", Some(6));
+    assert_fault(&report, FaultKind::CheckpointMismatch, "acme", None);
 }
 
 #[test]
@@ -325,11 +298,7 @@ fn a_removed_checkpoint_leaves_records_unsigned() {
         });
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::Unsigned, "acme", Some(8)),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::Unsigned, "acme", Some(8));
 }
 
 #[test]
@@ -340,16 +309,8 @@ fn a_journal_cut_at_a_frame_boundary_is_missing_committed_data() {
         frames.pop();
     });
     let report = verify(&ledger_dir);
-    assert!(
-        has(&report, FaultKind::MissingCommitted, "acme", Some(8)),
-        "{:?}",
-        report.faults
-    );
-    assert!(
-        has(&report, FaultKind::MissingCommitted, "globex", Some(2)),
-        "{:?}",
-        report.faults
-    );
+    assert_fault(&report, FaultKind::MissingCommitted, "acme", Some(8));
+    assert_fault(&report, FaultKind::MissingCommitted, "globex", Some(2));
 }
 
 #[test]

@@ -95,7 +95,10 @@ fn init_append_and_verify_as_in_the_readme() {
         out.contains("tenant acme: 2 records, signed up to 2"),
         "{out}"
     );
-    assert!(out.contains("OK: 2 records"), "{out}");
+    assert!(
+        out.contains("OK: 2 records in 1 tenant log and 1 signed checkpoint verify"),
+        "{out}"
+    );
     assert!(
         text(&verify.stderr).is_empty(),
         "no progress bar when piped: {:?}",
