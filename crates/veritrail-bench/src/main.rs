@@ -217,7 +217,6 @@ fn run_appenders(
         store.clone(),
         signer()?,
         LedgerConfig {
-            origin_prefix: "bench.veritrail.local".into(),
             ..LedgerConfig::default()
         },
     )?);

@@ -155,6 +155,14 @@ impl EmbeddedStore {
         if let Some(log) = self.tenant_log(tenant) {
             return Ok(log);
         }
+        let log = self.open_tenant_files(tenant)?;
+        let mut tenants = self.tenants.write().expect("tenants lock poisoned");
+        tenants.insert(tenant.clone(), Arc::clone(&log));
+        Ok(log)
+    }
+
+    /// Opens (creating if needed) `tenant`'s derived files, with nothing committed yet.
+    fn open_tenant_files(&self, tenant: &TenantId) -> io::Result<Arc<TenantLog>> {
         let dir = self.tenant_dir(tenant);
         let created = !dir.exists();
         fs::create_dir_all(&dir)?;
@@ -175,40 +183,66 @@ impl EmbeddedStore {
             journal::sync_dir(&dir)?;
             journal::sync_dir(&self.dir.join("tenants"))?;
         }
-        let mut tenants = self.tenants.write().expect("tenants lock poisoned");
-        tenants.insert(tenant.clone(), Arc::clone(&log));
         Ok(log)
     }
 
     /// Rebuilds the committed state: the sync marker from the index, then a replay of the
-    /// journal after it. Used on open and after a failed commit.
+    /// journal after it. Used on open and after a failed commit. The new state is built
+    /// aside and swapped in at the end, so readers never see it half-made.
     fn recover(&self, writer: &mut WriterState) -> Result<(), StoreError> {
         self.journal.refresh_lengths()?;
-        // Whatever the indexer still holds goes in first; a failure is repaired by the replay.
-        let _ = self.index.flush();
+        // A failed index write is repaired by the replay; queued ids go in first.
         self.index.take_failure();
-        self.tenants.write().expect("tenants lock poisoned").clear();
-        let marker = self.index.read_marker(self.journal.start())?;
+        let _ = self.index.flush();
+        let start = self.journal.start();
+        let mut marker = self.index.read_marker(start)?;
+        if marker.applied_pos > self.journal.end() {
+            return Err(StoreError::Corrupt(format!(
+                "the journal ends at position {} but was synced up to {}: committed frames \
+                 are missing",
+                self.journal.end(),
+                marker.applied_pos
+            )));
+        }
+        let mut staged = HashMap::new();
         for (tenant, size) in &marker.sizes {
-            let log = self.open_tenant_log(tenant)?;
-            let mut committed = log.committed.write().expect("committed lock poisoned");
-            committed.size = *size;
-            committed.checkpoint = marker.checkpoints.get(tenant).cloned();
+            let log = self.open_tenant_files(tenant)?;
+            if log.offsets.metadata()?.len() < size * OFFSET_ENTRY_LEN
+                || log.nodes.metadata()?.len() < node_count(*size) * NODE_LEN
+            {
+                // Derived files lost or cut: rebuild every log from the whole journal.
+                tracing::warn!(%tenant, "derived files are shorter than the sync marker; replaying the whole journal");
+                staged.clear();
+                marker = Marker {
+                    applied_pos: start,
+                    ..Marker::default()
+                };
+                break;
+            }
+            *log.committed.write().expect("committed lock poisoned") = Committed {
+                size: *size,
+                checkpoint: marker.checkpoints.get(tenant).cloned(),
+            };
+            staged.insert(tenant.clone(), log);
         }
 
         let mut replay = Replay {
             store: self,
+            logs: staged,
             frontiers: HashMap::new(),
             event_ids: Vec::new(),
             touched: HashSet::new(),
         };
-        let stop = self
-            .journal
-            .scan(marker.applied_pos, |frame_pos, payload| {
-                replay.frame(frame_pos, payload)
-            })?;
+        let stop = self.journal.scan(
+            marker.applied_pos,
+            marker.applied_pos,
+            |frame_pos, payload| replay.frame(frame_pos, payload),
+        )?;
         let Replay {
-            event_ids, touched, ..
+            logs,
+            event_ids,
+            touched,
+            ..
         } = replay;
         match stop {
             ScanStop::End(_) => {}
@@ -227,13 +261,14 @@ impl EmbeddedStore {
             }
         }
         for tenant in &touched {
-            let log = self.tenant_log(tenant).expect("replay opened it");
+            let log = &logs[tenant];
             let size = log.committed.read().expect("committed lock poisoned").size;
             log.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
             log.nodes.set_len(node_count(size) * NODE_LEN)?;
         }
         self.index.add(event_ids)?;
         self.index.flush()?;
+        *self.tenants.write().expect("tenants lock poisoned") = logs;
         writer.dirty.extend(touched);
         writer.poisoned = false;
         self.sync_locked(writer)
@@ -383,12 +418,23 @@ impl EmbeddedStore {
 /// Re-applies journal frames to the derived files and the index.
 struct Replay<'a> {
     store: &'a EmbeddedStore,
+    /// The state being rebuilt; swapped in when the replay is done.
+    logs: HashMap<TenantId, Arc<TenantLog>>,
     frontiers: HashMap<TenantId, Frontier>,
     event_ids: Vec<(TenantId, EventId, u64)>,
     touched: HashSet<TenantId>,
 }
 
 impl Replay<'_> {
+    fn log(&mut self, tenant: &TenantId) -> io::Result<Arc<TenantLog>> {
+        if let Some(log) = self.logs.get(tenant) {
+            return Ok(Arc::clone(log));
+        }
+        let log = self.store.open_tenant_files(tenant)?;
+        self.logs.insert(tenant.clone(), Arc::clone(&log));
+        Ok(log)
+    }
+
     fn frame(&mut self, frame_pos: u64, payload: &[u8]) -> Result<(), StoreError> {
         let entries = journal::parse_entries(frame_pos, payload).map_err(|(pos, reason)| {
             StoreError::Corrupt(format!("journal position {pos}: {reason}"))
@@ -400,7 +446,7 @@ impl Replay<'_> {
                     let (tenant, note) = split_checkpoint_entry(entry.body).map_err(|reason| {
                         StoreError::Corrupt(format!("journal position {}: {reason}", entry.pos))
                     })?;
-                    let log = self.store.open_tenant_log(&tenant)?;
+                    let log = self.log(&tenant)?;
                     log.committed
                         .write()
                         .expect("committed lock poisoned")
@@ -417,7 +463,7 @@ impl Replay<'_> {
         let record = Record::decode(bytes).map_err(|err| corrupt(err.to_string()))?;
         let tenant = record.tenant().clone();
         let seq = record.seq();
-        let log = self.store.open_tenant_log(&tenant)?;
+        let log = self.log(&tenant)?;
         let size = log.committed.read().expect("committed lock poisoned").size;
         if seq != size {
             return Err(corrupt(format!(

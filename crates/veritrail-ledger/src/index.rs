@@ -250,10 +250,19 @@ fn run_indexer(
     while let Ok(first) = jobs.recv() {
         let mut round = vec![first];
         round.extend(jobs.try_iter().take(10_000));
-        let result = apply(db, &round).map_err(|err| err.to_string());
+        // After a failure nothing more is written, a marker least of all (it would claim
+        // ids that never reached the index), until recovery clears the failure.
+        let earlier_failure = failure.lock().expect("failure lock poisoned").clone();
+        let result = match earlier_failure {
+            Some(err) => Err(format!("the index failed earlier: {err}")),
+            None => apply(db, &round).map_err(|err| err.to_string()),
+        };
         if let Err(err) = &result {
             tracing::error!(%err, "the event id index could not be written");
-            *failure.lock().expect("failure lock poisoned") = Some(err.clone());
+            failure
+                .lock()
+                .expect("failure lock poisoned")
+                .get_or_insert_with(|| err.clone());
         }
         for job in round {
             match job {

@@ -27,7 +27,7 @@ pub(crate) const FRAME_MAGIC: &[u8; 4] = b"VTF1";
 pub(crate) const FRAME_HEADER_LEN: usize = 12;
 pub(crate) const ENTRY_HEADER_LEN: usize = 9;
 /// Frames larger than this are refused on write and treated as corrupt on read.
-pub const MAX_FRAME_BYTES: usize = 256 << 20;
+pub const MAX_FRAME_BYTES: usize = 1 << 30;
 
 /// Kind byte of a journal entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,8 +288,10 @@ impl Journal {
 
     /// Global position just past the last byte.
     pub fn end(&self) -> u64 {
-        let last = self.last_segment();
-        last.base + last.len()
+        let segments = self.segments.read().expect("journal lock poisoned");
+        segments
+            .last()
+            .map_or(SEGMENT_HEADER_LEN, |last| last.base + last.len())
     }
 
     /// Global position of the first frame of the journal.
@@ -309,10 +311,20 @@ impl Journal {
             segment = self.last_segment();
         }
         let len = segment.len();
-        // On error, whatever reached the file lies past `len`: the store recovers by
-        // rescanning, which keeps the frame if it is whole and cuts it if it is torn.
-        segment.file.write_all_at(frame, len)?;
-        segment.file.sync_data()?;
+        let written = segment
+            .file
+            .write_all_at(frame, len)
+            .and_then(|()| segment.file.sync_data());
+        if let Err(err) = written {
+            // After a failed sync the page cache may say "clean" for pages the disk never
+            // got: cut the frame so it is certainly not there ("fail and not persist"). If
+            // even that fails, recovery finds whatever is left and keeps or cuts it.
+            let _ = segment
+                .file
+                .set_len(len)
+                .and_then(|()| segment.file.sync_data());
+            return Err(err);
+        }
         segment.len.store(len + frame_len, Ordering::Release);
         Ok(segment.base + len)
     }
@@ -328,9 +340,15 @@ impl Journal {
         header.extend_from_slice(SEGMENT_MAGIC);
         header.extend_from_slice(&SEGMENT_VERSION.to_be_bytes());
         header.extend_from_slice(&base.to_be_bytes());
-        file.write_all(&header)?;
-        file.sync_all()?;
-        sync_dir(&self.dir)?;
+        let written = file
+            .write_all(&header)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| sync_dir(&self.dir));
+        if let Err(err) = written {
+            // Leave no half-made segment behind to block the next attempt.
+            let _ = fs::remove_file(&path);
+            return Err(err);
+        }
         let mut segments = self.segments.write().expect("journal lock poisoned");
         segments.push(Arc::new(Segment {
             base,
@@ -415,12 +433,18 @@ impl Journal {
     /// how the scan stopped. `visit` gets the frame's position and its payload; a visit
     /// that returns `Err` stops the scan with that error. The first damaged frame stops
     /// the scan.
+    ///
+    /// `durable_until` is a position known to be durable (the sync marker): damage before
+    /// it is never taken for a torn tail.
     pub fn scan<E>(
         &self,
         from: u64,
+        durable_until: u64,
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<ScanStop, E> {
-        self.scan_frames(from, false, |pos, payload, _| visit(pos, payload))
+        self.scan_frames(from, durable_until, false, |pos, payload, _| {
+            visit(pos, payload)
+        })
     }
 
     /// Like [`Journal::scan`], but a frame whose checksum fails is still visited (with
@@ -430,14 +454,16 @@ impl Journal {
     pub fn scan_lenient<E>(
         &self,
         from: u64,
+        durable_until: u64,
         visit: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
     ) -> Result<ScanStop, E> {
-        self.scan_frames(from, true, visit)
+        self.scan_frames(from, durable_until, true, visit)
     }
 
     fn scan_frames<E>(
         &self,
         from: u64,
+        durable_until: u64,
         lenient: bool,
         mut visit: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
     ) -> Result<ScanStop, E> {
@@ -454,8 +480,14 @@ impl Journal {
                 pos = segment.base + SEGMENT_HEADER_LEN;
             }
             while pos < seg_end {
-                let torn_or_corrupt = |reason: String, frame_end: u64| {
-                    if is_last_segment && frame_end >= seg_end {
+                // Only the last write can be torn: damage is a torn tail when it is in the
+                // last segment and no whole frame follows it. Anything else is corruption,
+                // and cutting there would drop acknowledged frames.
+                let torn_or_corrupt = |reason: String| {
+                    if is_last_segment
+                        && pos >= durable_until
+                        && !whole_frame_after(segment, pos + 1)
+                    {
                         ScanStop::TornTail { pos, reason }
                     } else {
                         ScanStop::Corrupt { pos, reason }
@@ -463,7 +495,7 @@ impl Journal {
                 };
                 let mut header = [0u8; FRAME_HEADER_LEN];
                 if pos + FRAME_HEADER_LEN as u64 > seg_end {
-                    return Ok(torn_or_corrupt("frame header cut short".into(), seg_end));
+                    return Ok(torn_or_corrupt("frame header cut short".into()));
                 }
                 if let Err(err) = segment.file.read_exact_at(&mut header, pos - segment.base) {
                     return Ok(ScanStop::Corrupt {
@@ -472,16 +504,15 @@ impl Journal {
                     });
                 }
                 if &header[..4] != FRAME_MAGIC {
-                    return Ok(torn_or_corrupt("no frame magic".into(), seg_end));
+                    return Ok(torn_or_corrupt("no frame magic".into()));
                 }
                 let payload_len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
                 let crc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
                 let frame_end = pos + FRAME_HEADER_LEN as u64 + u64::from(payload_len);
                 if payload_len as usize > MAX_FRAME_BYTES || frame_end > seg_end {
-                    return Ok(torn_or_corrupt(
-                        format!("frame of {payload_len} bytes runs past the end of its segment"),
-                        frame_end,
-                    ));
+                    return Ok(torn_or_corrupt(format!(
+                        "frame of {payload_len} bytes runs past the end of its segment"
+                    )));
                 }
                 payload.resize(payload_len as usize, 0);
                 let read = segment
@@ -494,8 +525,11 @@ impl Journal {
                     });
                 }
                 let checksum_ok = crc32c::crc32c(&payload) == crc;
-                if !checksum_ok && !lenient {
-                    return Ok(torn_or_corrupt("frame checksum mismatch".into(), frame_end));
+                if !checksum_ok {
+                    let stop = torn_or_corrupt("frame checksum mismatch".into());
+                    if !lenient || matches!(stop, ScanStop::TornTail { .. }) {
+                        return Ok(stop);
+                    }
                 }
                 visit(pos, &payload, checksum_ok)?;
                 pos = frame_end;
@@ -511,6 +545,40 @@ impl Journal {
             .map(|s| segment_path(&self.dir, s.base))
             .collect()
     }
+}
+
+/// Whether a whole, checksummed frame starts anywhere in `segment` at or after global
+/// position `from`. Reads the rest of the segment: only done when damage was found.
+fn whole_frame_after(segment: &Segment, from: u64) -> bool {
+    let start = from.saturating_sub(segment.base);
+    let Some(rest_len) = segment.len().checked_sub(start) else {
+        return false;
+    };
+    let Ok(rest_len) = usize::try_from(rest_len) else {
+        return true;
+    };
+    let mut rest = vec![0; rest_len];
+    if segment.file.read_exact_at(&mut rest, start).is_err() {
+        return true;
+    }
+    let mut at = 0;
+    while let Some(found) = rest[at..]
+        .windows(FRAME_MAGIC.len())
+        .position(|window| window == FRAME_MAGIC)
+    {
+        let frame = &rest[at + found..];
+        if let Some(header) = frame.get(..FRAME_HEADER_LEN) {
+            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            let crc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+            if let Some(payload) = frame.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+                && crc32c::crc32c(payload) == crc
+            {
+                return true;
+            }
+        }
+        at += found + 1;
+    }
+    false
 }
 
 fn segment_path(dir: &Path, base: u64) -> PathBuf {

@@ -24,22 +24,23 @@ use veritrail_core::record::{CatalogFields, Record};
 
 use crate::store::{AppendedRecord, CommitBatch, LedgerStore, StoreError, TenantAppend};
 
-/// Most events the sequencer puts in one commit; requests beyond wait for the next.
-pub const DEFAULT_MAX_BATCH_EVENTS: usize = 20_000;
+/// Most events in one request, and in one commit (requests that do not fit wait for the
+/// next). With records of at most `MAX_RECORD_BYTES` (57,813) a commit stays under
+/// `journal::MAX_FRAME_BYTES`.
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
 
-/// How the ledger names and signs its logs.
-#[derive(Debug, Clone)]
+/// Tuning of the ledger. The deployment's name is the signing key's name: every
+/// checkpoint origin is `<key name>/<tenant>`, so a verifier holding the key knows the
+/// origins to expect.
+#[derive(Debug, Clone, Copy)]
 pub struct LedgerConfig {
-    /// Deployment name: the signing key's name and the prefix of every checkpoint origin
-    /// (`<origin_prefix>/<tenant>`). A host-like name such as `audit.example.com`.
-    pub origin_prefix: String,
+    /// Most events in one request, and in one commit.
     pub max_batch_events: usize,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
-            origin_prefix: "veritrail.local".into(),
             max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
         }
     }
@@ -135,13 +136,14 @@ impl Ledger {
         config: LedgerConfig,
     ) -> Result<Ledger, StoreError> {
         let stats = Arc::new(LedgerStats::default());
+        let signer_name = signer.name().to_owned();
         let mut sequencer = Sequencer {
             store: Arc::clone(&store),
             stats: Arc::clone(&stats),
             tenants: HashMap::new(),
             needs_reload: true,
             last_received_at: 0,
-            origin_prefix: config.origin_prefix.clone(),
+            origin_prefix: signer_name.clone(),
             max_batch_events: config.max_batch_events,
             verifier: signer.verifier(),
             signer,
@@ -156,7 +158,7 @@ impl Ledger {
         Ok(Ledger {
             store,
             verifier,
-            origin_prefix: config.origin_prefix,
+            origin_prefix: signer_name,
             max_batch_events: config.max_batch_events,
             queue: Mutex::new(Some(queue)),
             sequencer: Mutex::new(Some(thread)),
@@ -411,17 +413,18 @@ struct TenantWork {
 
 impl Sequencer {
     fn run(mut self, requests: &mpsc::Receiver<Request>) {
-        while let Ok(first) = requests.recv() {
+        // A request that did not fit in the last batch opens the next one.
+        let mut carried: Option<Request> = None;
+        while let Some(first) = carried.take().or_else(|| requests.recv().ok()) {
             let mut n_events = first.events.len();
             let mut batch = vec![first];
-            while n_events < self.max_batch_events {
-                match requests.try_recv() {
-                    Ok(request) => {
-                        n_events += request.events.len();
-                        batch.push(request);
-                    }
-                    Err(_) => break,
+            while let Ok(request) = requests.try_recv() {
+                if n_events + request.events.len() > self.max_batch_events {
+                    carried = Some(request);
+                    break;
                 }
+                n_events += request.events.len();
+                batch.push(request);
             }
             self.stats
                 .queued
@@ -433,6 +436,20 @@ impl Sequencer {
 
     fn reload(&mut self) -> Result<(), StoreError> {
         let states = self.store.load()?;
+        // received_at never goes backwards, across restarts too.
+        for state in &states {
+            if state.size > 0
+                && let Some(bytes) = self
+                    .store
+                    .read_records(&state.tenant, state.size - 1, 1)?
+                    .pop()
+            {
+                let record =
+                    Record::decode(&bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                self.last_received_at =
+                    self.last_received_at.max(record.received_at().unix_nanos());
+            }
+        }
         self.tenants = states
             .into_iter()
             .map(|state| {
@@ -654,5 +671,18 @@ impl Sequencer {
             .unwrap_or(0);
         self.last_received_at = now.max(self.last_received_at);
         Timestamp::from_unix_nanos(self.last_received_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veritrail_core::event::limits::MAX_RECORD_BYTES;
+
+    #[test]
+    fn the_largest_commit_fits_in_a_journal_frame() {
+        // Records plus 9 bytes of entry header each, plus a checkpoint entry per tenant.
+        let worst = DEFAULT_MAX_BATCH_EVENTS * (MAX_RECORD_BYTES + 9 + 1024);
+        assert!(worst < crate::journal::MAX_FRAME_BYTES);
     }
 }

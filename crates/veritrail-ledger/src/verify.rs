@@ -10,14 +10,14 @@
 //! index's sync marker are cross-checked up to the marker, which is how a journal cut at a
 //! frame boundary is caught.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 use veritrail_core::checkpoint::Checkpoint;
 use veritrail_core::event::TenantId;
 use veritrail_core::merkle::{self, Frontier, NodeId};
@@ -169,14 +169,21 @@ pub fn verify_ledger_dir(
         options,
         marker_sizes: marker.as_ref().map(|m| m.sizes.clone()).unwrap_or_default(),
         tenants: BTreeMap::new(),
+        frame_appended: BTreeMap::new(),
+        frame_signed: HashSet::new(),
         report,
     };
     let total = journal.end();
-    let stop = journal.scan_lenient(journal.start(), |frame_pos, payload, checksum_ok| {
-        checker.frame(frame_pos, payload, checksum_ok);
-        progress(frame_pos, total);
-        Ok::<(), io::Error>(())
-    })?;
+    let durable_until = marker.as_ref().map_or(0, |marker| marker.applied_pos);
+    let stop = journal.scan_lenient(
+        journal.start(),
+        durable_until,
+        |frame_pos, payload, checksum_ok| {
+            checker.frame(frame_pos, payload, checksum_ok);
+            progress(frame_pos, total);
+            Ok::<(), io::Error>(())
+        },
+    )?;
     progress(total, total);
     let journal_end = match stop {
         ScanStop::End(pos) => pos,
@@ -230,8 +237,39 @@ fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
             .push("no index.redb: cannot check that the journal is complete".into());
         return None;
     }
-    let read = || -> Result<Option<Marker>, redb::Error> {
-        let db = ReadOnlyDatabase::open(&path)?;
+    // A server that did not close cleanly leaves an index that needs a repair redb will not
+    // do read-only: read a repaired copy instead, leaving the original untouched.
+    let marker = ReadOnlyDatabase::open(&path)
+        .map_err(redb::Error::from)
+        .and_then(|db| read_marker_from(&db))
+        .or_else(|_| {
+            let copy = std::env::temp_dir().join(format!(
+                "veritrail-verify-{}-{}.redb",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.subsec_nanos())
+            ));
+            let result = std::fs::copy(&path, &copy)
+                .map_err(redb::Error::from)
+                .and_then(|_| Ok(Database::open(&copy)?))
+                .and_then(|db| read_marker_from(&db));
+            let _ = std::fs::remove_file(&copy);
+            result
+        });
+    match marker {
+        Ok(marker) => marker,
+        Err(err) => {
+            report.warnings.push(format!(
+                "cannot read index.redb ({err}): cannot check that the journal is complete"
+            ));
+            None
+        }
+    }
+}
+
+fn read_marker_from(db: &impl ReadableDatabase) -> Result<Option<Marker>, redb::Error> {
+    {
         let txn = db.begin_read()?;
         let meta = match txn.open_table(META) {
             Ok(meta) => meta,
@@ -245,15 +283,6 @@ fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
             sizes.insert(tenant.value().to_owned(), size.value());
         }
         Ok(Some(Marker { applied_pos, sizes }))
-    };
-    match read() {
-        Ok(marker) => marker,
-        Err(err) => {
-            report.warnings.push(format!(
-                "cannot read index.redb ({err}): cannot check that the journal is complete"
-            ));
-            None
-        }
     }
 }
 
@@ -264,6 +293,9 @@ struct Checker<'a> {
     /// Tenant sizes at the sync marker: the derived files are durable up to these.
     marker_sizes: HashMap<String, u64>,
     tenants: BTreeMap<TenantId, TenantCheck>,
+    /// Tenants the current frame appends to (with their first seq), and those it signs.
+    frame_appended: BTreeMap<TenantId, u64>,
+    frame_signed: HashSet<TenantId>,
     report: Report,
 }
 
@@ -313,6 +345,8 @@ impl Checker<'_> {
 
     fn frame(&mut self, frame_pos: u64, payload: &[u8], checksum_ok: bool) {
         let n_faults = self.report.faults.len();
+        self.frame_appended.clear();
+        self.frame_signed.clear();
         for entry in journal::parse_entries_lenient(frame_pos, payload) {
             match entry {
                 Ok(entry) => match entry.kind {
@@ -341,6 +375,18 @@ impl Checker<'_> {
                 "frame checksum mismatch",
             ));
         }
+        // Every commit signs a checkpoint for each tenant it appended to.
+        for (tenant, first_seq) in std::mem::take(&mut self.frame_appended) {
+            if !self.frame_signed.contains(&tenant) {
+                self.report.faults.push(fault(
+                    FaultKind::Unsigned,
+                    Some(&tenant),
+                    Some(first_seq),
+                    Some(frame_pos),
+                    format!("a commit appended records from seq {first_seq} without signing a checkpoint"),
+                ));
+            }
+        }
     }
 
     fn record(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
@@ -363,6 +409,7 @@ impl Checker<'_> {
                 return;
             }
         };
+        self.frame_appended.entry(tenant.clone()).or_insert(seq);
         if !checksum_ok {
             self.report.faults.push(fault(
                 FaultKind::ChecksumMismatch,
@@ -473,8 +520,8 @@ impl Checker<'_> {
                 return;
             }
         };
-        let wanted_suffix = format!("/{tenant}");
-        if !checkpoint.origin().ends_with(&wanted_suffix) {
+        let wanted_origin = format!("{}/{tenant}", self.verifier.name());
+        if checkpoint.origin() != wanted_origin {
             self.report.faults.push(fault(
                 FaultKind::BadCheckpoint,
                 Some(&tenant),
@@ -487,6 +534,7 @@ impl Checker<'_> {
             ));
             return;
         }
+        self.frame_signed.insert(tenant.clone());
         let check = self.tenant(&tenant);
         let size = check.frontier.size();
         let root = check.frontier.root();

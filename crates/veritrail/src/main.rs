@@ -226,7 +226,6 @@ fn append(
     let signer = load_signer(data)?;
     let store = Arc::new(open_store(&data.data_dir)?);
     let config = LedgerConfig {
-        origin_prefix: data.origin.clone(),
         ..LedgerConfig::default()
     };
     let ledger = Ledger::start(store.clone(), signer, config).context("cannot start the ledger")?;

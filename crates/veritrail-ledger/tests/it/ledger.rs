@@ -304,7 +304,6 @@ fn oversized_requests_are_refused_whole() {
         Arc::new(MemoryStore::new()),
         test_signer(),
         LedgerConfig {
-            origin_prefix: "test.veritrail.local".into(),
             max_batch_events: 10,
         },
     )

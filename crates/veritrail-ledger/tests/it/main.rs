@@ -9,5 +9,6 @@
 mod conformance;
 mod crash;
 mod ledger;
+mod recovery;
 mod support;
 mod verify;

@@ -30,7 +30,6 @@ pub(crate) fn start(store: Arc<dyn LedgerStore>) -> Ledger {
         store,
         test_signer(),
         LedgerConfig {
-            origin_prefix: "test.veritrail.local".into(),
             ..LedgerConfig::default()
         },
     )
