@@ -128,8 +128,9 @@ fn main() -> anyhow::Result<()> {
             let report = verify::verify_ledger_dir(
                 &dir.join("ledger"),
                 &signer.verifier(),
-                VerifyOptions {
+                &VerifyOptions {
                     decode_records: decode,
+                    ..VerifyOptions::default()
                 },
                 &mut |_, _| {},
             )?;

@@ -112,12 +112,50 @@ impl Report {
 }
 
 /// How thorough a verification is.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// Also decode every record fully, checking that it is a valid canonical record (not
     /// only that its bytes are the ones the tree and signatures commit to). About 2.5
     /// times slower.
     pub decode_records: bool,
+    /// Signed checkpoints the user holds from elsewhere (receipts, an earlier
+    /// verification): the log must contain each, at its size, with its root. This is what
+    /// catches a log cut at its end together with its index.
+    pub trusted_checkpoints: Vec<String>,
+}
+
+/// A trusted checkpoint that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("trusted checkpoint {index}: {reason}")]
+pub struct TrustedCheckpointError {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Opens the trusted checkpoints against the pinned key, by tenant.
+fn open_trusted(
+    notes: &[String],
+    verifier: &NoteVerifier,
+) -> Result<BTreeMap<TenantId, Vec<Checkpoint>>, TrustedCheckpointError> {
+    let mut trusted: BTreeMap<TenantId, Vec<Checkpoint>> = BTreeMap::new();
+    for (index, text) in notes.iter().enumerate() {
+        let error = |reason: String| TrustedCheckpointError { index, reason };
+        let opened = note::open(text, std::slice::from_ref(verifier))
+            .map_err(|err| error(err.to_string()))?;
+        let checkpoint = Checkpoint::parse(&opened.text).map_err(|err| error(err.to_string()))?;
+        let tenant = checkpoint
+            .origin()
+            .strip_prefix(&format!("{}/", verifier.name()))
+            .and_then(|tenant| TenantId::parse(tenant).ok())
+            .ok_or_else(|| {
+                error(format!(
+                    "origin {:?} is not a log of this key",
+                    checkpoint.origin()
+                ))
+            })?;
+        trusted.entry(tenant).or_default().push(checkpoint);
+    }
+    Ok(trusted)
 }
 
 const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
@@ -131,9 +169,11 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub fn verify_ledger_dir(
     ledger_dir: &Path,
     verifier: &NoteVerifier,
-    options: VerifyOptions,
+    options: &VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> io::Result<Report> {
+    let trusted = open_trusted(&options.trusted_checkpoints, verifier)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
     let mut report = Report::default();
     if !ledger_dir.join("journal").is_dir() {
         return Err(io::Error::new(
@@ -166,7 +206,8 @@ pub fn verify_ledger_dir(
     let mut checker = Checker {
         ledger_dir,
         verifier,
-        options,
+        decode_records: options.decode_records,
+        trusted,
         marker_sizes: marker.as_ref().map(|m| m.sizes.clone()).unwrap_or_default(),
         tenants: BTreeMap::new(),
         frame_appended: BTreeMap::new(),
@@ -289,7 +330,9 @@ fn read_marker_from(db: &impl ReadableDatabase) -> Result<Option<Marker>, redb::
 struct Checker<'a> {
     ledger_dir: &'a Path,
     verifier: &'a NoteVerifier,
-    options: VerifyOptions,
+    decode_records: bool,
+    /// Checkpoints from outside the directory that the log must contain.
+    trusted: BTreeMap<TenantId, Vec<Checkpoint>>,
     /// Tenant sizes at the sync marker: the derived files are durable up to these.
     marker_sizes: HashMap<String, u64>,
     tenants: BTreeMap<TenantId, TenantCheck>,
@@ -419,7 +462,7 @@ impl Checker<'_> {
                 "record bytes do not match their checksum",
             ));
         }
-        if self.options.decode_records
+        if self.decode_records
             && let Err(err) = Record::decode(body)
         {
             self.report.faults.push(fault(
@@ -435,6 +478,7 @@ impl Checker<'_> {
         let expected = check.next_seq;
         check.next_seq = check.next_seq.max(seq.saturating_add(1));
         check.frontier.append(leaf_hash, |_, _| {});
+        let (size, root) = (check.frontier.size(), check.frontier.root());
         let derived = check
             .derived
             .as_mut()
@@ -456,6 +500,17 @@ impl Checker<'_> {
                 Some(pos),
                 format!("seq {seq} comes after seq {}", expected - 1),
             ));
+        }
+        for trusted in self.trusted.get(&tenant).into_iter().flatten() {
+            if trusted.size() == size && *trusted.root() != root {
+                faults.push(fault(
+                    FaultKind::CheckpointMismatch,
+                    Some(&tenant),
+                    Some(size),
+                    Some(pos),
+                    format!("the log's first {size} records do not match the trusted checkpoint"),
+                ));
+            }
         }
         if let Some(Err(detail)) = derived {
             faults.push(fault(
@@ -559,6 +614,24 @@ impl Checker<'_> {
     }
 
     fn finish(mut self) -> Report {
+        for (tenant, trusted) in &self.trusted {
+            let size = self
+                .tenants
+                .get(tenant)
+                .map_or(0, |check| check.frontier.size());
+            for checkpoint in trusted.iter().filter(|c| c.size() > size) {
+                self.report.faults.push(fault(
+                    FaultKind::MissingCommitted,
+                    Some(tenant),
+                    Some(size),
+                    None,
+                    format!(
+                        "the log holds {size} records but a trusted checkpoint signs {}",
+                        checkpoint.size()
+                    ),
+                ));
+            }
+        }
         for (tenant, check) in &self.tenants {
             let size = check.frontier.size();
             if check.checkpoint_size != Some(size) {

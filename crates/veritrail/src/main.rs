@@ -86,6 +86,10 @@ enum Command {
         /// Also decode every record, checking it is a valid canonical record (slower).
         #[arg(long)]
         deep: bool,
+        /// A file holding a signed checkpoint you trust (from a receipt, an earlier
+        /// verification): the log must contain it. Catches a log cut at its end. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
 }
 
@@ -142,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key_file,
             json,
             deep,
+            checkpoints,
         } => {
             let key = match (key, key_file) {
                 (Some(key), _) => key,
@@ -157,8 +162,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verify_data_dir(
                 &data_dir,
                 &verifier,
-                VerifyOptions {
+                &VerifyOptions {
                     decode_records: deep,
+                    trusted_checkpoints: checkpoints
+                        .iter()
+                        .map(|path| {
+                            std::fs::read_to_string(path)
+                                .with_context(|| format!("cannot read {}", path.display()))
+                        })
+                        .collect::<anyhow::Result<_>>()?,
                 },
                 json,
             )
@@ -295,7 +307,7 @@ fn parse_event_inputs(text: &str) -> anyhow::Result<Vec<EventInput>> {
 fn verify_data_dir(
     data_dir: &Path,
     verifier: &NoteVerifier,
-    options: VerifyOptions,
+    options: &VerifyOptions,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let ledger_dir = data_dir.join("ledger");

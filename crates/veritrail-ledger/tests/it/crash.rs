@@ -195,8 +195,15 @@ fn verify_deeply(data_dir: &std::path::Path) -> Report {
     let verifier = test_signer().verifier();
     let options = VerifyOptions {
         decode_records: true,
+        ..VerifyOptions::default()
     };
-    verify_ledger_dir(&data_dir.join("ledger"), &verifier, options, &mut |_, _| {}).unwrap()
+    verify_ledger_dir(
+        &data_dir.join("ledger"),
+        &verifier,
+        &options,
+        &mut |_, _| {},
+    )
+    .unwrap()
 }
 
 fn check_acked(store: &EmbeddedStore, acked: &HashMap<(String, String), u64>, round: u64) {

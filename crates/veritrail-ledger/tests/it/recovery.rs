@@ -73,11 +73,12 @@ fn crashed_ledger(synced: usize, unsynced: usize) -> (tempfile::TempDir, PathBuf
 fn verify(ledger_dir: &Path) -> Report {
     let options = VerifyOptions {
         decode_records: true,
+        ..VerifyOptions::default()
     };
     verify_ledger_dir(
         ledger_dir,
         &test_signer().verifier(),
-        options,
+        &options,
         &mut |_, _| {},
     )
     .unwrap()

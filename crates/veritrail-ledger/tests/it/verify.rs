@@ -39,8 +39,9 @@ fn verify(ledger_dir: &Path) -> Report {
     verify_ledger_dir(
         ledger_dir,
         &test_signer().verifier(),
-        VerifyOptions {
+        &VerifyOptions {
             decode_records: true,
+            ..VerifyOptions::default()
         },
         &mut |_, _| {},
     )
@@ -100,8 +101,9 @@ fn another_key_is_refused() {
     let report = verify_ledger_dir(
         &ledger_dir,
         &other.verifier(),
-        VerifyOptions {
+        &VerifyOptions {
             decode_records: true,
+            ..VerifyOptions::default()
         },
         &mut |_, _| {},
     )

@@ -183,3 +183,51 @@ fn verify_names_damage_and_a_wrong_key_and_needs_a_key() {
     );
     assert!(out.contains("FAILED"), "{out}");
 }
+
+#[test]
+fn a_trusted_checkpoint_catches_a_log_cut_at_its_end_with_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        veritrail(&data, &["append", "--tenant", "acme"], Some(EVENTS))
+            .status
+            .success()
+    );
+    let more = r#"{"id": "evt-3", "type": "user.logout"}"#;
+    let append = veritrail(&data, &["append", "--tenant", "acme", "--json"], Some(more));
+    let receipt: serde_json::Value = serde_json::from_slice(&append.stdout).unwrap();
+    let trusted = dir.path().join("trusted.checkpoint");
+    std::fs::write(&trusted, receipt["checkpoint"].as_str().unwrap()).unwrap();
+    let vkey = text(&veritrail(&data, &["key"], None).stdout)
+        .trim()
+        .to_owned();
+    let with_trusted = [
+        "verify",
+        "--key",
+        &vkey,
+        "--checkpoint",
+        trusted.to_str().unwrap(),
+    ];
+    assert_eq!(veritrail(&data, &with_trusted, None).status.code(), Some(0));
+
+    // Cut the last frame (the second append) and remove the index that would notice.
+    let segment = data.join("ledger/journal/00000000000000000000.seg");
+    let bytes = std::fs::read(&segment).unwrap();
+    let first_frame_len = u32::from_be_bytes(bytes[20..24].try_into().unwrap()) as usize;
+    std::fs::write(&segment, &bytes[..16 + 12 + first_frame_len]).unwrap();
+    std::fs::remove_file(data.join("ledger/index.redb")).unwrap();
+
+    let alone = veritrail(&data, &["verify", "--key", &vkey], None);
+    assert_eq!(
+        alone.status.code(),
+        Some(0),
+        "a clean cut with no index cannot be seen alone"
+    );
+    let cut = veritrail(&data, &with_trusted, None);
+    assert_eq!(cut.status.code(), Some(1), "{}", text(&cut.stdout));
+    assert!(
+        text(&cut.stdout).contains("FAULT MissingCommitted tenant=acme seq=2"),
+        "{}",
+        text(&cut.stdout)
+    );
+}
