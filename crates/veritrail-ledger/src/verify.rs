@@ -452,7 +452,9 @@ impl Checker<'_> {
                 return;
             }
         };
-        self.frame_appended.entry(tenant.clone()).or_insert(seq);
+        if !self.frame_appended.contains_key(&tenant) {
+            self.frame_appended.insert(tenant.clone(), seq);
+        }
         if !checksum_ok {
             self.report.faults.push(fault(
                 FaultKind::ChecksumMismatch,
@@ -474,11 +476,18 @@ impl Checker<'_> {
             ));
         }
         let leaf_hash = merkle::leaf_hash(body);
+        let trusted = self.trusted.remove(&tenant);
         let check = self.tenant(&tenant);
         let expected = check.next_seq;
         check.next_seq = check.next_seq.max(seq.saturating_add(1));
         check.frontier.append(leaf_hash, |_, _| {});
-        let (size, root) = (check.frontier.size(), check.frontier.root());
+        let size = check.frontier.size();
+        // The root costs O(log n) hashes: only for sizes a trusted checkpoint names.
+        let trusted_root = trusted
+            .iter()
+            .flatten()
+            .find(|trusted| trusted.size() == size)
+            .map(|trusted| (*trusted.root(), check.frontier.root()));
         let derived = check
             .derived
             .as_mut()
@@ -501,16 +510,19 @@ impl Checker<'_> {
                 format!("seq {seq} comes after seq {}", expected - 1),
             ));
         }
-        for trusted in self.trusted.get(&tenant).into_iter().flatten() {
-            if trusted.size() == size && *trusted.root() != root {
-                faults.push(fault(
-                    FaultKind::CheckpointMismatch,
-                    Some(&tenant),
-                    Some(size),
-                    Some(pos),
-                    format!("the log's first {size} records do not match the trusted checkpoint"),
-                ));
-            }
+        if let Some(trusted) = trusted {
+            self.trusted.insert(tenant.clone(), trusted);
+        }
+        if let Some((trusted, root)) = trusted_root
+            && trusted != root
+        {
+            faults.push(fault(
+                FaultKind::CheckpointMismatch,
+                Some(&tenant),
+                Some(size),
+                Some(pos),
+                format!("the log's first {size} records do not match the trusted checkpoint"),
+            ));
         }
         if let Some(Err(detail)) = derived {
             faults.push(fault(

@@ -355,3 +355,50 @@ fn a_segment_whose_creation_a_crash_cut_short_is_a_warning_and_removed_on_open()
     let report = verify(&ledger_dir);
     assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
 }
+
+#[test]
+fn trusted_checkpoints_must_be_contained_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = build_ledger(dir.path());
+    // The same key signed a different history of acme (another first batch).
+    let mut other = BatchBuilder::new();
+    let forked = other
+        .append(&tenant("acme"), 5, false)
+        .checkpoint
+        .to_string();
+    let mut longer = BatchBuilder::new();
+    let beyond = longer
+        .append(&tenant("acme"), 12, true)
+        .checkpoint
+        .to_string();
+    let check = |trusted: Vec<String>| {
+        let options = VerifyOptions {
+            trusted_checkpoints: trusted,
+            ..VerifyOptions::default()
+        };
+        verify_ledger_dir(
+            &ledger_dir,
+            &test_signer().verifier(),
+            &options,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    assert_fault(
+        &check(vec![forked]),
+        FaultKind::CheckpointMismatch,
+        "acme",
+        Some(5),
+    );
+    assert_fault(
+        &check(vec![beyond]),
+        FaultKind::MissingCommitted,
+        "acme",
+        Some(10),
+    );
+
+    let mut same = BatchBuilder::new();
+    let genuine = same.append(&tenant("acme"), 5, true).checkpoint.to_string();
+    let report = check(vec![genuine]);
+    assert!(report.is_ok(), "{:?}", report.faults);
+}
