@@ -125,11 +125,6 @@ impl EmbeddedStore {
         Ok(store)
     }
 
-    /// The journal, for the verifier and tools.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
     /// Makes the derived files and index durable and moves the sync marker to the end of
     /// the journal, so that the next open replays nothing. Called on clean shutdown.
     pub fn sync(&self) -> Result<(), StoreError> {

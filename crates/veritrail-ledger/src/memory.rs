@@ -35,7 +35,6 @@ pub struct MemoryStore {
 struct Inner {
     logs: HashMap<TenantId, TenantLog>,
     faults: VecDeque<Fault>,
-    n_commits: u64,
 }
 
 #[derive(Debug, Default)]
@@ -55,11 +54,6 @@ impl MemoryStore {
     /// Makes the next commit (after any already queued faults) fail this way.
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
-    }
-
-    /// Number of commits that stored a batch (faulty ones included when they persisted).
-    pub fn n_commits(&self) -> u64 {
-        self.lock().n_commits
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -129,7 +123,6 @@ impl LedgerStore for MemoryStore {
             log.nodes.extend(append.nodes.iter().map(|(_, hash)| *hash));
             log.checkpoint = Some(Arc::clone(&append.checkpoint));
         }
-        inner.n_commits += 1;
         match fault {
             Some(Fault::FailButPersist) => Err(StoreError::Injected),
             _ => Ok(()),
