@@ -29,6 +29,7 @@ fn check_receipt(ledger: &Ledger, tenant: &TenantId, receipt: &Receipt) {
         checkpoint.origin(),
         format!("test.veritrail.local/{tenant}")
     );
+    assert_eq!(checkpoint.origin(), ledger.origin(tenant));
     assert!(receipt.seq < checkpoint.size());
     let record = ledger
         .store()
