@@ -208,12 +208,20 @@ pub enum VerifyError {
         /// The new tree size.
         size2: u64,
     },
-    /// The empty tree has exactly one root, [`EMPTY_ROOT`]; a different claimed root for size 0
-    /// is false.
-    #[error("root claimed for the empty tree is {}, but the empty tree's root is {}", Hex(claimed), Hex(&EMPTY_ROOT))]
-    NotEmptyRoot {
-        /// The root claimed for tree size 0.
-        claimed: Hash,
+    /// Every tree extends the empty one, so a consistency proof from size 0 proves nothing;
+    /// it is refused rather than accepted without a check (as transparency-dev does).
+    #[error("a consistency proof from the empty tree (to size {size2}) proves nothing")]
+    FromEmptyTree {
+        /// The new tree size.
+        size2: u64,
+    },
+    /// A hash given as bytes (a root, leaf or proof element) is not 32 bytes long.
+    #[error("{what} is {len} bytes long, not 32")]
+    BadHashLength {
+        /// Which hash: "root", "leaf hash", "proof element 3", ...
+        what: String,
+        /// Its length.
+        len: usize,
     },
 }
 
@@ -429,16 +437,14 @@ pub fn verify_inclusion(
 /// Verifies that the tree of `size1` leaves with root `root1` is a prefix of the tree of `size2`
 /// leaves with root `root2` (RFC 9162 2.1.4.2), strictly: exact proof length.
 ///
-/// Edge cases, as in the C2SP `tlog` Merkle spec and the transparency-dev test vectors:
-/// - `size1 == size2`: the proof must be empty and the roots equal;
-/// - `size1 == 0 < size2`: the proof must be empty, and `root1` must be [`EMPTY_ROOT`] (any tree
-///   extends the empty one, so nothing else is checked);
-/// - for size 0 the claimed root must be [`EMPTY_ROOT`]: no other root of an empty tree exists.
+/// Edge cases, as in the transparency-dev test vectors:
+/// - `size1 == 0`: refused ([`VerifyError::FromEmptyTree`]); there is nothing to prove;
+/// - `size1 == size2`: the proof must be empty and the roots equal.
 ///
 /// # Errors
 ///
-/// [`VerifyError::Size1GreaterThanSize2`], [`VerifyError::WrongProofLength`],
-/// [`VerifyError::NotEmptyRoot`] or [`VerifyError::RootMismatch`].
+/// [`VerifyError::Size1GreaterThanSize2`], [`VerifyError::FromEmptyTree`],
+/// [`VerifyError::WrongProofLength`] or [`VerifyError::RootMismatch`].
 pub fn verify_consistency(
     size1: u64,
     size2: u64,
@@ -449,15 +455,12 @@ pub fn verify_consistency(
     if size1 > size2 {
         return Err(VerifyError::Size1GreaterThanSize2 { size1, size2 });
     }
-    if size1 == 0 || size1 == size2 {
+    if size1 == 0 {
+        return Err(VerifyError::FromEmptyTree { size2 });
+    }
+    if size1 == size2 {
         check_proof_len(0, proof.len())?;
-        if size1 == 0 && *root1 != EMPTY_ROOT {
-            return Err(VerifyError::NotEmptyRoot { claimed: *root1 });
-        }
-        if size1 == size2 {
-            check_root(size2, *root1, root2)?;
-        }
-        return Ok(());
+        return check_root(size2, *root1, root2);
     }
 
     // Now 0 < size1 < size2. The proof is the inclusion path, in the new tree, of the old tree's
@@ -479,6 +482,71 @@ pub fn verify_consistency(
     check_root(size1, old_root, root1)?;
     let new_root = chain_border(chain_inner(seed, inner, seed_id.index), border);
     check_root(size2, new_root, root2)
+}
+
+/// [`verify_inclusion`] on hashes given as bytes, as they arrive from the wire: any hash
+/// that is not 32 bytes is refused with [`VerifyError::BadHashLength`].
+///
+/// # Errors
+///
+/// As [`verify_inclusion`], and [`VerifyError::BadHashLength`].
+pub fn verify_inclusion_bytes<P: AsRef<[u8]>>(
+    leaf: &[u8],
+    leaf_idx: u64,
+    tree_size: u64,
+    proof: &[P],
+    root: &[u8],
+) -> Result<(), VerifyError> {
+    verify_inclusion(
+        &hash_from_bytes(leaf, "leaf hash")?,
+        leaf_idx,
+        tree_size,
+        &proof_from_bytes(proof)?,
+        &hash_from_bytes(root, "root")?,
+    )
+}
+
+/// [`verify_consistency`] on hashes given as bytes. When the sizes are equal the two roots
+/// only need to be the same bytes (there is no hashing to do), as in transparency-dev.
+///
+/// # Errors
+///
+/// As [`verify_consistency`], and [`VerifyError::BadHashLength`].
+pub fn verify_consistency_bytes<P: AsRef<[u8]>>(
+    size1: u64,
+    size2: u64,
+    proof: &[P],
+    root1: &[u8],
+    root2: &[u8],
+) -> Result<(), VerifyError> {
+    if size1 != 0 && size1 == size2 {
+        check_proof_len(0, proof.len())?;
+        if root1 == root2 {
+            return Ok(());
+        }
+    }
+    verify_consistency(
+        size1,
+        size2,
+        &proof_from_bytes(proof)?,
+        &hash_from_bytes(root1, "first root")?,
+        &hash_from_bytes(root2, "second root")?,
+    )
+}
+
+fn hash_from_bytes(bytes: &[u8], what: &str) -> Result<Hash, VerifyError> {
+    bytes.try_into().map_err(|_| VerifyError::BadHashLength {
+        what: what.to_owned(),
+        len: bytes.len(),
+    })
+}
+
+fn proof_from_bytes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, VerifyError> {
+    proof
+        .iter()
+        .enumerate()
+        .map(|(idx, element)| hash_from_bytes(element.as_ref(), &format!("proof element {idx}")))
+        .collect()
 }
 
 /// A Vec-backed tree that stores every complete node: level `l` holds the hashes of nodes

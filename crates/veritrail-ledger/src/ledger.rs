@@ -299,6 +299,13 @@ impl Ledger {
         size2: u64,
     ) -> Result<Vec<Hash>, ReadError> {
         self.check_size(tenant, size2)?;
+        if size1 == 0 {
+            return Err(ReadError::OutOfRange {
+                tenant: tenant.clone(),
+                size: size2,
+                what: "size 0 (every log extends the empty one: there is nothing to prove)".into(),
+            });
+        }
         merkle::consistency_proof(&self.node_reader(tenant), size1, size2)
             .map_err(|err| proof_error(err, tenant, size2, format!("size {size1} to size {size2}")))
     }

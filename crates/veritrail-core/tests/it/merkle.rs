@@ -27,7 +27,7 @@ use serde_json::Value;
 use veritrail_core::merkle::{
     EMPTY_ROOT, Frontier, HASH_LEN, Hash, MemoryTree, MerkleError, MissingNode, NodeId, NodeReader,
     ProofError, VerifyError, consistency_proof, inclusion_proof, leaf_hash, node_hash, root_at,
-    verify_consistency, verify_inclusion,
+    verify_consistency, verify_consistency_bytes, verify_inclusion, verify_inclusion_bytes,
 };
 
 /// The shared, read-only test vectors (outside the repository; never copied into it).
@@ -315,14 +315,30 @@ impl Outcome {
     }
 }
 
+/// Base64 only: hash lengths are the verifier's to check (`*_bytes` functions).
+fn decode_bytes(field: &Value) -> Result<Vec<u8>, String> {
+    let text = field.as_str().ok_or("not a string")?;
+    BASE64.decode(text).map_err(|err| err.to_string())
+}
+
+fn decode_proof_bytes(field: &Value) -> Result<Vec<Vec<u8>>, String> {
+    match field {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(hashes) => hashes.iter().map(decode_bytes).collect(),
+        _ => Err("proof is neither null nor an array".to_owned()),
+    }
+}
+
 fn run_inclusion_vector(case: &Value) -> Outcome {
     Outcome::of((|| {
         let leaf_idx = decode_u64(&case["leafIdx"])?;
         let tree_size = decode_u64(&case["treeSize"])?;
-        let root = decode_hash(&case["root"])?;
-        let leaf = decode_hash(&case["leafHash"])?;
-        let proof = decode_proof(&case["proof"])?;
-        Ok(verify_inclusion(&leaf, leaf_idx, tree_size, &proof, &root))
+        let root = decode_bytes(&case["root"])?;
+        let leaf = decode_bytes(&case["leafHash"])?;
+        let proof = decode_proof_bytes(&case["proof"])?;
+        Ok(verify_inclusion_bytes(
+            &leaf, leaf_idx, tree_size, &proof, &root,
+        ))
     })())
 }
 
@@ -330,10 +346,12 @@ fn run_consistency_vector(case: &Value) -> Outcome {
     Outcome::of((|| {
         let size1 = decode_u64(&case["size1"])?;
         let size2 = decode_u64(&case["size2"])?;
-        let root1 = decode_hash(&case["root1"])?;
-        let root2 = decode_hash(&case["root2"])?;
-        let proof = decode_proof(&case["proof"])?;
-        Ok(verify_consistency(size1, size2, &proof, &root1, &root2))
+        let root1 = decode_bytes(&case["root1"])?;
+        let root2 = decode_bytes(&case["root2"])?;
+        let proof = decode_proof_bytes(&case["proof"])?;
+        Ok(verify_consistency_bytes(
+            size1, size2, &proof, &root1, &root2,
+        ))
     })())
 }
 
@@ -372,22 +390,17 @@ fn transparency_dev_inclusion_vectors() {
     assert_eq!(n_accepted, 6, "five happy paths and one single-entry tree");
 }
 
-/// The one consistency vector a typed API cannot accept: it claims that two equal *12-byte*
-/// strings are consistent roots of size-1 trees. Upstream compares roots as opaque byte
-/// strings when `size1 == size2`; with `[u8; 32]` roots, a 12-byte root is undecodable and so
-/// rejected, which is the right answer for a SHA-256 log. The same rule with real 32-byte roots
-/// is covered by `consistency_edge_cases`.
-const UNREPRESENTABLE_ACCEPTED_CONSISTENCY: &str =
-    "consistency/additional/sizes-are-equal-one-and-proof-is-empty.json";
-
+/// Every case, through the byte-level verifier. One accepted case (`additional/
+/// sizes-are-equal-one-and-proof-is-empty.json`) claims two equal *12-byte* roots of size-1
+/// trees: with equal sizes the roots are compared as bytes, as upstream does.
 #[test]
 fn transparency_dev_consistency_vectors() {
     let (disagree, n_accepted) = disagreements("consistency", run_consistency_vector);
-    match disagree.as_slice() {
-        [(name, Outcome::Undecodable(_))] if name == UNREPRESENTABLE_ACCEPTED_CONSISTENCY => {}
-        _ => panic!("unexpected disagreements:\n{}", describe(&disagree)),
-    }
-    assert_eq!(n_accepted, 5, "the five happy paths");
+    assert!(disagree.is_empty(), "{}", describe(&disagree));
+    assert_eq!(
+        n_accepted, 6,
+        "five happy paths and equal sizes with equal roots"
+    );
 }
 
 #[test]
@@ -408,23 +421,21 @@ fn consistency_edge_cases() {
             actual: 1
         })
     ));
-    // From the empty tree: only with an empty proof, and only from the empty tree's root.
-    assert_eq!(
-        verify_consistency(0, 0, &[], &EMPTY_ROOT, &EMPTY_ROOT),
-        Ok(())
-    );
-    assert_eq!(verify_consistency(0, 9, &[], &EMPTY_ROOT, &other), Ok(()));
+    // From the empty tree: nothing to prove, refused whatever the proof.
+    for (size2, proof) in [(0, vec![]), (9, vec![]), (9, vec![EMPTY_ROOT])] {
+        assert_eq!(
+            verify_consistency(0, size2, &proof, &EMPTY_ROOT, &other),
+            Err(VerifyError::FromEmptyTree { size2 })
+        );
+    }
+    // Bytes from the wire: lengths are checked.
     assert!(matches!(
-        verify_consistency(0, 0, &[], &root, &root),
-        Err(VerifyError::NotEmptyRoot { .. })
+        verify_consistency_bytes(1, 2, &[[0u8; 31]], &root, &other),
+        Err(VerifyError::BadHashLength { len: 31, .. })
     ));
     assert!(matches!(
-        verify_consistency(0, 9, &[], &root, &other),
-        Err(VerifyError::NotEmptyRoot { .. })
-    ));
-    assert!(matches!(
-        verify_consistency(0, 9, &[EMPTY_ROOT], &EMPTY_ROOT, &other),
-        Err(VerifyError::WrongProofLength { .. })
+        verify_inclusion_bytes(&[0; 32], 0, 1, &[] as &[&[u8]], &[0; 33]),
+        Err(VerifyError::BadHashLength { len: 33, .. })
     ));
     // Backwards.
     assert_eq!(
@@ -829,15 +840,19 @@ fn assert_matches_ct(tree: &MemoryTree, ct: &CtTree, salt: u64, leaf_idx: u64, s
 
     let proof = consistency_proof(&reader, size1, size).unwrap();
     let root1 = root_at(&reader, size1).unwrap();
+    if size1 == 0 {
+        // Neither we nor ct-merkle prove consistency with the empty tree.
+        assert!(proof.is_empty());
+        assert_eq!(
+            verify_consistency(size1, size, &proof, &root1, &root),
+            Err(VerifyError::FromEmptyTree { size2: size })
+        );
+        return;
+    }
     assert_eq!(
         verify_consistency(size1, size, &proof, &root1, &root),
         Ok(())
     );
-    if size1 == 0 {
-        // ct-merkle has no proofs from the empty tree.
-        assert!(proof.is_empty());
-        return;
-    }
     let ct_proof = ct.prove_consistency(usize::try_from(size - size1).unwrap());
     assert_eq!(
         proof.as_flattened(),

@@ -353,4 +353,8 @@ fn acknowledged_events_survive_a_restart_of_the_embedded_store() {
     assert!(repeat[0].duplicate, "ids are still known after a restart");
     let consistency = ledger.consistency_proof(&acme, 7, 140).unwrap();
     assert!(!consistency.is_empty());
+    assert!(matches!(
+        ledger.consistency_proof(&acme, 0, 140),
+        Err(veritrail_ledger::ReadError::OutOfRange { .. })
+    ));
 }
