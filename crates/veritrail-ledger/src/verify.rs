@@ -284,12 +284,11 @@ fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
         .map_err(redb::Error::from)
         .and_then(|db| read_marker_from(&db))
         .or_else(|_| {
+            static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let copy = std::env::temp_dir().join(format!(
                 "veritrail-verify-{}-{}.redb",
                 std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.subsec_nanos())
+                COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             let result = std::fs::copy(&path, &copy)
                 .map_err(redb::Error::from)
