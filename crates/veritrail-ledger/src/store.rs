@@ -1,6 +1,6 @@
 //! The ledger store: the one trait every storage backend implements.
 //!
-//! The [`Sequencer`](crate::Sequencer) is the only writer. It decides sequence numbers,
+//! The sequencer inside [`Ledger`](crate::Ledger) is the only writer. It decides sequence numbers,
 //! computes leaf and node hashes and signs checkpoints; a store only keeps what it is
 //! given, durably and atomically, and serves it back. That split keeps every backend small
 //! and lets one conformance suite ([`crate::conformance`]) hold them all to the same
