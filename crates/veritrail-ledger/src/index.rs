@@ -166,55 +166,64 @@ impl IdIndex {
 
     /// The marker as last written durably (or by this process).
     pub(crate) fn read_marker(&self, journal_start: u64) -> Result<Marker, StoreError> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let mut marker = Marker {
-            applied_pos: journal_start,
-            ..Marker::default()
-        };
-        let parse_tenant = |name: &str| {
-            TenantId::parse(name)
-                .map_err(|_| StoreError::Corrupt(format!("index names a bad tenant {name:?}")))
-        };
-        let meta = match txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(marker),
-            Err(err) => return Err(redb_err(err)),
-        };
-        if let Some(format) = meta.get(META_FORMAT).map_err(redb_err)?
-            && format.value() != INDEX_FORMAT
-        {
-            return Err(StoreError::Corrupt(format!(
-                "index format {} is not {INDEX_FORMAT}",
-                format.value()
-            )));
-        }
-        if let Some(pos) = meta.get(META_APPLIED_POS).map_err(redb_err)? {
-            marker.applied_pos = pos.value();
-        }
-        for row in txn
-            .open_table(TENANT_SIZES)
-            .map_err(redb_err)?
-            .iter()
-            .map_err(redb_err)?
-        {
-            let (tenant, size) = row.map_err(redb_err)?;
-            marker
-                .sizes
-                .insert(parse_tenant(tenant.value())?, size.value());
-        }
-        for row in txn
-            .open_table(CHECKPOINTS)
-            .map_err(redb_err)?
-            .iter()
-            .map_err(redb_err)?
-        {
-            let (tenant, note) = row.map_err(redb_err)?;
-            marker
-                .checkpoints
-                .insert(parse_tenant(tenant.value())?, Arc::from(note.value()));
-        }
-        Ok(marker)
+        read_marker_from(&*self.db, journal_start)
     }
+}
+
+/// The marker stored in an index database (the store's own, or the verifier's read-only
+/// view); one that was never written is `journal_start` with no tenants.
+pub(crate) fn read_marker_from(
+    db: &impl ReadableDatabase,
+    journal_start: u64,
+) -> Result<Marker, StoreError> {
+    let txn = db.begin_read().map_err(redb_err)?;
+    let mut marker = Marker {
+        applied_pos: journal_start,
+        ..Marker::default()
+    };
+    let parse_tenant = |name: &str| {
+        TenantId::parse(name)
+            .map_err(|_| StoreError::Corrupt(format!("index names a bad tenant {name:?}")))
+    };
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(marker),
+        Err(err) => return Err(redb_err(err)),
+    };
+    if let Some(format) = meta.get(META_FORMAT).map_err(redb_err)?
+        && format.value() != INDEX_FORMAT
+    {
+        return Err(StoreError::Corrupt(format!(
+            "index format {} is not {INDEX_FORMAT}",
+            format.value()
+        )));
+    }
+    if let Some(pos) = meta.get(META_APPLIED_POS).map_err(redb_err)? {
+        marker.applied_pos = pos.value();
+    }
+    for row in txn
+        .open_table(TENANT_SIZES)
+        .map_err(redb_err)?
+        .iter()
+        .map_err(redb_err)?
+    {
+        let (tenant, size) = row.map_err(redb_err)?;
+        marker
+            .sizes
+            .insert(parse_tenant(tenant.value())?, size.value());
+    }
+    for row in txn
+        .open_table(CHECKPOINTS)
+        .map_err(redb_err)?
+        .iter()
+        .map_err(redb_err)?
+    {
+        let (tenant, note) = row.map_err(redb_err)?;
+        marker
+            .checkpoints
+            .insert(parse_tenant(tenant.value())?, Arc::from(note.value()));
+    }
+    Ok(marker)
 }
 
 impl Drop for IdIndex {

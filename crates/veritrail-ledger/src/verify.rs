@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase};
 use veritrail_core::checkpoint::Checkpoint;
 use veritrail_core::event::TenantId;
 use veritrail_core::merkle::{self, Frontier, NodeId};
@@ -25,7 +25,9 @@ use veritrail_core::note::{self, NoteVerifier};
 use veritrail_core::record::{self, Record};
 
 use crate::embedded::split_checkpoint_entry;
+use crate::index::{Marker, read_marker_from, redb_err};
 use crate::journal::{self, EntryKind, Journal, ScanStop};
+use crate::store::StoreError;
 use crate::store::postorder_index;
 
 /// What kind of damage a [`Fault`] is.
@@ -158,9 +160,6 @@ fn open_trusted(
     Ok(trusted)
 }
 
-const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-
 /// Verifies the ledger in `ledger_dir` (the store's directory) against `verifier`.
 /// `progress` is told the journal bytes verified so far and the total.
 ///
@@ -264,11 +263,6 @@ pub fn verify_ledger_dir(
     Ok(checker.finish())
 }
 
-struct Marker {
-    applied_pos: u64,
-    sizes: HashMap<String, u64>,
-}
-
 /// The index's sync marker, if the index is there and readable.
 fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
     let path = ledger_dir.join("index.redb");
@@ -281,8 +275,8 @@ fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
     // A server that did not close cleanly leaves an index that needs a repair redb will not
     // do read-only: read a repaired copy instead, leaving the original untouched.
     let marker = ReadOnlyDatabase::open(&path)
-        .map_err(redb::Error::from)
-        .and_then(|db| read_marker_from(&db))
+        .map_err(redb_err)
+        .and_then(|db| read_marker_from(&db, 0))
         .or_else(|_| {
             static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let copy = std::env::temp_dir().join(format!(
@@ -291,38 +285,20 @@ fn read_marker(ledger_dir: &Path, report: &mut Report) -> Option<Marker> {
                 COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             let result = std::fs::copy(&path, &copy)
-                .map_err(redb::Error::from)
-                .and_then(|_| Ok(Database::open(&copy)?))
-                .and_then(|db| read_marker_from(&db));
+                .map_err(StoreError::Unavailable)
+                .and_then(|_| Database::open(&copy).map_err(redb_err))
+                .and_then(|db| read_marker_from(&db, 0));
             let _ = std::fs::remove_file(&copy);
             result
         });
     match marker {
-        Ok(marker) => marker,
+        Ok(marker) => Some(marker),
         Err(err) => {
             report.warnings.push(format!(
                 "cannot read index.redb ({err}): cannot check that the journal is complete"
             ));
             None
         }
-    }
-}
-
-fn read_marker_from(db: &impl ReadableDatabase) -> Result<Option<Marker>, redb::Error> {
-    {
-        let txn = db.begin_read()?;
-        let meta = match txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        };
-        let applied_pos = meta.get("applied_pos")?.map_or(0, |pos| pos.value());
-        let mut sizes = HashMap::new();
-        for row in txn.open_table(TENANT_SIZES)?.iter()? {
-            let (tenant, size) = row?;
-            sizes.insert(tenant.value().to_owned(), size.value());
-        }
-        Ok(Some(Marker { applied_pos, sizes }))
     }
 }
 
@@ -333,7 +309,7 @@ struct Checker<'a> {
     /// Checkpoints from outside the directory that the log must contain.
     trusted: BTreeMap<TenantId, Vec<Checkpoint>>,
     /// Tenant sizes at the sync marker: the derived files are durable up to these.
-    marker_sizes: HashMap<String, u64>,
+    marker_sizes: HashMap<TenantId, u64>,
     tenants: BTreeMap<TenantId, TenantCheck>,
     /// Tenants the current frame appends to (with their first seq), and those it signs.
     frame_appended: BTreeMap<TenantId, u64>,
@@ -367,7 +343,7 @@ fn fault(
 impl Checker<'_> {
     fn tenant(&mut self, tenant: &TenantId) -> &mut TenantCheck {
         if !self.tenants.contains_key(tenant) {
-            let synced = self.marker_sizes.get(tenant.as_str()).copied().unwrap_or(0);
+            let synced = self.marker_sizes.get(tenant).copied().unwrap_or(0);
             let derived = Derived::open(
                 &self.ledger_dir.join("tenants").join(tenant.as_str()),
                 synced,
@@ -665,20 +641,18 @@ impl Checker<'_> {
         let mut marker_sizes: Vec<_> = self.marker_sizes.iter().collect();
         marker_sizes.sort();
         for (tenant, &synced) in marker_sizes {
-            let found = TenantId::parse(tenant)
-                .ok()
-                .and_then(|t| self.tenants.get(&t))
+            let found = self
+                .tenants
+                .get(tenant)
                 .map_or(0, |check| check.frontier.size());
             if synced > found {
-                self.report.faults.push(Fault {
-                    kind: FaultKind::MissingCommitted,
-                    tenant: TenantId::parse(tenant).ok(),
-                    seq: Some(found),
-                    pos: None,
-                    detail: format!(
-                        "the index recorded {synced} records, the journal holds {found}"
-                    ),
-                });
+                self.report.faults.push(fault(
+                    FaultKind::MissingCommitted,
+                    Some(tenant),
+                    Some(found),
+                    None,
+                    format!("the index recorded {synced} records, the journal holds {found}"),
+                ));
             }
         }
         self.report

@@ -34,6 +34,22 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A temporary data directory whose tenant `acme` holds `EVENTS`.
+fn data_dir_with_events() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let append = veritrail(&data, &["append", "--tenant", "acme"], Some(EVENTS));
+    assert!(append.status.success(), "{}", text(&append.stderr));
+    (dir, data)
+}
+
+/// What `veritrail key` prints for `data_dir`.
+fn verifier_key(data_dir: &Path) -> String {
+    text(&veritrail(data_dir, &["key"], None).stdout)
+        .trim()
+        .to_owned()
+}
+
 const EVENTS: &str = r#"{"id": "evt-1", "type": "user.login", "actor": {"id": "u_42", "email": "ann@example.com", "ip": "100.151.54.26"}, "outcome": "success"}
 {"id": "evt-2", "type": "user.password_updated", "actor": {"id": "u_42", "email": "ann@example.com"}, "targets": [{"id": "u_42", "type": "user"}], "details": {"method": "reset_link"}}
 "#;
@@ -140,16 +156,8 @@ fn invalid_events_are_refused_whole_with_every_problem_named() {
 
 #[test]
 fn verify_names_damage_and_a_wrong_key_and_needs_a_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    assert!(
-        veritrail(&data, &["append", "--tenant", "acme"], Some(EVENTS))
-            .status
-            .success()
-    );
-    let vkey = text(&veritrail(&data, &["key"], None).stdout)
-        .trim()
-        .to_owned();
+    let (dir, data) = data_dir_with_events();
+    let vkey = verifier_key(&data);
 
     let no_key = veritrail(&data, &["verify"], None);
     assert_eq!(no_key.status.code(), Some(2));
@@ -161,9 +169,7 @@ fn verify_names_damage_and_a_wrong_key_and_needs_a_key() {
 
     let other = veritrail(&dir.path().join("other"), &["init"], None);
     assert!(other.status.success());
-    let other_key = text(&veritrail(&dir.path().join("other"), &["key"], None).stdout)
-        .trim()
-        .to_owned();
+    let other_key = verifier_key(&dir.path().join("other"));
     let wrong = veritrail(&data, &["verify", "--key", &other_key], None);
     assert_eq!(wrong.status.code(), Some(1));
     assert!(
@@ -189,21 +195,13 @@ fn verify_names_damage_and_a_wrong_key_and_needs_a_key() {
 
 #[test]
 fn a_trusted_checkpoint_catches_a_log_cut_at_its_end_with_its_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    assert!(
-        veritrail(&data, &["append", "--tenant", "acme"], Some(EVENTS))
-            .status
-            .success()
-    );
+    let (dir, data) = data_dir_with_events();
     let more = r#"{"id": "evt-3", "type": "user.logout"}"#;
     let append = veritrail(&data, &["append", "--tenant", "acme", "--json"], Some(more));
     let receipt: serde_json::Value = serde_json::from_slice(&append.stdout).unwrap();
     let trusted = dir.path().join("trusted.checkpoint");
     std::fs::write(&trusted, receipt["checkpoint"].as_str().unwrap()).unwrap();
-    let vkey = text(&veritrail(&data, &["key"], None).stdout)
-        .trim()
-        .to_owned();
+    let vkey = verifier_key(&data);
     let with_trusted = [
         "verify",
         "--key",
