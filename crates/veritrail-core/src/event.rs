@@ -1408,6 +1408,7 @@ fn parse_source(errors: &mut Vec<FieldError>, input: SourceInput) -> Option<Sour
 ///
 /// Unknown fields are rejected when deserialising. Serialising omits absent fields, so
 /// clients can build and send one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
@@ -1449,6 +1450,7 @@ pub struct EventInput {
 }
 
 /// `actor` in an [`EventInput`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActorInput {
@@ -1473,6 +1475,7 @@ pub struct ActorInput {
 }
 
 /// One of `targets` in an [`EventInput`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInput {
@@ -1488,6 +1491,7 @@ pub struct TargetInput {
 }
 
 /// `source` in an [`EventInput`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {

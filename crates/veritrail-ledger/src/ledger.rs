@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,7 @@ use veritrail_core::merkle::{self, Frontier, Hash, NodeId, NodeReader};
 use veritrail_core::note::{NoteSigner, NoteVerifier};
 use veritrail_core::record::{CatalogFields, Record};
 
+use crate::histogram::{self, Histogram};
 use crate::store::{AppendedRecord, CommitBatch, LedgerStore, StoreError, TenantAppend};
 
 /// Most events in one request, and in one commit (requests that do not fit wait for the
@@ -87,7 +88,7 @@ pub enum ReadError {
 }
 
 /// Running totals of the sequencer, for metrics and benchmarks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LedgerStats {
     /// Durable commits made.
     pub commits: AtomicU64,
@@ -97,6 +98,31 @@ pub struct LedgerStats {
     pub commit_nanos: AtomicU64,
     /// Requests waiting for the sequencer to take them.
     pub queued: AtomicU64,
+    /// Records per commit.
+    pub commit_records: Histogram,
+    /// Seconds per `LedgerStore::commit` (for the embedded store: the write and the
+    /// fdatasync).
+    pub commit_seconds: Histogram,
+}
+
+impl Default for LedgerStats {
+    fn default() -> Self {
+        Self {
+            commits: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            commit_nanos: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            commit_records: Histogram::new(histogram::BATCH_EVENTS),
+            commit_seconds: Histogram::new(histogram::LATENCY_SECONDS),
+        }
+    }
+}
+
+/// What the sequencer publishes after every commit: each tenant's committed size. Readers
+/// (the search indexer, live tails) wait on [`Ledger::subscribe`] and then read it.
+#[derive(Debug, Default)]
+struct Published {
+    sizes: RwLock<HashMap<TenantId, u64>>,
 }
 
 struct Request {
@@ -117,6 +143,8 @@ pub struct Ledger {
     queue: Mutex<Option<mpsc::Sender<Request>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LedgerStats>,
+    published: Arc<Published>,
+    commits: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -136,8 +164,12 @@ impl Ledger {
         config: LedgerConfig,
     ) -> Result<Ledger, StoreError> {
         let stats = Arc::new(LedgerStats::default());
+        let published = Arc::new(Published::default());
+        let (commit_sender, commits) = tokio::sync::watch::channel(0);
         let signer_name = signer.name().to_owned();
         let mut sequencer = Sequencer {
+            published: Arc::clone(&published),
+            commit_sender,
             store: Arc::clone(&store),
             stats: Arc::clone(&stats),
             tenants: HashMap::new(),
@@ -163,6 +195,8 @@ impl Ledger {
             queue: Mutex::new(Some(queue)),
             sequencer: Mutex::new(Some(thread)),
             stats,
+            published,
+            commits,
         })
     }
 
@@ -233,6 +267,23 @@ impl Ledger {
     /// Running totals of commits.
     pub fn stats(&self) -> &LedgerStats {
         &self.stats
+    }
+
+    /// A receiver that changes after every commit (its value counts commits). Read
+    /// [`Ledger::committed_sizes`] after it changes to see what grew.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    /// Every tenant's committed size, as of the last commit.
+    pub fn committed_sizes(&self) -> Vec<(TenantId, u64)> {
+        let sizes = self.published.sizes.read().expect("sizes lock poisoned");
+        let mut sizes: Vec<(TenantId, u64)> = sizes
+            .iter()
+            .map(|(tenant, size)| (tenant.clone(), *size))
+            .collect();
+        sizes.sort_unstable();
+        sizes
     }
 
     pub fn store(&self) -> &Arc<dyn LedgerStore> {
@@ -392,6 +443,8 @@ struct Sequencer {
     max_batch_events: usize,
     signer: NoteSigner,
     verifier: NoteVerifier,
+    published: Arc<Published>,
+    commit_sender: tokio::sync::watch::Sender<u64>,
 }
 
 /// One request's plan for each of its events.
@@ -472,6 +525,7 @@ impl Sequencer {
             })
             .collect::<Result<_, StoreError>>()?;
         self.needs_reload = false;
+        self.publish(self.tenants.keys());
         Ok(())
     }
 
@@ -616,6 +670,10 @@ impl Sequencer {
                 .records
                 .fetch_add(n_records as u64, Ordering::Relaxed);
             self.stats.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.stats.commit_records.observe(n_records as f64);
+            self.stats
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
         for work in works.values() {
             if let Some(checkpoint) = &work.checkpoint {
@@ -627,6 +685,9 @@ impl Sequencer {
                     },
                 );
             }
+        }
+        if !commit.tenants.is_empty() {
+            self.publish(commit.tenants.iter().map(|append| &append.tenant));
         }
         Ok(plans)
     }
@@ -669,6 +730,19 @@ impl Sequencer {
                 }
             })
             .collect()
+    }
+
+    /// Publishes the committed sizes of `tenants` and wakes subscribers.
+    fn publish<'a>(&self, tenants: impl Iterator<Item = &'a TenantId>) {
+        {
+            let mut sizes = self.published.sizes.write().expect("sizes lock poisoned");
+            for tenant in tenants {
+                if let Some(log) = self.tenants.get(tenant) {
+                    sizes.insert(tenant.clone(), log.frontier.size());
+                }
+            }
+        }
+        self.commit_sender.send_modify(|commits| *commits += 1);
     }
 
     fn next_received_at(&mut self) -> Timestamp {

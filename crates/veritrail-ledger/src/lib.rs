@@ -9,11 +9,13 @@
 //! - [`memory`]: [`MemoryStore`], for tests, with injectable faults.
 //! - [`ledger`]: [`Ledger`], the sequencer (one writer, group commit) and the read and proof
 //!   API on top of a store.
+//! - [`histogram`]: lock-free histograms for metrics.
 //! - [`keys`]: the log signing key file.
 //! - [`verify`]: the offline verifier of a data directory.
 
 pub mod conformance;
 pub mod embedded;
+pub mod histogram;
 mod index;
 pub mod journal;
 pub mod keys;

@@ -6,11 +6,16 @@
 //! - `key`: print the verifier key that checks this data directory's checkpoints.
 //! - `append`: append events (JSON) to a tenant's log in a local data directory.
 //! - `verify`: check a data directory offline against a pinned verifier key.
+//! - `serve`: run the HTTP service ([`veritrail_server`]).
+//! - `reindex`: rebuild the search index of a stopped server's data directory.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+mod remote;
+mod serve;
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -40,6 +45,25 @@ struct DataDirArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the audit log service (HTTP API, search, proofs) on this machine.
+    ///
+    /// With no configuration it keeps its data in ./veritrail-data and listens on
+    /// 127.0.0.1:8080. The first start prints the server-admin key, once.
+    Serve {
+        /// A TOML configuration file (see veritrail.example.toml); VERITRAIL_* environment
+        /// variables override it.
+        #[arg(long, env = "VERITRAIL_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also create a demo tenant with a viewer key and a week of sample events.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Rebuild the search index from the ledger (stop the server first).
+    Reindex {
+        /// A TOML configuration file; VERITRAIL_* environment variables override it.
+        #[arg(long, env = "VERITRAIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Create the data directory and its log signing key (done on first use anyway).
     Init {
         #[command(flatten)]
@@ -90,18 +114,30 @@ enum Command {
         /// verification): the log must contain it. Catches a log cut at its end. Repeatable.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Verify this export bundle (`veritrail export --out FILE`) instead of a data
+        /// directory.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["deep", "checkpoints"])]
+        export: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Remote(Box<remote::RemoteCommand>),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The service logs what it does; the other commands only what goes wrong.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERITRAIL_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -113,6 +149,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve { config, demo } => serve::serve(config.as_deref(), demo),
+        Command::Reindex { config } => serve::reindex(config.as_deref()),
+        Command::Remote(command) => remote::run(*command),
         Command::Init { data } => {
             let signer = load_signer(&data)?;
             drop(open_store(&data.data_dir)?);
@@ -147,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             deep,
             checkpoints,
+            export,
         } => {
             let key = match (key, key_file) {
                 (Some(key), _) => key,
@@ -158,6 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "give the pinned verifier key with --key or --key-file (print it with `veritrail key`)"
                 ),
             };
+            if let Some(path) = export {
+                return remote::verify_export_command(&path, &key, json);
+            }
             let verifier = NoteVerifier::parse(&key).context("the verifier key does not parse")?;
             verify_data_dir(
                 &data_dir,

@@ -1,0 +1,574 @@
+//! The wire types of veritrail's HTTP API (v1): what the server sends and the client SDK
+//! reads. Plain serde structs, no behaviour; the server documents them in its OpenAPI spec
+//! (feature `openapi`).
+//!
+//! # Layout
+//!
+//! - [`paths`]: every route, as the server mounts it and the SDK calls it.
+//! - [`error_codes`] and [`ErrorBody`]: the one error shape of every 4xx and 5xx.
+//! - Ingest: [`IngestResponse`], [`ReceiptBody`].
+//! - Search: [`SearchResponse`], [`CountResponse`], [`RecordResponse`].
+//! - The log: [`InclusionProofBody`], [`ConsistencyProofBody`], [`LogKeyBody`], and the
+//!   export bundle ([`ExportHeader`], [`ExportLine`]).
+//! - Tenants and keys: [`Role`], [`TenantBody`], [`KeyBody`], [`KeyCreated`], [`WhoAmI`].
+//!
+//! Hashes and proof nodes are standard base64 (with padding), as in C2SP tlog-proof.
+//! Timestamps are RFC 3339 in UTC.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use veritrail_core::event::{ActorInput, EventInput, SourceInput, TargetInput};
+
+/// Every route of the API.
+pub mod paths {
+    /// `POST` one event or an array of events; `GET` searches.
+    pub const EVENTS: &str = "/api/v1/events";
+    /// `GET` counts, grouped or as a histogram.
+    pub const EVENTS_COUNT: &str = "/api/v1/events/count";
+    /// `GET /api/v1/events/{seq}`: one record by its seq.
+    pub const EVENT_BY_SEQ: &str = "/api/v1/events/{seq}";
+    /// `GET` the latest signed checkpoint (a C2SP signed note, `text/plain`).
+    pub const LOG_CHECKPOINT: &str = "/api/v1/log/checkpoint";
+    /// `GET` the verifier key and the log's origin.
+    pub const LOG_KEY: &str = "/api/v1/log/key";
+    /// `GET ?seq=|id=&tree_size=`: inclusion proof.
+    pub const LOG_INCLUSION: &str = "/api/v1/log/proof/inclusion";
+    /// `GET ?from=&to=`: consistency proof between two tree sizes.
+    pub const LOG_CONSISTENCY: &str = "/api/v1/log/proof/consistency";
+    /// `GET` the export bundle (`application/x-ndjson`).
+    pub const LOG_EXPORT: &str = "/api/v1/log/export";
+    /// `GET` who the presented key is.
+    pub const ME: &str = "/api/v1/me";
+    /// `GET` lists, `POST` creates keys of the caller's tenant.
+    pub const KEYS: &str = "/api/v1/keys";
+    /// `DELETE /api/v1/keys/{key_id}` revokes a key of the caller's tenant.
+    pub const KEY: &str = "/api/v1/keys/{key_id}";
+    /// `GET` lists, `POST` creates tenants (server admin).
+    pub const TENANTS: &str = "/api/v1/tenants";
+    /// `GET /api/v1/tenants/{tenant}` (server admin).
+    pub const TENANT: &str = "/api/v1/tenants/{tenant}";
+    /// `GET` lists, `POST` creates keys of a tenant (server admin).
+    pub const TENANT_KEYS: &str = "/api/v1/tenants/{tenant}/keys";
+    /// `DELETE` revokes a key of a tenant (server admin).
+    pub const TENANT_KEY: &str = "/api/v1/tenants/{tenant}/keys/{key_id}";
+    /// Liveness.
+    pub const HEALTHZ: &str = "/healthz";
+    /// Readiness: the ledger and the search index are open.
+    pub const READYZ: &str = "/readyz";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+    /// The OpenAPI 3 spec (the path seed 002 uses).
+    pub const OPENAPI: &str = "/api/audit/swagger/v1/swagger.json";
+    /// Swagger UI.
+    pub const SWAGGER_UI: &str = "/api/audit/swagger/";
+}
+
+/// The stable machine codes of [`ErrorDetail::code`]. Field-level codes inside
+/// [`EventErrors`] are those of `veritrail_core::event::codes`.
+pub mod error_codes {
+    /// 400: the body is not JSON, or not the expected shape.
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    /// 400: the request's body is empty, or an empty array of events.
+    pub const EMPTY_BODY: &str = "empty_body";
+    /// 400: a query parameter is invalid.
+    pub const INVALID_PARAMETER: &str = "invalid_parameter";
+    /// 400: the cursor was not issued by this server for this query.
+    pub const INVALID_CURSOR: &str = "invalid_cursor";
+    /// 400: one or more events are invalid; see `errors`.
+    pub const INVALID_EVENTS: &str = "invalid_events";
+    /// 400: the request's `Content-Type` is not `application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 401: no API key, or one this server does not know, or a revoked one.
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// 403: the key's role may not do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// 404: no such route, record, tenant or key.
+    pub const NOT_FOUND: &str = "not_found";
+    /// 405: the route exists, the method does not.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 409: the tenant already exists.
+    pub const CONFLICT: &str = "conflict";
+    /// 413: the body is larger than the limit, or has more events than the limit.
+    pub const TOO_LARGE: &str = "too_large";
+    /// 429: this key's request rate is over its limit; see `Retry-After`.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// 500: a bug; the detail is in the server's log under the request id.
+    pub const INTERNAL: &str = "internal";
+    /// 503: the ledger cannot store or read right now; retrying with the same event ids is
+    /// safe.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 503: the server is shutting down.
+    pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// 504: the request took longer than the server's timeout.
+    pub const TIMEOUT: &str = "timeout";
+}
+
+/// The body of every error response: `{"error": {"code", "message", ...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for machines (`code`) and for people (`message`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, one of [`error_codes`].
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// For `invalid_events`: each invalid event by its index in the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventErrors>,
+    /// The request id, also in the `x-request-id` header and the server's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The invalid fields of one event of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventErrors {
+    /// Index of the event in the request (0 for a single event).
+    pub index: usize,
+    pub errors: Vec<FieldErrorBody>,
+}
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldErrorBody {
+    /// JSON path of the field, like `actor.email` or `targets[3].id`.
+    pub field: String,
+    /// Stable machine-readable code, like `too_long` or `invalid_email`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Reply to `POST /api/v1/events`, sent once the events are durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestResponse {
+    /// One receipt per event, in request order.
+    pub receipts: Vec<ReceiptBody>,
+    /// A signed checkpoint (C2SP signed note) whose tree holds every event of the request.
+    pub checkpoint: String,
+    /// Size of that checkpoint's tree.
+    pub tree_size: u64,
+}
+
+/// Where one ingested event is in its tenant's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptBody {
+    /// The event's id, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Position in the tenant's log (0-based).
+    pub seq: u64,
+    /// `SHA-256(0x00 || canonical record)`, base64.
+    pub leaf_hash: String,
+    /// The id was already in the log: this is the original record's receipt and nothing
+    /// new was stored.
+    pub duplicate: bool,
+    /// With `?proof=true`: the inclusion proof of `seq` in the response's checkpoint
+    /// (base64 hashes, leaf to root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_proof: Option<Vec<String>>,
+}
+
+/// Reply to `GET /api/v1/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResponse {
+    /// Matching records, in the requested order of seq.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub events: Vec<Value>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// How far the answer is complete: the search index holds seqs `0..indexed_size`.
+    pub indexed_size: u64,
+    /// The log's size when the search ran; events at or past `indexed_size` are not yet
+    /// searchable (normally for less than a second).
+    pub log_size: u64,
+}
+
+/// Reply to `GET /api/v1/events/count`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CountResponse {
+    /// Matching events.
+    pub total: u64,
+    /// With `group_by`: counts per key, largest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupCount>>,
+    /// With `interval`: counts per time bucket (only non-empty ones), oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Vec<HistogramBucket>>,
+    pub indexed_size: u64,
+    pub log_size: u64,
+}
+
+/// One group of a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupCount {
+    pub key: String,
+    pub count: u64,
+}
+
+/// One bucket of a histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistogramBucket {
+    /// Start of the bucket (RFC 3339); buckets are aligned to multiples of the interval
+    /// since the Unix epoch.
+    pub start: String,
+    pub count: u64,
+    /// Of those, events whose outcome is `failure`.
+    pub failures: u64,
+}
+
+/// Reply to `GET /api/v1/events/{seq}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordResponse {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub record: Value,
+    /// The record's leaf hash, base64.
+    pub leaf_hash: String,
+    /// With `?proof=true`: its inclusion proof in the latest checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<InclusionProofBody>,
+}
+
+/// An inclusion proof with the checkpoint it leads to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InclusionProofBody {
+    pub seq: u64,
+    pub tree_size: u64,
+    /// base64.
+    pub leaf_hash: String,
+    /// base64 hashes, leaf to root.
+    pub proof: Vec<String>,
+    /// The signed checkpoint of `tree_size` when that is the latest; otherwise the latest
+    /// one, and a consistency proof relates the two.
+    pub checkpoint: String,
+}
+
+/// A consistency proof between two tree sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsistencyProofBody {
+    pub from_size: u64,
+    pub to_size: u64,
+    /// base64 hashes.
+    pub proof: Vec<String>,
+    /// The latest signed checkpoint.
+    pub checkpoint: String,
+}
+
+/// Reply to `GET /api/v1/log/key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogKeyBody {
+    /// The verifier key (`name+keyid+base64`), to pin for offline verification.
+    pub verifier_key: String,
+    /// The checkpoint origin of the caller's log: `<deployment>/<tenant>`.
+    pub origin: String,
+}
+
+/// The first line of an export bundle (`application/x-ndjson`).
+///
+/// An export is the header line, then one [`ExportLine`] per record from seq 0 to
+/// `tree_size - 1`. `veritrail verify --export FILE --key KEY` checks it offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportHeader {
+    /// Always [`ExportHeader::FORMAT`].
+    pub format: String,
+    pub tenant: String,
+    pub origin: String,
+    /// The key that signed `checkpoint` (check it against the key you pinned).
+    pub verifier_key: String,
+    pub tree_size: u64,
+    /// Signed checkpoint of exactly `tree_size` records.
+    pub checkpoint: String,
+}
+
+impl ExportHeader {
+    /// The bundle format this version writes and reads.
+    pub const FORMAT: &str = "veritrail-export/v1";
+}
+
+/// One record of an export bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportLine {
+    pub seq: u64,
+    /// base64 of `SHA-256(0x00 || record)`.
+    pub leaf_hash: String,
+    /// base64 of the canonical record bytes (docs/format.md).
+    pub record: String,
+}
+
+/// A tenant key's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads, manages every key (owner keys too).
+    Owner,
+    /// Reads, manages every key but owner keys.
+    SuperAdmin,
+    /// Reads, manages viewer and publisher keys.
+    Admin,
+    /// Reads only.
+    Viewer,
+    /// Writes events only.
+    Publisher,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::SuperAdmin,
+        Role::Admin,
+        Role::Viewer,
+        Role::Publisher,
+    ];
+
+    /// The role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::SuperAdmin => "super_admin",
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+            Role::Publisher => "publisher",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of `POST /api/v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// `[a-z0-9][a-z0-9_-]*`, at most 64 bytes; part of every checkpoint origin.
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantBody {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub created_at: String,
+    /// Records in the tenant's log.
+    pub log_size: u64,
+}
+
+/// Reply to `POST /api/v1/tenants`: the tenant and its first owner key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantCreated {
+    pub tenant: TenantBody,
+    pub owner_key: KeyCreated,
+}
+
+/// Reply to `GET /api/v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantList {
+    pub tenants: Vec<TenantBody>,
+}
+
+/// Body of `POST /api/v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub role: Role,
+    /// What the key is for, like "billing backend".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyBody {
+    /// Public id, like `key_3f9a0c2e71b4d6a8`: names the key in lists, logs and audit
+    /// events.
+    pub id: String,
+    pub tenant: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub created_at: String,
+    /// Who created it: a key id, or `server_admin`.
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyCreated {
+    pub key: KeyBody,
+    /// The secret to send as `Authorization: Bearer <secret>`; stored only as a hash.
+    pub secret: String,
+}
+
+/// Reply to `GET /api/v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyList {
+    pub keys: Vec<KeyBody>,
+}
+
+/// Reply to `GET /api/v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhoAmI {
+    /// `server_admin` or the key's id.
+    pub key_id: String,
+    /// The key's tenant; absent for the server admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The key's role; absent for the server admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// Query parameters of `GET /api/v1/events`. All optional; values are checked by the
+/// server, which names a bad one in an `invalid_parameter` error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// Catalog category, case-insensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Catalog numeric code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Catalog event name, case-insensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Actor id or email (email case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Target id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `success`, `failure`, `pending` or `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// The client's event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Events at or after this time (RFC 3339); event time is `occurred_at`, else
+    /// `received_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Free text: every word must appear in the summary, name, description, type, actor,
+    /// target names or the text of `details`; `word*` matches a prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// `desc` (newest first, the default) or `asc`, by seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// Page size: 1 to 1000, default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page, with the same filters and order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of `GET /api/v1/events/count`: the filters of [`SearchParams`] plus
+/// grouping and a histogram.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct CountParams {
+    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// `type`, `category`, `outcome` or `actor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<String>,
+    /// Histogram bucket width: a number and a unit, `s`, `m`, `h` or `d` (like `15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+}
+
+/// Query parameters of `POST /api/v1/events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct IngestParams {
+    /// `durable` (the default): reply once the events are stored; `searchable`: also wait
+    /// until search finds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// `true`: each receipt carries its inclusion proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}

@@ -1,0 +1,877 @@
+//! [`Client`]: one async method per route of the API, with authentication, error mapping and
+//! retries.
+//!
+//! Retries follow one rule: a request is sent again only when doing so cannot store
+//! anything twice. Reads are always safe to repeat. An ingest is safe when every event
+//! carries an `id`, because the server stores an id at most once and answers a repeat with
+//! the original receipt (`duplicate: true`). An ingest with an event without an id is
+//! retried only when the server certainly did not act on it (see [`Client::send`]).
+
+use std::fmt;
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use veritrail_api::{
+    ConsistencyProofBody, CountParams, CountResponse, CreateKey, CreateTenant, ErrorBody,
+    EventInput, InclusionProofBody, IngestParams, IngestResponse, KeyBody, KeyCreated, KeyList,
+    LogKeyBody, RecordResponse, Role, SearchParams, SearchResponse, TenantBody, TenantCreated,
+    TenantList, WhoAmI, paths,
+};
+
+use crate::error::ClientError;
+
+/// Most events one `POST /api/v1/events` may carry (the server's limit).
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+/// Largest request body the server accepts for an ingest (5 MiB).
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+/// How long a request may take by default, connection to last byte; exports are exempt
+/// (they stream for as long as the log is long).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How [`Client`] retries requests that failed for a reason that may pass.
+///
+/// Waits grow as `initial_backoff * 2^n` up to `max_backoff`, each with random jitter
+/// between half and all of it; a `Retry-After` from the server replaces the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; 1 disables retries.
+    pub max_attempts: u32,
+    /// The wait before the first retry.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited for: the error goes to the caller.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    #[must_use]
+    pub fn never() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0 for the first), with jitter.
+    fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX);
+        let full = self
+            .initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff);
+        let mut byte = [0u8; 1];
+        // Jitter only spreads clients out; without randomness the full wait is still right.
+        let jitter = if getrandom::fill(&mut byte).is_ok() {
+            f64::from(byte[0]) / 255.0
+        } else {
+            1.0
+        };
+        full.mul_f64(0.5 + jitter / 2.0)
+    }
+}
+
+/// Settings of a [`Client`] beyond its URL and key.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Retries of failed requests.
+    pub retry: RetryPolicy,
+    /// How long the client waits for the server to send more of a response before it
+    /// gives up on the attempt (a stalled connection); there is no limit on a whole
+    /// response, so a long export is not cut.
+    pub timeout: Duration,
+    /// Sent as `User-Agent`.
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
+            user_agent: format!("veritrail-client/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// When `POST /api/v1/events` replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Once the events are durable (the server's default).
+    #[default]
+    Durable,
+    /// Once search also finds them.
+    Searchable,
+}
+
+/// Options of an ingest ([`Client::send`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// When the server replies.
+    pub wait: Wait,
+    /// Ask for each receipt's inclusion proof in the returned checkpoint.
+    pub proof: bool,
+}
+
+impl IngestOptions {
+    fn params(self) -> IngestParams {
+        IngestParams {
+            wait: match self.wait {
+                Wait::Durable => None,
+                Wait::Searchable => Some("searchable".to_owned()),
+            },
+            proof: self.proof.then(|| "true".to_owned()),
+        }
+    }
+}
+
+/// The record an inclusion proof is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeafRef {
+    /// By its position in the log.
+    Seq(u64),
+    /// By the event's client-chosen id.
+    Id(String),
+}
+
+/// Whose keys a key operation acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyScope {
+    /// The tenant of the key the client presents (`/api/v1/keys`).
+    Own,
+    /// A named tenant; only the server-admin key may do this
+    /// (`/api/v1/tenants/{tenant}/keys`).
+    Tenant(String),
+}
+
+/// Which failures of a request may be retried; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryMode {
+    /// Repeating the request has no further effect: retry transport errors, 429, 502, 503
+    /// and 504.
+    Idempotent,
+    /// Repeating could store events twice: retry only failures where the server certainly
+    /// did not act, i.e. a connection that was never established and a 429 (the rate limit
+    /// is checked before anything is read). A timeout, a cut connection or a 503 may come
+    /// after the events were stored, so they go to the caller.
+    UnactedOnly,
+}
+
+/// A typed client of one veritrail server, authenticated by one API key.
+///
+/// Cheap to clone: clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// The base URL without a trailing slash; API paths are appended to it, so a server
+    /// behind a proxy under a path prefix works.
+    base: String,
+    auth: HeaderValue,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    // Never the key: Debug output ends up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the server at `base_url` (`http://` or `https://`, optionally with a path
+    /// prefix) presenting `key` as `Authorization: Bearer <key>`.
+    ///
+    /// HTTPS uses rustls with the `ring` provider and the platform's trusted roots. If the
+    /// process has no default rustls provider yet, this installs `ring` as the default.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Config`] for a URL that is not absolute http(s), a key that cannot be
+    /// a header value, or a TLS set-up that fails.
+    pub fn new(base_url: &str, key: &str) -> Result<Self, ClientError> {
+        Self::with_options(base_url, key, &ClientOptions::default())
+    }
+
+    /// [`Client::new`] with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::new`].
+    pub fn with_options(
+        base_url: &str,
+        key: &str,
+        options: &ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let url = Url::parse(base_url)
+            .map_err(|err| ClientError::Config(format!("base URL {base_url:?}: {err}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ClientError::Config(format!(
+                "base URL {base_url:?} must start with http:// or https://"
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ClientError::Config(format!(
+                "base URL {base_url:?} must not have a query or fragment"
+            )));
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
+            ClientError::Config("the API key contains characters a header cannot carry".into())
+        })?;
+        auth.set_sensitive(true);
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Fails only if another thread installed one meanwhile, which is as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(options.user_agent.clone())
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(options.timeout)
+            .build()
+            .map_err(|err| ClientError::Config(format!("cannot set up HTTP: {err}")))?;
+        Ok(Self {
+            http,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            auth,
+            retry: options.retry,
+        })
+    }
+
+    /// The base URL, without a trailing slash.
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends events (`POST /api/v1/events`) and returns their receipts, in order, once the
+    /// server has stored them.
+    ///
+    /// Retries transport errors, 429 (waiting `Retry-After`), 502, 503 and 504 with
+    /// bounded exponential backoff when **every event has an `id`**: the server stores an id
+    /// once and answers a repeat with the original receipt, so a retry cannot duplicate.
+    /// When some event has no id, a failure after the request was sent is ambiguous (the
+    /// server may have stored the events before the connection broke, or the ledger may
+    /// have persisted a batch whose commit reported an error), and a retry could store
+    /// them twice; so only a connection that was never made and a 429 are retried, and
+    /// anything else is returned. [`crate::Batcher`] gives every event an id to avoid this.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidRequest`] for no events or more than
+    /// [`MAX_EVENTS_PER_REQUEST`]; otherwise as the request ends. An `invalid_events` error
+    /// lists each bad event by index in `events`.
+    pub async fn send(
+        &self,
+        events: &[EventInput],
+        options: IngestOptions,
+    ) -> Result<IngestResponse, ClientError> {
+        if events.is_empty() {
+            return Err(ClientError::InvalidRequest("no events to send".into()));
+        }
+        if events.len() > MAX_EVENTS_PER_REQUEST {
+            return Err(ClientError::InvalidRequest(format!(
+                "{} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}",
+                events.len()
+            )));
+        }
+        let body = serde_json::to_vec(events).map_err(|err| {
+            ClientError::InvalidRequest(format!("events do not serialize: {err}"))
+        })?;
+        let all_have_ids = events.iter().all(|event| event.id.is_some());
+        self.send_json_array(body, all_have_ids, options).await
+    }
+
+    /// Sends an already serialized JSON array of events.
+    pub(crate) async fn send_json_array(
+        &self,
+        body: Vec<u8>,
+        all_have_ids: bool,
+        options: IngestOptions,
+    ) -> Result<IngestResponse, ClientError> {
+        let mode = if all_have_ids {
+            RetryMode::Idempotent
+        } else {
+            RetryMode::UnactedOnly
+        };
+        let url = self.url(paths::EVENTS);
+        let params = options.params();
+        let response = self
+            .execute(mode, || {
+                self.http
+                    .post(&url)
+                    .query(&params)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        decode(response, "POST /api/v1/events").await
+    }
+
+    /// One page of a search (`GET /api/v1/events`).
+    ///
+    /// # Errors
+    ///
+    /// As the request ends; a bad filter is an `invalid_parameter` [`ClientError::Api`].
+    pub async fn search(&self, params: &SearchParams) -> Result<SearchResponse, ClientError> {
+        self.get_query(paths::EVENTS, params).await
+    }
+
+    /// Every page of a search, following `next_cursor`; `params.cursor` is where to start.
+    #[must_use]
+    pub fn search_all(&self, params: SearchParams) -> Pager {
+        Pager {
+            client: self.clone(),
+            params,
+            done: false,
+            buffered: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Counts, optionally grouped or as a histogram (`GET /api/v1/events/count`).
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn count(&self, params: &CountParams) -> Result<CountResponse, ClientError> {
+        self.get_query(paths::EVENTS_COUNT, params).await
+    }
+
+    /// One record by its seq (`GET /api/v1/events/{seq}`).
+    ///
+    /// # Errors
+    ///
+    /// A `not_found` [`ClientError::Api`] past the end of the log; otherwise as the request
+    /// ends.
+    pub async fn record(&self, seq: u64) -> Result<RecordResponse, ClientError> {
+        let path = fill(paths::EVENT_BY_SEQ, &[("seq", &seq.to_string())]);
+        self.get_json(&path, &[]).await
+    }
+
+    /// One record by its seq, with its inclusion proof in the latest checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::record`].
+    pub async fn record_with_proof(&self, seq: u64) -> Result<RecordResponse, ClientError> {
+        let path = fill(paths::EVENT_BY_SEQ, &[("seq", &seq.to_string())]);
+        self.get_json(&path, &[("proof", "true".to_owned())]).await
+    }
+
+    /// The latest signed checkpoint of the caller's log, a C2SP signed note.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn checkpoint(&self) -> Result<String, ClientError> {
+        let url = self.url(paths::LOG_CHECKPOINT);
+        let response = self
+            .execute(RetryMode::Idempotent, || self.http.get(&url))
+            .await?;
+        response.text().await.map_err(ClientError::Transport)
+    }
+
+    /// The verifier key of the deployment and the origin of the caller's log.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn log_key(&self) -> Result<LogKeyBody, ClientError> {
+        self.get_json(paths::LOG_KEY, &[]).await
+    }
+
+    /// The inclusion proof of a record in the tree of `tree_size` records (the latest
+    /// checkpoint's when `None`).
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn inclusion_proof(
+        &self,
+        leaf: &LeafRef,
+        tree_size: Option<u64>,
+    ) -> Result<InclusionProofBody, ClientError> {
+        let mut query = vec![match leaf {
+            LeafRef::Seq(seq) => ("seq", seq.to_string()),
+            LeafRef::Id(id) => ("id", id.clone()),
+        }];
+        if let Some(tree_size) = tree_size {
+            query.push(("tree_size", tree_size.to_string()));
+        }
+        self.get_json(paths::LOG_INCLUSION, &query).await
+    }
+
+    /// The consistency proof from the tree of `from` records to the tree of `to`.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn consistency_proof(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<ConsistencyProofBody, ClientError> {
+        let query = [("from", from.to_string()), ("to", to.to_string())];
+        self.get_json(paths::LOG_CONSISTENCY, &query).await
+    }
+
+    /// Downloads the export bundle of the caller's log into `out`, chunk by chunk (never
+    /// the whole body in memory), and returns the bytes written. Check it with
+    /// [`crate::export::verify_export`].
+    ///
+    /// `out` is written from the async task; give a buffered file or similar, not
+    /// something that blocks for long. [`Client::export_async`] takes an `AsyncWrite`.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends, or [`ClientError::Write`]. On an error `out` may hold part of
+    /// the bundle.
+    pub async fn export(&self, out: &mut impl Write) -> Result<u64, ClientError> {
+        let mut response = self.start_export().await?;
+        let mut n_bytes = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
+            out.write_all(&chunk).map_err(ClientError::Write)?;
+            n_bytes += chunk.len() as u64;
+        }
+        out.flush().map_err(ClientError::Write)?;
+        Ok(n_bytes)
+    }
+
+    /// [`Client::export`] into an [`AsyncWrite`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::export`].
+    pub async fn export_async<W: AsyncWrite + Unpin>(
+        &self,
+        out: &mut W,
+    ) -> Result<u64, ClientError> {
+        let mut response = self.start_export().await?;
+        let mut n_bytes = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
+            out.write_all(&chunk).await.map_err(ClientError::Write)?;
+            n_bytes += chunk.len() as u64;
+        }
+        out.flush().await.map_err(ClientError::Write)?;
+        Ok(n_bytes)
+    }
+
+    async fn start_export(&self) -> Result<Response, ClientError> {
+        let url = self.url(paths::LOG_EXPORT);
+        // No overall timeout: a large log takes as long as it takes. The read timeout
+        // still catches a stalled connection.
+        self.execute(RetryMode::Idempotent, || self.http.get(&url))
+            .await
+    }
+
+    /// Who the presented key is.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn me(&self) -> Result<WhoAmI, ClientError> {
+        self.get_json(paths::ME, &[]).await
+    }
+
+    /// Creates a tenant and its first owner key (server admin only).
+    ///
+    /// Not retried after it may have reached the server: a repeat after a lost reply
+    /// would fail with `conflict` and the owner key's secret would be lost.
+    ///
+    /// # Errors
+    ///
+    /// `conflict` when the tenant exists; otherwise as the request ends.
+    pub async fn create_tenant(
+        &self,
+        id: &str,
+        name: Option<&str>,
+    ) -> Result<TenantCreated, ClientError> {
+        let body = CreateTenant {
+            id: id.to_owned(),
+            name: name.map(str::to_owned),
+        };
+        self.send_body(Method::POST, paths::TENANTS, &body).await
+    }
+
+    /// Every tenant (server admin only).
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn list_tenants(&self) -> Result<TenantList, ClientError> {
+        self.get_json(paths::TENANTS, &[]).await
+    }
+
+    /// One tenant (server admin only).
+    ///
+    /// # Errors
+    ///
+    /// `not_found`; otherwise as the request ends.
+    pub async fn tenant(&self, id: &str) -> Result<TenantBody, ClientError> {
+        self.get_json(&fill(paths::TENANT, &[("tenant", id)]), &[])
+            .await
+    }
+
+    /// The keys of a tenant, revoked ones included.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn list_keys(&self, scope: &KeyScope) -> Result<KeyList, ClientError> {
+        self.get_json(&keys_path(scope), &[]).await
+    }
+
+    /// Creates a key; the reply holds its secret, shown only this once. Not retried once
+    /// it may have reached the server (a repeat would create a second key).
+    ///
+    /// # Errors
+    ///
+    /// `forbidden` when the caller's role may not create a key of `role`; otherwise as
+    /// the request ends.
+    pub async fn create_key(
+        &self,
+        scope: &KeyScope,
+        role: Role,
+        name: Option<&str>,
+    ) -> Result<KeyCreated, ClientError> {
+        let body = CreateKey {
+            role,
+            name: name.map(str::to_owned),
+        };
+        self.send_body(Method::POST, &keys_path(scope), &body).await
+    }
+
+    /// Revokes a key and returns it with `revoked_at` set.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`, `forbidden`; otherwise as the request ends.
+    pub async fn revoke_key(&self, scope: &KeyScope, key_id: &str) -> Result<KeyBody, ClientError> {
+        let path = match scope {
+            KeyScope::Own => fill(paths::KEY, &[("key_id", key_id)]),
+            KeyScope::Tenant(tenant) => fill(
+                paths::TENANT_KEY,
+                &[("tenant", tenant.as_str()), ("key_id", key_id)],
+            ),
+        };
+        let url = self.url(&path);
+        // Revoking twice revokes once.
+        let response = self
+            .execute(RetryMode::Idempotent, || self.http.delete(&url))
+            .await?;
+        decode(response, &format!("DELETE {path}")).await
+    }
+
+    async fn get_query<Q: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let response = self
+            .execute(RetryMode::Idempotent, || self.http.get(&url).query(query))
+            .await?;
+        decode(response, &format!("GET {path}")).await
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        self.get_query(path, &query).await
+    }
+
+    async fn send_body<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|err| {
+            ClientError::InvalidRequest(format!("body does not serialize: {err}"))
+        })?;
+        let url = self.url(path);
+        let response = self
+            .execute(RetryMode::UnactedOnly, || {
+                self.http
+                    .request(method.clone(), &url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        decode(response, &format!("{method} {path}")).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends the request `build` makes, again per `mode` and the retry policy, and returns
+    /// the first 2xx response or the last error.
+    async fn execute(
+        &self,
+        mode: RetryMode,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, ClientError> {
+        let mut attempt = 1u32;
+        loop {
+            let result = build()
+                .header(AUTHORIZATION, self.auth.clone())
+                .send()
+                .await;
+            let (error, wait) = match result {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => {
+                    let retryable = retryable_status(response.status(), mode);
+                    let error = api_error(response).await;
+                    let wait = match &error {
+                        ClientError::Api {
+                            retry_after: Some(after),
+                            ..
+                        } if retryable => (*after <= self.retry.max_retry_after).then_some(*after),
+                        _ if retryable => Some(self.retry.backoff(attempt - 1)),
+                        _ => None,
+                    };
+                    (error, wait)
+                }
+                Err(err) => {
+                    let wait =
+                        retryable_transport(&err, mode).then(|| self.retry.backoff(attempt - 1));
+                    (ClientError::Transport(err), wait)
+                }
+            };
+            match wait {
+                Some(wait) if attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+/// A search that follows `next_cursor` across pages ([`Client::search_all`]).
+#[derive(Debug)]
+pub struct Pager {
+    client: Client,
+    /// The parameters of the next page (its `cursor` included).
+    params: SearchParams,
+    done: bool,
+    /// Records of the current page not yet handed out by [`Pager::next_event`].
+    buffered: std::collections::VecDeque<serde_json::Value>,
+}
+
+impl Pager {
+    /// The next page, or `None` after the last one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::search`]; the pager can be asked again, which repeats the failed page.
+    pub async fn next_page(&mut self) -> Result<Option<SearchResponse>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.client.search(&self.params).await?;
+        match &page.next_cursor {
+            Some(cursor) => self.params.cursor = Some(cursor.clone()),
+            None => self.done = true,
+        }
+        Ok(Some(page))
+    }
+
+    /// The next matching record, fetching pages as needed; `None` after the last.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pager::next_page`].
+    pub async fn next_event(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                return Ok(Some(event));
+            }
+            match self.next_page().await? {
+                Some(page) => self.buffered.extend(page.events),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+fn keys_path(scope: &KeyScope) -> String {
+    match scope {
+        KeyScope::Own => paths::KEYS.to_owned(),
+        KeyScope::Tenant(tenant) => fill(paths::TENANT_KEYS, &[("tenant", tenant.as_str())]),
+    }
+}
+
+/// Replaces each `{name}` of a route template with its percent-encoded value.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), &percent_encode_segment(value))
+        })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a value stays one path
+/// segment whatever it holds.
+fn percent_encode_segment(value: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+fn retryable_status(status: StatusCode, mode: RetryMode) -> bool {
+    match mode {
+        RetryMode::Idempotent => matches!(status.as_u16(), 429 | 502 | 503 | 504),
+        RetryMode::UnactedOnly => status == StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+fn retryable_transport(error: &reqwest::Error, mode: RetryMode) -> bool {
+    match mode {
+        RetryMode::Idempotent => error.is_connect() || error.is_timeout() || error.is_request(),
+        RetryMode::UnactedOnly => error.is_connect(),
+    }
+}
+
+/// Reads a 2xx body as JSON.
+async fn decode<T: DeserializeOwned>(response: Response, what: &str) -> Result<T, ClientError> {
+    let bytes = response.bytes().await.map_err(ClientError::Transport)?;
+    serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+/// Turns an error response into [`ClientError::Api`], whether or not it holds an
+/// [`ErrorBody`].
+async fn api_error(response: Response) -> ClientError {
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(err) => return ClientError::Transport(err),
+    };
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(ErrorBody { error }) => ClientError::Api {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+            events: error.events,
+            request_id: error.request_id.or(request_id),
+            retry_after,
+        },
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.trim().chars().take(200).collect();
+            let reason = status.canonical_reason().unwrap_or("error");
+            let message = if text.is_empty() {
+                format!("HTTP {} {reason}", status.as_u16())
+            } else {
+                format!("HTTP {} {reason}: {text}", status.as_u16())
+            };
+            ClientError::Api {
+                status: status.as_u16(),
+                code: format!("http_{}", status.as_u16()),
+                message,
+                events: Vec::new(),
+                request_id,
+                retry_after,
+            }
+        }
+    }
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is not used by veritrail and is ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_encodes_each_value_as_one_segment() {
+        assert_eq!(
+            fill(
+                paths::TENANT_KEY,
+                &[("tenant", "acme"), ("key_id", "key_1")]
+            ),
+            "/api/v1/tenants/acme/keys/key_1"
+        );
+        assert_eq!(
+            fill(paths::TENANT, &[("tenant", "a/b c")]),
+            "/api/v1/tenants/a%2Fb%20c"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let policy = RetryPolicy::default();
+        for retry in 0..40 {
+            let wait = policy.backoff(retry);
+            assert!(wait <= policy.max_backoff, "{retry}: {wait:?}");
+            assert!(wait >= policy.initial_backoff / 2, "{retry}: {wait:?}");
+        }
+        assert!(policy.backoff(10) >= policy.max_backoff / 2);
+    }
+
+    #[test]
+    fn base_url_keeps_its_prefix_and_refuses_other_schemes() {
+        let client = Client::new("https://audit.example.com/veritrail/", "vt_x").expect("client");
+        assert_eq!(
+            client.url(paths::ME),
+            "https://audit.example.com/veritrail/api/v1/me"
+        );
+        assert!(matches!(
+            Client::new("ftp://example.com", "vt_x"),
+            Err(ClientError::Config(_))
+        ));
+        assert!(format!("{client:?}").contains("audit.example.com"));
+        assert!(!format!("{client:?}").contains("vt_x"));
+    }
+}

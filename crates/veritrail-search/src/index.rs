@@ -1,0 +1,495 @@
+//! [`SearchIndex`]: the handle that applies records, commits, searches and counts.
+//!
+//! # Progress bookkeeping
+//!
+//! The index knows per tenant how many records it holds: the *pending* counts (what
+//! [`SearchIndex::apply`] has added, guarded by the writer lock) and the *committed* counts
+//! (what [`SearchIndex::applied`] reports). A commit writes the pending counts as tantivy's
+//! commit payload, which tantivy stores in `meta.json` together with the list of segments;
+//! `meta.json` is replaced atomically after the segments are synced. So after a crash the
+//! counts read on open describe exactly the documents on disk, and the caller re-applies from
+//! [`SearchIndex::applied`] onwards.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::DocSetCollector;
+use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+use veritrail_core::event::TenantId;
+use veritrail_core::record::Record;
+
+use crate::blocks::BlockStatsCache;
+use crate::count::CountCollector;
+use crate::page::{Bounds, top_page};
+use crate::query::{self, GroupBy, Order, Query, TimeFilter};
+use crate::schema::{FORMAT_VERSION, Fields, WORDS_TOKENIZER, names, words_analyzer};
+use crate::{Counts, Page, SearchError};
+
+/// How to open a [`SearchIndex`].
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions {
+    /// Memory the writer buffers before it writes a segment (at least 15 MB per indexing
+    /// thread); default 64 MiB.
+    pub writer_memory_bytes: usize,
+    /// Indexing threads; default 1. Documents are built on the caller's thread and
+    /// indexed on these.
+    pub indexing_threads: usize,
+    /// Threads that merge segments in the background; default 1.
+    pub merge_threads: usize,
+    /// Threads one [`SearchIndex::count`] spreads its segments over; default 1. More cut
+    /// the latency of a count over a big tenant, not the throughput of many.
+    pub count_threads: usize,
+    /// Tuning of [`SearchIndex::search`]: a segment where the query's driving posting list
+    /// has at most this many documents is read in one pass rather than walked block by
+    /// block (see [`crate::page`]); default 8,192. Results never depend on it.
+    pub one_pass_max_docs: u64,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self {
+            writer_memory_bytes: 64 << 20,
+            indexing_threads: 1,
+            merge_threads: 1,
+            count_threads: 1,
+            one_pass_max_docs: 8 * 1024,
+        }
+    }
+}
+
+/// Size of the searchable index (the last commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Documents (records of every tenant).
+    pub documents: u64,
+    /// Segments; each search visits every one.
+    pub segments: usize,
+}
+
+/// What a commit stores in `meta.json` beside the segment list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Payload {
+    format: u32,
+    /// The `pos` the next applied record gets.
+    next_pos: u64,
+    /// Records per tenant in the committed documents.
+    applied: BTreeMap<TenantId, u64>,
+}
+
+/// The writer and what has been added since the last commit; behind one lock.
+struct WriterState {
+    writer: IndexWriter,
+    /// Counts including uncommitted applies.
+    pending: BTreeMap<TenantId, u64>,
+    next_pos: u64,
+    /// Whether anything was added or deleted since the last commit.
+    dirty: bool,
+    /// Reused buffer for a record's free text.
+    text: String,
+}
+
+/// The search index of a ledger: one tantivy index shared by every tenant, each query scoped
+/// by the tenant term. Cheap to share behind an `Arc`; searches run concurrently with
+/// applies and commits (they see the last commit).
+pub struct SearchIndex {
+    fields: Fields,
+    reader: IndexReader,
+    /// Owned by apply, commit and clear; they serialize on it.
+    writer: Mutex<WriterState>,
+    /// The counts of the last commit, published after the reader was reloaded on it.
+    committed: RwLock<Payload>,
+    blocks: BlockStatsCache,
+    analyzer: TextAnalyzer,
+    one_pass_max_docs: u64,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("n_tenants", &self.read_committed().applied.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating the directory and an empty index if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`SearchError::IncompatibleFormat`] for an index of another version or schema,
+    /// [`SearchError::Corrupt`] when the commit payload does not parse, and engine or I/O
+    /// errors (among them a lock held by another writer on the directory).
+    pub fn open(dir: &Path, options: SearchOptions) -> Result<Self, SearchError> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = Fields::schema();
+        let directory = MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
+        let mut index = if Index::exists(&directory).map_err(tantivy::TantivyError::from)? {
+            let index = Index::open(directory)?;
+            if index.schema() != schema {
+                return Err(SearchError::IncompatibleFormat(
+                    "the schema differs from this version's".to_owned(),
+                ));
+            }
+            index
+        } else {
+            Index::create(directory, schema, tantivy::IndexSettings::default())?
+        };
+        index
+            .tokenizers()
+            .register(WORDS_TOKENIZER, words_analyzer());
+        if options.count_threads > 1 {
+            index.set_multithread_executor(options.count_threads)?;
+        }
+        let metas = index.load_metas()?;
+        let committed = match &metas.payload {
+            Some(text) => {
+                let payload: Payload = serde_json::from_str(text)
+                    .map_err(|err| SearchError::Corrupt(format!("commit payload: {err}")))?;
+                if payload.format != FORMAT_VERSION {
+                    return Err(SearchError::IncompatibleFormat(format!(
+                        "format {} (this version reads {FORMAT_VERSION})",
+                        payload.format
+                    )));
+                }
+                payload
+            }
+            None if metas.segments.is_empty() => Payload {
+                format: FORMAT_VERSION,
+                ..Payload::default()
+            },
+            None => {
+                return Err(SearchError::IncompatibleFormat(
+                    "documents without veritrail's commit payload".to_owned(),
+                ));
+            }
+        };
+        let n_threads = options.indexing_threads.max(1);
+        let writer = index.writer_with_options(
+            IndexWriterOptions::builder()
+                .memory_budget_per_thread(options.writer_memory_bytes / n_threads)
+                .num_worker_threads(n_threads)
+                .num_merge_threads(options.merge_threads.max(1))
+                .build(),
+        )?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let blocks = BlockStatsCache::default();
+        blocks.refresh(&reader.searcher())?;
+        Ok(Self {
+            analyzer: words_analyzer(),
+            writer: Mutex::new(WriterState {
+                writer,
+                pending: committed.applied.clone(),
+                next_pos: committed.next_pos,
+                dirty: false,
+                text: String::new(),
+            }),
+            committed: RwLock::new(committed),
+            fields,
+            reader,
+            blocks,
+            one_pass_max_docs: options.one_pass_max_docs,
+        })
+    }
+
+    /// How many records of `tenant` are applied and committed, hence searchable: the next
+    /// seq to apply.
+    #[must_use]
+    pub fn applied(&self, tenant: &TenantId) -> u64 {
+        self.read_committed()
+            .applied
+            .get(tenant)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every tenant's [`SearchIndex::applied`] count (tenants with none are absent).
+    #[must_use]
+    pub fn applied_all(&self) -> BTreeMap<TenantId, u64> {
+        self.read_committed().applied.clone()
+    }
+
+    /// Adds records of any tenants, each tenant's in seq order. A record whose seq is below
+    /// its tenant's count so far (committed or not) is skipped, so re-applying is harmless.
+    /// Searchable after the next [`SearchIndex::commit`].
+    ///
+    /// # Errors
+    ///
+    /// [`SearchError::Gap`] when a record's seq is past the next expected one; nothing of
+    /// the call is applied. An engine error drops everything since the last commit.
+    pub fn apply(&self, records: &[Record]) -> Result<(), SearchError> {
+        let mut state = self.lock_writer();
+        let mut expected: HashMap<&TenantId, u64> = HashMap::new();
+        for record in records {
+            let next = expected
+                .entry(record.tenant())
+                .or_insert_with(|| state.pending.get(record.tenant()).copied().unwrap_or(0));
+            if record.seq() > *next {
+                return Err(SearchError::Gap {
+                    tenant: record.tenant().clone(),
+                    expected: *next,
+                    got: record.seq(),
+                });
+            }
+            if record.seq() == *next {
+                *next += 1;
+            }
+        }
+        let state = &mut *state;
+        for record in records {
+            let next = match state.pending.get_mut(record.tenant()) {
+                Some(next) => next,
+                None => state.pending.entry(record.tenant().clone()).or_insert(0),
+            };
+            if record.seq() < *next {
+                continue;
+            }
+            *next += 1;
+            let doc = self
+                .fields
+                .document(record, state.next_pos, &mut state.text);
+            state.next_pos += 1;
+            state.dirty = true;
+            if let Err(err) = state.writer.add_document(doc) {
+                self.reset_to_committed(state);
+                return Err(err.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes what [`SearchIndex::apply`] added durable and searchable, with the per-tenant
+    /// counts in the same atomic commit. Does nothing when nothing was added.
+    ///
+    /// # Errors
+    ///
+    /// Engine or I/O errors; everything since the last commit is then dropped (apply it
+    /// again from [`SearchIndex::applied`]).
+    pub fn commit(&self) -> Result<(), SearchError> {
+        let mut state = self.lock_writer();
+        if !state.dirty {
+            return Ok(());
+        }
+        let payload = Payload {
+            format: FORMAT_VERSION,
+            next_pos: state.next_pos,
+            applied: state.pending.clone(),
+        };
+        if let Err(err) = self.commit_payload(&mut state, &payload) {
+            self.reset_to_committed(&mut state);
+            return Err(err);
+        }
+        state.dirty = false;
+        *self
+            .committed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = payload;
+        Ok(())
+    }
+
+    fn commit_payload(
+        &self,
+        state: &mut WriterState,
+        payload: &Payload,
+    ) -> Result<(), SearchError> {
+        let text = serde_json::to_string(payload)
+            .map_err(|err| SearchError::Corrupt(format!("commit payload: {err}")))?;
+        let mut prepared = state.writer.prepare_commit()?;
+        prepared.set_payload(&text);
+        prepared.commit()?;
+        self.reader.reload()?;
+        self.blocks.refresh(&self.reader.searcher())?;
+        Ok(())
+    }
+
+    /// Drops what was added since the last commit (after a failure, when the writer's
+    /// state is unknown).
+    fn reset_to_committed(&self, state: &mut WriterState) {
+        // If the rollback fails too, the writer is dead and so is every later commit; the
+        // caller sees those errors.
+        let _ = state.writer.rollback();
+        let committed = self.read_committed();
+        state.pending = committed.applied.clone();
+        state.next_pos = committed.next_pos;
+        state.dirty = false;
+    }
+
+    /// Removes every document and commits: [`SearchIndex::applied`] is then 0 for every
+    /// tenant (for a rebuild from the ledger).
+    ///
+    /// # Errors
+    ///
+    /// Engine or I/O errors.
+    pub fn clear(&self) -> Result<(), SearchError> {
+        let mut state = self.lock_writer();
+        // `delete_all_documents` drops committed segments only; documents still queued for
+        // the indexing threads would land in the next commit, so roll those back first.
+        state.writer.rollback()?;
+        state.writer.delete_all_documents()?;
+        state.pending.clear();
+        state.next_pos = 0;
+        let payload = Payload {
+            format: FORMAT_VERSION,
+            ..Payload::default()
+        };
+        if let Err(err) = self.commit_payload(&mut state, &payload) {
+            self.reset_to_committed(&mut state);
+            return Err(err);
+        }
+        state.dirty = false;
+        *self
+            .committed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = payload;
+        Ok(())
+    }
+
+    /// One page of the seqs of `tenant`'s records matching `query`, ordered by seq. With
+    /// `after`, only seqs greater (for [`Order::Asc`]) or smaller ([`Order::Desc`]) than it:
+    /// pass [`Page::next_after`] to get the next page. Seqs only grow, so paging this way
+    /// neither repeats nor skips a record while new ones are committed.
+    ///
+    /// # Errors
+    ///
+    /// Engine errors.
+    pub fn search(
+        &self,
+        tenant: &TenantId,
+        query: &Query,
+        order: Order,
+        limit: usize,
+        after: Option<u64>,
+    ) -> Result<Page, SearchError> {
+        let empty = Page {
+            seqs: Vec::new(),
+            next_after: None,
+        };
+        let Some(time) = query::time_range(query) else {
+            return Ok(empty);
+        };
+        let searcher = self.reader.searcher();
+        let mut analyzer = self.analyzer.clone();
+        let tantivy_query = query::build(
+            &self.fields,
+            &mut analyzer,
+            &searcher,
+            tenant,
+            query,
+            TimeFilter::ByCaller,
+        )?;
+        let weight = tantivy_query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        let after_pos = match after {
+            Some(seq) => self.pos_of(&searcher, tenant, seq)?,
+            None => None,
+        };
+        let bounds = Bounds {
+            order,
+            limit,
+            after_seq: after,
+            after_pos,
+            time,
+            one_pass_max_docs: self.one_pass_max_docs,
+        };
+        top_page(&searcher, weight.as_ref(), &self.blocks, &bounds)
+    }
+
+    /// Counts `tenant`'s records matching `query`: the total, per group with `group_by`,
+    /// and per time bucket of `interval_nanos` (aligned to multiples of it since the Unix
+    /// epoch) on the event time.
+    ///
+    /// # Errors
+    ///
+    /// [`SearchError::InvalidQuery`] for an interval that is not positive; engine errors.
+    pub fn count(
+        &self,
+        tenant: &TenantId,
+        query: &Query,
+        group_by: Option<GroupBy>,
+        interval_nanos: Option<i64>,
+    ) -> Result<Counts, SearchError> {
+        if interval_nanos.is_some_and(|interval| interval <= 0) {
+            return Err(SearchError::InvalidQuery(
+                "the histogram interval must be positive".to_owned(),
+            ));
+        }
+        let searcher = self.reader.searcher();
+        let mut analyzer = self.analyzer.clone();
+        let tantivy_query = query::build(
+            &self.fields,
+            &mut analyzer,
+            &searcher,
+            tenant,
+            query,
+            TimeFilter::InQuery,
+        )?;
+        let collector = CountCollector {
+            group_by,
+            interval_nanos,
+        };
+        let merged = searcher.search(tantivy_query.as_ref(), &collector)?;
+        Ok(collector.finish(merged))
+    }
+
+    /// Size of the searchable index, for operators and benchmarks.
+    #[must_use]
+    pub fn stats(&self) -> IndexStats {
+        let searcher = self.reader.searcher();
+        IndexStats {
+            documents: searcher.num_docs(),
+            segments: searcher.segment_readers().len(),
+        }
+    }
+
+    /// The `pos` of `tenant`'s record `seq`, if the searched index holds it.
+    fn pos_of(
+        &self,
+        searcher: &tantivy::Searcher,
+        tenant: &TenantId,
+        seq: u64,
+    ) -> Result<Option<u64>, SearchError> {
+        let lookup = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.tenant, tenant.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(self.fields.seq, seq),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let found = searcher.search(&lookup, &DocSetCollector)?;
+        for address in found {
+            let segment = searcher.segment_reader(address.segment_ord);
+            let pos = segment.fast_fields().u64(names::POS)?.first(address.doc_id);
+            if pos.is_some() {
+                return Ok(pos);
+            }
+        }
+        Ok(None)
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_committed(&self) -> std::sync::RwLockReadGuard<'_, Payload> {
+        self.committed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}

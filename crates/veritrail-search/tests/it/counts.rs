@@ -1,0 +1,107 @@
+//! Counts, groups and histograms against the brute-force model.
+
+use veritrail_search::{GroupBy, Query, SearchError};
+
+use crate::model::{self, DAY, Rng, expected_counts, fresh, records, tenant};
+
+#[test]
+fn counts_match_the_model() {
+    let (_dir, index) = fresh();
+    let mut rng = Rng(31);
+    let tenants = [tenant("a"), tenant("b")];
+    let mut all = Vec::new();
+    let mut next = [0_u64; 2];
+    for _ in 0..8 {
+        for (idx, tenant) in tenants.iter().enumerate() {
+            let n = 20 + rng.below(80) as u64;
+            let batch = records(&mut rng, tenant, next[idx], n);
+            next[idx] += n;
+            index.apply(&batch).expect("apply");
+            all.extend(batch);
+        }
+        index.commit().expect("commit");
+    }
+    let group_bys = [
+        None,
+        Some(GroupBy::Type),
+        Some(GroupBy::Category),
+        Some(GroupBy::Outcome),
+        Some(GroupBy::Actor),
+    ];
+    let intervals = [
+        None,
+        Some(DAY),
+        Some(DAY / 3),
+        Some(7 * DAY),
+        Some(1),
+        Some(i64::MAX),
+    ];
+    for round in 0..300 {
+        let query = if round < 30 {
+            Query::default()
+        } else {
+            model::random_query(&mut rng)
+        };
+        let tenant = rng.pick(&tenants);
+        let group_by = *rng.pick(&group_bys);
+        let interval = *rng.pick(&intervals);
+        let got = index
+            .count(tenant, &query, group_by, interval)
+            .expect("count");
+        let want = expected_counts(&all, tenant, &query, group_by, interval);
+        assert_eq!(
+            got, want,
+            "round {round}: {query:?} {group_by:?} {interval:?}"
+        );
+    }
+}
+
+#[test]
+fn histogram_buckets_are_aligned_to_the_epoch_including_before_it() {
+    let (_dir, index) = fresh();
+    let t = tenant("t");
+    let event = |occurred_at: &str, outcome: &str| {
+        veritrail_core::event::Event::parse(
+            serde_json::from_value(serde_json::json!({
+                "type": "a.b", "occurred_at": occurred_at, "outcome": outcome,
+            }))
+            .expect("input"),
+        )
+        .expect("event")
+    };
+    let records: Vec<_> = [
+        ("1969-12-31T23:00:00Z", "failure"),
+        ("1970-01-01T00:30:00Z", "success"),
+        ("1970-01-01T00:59:59Z", "failure"),
+        ("1970-01-01T03:00:00Z", "success"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(seq, (time, outcome))| {
+        veritrail_core::record::Record::new(
+            t.clone(),
+            seq as u64,
+            veritrail_core::event::Timestamp::from_unix_nanos(0),
+            event(time, outcome),
+            veritrail_core::record::CatalogFields::default(),
+        )
+    })
+    .collect();
+    index.apply(&records).expect("apply");
+    index.commit().expect("commit");
+    let hour = 3_600 * 1_000_000_000;
+    let counts = index
+        .count(&t, &Query::default(), None, Some(hour))
+        .expect("count");
+    let got: Vec<(i64, u64, u64)> = counts
+        .histogram
+        .iter()
+        .map(|bucket| (bucket.start.unix_nanos(), bucket.total, bucket.failures))
+        .collect();
+    assert_eq!(got, vec![(-hour, 1, 1), (0, 2, 1), (3 * hour, 1, 0)]);
+    assert!(counts.groups.is_empty());
+    assert!(matches!(
+        index.count(&t, &Query::default(), None, Some(0)),
+        Err(SearchError::InvalidQuery(_))
+    ));
+}

@@ -1,0 +1,113 @@
+//! The service's own audit events: every management action is an event in the affected
+//! tenant's own log, so the log that customers verify also shows who changed its access.
+//!
+//! Types are under `veritrail.` (`veritrail.tenant.created`, `veritrail.key.created`,
+//! `veritrail.key.revoked`, `veritrail.log.exported`); the actor is the key that acted (its
+//! id, never its secret), the source is this service.
+
+use serde_json::json;
+use veritrail_api::EventInput;
+use veritrail_core::event::{Event, TenantId};
+
+use crate::AppState;
+use crate::control::{KeyRow, Principal};
+use crate::error::ApiError;
+
+/// Event types the service writes.
+pub mod types {
+    pub const TENANT_CREATED: &str = "veritrail.tenant.created";
+    pub const KEY_CREATED: &str = "veritrail.key.created";
+    pub const KEY_REVOKED: &str = "veritrail.key.revoked";
+    pub const LOG_EXPORTED: &str = "veritrail.log.exported";
+}
+
+/// Builds one of the service's events.
+fn event(
+    event_type: &str,
+    actor: &Principal,
+    target: &serde_json::Value,
+    summary: &str,
+    details: &serde_json::Value,
+) -> Result<Event, ApiError> {
+    let actor_type = match actor {
+        Principal::ServerAdmin => "server_admin",
+        Principal::Tenant(_) => "api_key",
+    };
+    let input: EventInput = serde_json::from_value(json!({
+        "type": event_type,
+        "actor": {"id": actor.id(), "type": actor_type},
+        "targets": [target],
+        "outcome": "success",
+        "source": {"service": "veritrail", "component": "api", "version": env!("CARGO_PKG_VERSION")},
+        "summary": summary,
+        "details": details,
+    }))
+    .map_err(ApiError::internal)?;
+    Event::parse(input).map_err(ApiError::internal)
+}
+
+/// Appends a service event to `tenant`'s log; returns once it is durable.
+pub async fn record(state: &AppState, tenant: &TenantId, event: Event) -> Result<(), ApiError> {
+    state
+        .ledger()
+        .append(tenant.clone(), vec![event])
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(())
+}
+
+pub fn tenant_created(
+    actor: &Principal,
+    tenant: &TenantId,
+    owner_key: &KeyRow,
+) -> Result<Event, ApiError> {
+    event(
+        types::TENANT_CREATED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &format!("Tenant {tenant} created, with owner key {}", owner_key.id),
+        &json!({"owner_key_id": owner_key.id}),
+    )
+}
+
+pub fn key_created(actor: &Principal, key: &KeyRow) -> Result<Event, ApiError> {
+    event(
+        types::KEY_CREATED,
+        actor,
+        &key_target(key),
+        &format!("API key {} created with role {}", key.id, key.role),
+        &json!({"key_id": key.id, "role": key.role.as_str(), "name": key.name}),
+    )
+}
+
+pub fn key_revoked(actor: &Principal, key: &KeyRow) -> Result<Event, ApiError> {
+    event(
+        types::KEY_REVOKED,
+        actor,
+        &key_target(key),
+        &format!("API key {} ({}) revoked", key.id, key.role),
+        &json!({"key_id": key.id, "role": key.role.as_str()}),
+    )
+}
+
+pub fn log_exported(
+    actor: &Principal,
+    tenant: &TenantId,
+    tree_size: u64,
+) -> Result<Event, ApiError> {
+    event(
+        types::LOG_EXPORTED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &format!("Log exported: records 0 to {}", tree_size.saturating_sub(1)),
+        &json!({"tree_size": tree_size}),
+    )
+}
+
+fn key_target(key: &KeyRow) -> serde_json::Value {
+    let mut target = json!({"id": key.id, "type": "api_key"});
+    if let Some(name) = &key.name {
+        target["name"] = json!(name);
+    }
+    target
+}

@@ -1,0 +1,126 @@
+//! Who may do what. The API key in `Authorization: Bearer <secret>` names a
+//! [`Principal`]; handlers ask this module for the permission they need, and this module is
+//! the only place the role rules live:
+//!
+//! | role        | read events and proofs | ingest | manage keys              |
+//! |-------------|------------------------|--------|--------------------------|
+//! | owner       | yes                    | no     | every role               |
+//! | super_admin | yes                    | no     | every role but owner     |
+//! | admin       | yes                    | no     | viewer and publisher     |
+//! | viewer      | yes                    | no     | no                       |
+//! | publisher   | no                     | yes    | no                       |
+//!
+//! The server admin manages tenants and their keys (any role) and reads no events. Keys held
+//! by people cannot write events: only publisher keys, held by services, can.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use veritrail_api::Role;
+
+use crate::AppState;
+use crate::control::{Principal, TenantKey};
+use crate::error::ApiError;
+
+/// The authenticated caller, after the rate limit let the request through.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "this endpoint needs an API key: send the header `Authorization: Bearer <key>`",
+                )
+            })?
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+        let secret = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer <key>`")
+            })?
+            .trim();
+        let principal = state
+            .control()
+            .authenticate(secret)
+            .ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))?;
+        state.limiter().check(principal.id())?;
+        Ok(Auth(principal))
+    }
+}
+
+impl Auth {
+    /// A tenant key that may read its tenant's events, proofs and exports.
+    pub fn reader(&self) -> Result<&TenantKey, ApiError> {
+        let key = self.tenant_key()?;
+        match key.role {
+            Role::Owner | Role::SuperAdmin | Role::Admin | Role::Viewer => Ok(key),
+            Role::Publisher => Err(ApiError::forbidden(
+                "a publisher key can send events but not read them; use a viewer or admin key",
+            )),
+        }
+    }
+
+    /// A tenant key that may send events.
+    pub fn publisher(&self) -> Result<&TenantKey, ApiError> {
+        let key = self.tenant_key()?;
+        if key.role == Role::Publisher {
+            Ok(key)
+        } else {
+            Err(ApiError::forbidden(format!(
+                "only publisher keys send events; this key is {}",
+                key.role
+            )))
+        }
+    }
+
+    /// May list and create or revoke keys of `role` in the caller's tenant (or any tenant,
+    /// for the server admin).
+    pub fn may_manage_keys(&self, role: Option<Role>) -> Result<(), ApiError> {
+        let key = match &self.0 {
+            Principal::ServerAdmin => return Ok(()),
+            Principal::Tenant(key) => key,
+        };
+        let allowed = match (key.role, role) {
+            (Role::Owner, _) => true,
+            (Role::SuperAdmin, Some(role)) => role != Role::Owner,
+            (Role::SuperAdmin | Role::Admin, None) => true,
+            (Role::Admin, Some(role)) => matches!(role, Role::Viewer | Role::Publisher),
+            (Role::Viewer | Role::Publisher, _) => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(match role {
+                Some(role) => format!("a {} key cannot manage {role} keys", key.role),
+                None => format!("a {} key cannot manage keys", key.role),
+            }))
+        }
+    }
+
+    /// The server admin.
+    pub fn server_admin(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Principal::ServerAdmin => Ok(()),
+            Principal::Tenant(_) => Err(ApiError::forbidden(
+                "only the server admin key manages tenants",
+            )),
+        }
+    }
+
+    fn tenant_key(&self) -> Result<&TenantKey, ApiError> {
+        match &self.0 {
+            Principal::Tenant(key) => Ok(key),
+            Principal::ServerAdmin => Err(ApiError::forbidden(
+                "the server admin key manages tenants and keys; it reads and writes no events (use a tenant key)",
+            )),
+        }
+    }
+}

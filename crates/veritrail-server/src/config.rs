@@ -1,0 +1,293 @@
+//! The server's configuration: defaults, then a TOML file, then `VERITRAIL_*` environment
+//! variables, each overriding the one before. `veritrail.example.toml` at the repository
+//! root lists every setting with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the ledger, the search index, the control plane and the signing key live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Deployment name: names the log signing key; every checkpoint origin is
+    /// `<origin>/<tenant>`.
+    pub origin: String,
+    /// A server-admin key given by the operator, accepted besides the one created at first
+    /// start. At least 32 characters.
+    pub admin_key: Option<String>,
+    pub limits: Limits,
+    pub rate_limit: RateLimit,
+    pub search: Search,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most events in one ingest request (413 above).
+    pub max_batch_events: usize,
+    /// Longest a request may take before a 504, in seconds. Exports are exempt.
+    pub request_timeout_secs: u64,
+}
+
+/// Per-key rate limit: a token bucket per API key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second per key; 0 turns rate limiting off.
+    pub requests_per_second: u32,
+    /// Requests a key may make at once after being idle.
+    pub burst: u32,
+}
+
+/// The search index.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Search {
+    /// How often new events are made searchable, in milliseconds: the search freshness.
+    pub commit_interval_ms: u64,
+    /// Memory for the index writer, in MiB.
+    pub writer_memory_mib: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("veritrail-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            origin: "veritrail.local".to_owned(),
+            admin_key: None,
+            limits: Limits::default(),
+            rate_limit: RateLimit::default(),
+            search: Search::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 5 * 1024 * 1024,
+            max_batch_events: 1000,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 5000,
+            burst: 10_000,
+        }
+    }
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Self {
+            commit_interval_ms: 250,
+            writer_memory_mib: 64,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?} is invalid: {message}")]
+    Env {
+        name: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file at `path` when given, then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file (unset settings keep their defaults).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|err| err.to_string())
+    }
+
+    /// Overrides settings from `VERITRAIL_*` variables, read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|err: T::Err| ConfigError::Env {
+                name,
+                message: err.to_string(),
+                value,
+            })
+        }
+        if let Some(value) = var("VERITRAIL_DATA_DIR") {
+            self.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = var("VERITRAIL_LISTEN") {
+            self.listen = parse("VERITRAIL_LISTEN", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_ORIGIN") {
+            self.origin = value;
+        }
+        if let Some(value) = var("VERITRAIL_ADMIN_KEY") {
+            self.admin_key = Some(value);
+        }
+        if let Some(value) = var("VERITRAIL_MAX_BODY_BYTES") {
+            self.limits.max_body_bytes = parse("VERITRAIL_MAX_BODY_BYTES", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_MAX_BATCH_EVENTS") {
+            self.limits.max_batch_events = parse("VERITRAIL_MAX_BATCH_EVENTS", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_REQUEST_TIMEOUT_SECS") {
+            self.limits.request_timeout_secs = parse("VERITRAIL_REQUEST_TIMEOUT_SECS", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_RATE_LIMIT_RPS") {
+            self.rate_limit.requests_per_second = parse("VERITRAIL_RATE_LIMIT_RPS", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_RATE_LIMIT_BURST") {
+            self.rate_limit.burst = parse("VERITRAIL_RATE_LIMIT_BURST", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_SEARCH_COMMIT_MS") {
+            self.search.commit_interval_ms = parse("VERITRAIL_SEARCH_COMMIT_MS", value)?;
+        }
+        Ok(())
+    }
+
+    /// Rejects settings that cannot work.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let max_events = veritrail_ledger::ledger::DEFAULT_MAX_BATCH_EVENTS;
+        if self.limits.max_batch_events == 0 || self.limits.max_batch_events > max_events {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_batch_events must be between 1 and {max_events}"
+            )));
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "limits.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.limits.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.request_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.rate_limit.requests_per_second > 0 && self.rate_limit.burst == 0 {
+            return Err(ConfigError::Invalid(
+                "rate_limit.burst must be at least 1 when rate limiting is on".into(),
+            ));
+        }
+        if self.search.commit_interval_ms == 0 || self.search.commit_interval_ms > 60_000 {
+            return Err(ConfigError::Invalid(
+                "search.commit_interval_ms must be between 1 and 60000".into(),
+            ));
+        }
+        if let Some(key) = &self.admin_key
+            && key.len() < 32
+        {
+            return Err(ConfigError::Invalid(
+                "admin_key must be at least 32 characters".into(),
+            ));
+        }
+        if self.origin.is_empty() || self.origin.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid(
+                "origin must be a name without spaces, like audit.example.com".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.request_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let mut config = Config::from_toml(
+            "listen = \"127.0.0.1:9000\"\n[limits]\nmax_batch_events = 10\n[rate_limit]\nburst = 7\n",
+        )
+        .expect("valid toml");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_batch_events, 10);
+        assert_eq!(
+            config.limits.max_body_bytes,
+            Limits::default().max_body_bytes
+        );
+        config
+            .apply_env(|name| (name == "VERITRAIL_MAX_BATCH_EVENTS").then(|| "20".to_owned()))
+            .expect("valid env");
+        assert_eq!(config.limits.max_batch_events, 20);
+        assert_eq!(config.rate_limit.burst, 7);
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_errors_that_name_them() {
+        let err = Config::from_toml("listn = \"x\"").expect_err("unknown key");
+        assert!(err.contains("listn"), "{err}");
+        let err = Config::default()
+            .apply_env(|name| (name == "VERITRAIL_LISTEN").then(|| "nowhere".to_owned()))
+            .expect_err("bad address");
+        assert!(err.to_string().contains("VERITRAIL_LISTEN"), "{err}");
+        let config = Config {
+            limits: Limits {
+                max_batch_events: 0,
+                ..Limits::default()
+            },
+            ..Config::default()
+        };
+        assert!(config.check().is_err());
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = include_str!("../../../veritrail.example.toml");
+        let config = Config::from_toml(example).expect("the example parses");
+        assert_eq!(config, Config::default());
+    }
+}

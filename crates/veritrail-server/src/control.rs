@@ -1,0 +1,490 @@
+//! The control plane: tenants and API keys, in `control.redb` in the data directory.
+//!
+//! Key secrets are `vt_` and 43 base64url characters (256 random bits). Only their SHA-256
+//! is stored; a plain hash is enough because the secrets are random, not chosen by people.
+//! Active keys are also held in memory, by hash, so authenticating a request is one hash and
+//! one map lookup. Every change is a durable redb transaction; the in-memory map changes
+//! only after it commits, under the same lock, so it never runs ahead of the disk.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use veritrail_api::Role;
+use veritrail_core::event::TenantId;
+
+use crate::clock;
+
+const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
+
+/// The id that names the server admin in key lists and audit events.
+pub const SERVER_ADMIN: &str = "server_admin";
+
+/// Who presented a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The server admin: manages tenants and their keys, reads no events.
+    ServerAdmin,
+    /// A tenant's key.
+    Tenant(TenantKey),
+}
+
+/// An active tenant key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantKey {
+    pub tenant: TenantId,
+    pub role: Role,
+    pub key_id: String,
+}
+
+impl Principal {
+    /// The id audit events and logs name: a key id or `server_admin`.
+    pub fn id(&self) -> &str {
+        match self {
+            Principal::ServerAdmin => SERVER_ADMIN,
+            Principal::Tenant(key) => &key.key_id,
+        }
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub created_at: String,
+}
+
+/// A key as stored (its secret's hash, never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub tenant: String,
+    pub role: Role,
+    pub name: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+    /// Hex SHA-256 of the secret.
+    pub secret_sha256: String,
+}
+
+impl KeyRow {
+    pub fn to_body(&self) -> veritrail_api::KeyBody {
+        veritrail_api::KeyBody {
+            id: self.id.clone(),
+            tenant: self.tenant.clone(),
+            role: self.role,
+            name: self.name.clone(),
+            created_at: self.created_at.clone(),
+            created_by: self.created_by.clone(),
+            revoked_at: self.revoked_at.clone(),
+        }
+    }
+}
+
+/// Control-plane failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("tenant {0} already exists")]
+    TenantExists(String),
+    #[error("no tenant {0}")]
+    NoTenant(String),
+    #[error("tenant {tenant} has no key {key_id}")]
+    NoKey { tenant: String, key_id: String },
+    #[error("the control plane store failed: {0}")]
+    Store(String),
+    #[error("the control plane store holds invalid data: {0}")]
+    Corrupt(String),
+}
+
+fn store_err(err: impl std::fmt::Display) -> ControlError {
+    ControlError::Store(err.to_string())
+}
+
+/// Tenants and keys.
+pub struct ControlPlane {
+    db: Database,
+    /// Active keys by secret hash. Written only after the transaction that made the change
+    /// has committed, while holding the write lock.
+    active: RwLock<HashMap<[u8; 32], Principal>>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane").finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// Opens (or creates) `control.redb` in `dir`. On first open it makes the server-admin
+    /// key and returns its secret, which is stored only as a hash: show it once.
+    pub fn open(dir: &Path) -> Result<(ControlPlane, Option<String>), ControlError> {
+        let db = Database::create(dir.join("control.redb")).map_err(store_err)?;
+        let tx = db.begin_write().map_err(store_err)?;
+        let mut new_admin_secret = None;
+        {
+            tx.open_table(TENANTS).map_err(store_err)?;
+            tx.open_table(KEYS).map_err(store_err)?;
+            let mut meta = tx.open_table(META).map_err(store_err)?;
+            if meta.get(ADMIN_KEY_HASH).map_err(store_err)?.is_none() {
+                let secret = new_secret()?;
+                meta.insert(ADMIN_KEY_HASH, hash_secret(&secret).as_slice())
+                    .map_err(store_err)?;
+                new_admin_secret = Some(secret);
+            }
+        }
+        tx.commit().map_err(store_err)?;
+        let control = ControlPlane {
+            db,
+            active: RwLock::new(HashMap::new()),
+        };
+        control.load_active()?;
+        Ok((control, new_admin_secret))
+    }
+
+    fn load_active(&self) -> Result<(), ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let mut active = HashMap::new();
+        let meta = tx.open_table(META).map_err(store_err)?;
+        if let Some(hash) = meta.get(ADMIN_KEY_HASH).map_err(store_err)? {
+            let hash: [u8; 32] = hash
+                .value()
+                .try_into()
+                .map_err(|_| ControlError::Corrupt("server admin key hash".into()))?;
+            active.insert(hash, Principal::ServerAdmin);
+        }
+        let keys = tx.open_table(KEYS).map_err(store_err)?;
+        for entry in keys.iter().map_err(store_err)? {
+            let (_, value) = entry.map_err(store_err)?;
+            let row: KeyRow = decode(value.value())?;
+            if row.revoked_at.is_none() {
+                active.insert(parse_hash(&row.secret_sha256)?, principal_of(&row)?);
+            }
+        }
+        *self.active.write().expect("active keys lock poisoned") = active;
+        Ok(())
+    }
+
+    /// Accepts `secret` as the server admin besides the stored key (from configuration).
+    pub fn add_configured_admin_key(&self, secret: &str) {
+        self.active
+            .write()
+            .expect("active keys lock poisoned")
+            .insert(hash_secret(secret), Principal::ServerAdmin);
+    }
+
+    /// Who `secret` belongs to, if it is an active key.
+    pub fn authenticate(&self, secret: &str) -> Option<Principal> {
+        let hash = hash_secret(secret);
+        self.active
+            .read()
+            .expect("active keys lock poisoned")
+            .get(&hash)
+            .cloned()
+    }
+
+    /// Creates a tenant and its first owner key, in one transaction.
+    pub fn create_tenant(
+        &self,
+        tenant: &TenantId,
+        name: Option<String>,
+    ) -> Result<(TenantRow, KeyRow, String), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let row = TenantRow {
+            id: tenant.to_string(),
+            name,
+            created_at: clock::now_rfc3339(),
+        };
+        let (key, secret) = new_key(
+            tenant,
+            Role::Owner,
+            Some("first owner key".into()),
+            SERVER_ADMIN,
+        )?;
+        {
+            let mut tenants = tx.open_table(TENANTS).map_err(store_err)?;
+            if tenants.get(tenant.as_str()).map_err(store_err)?.is_some() {
+                return Err(ControlError::TenantExists(tenant.to_string()));
+            }
+            tenants
+                .insert(tenant.as_str(), encode(&row).as_slice())
+                .map_err(store_err)?;
+            let mut keys = tx.open_table(KEYS).map_err(store_err)?;
+            keys.insert(key.id.as_str(), encode(&key).as_slice())
+                .map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        active.insert(hash_secret(&secret), principal_of(&key)?);
+        Ok((row, key, secret))
+    }
+
+    /// Removes a tenant created by [`ControlPlane::create_tenant`] whose first audit event
+    /// could not be stored, so that no tenant exists without its audit trail.
+    pub fn undo_create_tenant(
+        &self,
+        tenant: &TenantId,
+        owner_key: &KeyRow,
+    ) -> Result<(), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            tx.open_table(TENANTS)
+                .map_err(store_err)?
+                .remove(tenant.as_str())
+                .map_err(store_err)?;
+            tx.open_table(KEYS)
+                .map_err(store_err)?
+                .remove(owner_key.id.as_str())
+                .map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        active.retain(|_, principal| principal.id() != owner_key.id);
+        Ok(())
+    }
+
+    pub fn tenant(&self, tenant: &str) -> Result<Option<TenantRow>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let tenants = tx.open_table(TENANTS).map_err(store_err)?;
+        tenants
+            .get(tenant)
+            .map_err(store_err)?
+            .map(|value| decode(value.value()))
+            .transpose()
+    }
+
+    pub fn tenants(&self) -> Result<Vec<TenantRow>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let tenants = tx.open_table(TENANTS).map_err(store_err)?;
+        tenants
+            .iter()
+            .map_err(store_err)?
+            .map(|entry| decode(entry.map_err(store_err)?.1.value()))
+            .collect()
+    }
+
+    /// Creates a key; returns it with its secret (the only time the secret exists).
+    pub fn create_key(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        name: Option<String>,
+        created_by: &str,
+    ) -> Result<(KeyRow, String), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let (key, secret) = new_key(tenant, role, name, created_by)?;
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let tenants = tx.open_table(TENANTS).map_err(store_err)?;
+            if tenants.get(tenant.as_str()).map_err(store_err)?.is_none() {
+                return Err(ControlError::NoTenant(tenant.to_string()));
+            }
+            let mut keys = tx.open_table(KEYS).map_err(store_err)?;
+            keys.insert(key.id.as_str(), encode(&key).as_slice())
+                .map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        active.insert(hash_secret(&secret), principal_of(&key)?);
+        Ok((key, secret))
+    }
+
+    /// Deletes a key made by [`ControlPlane::create_key`] whose audit event could not be
+    /// stored.
+    pub fn undo_create_key(&self, key: &KeyRow) -> Result<(), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let tx = self.db.begin_write().map_err(store_err)?;
+        tx.open_table(KEYS)
+            .map_err(store_err)?
+            .remove(key.id.as_str())
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        active.retain(|_, principal| principal.id() != key.id);
+        Ok(())
+    }
+
+    /// A tenant's keys, active and revoked, oldest first.
+    pub fn keys(&self, tenant: &TenantId) -> Result<Vec<KeyRow>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let keys = tx.open_table(KEYS).map_err(store_err)?;
+        let mut rows = Vec::new();
+        for entry in keys.iter().map_err(store_err)? {
+            let row: KeyRow = decode(entry.map_err(store_err)?.1.value())?;
+            if row.tenant == tenant.as_str() {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(rows)
+    }
+
+    /// One key of `tenant`.
+    pub fn key(&self, tenant: &TenantId, key_id: &str) -> Result<KeyRow, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let keys = tx.open_table(KEYS).map_err(store_err)?;
+        let no_key = || ControlError::NoKey {
+            tenant: tenant.to_string(),
+            key_id: key_id.to_owned(),
+        };
+        let row: KeyRow = decode(
+            keys.get(key_id)
+                .map_err(store_err)?
+                .ok_or_else(no_key)?
+                .value(),
+        )?;
+        if row.tenant != tenant.as_str() {
+            return Err(no_key());
+        }
+        Ok(row)
+    }
+
+    /// Revokes a key of `tenant`: from now on it authenticates nothing. Revoking a revoked
+    /// key changes nothing and returns it; the flag says whether this call revoked it.
+    pub fn revoke_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+    ) -> Result<(KeyRow, bool), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let mut row = self.key(tenant, key_id)?;
+        if row.revoked_at.is_some() {
+            return Ok((row, false));
+        }
+        row.revoked_at = Some(clock::now_rfc3339());
+        let tx = self.db.begin_write().map_err(store_err)?;
+        tx.open_table(KEYS)
+            .map_err(store_err)?
+            .insert(row.id.as_str(), encode(&row).as_slice())
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        active.retain(|_, principal| principal.id() != row.id);
+        Ok((row, true))
+    }
+}
+
+fn new_key(
+    tenant: &TenantId,
+    role: Role,
+    name: Option<String>,
+    created_by: &str,
+) -> Result<(KeyRow, String), ControlError> {
+    let secret = new_secret()?;
+    let mut id_bytes = [0u8; 8];
+    getrandom::fill(&mut id_bytes).map_err(store_err)?;
+    let key = KeyRow {
+        id: format!("key_{}", hex(&id_bytes)),
+        tenant: tenant.to_string(),
+        role,
+        name,
+        created_at: clock::now_rfc3339(),
+        created_by: created_by.to_owned(),
+        revoked_at: None,
+        secret_sha256: hex(&hash_secret(&secret)),
+    };
+    Ok((key, secret))
+}
+
+fn principal_of(row: &KeyRow) -> Result<Principal, ControlError> {
+    Ok(Principal::Tenant(TenantKey {
+        tenant: TenantId::parse(&row.tenant)
+            .map_err(|err| ControlError::Corrupt(format!("key {}: {err}", row.id)))?,
+        role: row.role,
+        key_id: row.id.clone(),
+    }))
+}
+
+/// A new random secret: `vt_` and 256 bits in base64url.
+fn new_secret() -> Result<String, ControlError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(store_err)?;
+    Ok(format!("vt_{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}
+
+fn parse_hash(text: &str) -> Result<[u8; 32], ControlError> {
+    let corrupt = || ControlError::Corrupt(format!("key hash {text:?}"));
+    if text.len() != 64 {
+        return Err(corrupt());
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2).ok_or_else(corrupt)?, 16)
+            .map_err(|_| corrupt())?;
+    }
+    Ok(hash)
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("control rows serialise")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice(bytes).map_err(|err| ControlError::Corrupt(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_authenticate_until_revoked_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (control, admin) = ControlPlane::open(dir.path()).expect("open");
+        let admin = admin.expect("first open makes an admin key");
+        assert_eq!(control.authenticate(&admin), Some(Principal::ServerAdmin));
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let (_, owner, owner_secret) = control.create_tenant(&tenant, None).expect("tenant");
+        assert!(matches!(
+            control.create_tenant(&tenant, None),
+            Err(ControlError::TenantExists(_))
+        ));
+        let (viewer, viewer_secret) = control
+            .create_key(&tenant, Role::Viewer, None, &owner.id)
+            .expect("key");
+        assert_eq!(viewer_secret.len(), 46);
+        drop(control);
+
+        let (control, again) = ControlPlane::open(dir.path()).expect("reopen");
+        assert!(again.is_none(), "the admin key is made once");
+        assert_eq!(control.authenticate(&admin), Some(Principal::ServerAdmin));
+        let Some(Principal::Tenant(key)) = control.authenticate(&viewer_secret) else {
+            panic!("the viewer key authenticates");
+        };
+        assert_eq!(
+            (key.role, key.key_id.as_str()),
+            (Role::Viewer, viewer.id.as_str())
+        );
+        let (revoked, changed) = control.revoke_key(&tenant, &viewer.id).expect("revoke");
+        assert!(changed && revoked.revoked_at.is_some());
+        assert_eq!(control.authenticate(&viewer_secret), None);
+        assert!(control.authenticate(&owner_secret).is_some());
+        drop(control);
+        let (control, _) = ControlPlane::open(dir.path()).expect("reopen");
+        assert_eq!(
+            control.authenticate(&viewer_secret),
+            None,
+            "revocation is durable"
+        );
+        assert!(!control.revoke_key(&tenant, &viewer.id).expect("again").1);
+        assert!(control.authenticate("vt_guess").is_none());
+    }
+}

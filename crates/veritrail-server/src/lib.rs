@@ -1,0 +1,353 @@
+//! veritrail's HTTP service: the only crate that knows HTTP.
+//!
+//! # Layout
+//!
+//! - [`Server`]: opens the data directory (ledger, control plane, search index), starts the
+//!   indexer, and serves [`Server::router`] until a shutdown signal, then finishes in-flight
+//!   requests and the ledger's queue.
+//! - [`config`]: defaults, TOML file, `VERITRAIL_*` environment.
+//! - [`control`]: tenants and API keys (`control.redb`).
+//! - [`auth`]: the role rules, in one place. [`ratelimit`]: per-key token buckets.
+//! - [`routes`]: the handlers; [`openapi`]: the generated spec and Swagger UI.
+//! - [`indexer`]: keeps the search index caught up with the ledger.
+//! - [`audit`]: the service's own audit events, written to each tenant's log.
+//! - [`metrics`]: Prometheus text at `/metrics`. [`error`]: `ApiError`, the one error type.
+//! - [`demo`]: the demo tenant of `veritrail serve --demo`.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod error;
+pub mod indexer;
+pub mod metrics;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use veritrail_api::error_codes;
+use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, keys};
+use veritrail_search::{SearchIndex, SearchOptions};
+
+pub use config::Config;
+use control::ControlPlane;
+use error::ApiError;
+use indexer::Indexer;
+use metrics::Metrics;
+use ratelimit::RateLimiter;
+
+tokio::task_local! {
+    /// The id of the request being served, for error bodies and logs.
+    static REQUEST_ID: String;
+}
+
+/// The current request's id, inside a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Everything handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    ledger: Arc<Ledger>,
+    control: ControlPlane,
+    search: Arc<SearchIndex>,
+    indexer: Indexer,
+    metrics: Metrics,
+    limiter: RateLimiter,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.inner.ledger
+    }
+
+    pub fn control(&self) -> &ControlPlane {
+        &self.inner.control
+    }
+
+    pub fn search(&self) -> &Arc<SearchIndex> {
+        &self.inner.search
+    }
+
+    pub fn indexer(&self) -> &Indexer {
+        &self.inner.indexer
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Events acknowledged but not yet searchable, over all tenants.
+    pub fn search_lag(&self) -> u64 {
+        self.ledger()
+            .committed_sizes()
+            .iter()
+            .map(|(tenant, size)| size.saturating_sub(self.search().applied(tenant)))
+            .sum()
+    }
+
+    pub fn indexer_commits(&self) -> u64 {
+        self.inner.indexer.commits()
+    }
+}
+
+/// A veritrail server over one data directory.
+#[derive(Debug)]
+pub struct Server {
+    state: AppState,
+    new_admin_key: Option<String>,
+}
+
+impl Server {
+    /// Opens the data directory (creating it on first start) and starts the ledger's
+    /// sequencer and the indexer.
+    pub fn open(config: Config) -> anyhow::Result<Server> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let signer = keys::load_or_create_signer(&dir.join("log-key"), &config.origin)
+            .context("cannot load the log signing key")?;
+        let store = EmbeddedStore::open(&dir.join("ledger"), EmbeddedOptions::default())
+            .context("cannot open the ledger")?;
+        let ledger = Arc::new(
+            Ledger::start(Arc::new(store), signer, LedgerConfig::default())
+                .context("cannot start the ledger")?,
+        );
+        let (control, new_admin_key) =
+            ControlPlane::open(&dir).context("cannot open the control plane")?;
+        if let Some(key) = &config.admin_key {
+            control.add_configured_admin_key(key);
+        }
+        let search = Arc::new(
+            SearchIndex::open(
+                &dir.join("search"),
+                SearchOptions {
+                    writer_memory_bytes: config.search.writer_memory_mib * 1024 * 1024,
+                    ..SearchOptions::default()
+                },
+            )
+            .context("cannot open the search index (`veritrail reindex` rebuilds it)")?,
+        );
+        let indexer = Indexer::start(
+            Arc::clone(&ledger),
+            Arc::clone(&search),
+            std::time::Duration::from_millis(config.search.commit_interval_ms),
+        )
+        .context("cannot start the indexer")?;
+        let limiter = RateLimiter::new(&config.rate_limit);
+        Ok(Server {
+            state: AppState {
+                inner: Arc::new(Inner {
+                    config,
+                    ledger,
+                    control,
+                    search,
+                    indexer,
+                    metrics: Metrics::default(),
+                    limiter,
+                    shutting_down: AtomicBool::new(false),
+                }),
+            },
+            new_admin_key,
+        })
+    }
+
+    /// The server-admin key made at first start: show it once, it is stored only hashed.
+    pub fn take_new_admin_key(&mut self) -> Option<String> {
+        self.new_admin_key.take()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The whole HTTP API.
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then stops taking connections,
+    /// finishes every in-flight request (ingests reply once durable), drains the ledger's
+    /// queue and makes every stored event searchable.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let router = self.router();
+        let flag_state = state.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                flag_state.inner.shutting_down.store(true, Ordering::SeqCst);
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await
+            .context("the HTTP server failed")?;
+        let inner = Arc::clone(&state.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.ledger.shutdown();
+            inner.indexer.stop();
+        })
+        .await
+        .context("shutdown")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Rebuilds the search index of a data directory from its ledger (the server must be
+/// stopped). Returns the number of records indexed.
+pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64)) -> anyhow::Result<u64> {
+    let dir = &config.data_dir;
+    let signer = keys::load_or_create_signer(&dir.join("log-key"), &config.origin)
+        .context("cannot load the log signing key")?;
+    let store = EmbeddedStore::open(&dir.join("ledger"), EmbeddedOptions::default())
+        .context("cannot open the ledger (is the server still running?)")?;
+    let ledger = Ledger::start(Arc::new(store), signer, LedgerConfig::default())
+        .context("cannot start the ledger")?;
+    let search = SearchIndex::open(&dir.join("search"), SearchOptions::default())
+        .context("cannot open the search index")?;
+    search.clear().context("cannot clear the search index")?;
+    let mut done = 0;
+    let total = indexer::catch_up(&ledger, &search, &mut || {
+        done += 1;
+        progress(done);
+    })?;
+    Ok(total)
+}
+
+/// The router over `state`: every route, then the middleware.
+pub fn app(state: AppState) -> Router {
+    routes::router(&state)
+        .merge(openapi::router())
+        .fallback(|| async {
+            ApiError::not_found("no such route; the API is described at /api/audit/swagger/")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                error_codes::METHOD_NOT_ALLOWED,
+                "this route does not take that method; the API is described at /api/audit/swagger/",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("a handler panicked").into_response()
+            },
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Request id, request log line and request metrics.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(new_request_id, str::to_owned);
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut response = REQUEST_ID
+        .scope(
+            request_id.clone(),
+            tracing::Instrument::instrument(next.run(request), span),
+        )
+        .await;
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics()
+        .observe_request(method.as_str(), &route, status, seconds);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    tracing::debug!(
+        target: "veritrail::access",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status,
+        millis = seconds * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// 504 after the configured time; exports (long streams) are exempt.
+async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.uri().path() == veritrail_api::paths::LOG_EXPORT {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(state.config().request_timeout(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            error_codes::TIMEOUT,
+            "the request took longer than the server's timeout; an ingest may still complete, and retrying it with the same event ids is safe",
+        )
+        .into_response(),
+    }
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes
+        .iter()
+        .fold(String::with_capacity(16), |mut out, byte| {
+            use std::fmt::Write;
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// Whether `dir` looks like a data directory a server has used.
+pub fn is_data_dir(dir: &Path) -> bool {
+    dir.join("log-key").exists()
+}

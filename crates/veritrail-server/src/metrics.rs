@@ -1,0 +1,136 @@
+//! Prometheus metrics, rendered in the text exposition format at `/metrics`.
+//!
+//! - `veritrail_http_requests_total{method,route,status}` and
+//!   `veritrail_http_request_duration_seconds{method,route}` (histogram), by matched route
+//!   (the template, like `/api/v1/events/{seq}`, so label values stay few).
+//! - `veritrail_ingested_events_total`, `veritrail_ledger_commits_total`,
+//!   `veritrail_ledger_commit_records` (histogram: batch size) and
+//!   `veritrail_ledger_commit_seconds` (histogram: write + fdatasync), from the ledger.
+//! - `veritrail_ledger_queued_requests`, `veritrail_search_lag_events` (events acknowledged
+//!   but not yet searchable, all tenants) and `veritrail_search_commits_total`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use veritrail_ledger::histogram::{self, Histogram};
+
+use crate::AppState;
+
+/// Request metrics; the rest is read from the ledger and the indexer when rendering.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<(String, &'static str), RouteMetrics>>,
+}
+
+#[derive(Debug)]
+struct RouteMetrics {
+    duration: Histogram,
+    by_status: HashMap<u16, u64>,
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = match method {
+            "GET" => "GET",
+            "POST" => "POST",
+            "DELETE" => "DELETE",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "HEAD" => "HEAD",
+            _ => "OTHER",
+        };
+        let mut requests = self.requests.lock().expect("metrics lock poisoned");
+        let route = requests
+            .entry((route.to_owned(), method))
+            .or_insert_with(|| RouteMetrics {
+                duration: Histogram::new(histogram::LATENCY_SECONDS),
+                by_status: HashMap::new(),
+            });
+        route.duration.observe(seconds);
+        *route.by_status.entry(status).or_default() += 1;
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self, state: &AppState) -> String {
+        let mut out = String::new();
+        {
+            let requests = self.requests.lock().expect("metrics lock poisoned");
+            let mut routes: Vec<_> = requests.iter().collect();
+            routes.sort_by(|a, b| a.0.cmp(b.0));
+            out.push_str("# HELP veritrail_http_requests_total HTTP requests answered.\n# TYPE veritrail_http_requests_total counter\n");
+            for ((route, method), metrics) in &routes {
+                let mut statuses: Vec<_> = metrics.by_status.iter().collect();
+                statuses.sort();
+                for (status, count) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "veritrail_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+                    );
+                }
+            }
+            out.push_str("# HELP veritrail_http_request_duration_seconds Time to answer a request.\n# TYPE veritrail_http_request_duration_seconds histogram\n");
+            for ((route, method), metrics) in &routes {
+                write_histogram(
+                    &mut out,
+                    "veritrail_http_request_duration_seconds",
+                    &format!("method=\"{method}\",route=\"{route}\""),
+                    &metrics.duration,
+                );
+            }
+        }
+        let stats = state.ledger().stats();
+        let _ = write!(
+            out,
+            "# HELP veritrail_ingested_events_total Events stored in the ledger.\n# TYPE veritrail_ingested_events_total counter\nveritrail_ingested_events_total {}\n\
+             # HELP veritrail_ledger_commits_total Durable ledger commits (group commits).\n# TYPE veritrail_ledger_commits_total counter\nveritrail_ledger_commits_total {}\n\
+             # HELP veritrail_ledger_queued_requests Append requests waiting for the sequencer.\n# TYPE veritrail_ledger_queued_requests gauge\nveritrail_ledger_queued_requests {}\n",
+            stats.records.load(Ordering::Relaxed),
+            stats.commits.load(Ordering::Relaxed),
+            stats.queued.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP veritrail_ledger_commit_records Records per durable commit (batch size).\n# TYPE veritrail_ledger_commit_records histogram\n");
+        write_histogram(
+            &mut out,
+            "veritrail_ledger_commit_records",
+            "",
+            &stats.commit_records,
+        );
+        out.push_str("# HELP veritrail_ledger_commit_seconds Time of one durable commit: write and fdatasync.\n# TYPE veritrail_ledger_commit_seconds histogram\n");
+        write_histogram(
+            &mut out,
+            "veritrail_ledger_commit_seconds",
+            "",
+            &stats.commit_seconds,
+        );
+        let _ = write!(
+            out,
+            "# HELP veritrail_search_lag_events Events acknowledged but not yet searchable.\n# TYPE veritrail_search_lag_events gauge\nveritrail_search_lag_events {}\n\
+             # HELP veritrail_search_commits_total Search index commits.\n# TYPE veritrail_search_commits_total counter\nveritrail_search_commits_total {}\n",
+            state.search_lag(),
+            state.indexer_commits(),
+        );
+        out
+    }
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (bound, count) in histogram.cumulative() {
+        let le = if bound.is_infinite() {
+            "+Inf".to_owned()
+        } else {
+            bound.to_string()
+        };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}");
+    }
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braces} {}", histogram.sum());
+    let _ = writeln!(out, "{name}_count{braces} {}", histogram.count());
+}

@@ -1,0 +1,764 @@
+//! `POST /api/v1/events` (ingest), `GET /api/v1/events` (search), `GET
+//! /api/v1/events/count` and `GET /api/v1/events/{seq}`.
+//!
+//! Ingest validates the whole request before anything is stored: one invalid event rejects
+//! the request, with every invalid field of every event named by index. The reply is sent
+//! only after the ledger's commit holding the events is durable.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use veritrail_api::{
+    CountParams, CountResponse, ErrorBody, EventErrors, EventInput, FieldErrorBody, GroupCount,
+    HistogramBucket, IngestParams, IngestResponse, ReceiptBody, RecordResponse, SearchParams,
+    SearchResponse, error_codes,
+};
+use veritrail_core::event::{Event, Outcome, TenantId, Timestamp};
+use veritrail_core::merkle::NodeId;
+use veritrail_ledger::AppendError;
+use veritrail_search::{GroupBy, Order, Query, TypeFilter};
+
+use super::{ApiPath, ApiQuery, b64, blocking};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+/// Default and largest page sizes of a search.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 1000;
+
+/// Ingest one event or an array of events.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    params(IngestParams),
+    request_body(
+        content = Vec<EventInput>,
+        description = "One event object, or an array of at most `limits.max_batch_events` (default 1,000) events; the body at most `limits.max_body_bytes` (default 5 MiB).",
+    ),
+    responses(
+        (status = 200, description = "Every event is durable; one receipt per event, in request order.", body = IngestResponse),
+        (status = 400, description = "Malformed JSON (`malformed_json`), an empty body or array (`empty_body`), or invalid events (`invalid_events`, each by index). Nothing was stored.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key is not a publisher key.", body = ErrorBody),
+        (status = 413, description = "Body or event count over the limit (`too_large`). Nothing was stored.", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json.", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
+        (status = 503, description = "Storage unavailable or shutting down; retry with the same event ids.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn ingest(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<IngestParams>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let key = auth.publisher()?;
+    let wait_searchable = match params.wait.as_deref() {
+        None | Some("durable") => false,
+        Some("searchable") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(
+                "wait",
+                format!("{other:?} is not `durable` or `searchable`"),
+            ));
+        }
+    };
+    let with_proofs = parse_bool("proof", params.proof.as_deref())?;
+    check_json_content_type(&headers)?;
+    let max_bytes = state.config().limits.max_body_bytes;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the body is larger than the limit of {max_bytes} bytes; send fewer events per request"
+            ))
+        } else {
+            ApiError::bad_request(error_codes::MALFORMED_JSON, rejection.body_text())
+        }
+    })?;
+    let events = parse_events(&body, state.config().limits.max_batch_events)?;
+    let ids: Vec<Option<String>> = events
+        .iter()
+        .map(|event| event.id().map(|id| id.as_str().to_owned()))
+        .collect();
+    let tenant = key.tenant.clone();
+    let receipts = state
+        .ledger()
+        .append(tenant.clone(), events)
+        .await
+        .map_err(|err| match err {
+            AppendError::TooManyEvents { .. } => ApiError::too_large(err.to_string()),
+            AppendError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_codes::SHUTTING_DOWN,
+                "the server is shutting down; retry with the same event ids",
+            ),
+            AppendError::Unavailable(_) => ApiError::unavailable(err),
+        })?;
+    let checkpoint = receipts
+        .first()
+        .map(|receipt| receipt.checkpoint.to_string())
+        .ok_or_else(|| ApiError::internal("an append returned no receipts"))?;
+    let tree_size = checkpoint_size(&state, &checkpoint)?;
+    let ledger = std::sync::Arc::clone(state.ledger());
+    let proof_tenant = tenant.clone();
+    let receipts = blocking(move || {
+        receipts
+            .iter()
+            .zip(ids)
+            .map(|(receipt, id)| {
+                let inclusion_proof = if with_proofs {
+                    let proof = ledger
+                        .inclusion_proof(&proof_tenant, receipt.seq, tree_size)
+                        .map_err(ApiError::unavailable)?;
+                    Some(proof.iter().map(|hash| b64(hash)).collect())
+                } else {
+                    None
+                };
+                Ok(ReceiptBody {
+                    id,
+                    seq: receipt.seq,
+                    leaf_hash: b64(&receipt.leaf_hash),
+                    duplicate: receipt.duplicate,
+                    inclusion_proof,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    if wait_searchable && let Some(last) = receipts.iter().map(|receipt| receipt.seq).max() {
+        wait_until_searchable(&state, &tenant, last + 1).await?;
+    }
+    Ok(Json(IngestResponse {
+        receipts,
+        checkpoint,
+        tree_size,
+    }))
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media_type = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media_type == "application/json" || media_type.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error_codes::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "events must be sent as JSON with `Content-Type: application/json`, not {media_type:?}"
+            ),
+        ))
+    }
+}
+
+/// Parses the body as one event or an array of events and validates every one, reporting
+/// every invalid field of every event.
+fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    let raws: Vec<&RawValue> = match first {
+        None => {
+            return Err(ApiError::bad_request(
+                error_codes::EMPTY_BODY,
+                "the body is empty; send one event object or an array of events",
+            ));
+        }
+        Some(b'[') => serde_json::from_slice(body).map_err(|err| malformed(&err))?,
+        Some(b'{') => vec![serde_json::from_slice(body).map_err(|err| malformed(&err))?],
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                error_codes::MALFORMED_JSON,
+                "the body must be a JSON object (one event) or a JSON array of events",
+            ));
+        }
+    };
+    if raws.is_empty() {
+        return Err(ApiError::bad_request(
+            error_codes::EMPTY_BODY,
+            "the array of events is empty",
+        ));
+    }
+    if raws.len() > max_events {
+        return Err(ApiError::too_large(format!(
+            "a request may carry at most {max_events} events, this one has {}; split it",
+            raws.len()
+        )));
+    }
+    let mut events = Vec::with_capacity(raws.len());
+    let mut invalid = Vec::new();
+    for (index, raw) in raws.into_iter().enumerate() {
+        let parsed = serde_json::from_str::<EventInput>(raw.get())
+            .map_err(|err| {
+                vec![FieldErrorBody {
+                    field: String::new(),
+                    code: error_codes::MALFORMED_JSON.to_owned(),
+                    message: format!("not an event object: {err}"),
+                }]
+            })
+            .and_then(|input| {
+                Event::parse(input).map_err(|invalid| {
+                    invalid
+                        .errors
+                        .into_iter()
+                        .map(|error| FieldErrorBody {
+                            field: error.field,
+                            code: error.code.to_owned(),
+                            message: error.message,
+                        })
+                        .collect()
+                })
+            });
+        match parsed {
+            Ok(event) => events.push(event),
+            Err(errors) => invalid.push(EventErrors { index, errors }),
+        }
+    }
+    if !invalid.is_empty() {
+        let n_invalid = invalid.len();
+        let mut err = ApiError::bad_request(
+            error_codes::INVALID_EVENTS,
+            format!(
+                "{n_invalid} of {} events are invalid (see `events` for each by index); nothing was stored",
+                events.len() + n_invalid
+            ),
+        );
+        err.events = invalid;
+        return Err(err);
+    }
+    Ok(events)
+}
+
+fn malformed(err: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        error_codes::MALFORMED_JSON,
+        format!("the body is not valid JSON: {err}"),
+    )
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1" | "") => Ok(true),
+        Some(other) => Err(ApiError::invalid_parameter(
+            name,
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// The tree size of a signed checkpoint this server made.
+pub fn checkpoint_size(state: &AppState, note: &str) -> Result<u64, ApiError> {
+    let opened = veritrail_core::note::open(note, std::slice::from_ref(state.ledger().verifier()))
+        .map_err(ApiError::internal)?;
+    let checkpoint =
+        veritrail_core::checkpoint::Checkpoint::parse(&opened.text).map_err(ApiError::internal)?;
+    Ok(checkpoint.size())
+}
+
+async fn wait_until_searchable(
+    state: &AppState,
+    tenant: &TenantId,
+    size: u64,
+) -> Result<(), ApiError> {
+    let mut progress = state.indexer().progress();
+    state.indexer().nudge();
+    loop {
+        if state.search().applied(tenant) >= size {
+            return Ok(());
+        }
+        // The request timeout bounds the wait.
+        if tokio::time::timeout(Duration::from_secs(5), progress.changed())
+            .await
+            .is_err()
+        {
+            state.indexer().nudge();
+        }
+    }
+}
+
+/// Search a tenant's events.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of matching records, by seq.", body = SearchResponse),
+        (status = 400, description = "An invalid parameter (`invalid_parameter`) or cursor (`invalid_cursor`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn search(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    let filters = Filters::of_search(&params);
+    let query = filters.to_query()?;
+    let order = match params.order.as_deref() {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(
+                "order",
+                format!("{other:?} is not `asc` or `desc`"),
+            ));
+        }
+    };
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "limit",
+                    format!("{text:?} is not a number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let fingerprint = filters.fingerprint(order);
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|cursor| Cursor::decode(cursor, &fingerprint))
+        .transpose()?;
+    let search = std::sync::Arc::clone(state.search());
+    let ledger = std::sync::Arc::clone(state.ledger());
+    blocking(move || {
+        // Read the log size first: everything the index holds is then within it.
+        let log_size = ledger.size(&tenant)?;
+        let indexed_size = search.applied(&tenant);
+        let page = search
+            .search(&tenant, &query, order, limit, after)
+            .map_err(search_error)?;
+        let mut events = Vec::with_capacity(page.seqs.len());
+        for seq in &page.seqs {
+            let record = ledger.records(&tenant, *seq, 1)?.pop().ok_or_else(|| {
+                ApiError::internal(format!("seq {seq} is indexed but not in the log"))
+            })?;
+            events.push(record.to_json());
+        }
+        Ok(Json(SearchResponse {
+            events,
+            next_cursor: page.next_after.map(|after| {
+                Cursor {
+                    after,
+                    fingerprint: fingerprint.clone(),
+                }
+                .encode()
+            }),
+            indexed_size,
+            log_size: log_size.max(indexed_size),
+        }))
+    })
+    .await
+}
+
+/// Count a tenant's events, grouped or as a histogram.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/count",
+    tag = "events",
+    params(CountParams),
+    responses(
+        (status = 200, description = "Counts of matching events.", body = CountResponse),
+        (status = 400, description = "An invalid parameter (`invalid_parameter`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn count(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<CountParams>,
+) -> Result<Json<CountResponse>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    let query = Filters::of_count(&params).to_query()?;
+    let group_by = match params.group_by.as_deref() {
+        None => None,
+        Some("type") => Some(GroupBy::Type),
+        Some("category") => Some(GroupBy::Category),
+        Some("outcome") => Some(GroupBy::Outcome),
+        Some("actor") => Some(GroupBy::Actor),
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(
+                "group_by",
+                format!("{other:?} is not one of type, category, outcome, actor"),
+            ));
+        }
+    };
+    let interval = params.interval.as_deref().map(parse_interval).transpose()?;
+    let search = std::sync::Arc::clone(state.search());
+    let ledger = std::sync::Arc::clone(state.ledger());
+    blocking(move || {
+        let log_size = ledger.size(&tenant)?;
+        let indexed_size = search.applied(&tenant);
+        let counts = search
+            .count(&tenant, &query, group_by, interval)
+            .map_err(search_error)?;
+        Ok(Json(CountResponse {
+            total: counts.total,
+            groups: group_by.map(|_| {
+                counts
+                    .groups
+                    .into_iter()
+                    .map(|(key, count)| GroupCount { key, count })
+                    .collect()
+            }),
+            histogram: interval.map(|_| {
+                counts
+                    .histogram
+                    .into_iter()
+                    .map(|bucket| HistogramBucket {
+                        start: bucket.start.to_rfc3339(),
+                        count: bucket.total,
+                        failures: bucket.failures,
+                    })
+                    .collect()
+            }),
+            indexed_size,
+            log_size: log_size.max(indexed_size),
+        }))
+    })
+    .await
+}
+
+/// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds.
+fn parse_interval(text: &str) -> Result<i64, ApiError> {
+    let invalid = || {
+        ApiError::invalid_parameter(
+            "interval",
+            format!("{text:?} is not a number and a unit s, m, h or d (like 15m)"),
+        )
+    };
+    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: i64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    if number <= 0 || number > 366 * 86_400 / seconds {
+        return Err(ApiError::invalid_parameter(
+            "interval",
+            format!("{text:?} must be between 1s and 366d"),
+        ));
+    }
+    Ok(number * seconds * 1_000_000_000)
+}
+
+/// One record by its seq.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{seq}",
+    tag = "events",
+    params(
+        ("seq" = u64, Path, description = "The record's position in the tenant's log."),
+        ("proof" = Option<bool>, Query, description = "Also return the inclusion proof in the latest checkpoint."),
+    ),
+    responses(
+        (status = 200, description = "The record.", body = RecordResponse),
+        (status = 400, description = "`seq` is not a number.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 404, description = "No record at that seq.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn record(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(seq): ApiPath<String>,
+    ApiQuery(params): ApiQuery<RecordParams>,
+) -> Result<Json<RecordResponse>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    let seq: u64 = seq.parse().map_err(|_| {
+        ApiError::invalid_parameter(
+            "seq",
+            format!("{seq:?} is not a seq number; to find an event by its id, search with ?id="),
+        )
+    })?;
+    let with_proof = parse_bool("proof", params.proof.as_deref())?;
+    let state_for_work = state.clone();
+    blocking(move || {
+        let ledger = state_for_work.ledger();
+        let record = ledger
+            .records(&tenant, seq, 1)?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("the log has no record at seq {seq}")))?;
+        let leaf_hash = ledger
+            .store()
+            .read_nodes(&tenant, &[NodeId::new(0, seq)])?
+            .pop()
+            .ok_or_else(|| ApiError::internal("a record without its leaf hash"))?;
+        let proof = if with_proof {
+            Some(super::log::inclusion_body(
+                &state_for_work,
+                &tenant,
+                seq,
+                None,
+            )?)
+        } else {
+            None
+        };
+        Ok(Json(RecordResponse {
+            record: record.to_json(),
+            leaf_hash: b64(&leaf_hash),
+            proof,
+        }))
+    })
+    .await
+}
+
+/// Query parameters of `GET /api/v1/events/{seq}`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordParams {
+    pub proof: Option<String>,
+}
+
+/// The filter parameters shared by search and count, as given.
+#[derive(Debug, Serialize)]
+struct Filters<'a> {
+    event_type: Option<&'a str>,
+    category: Option<&'a str>,
+    code: Option<&'a str>,
+    name: Option<&'a str>,
+    actor: Option<&'a str>,
+    target: Option<&'a str>,
+    outcome: Option<&'a str>,
+    correlation_id: Option<&'a str>,
+    id: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    q: Option<&'a str>,
+}
+
+impl<'a> Filters<'a> {
+    fn of_search(params: &'a SearchParams) -> Self {
+        Self {
+            event_type: params.event_type.as_deref(),
+            category: params.category.as_deref(),
+            code: params.code.as_deref(),
+            name: params.name.as_deref(),
+            actor: params.actor.as_deref(),
+            target: params.target.as_deref(),
+            outcome: params.outcome.as_deref(),
+            correlation_id: params.correlation_id.as_deref(),
+            id: params.id.as_deref(),
+            from: params.from.as_deref(),
+            to: params.to.as_deref(),
+            q: params.q.as_deref(),
+        }
+    }
+
+    fn of_count(params: &'a CountParams) -> Self {
+        Self {
+            event_type: params.event_type.as_deref(),
+            category: params.category.as_deref(),
+            code: params.code.as_deref(),
+            name: params.name.as_deref(),
+            actor: params.actor.as_deref(),
+            target: params.target.as_deref(),
+            outcome: params.outcome.as_deref(),
+            correlation_id: params.correlation_id.as_deref(),
+            id: params.id.as_deref(),
+            from: params.from.as_deref(),
+            to: params.to.as_deref(),
+            q: params.q.as_deref(),
+        }
+    }
+
+    fn to_query(&self) -> Result<Query, ApiError> {
+        let text = |value: Option<&str>| {
+            value
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        let types = match self.event_type {
+            None => Vec::new(),
+            Some(types) => types
+                .split(',')
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(|text| {
+                    TypeFilter::parse(text).map_err(|err| ApiError::invalid_parameter("type", err))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let code = self
+            .code
+            .map(|code| {
+                code.trim().parse::<u64>().map_err(|_| {
+                    ApiError::invalid_parameter("code", format!("{code:?} is not a number"))
+                })
+            })
+            .transpose()?;
+        let outcome = self
+            .outcome
+            .map(|outcome| {
+                Outcome::parse(outcome).map_err(|err| ApiError::invalid_parameter("outcome", err))
+            })
+            .transpose()?;
+        let time = |name: &str, value: Option<&str>| {
+            value
+                .map(|value| {
+                    Timestamp::parse_rfc3339(value)
+                        .map_err(|err| ApiError::invalid_parameter(name, err))
+                })
+                .transpose()
+        };
+        Ok(Query {
+            types,
+            category: text(self.category),
+            code,
+            name: text(self.name),
+            actor: text(self.actor),
+            target: text(self.target),
+            outcome,
+            correlation_id: text(self.correlation_id),
+            event_id: text(self.id),
+            from: time("from", self.from)?,
+            to: time("to", self.to)?,
+            text: text(self.q),
+        })
+    }
+
+    /// Names the query and order, so a cursor cannot be used with another.
+    fn fingerprint(&self, order: Order) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(serde_json::to_vec(self).unwrap_or_default());
+        hasher.update(match order {
+            Order::Asc => b"asc".as_slice(),
+            Order::Desc => b"desc".as_slice(),
+        });
+        URL_SAFE_NO_PAD.encode(&hasher.finalize()[..9])
+    }
+}
+
+/// The opaque paging cursor: the last seq returned, bound to its query and order.
+#[derive(Debug)]
+struct Cursor {
+    after: u64,
+    fingerprint: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1.{}.{}", self.after, self.fingerprint))
+    }
+
+    fn decode(text: &str, fingerprint: &str) -> Result<u64, ApiError> {
+        let invalid = |why: &str| {
+            ApiError::bad_request(
+                error_codes::INVALID_CURSOR,
+                format!(
+                    "the cursor {why}; pass next_cursor from the previous page unchanged, with the same filters and order, or start again without a cursor"
+                ),
+            )
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| invalid("is not one this server issued"))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| invalid("is not one this server issued"))?;
+        let mut parts = text.splitn(3, '.');
+        let (Some("v1"), Some(after), Some(bound_to)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("is not one this server issued"));
+        };
+        let after = after
+            .parse()
+            .map_err(|_| invalid("is not one this server issued"))?;
+        if bound_to != fingerprint {
+            return Err(invalid("belongs to a different query or order"));
+        }
+        Ok(after)
+    }
+}
+
+fn search_error(err: veritrail_search::SearchError) -> ApiError {
+    match err {
+        veritrail_search::SearchError::InvalidQuery(message) => {
+            ApiError::bad_request(error_codes::INVALID_PARAMETER, message)
+        }
+        other => ApiError::unavailable(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_interval("15m").expect("valid"), 900 * 1_000_000_000);
+        assert_eq!(parse_interval("1d").expect("valid"), 86_400 * 1_000_000_000);
+        for bad in ["", "m", "0h", "-1h", "1w", "1.5h", "9999999d"] {
+            let err = parse_interval(bad).expect_err(bad);
+            assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_works_only_with_its_own_query() {
+        let params = SearchParams {
+            category: Some("auth".into()),
+            ..SearchParams::default()
+        };
+        let filters = Filters::of_search(&params);
+        let fingerprint = filters.fingerprint(Order::Desc);
+        let cursor = Cursor {
+            after: 42,
+            fingerprint: fingerprint.clone(),
+        }
+        .encode();
+        assert_eq!(Cursor::decode(&cursor, &fingerprint).expect("valid"), 42);
+        assert!(Cursor::decode(&cursor, &filters.fingerprint(Order::Asc)).is_err());
+        let other = SearchParams::default();
+        assert!(
+            Cursor::decode(
+                &cursor,
+                &Filters::of_search(&other).fingerprint(Order::Desc)
+            )
+            .is_err()
+        );
+        for bad in ["", "!!", "djE", &URL_SAFE_NO_PAD.encode("v1.x.y")] {
+            let err = Cursor::decode(bad, &fingerprint).expect_err(bad);
+            assert_eq!(err.code, error_codes::INVALID_CURSOR);
+        }
+    }
+}

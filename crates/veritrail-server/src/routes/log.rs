@@ -1,0 +1,343 @@
+//! The verifiable log of the caller's tenant: the latest signed checkpoint, the verifier
+//! key, inclusion and consistency proofs, and the export bundle that `veritrail verify
+//! --export` checks offline.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use veritrail_api::{
+    ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody, LogKeyBody,
+};
+use veritrail_core::event::{EventId, TenantId};
+use veritrail_core::merkle::NodeId;
+use veritrail_ledger::ReadError;
+
+use super::events::checkpoint_size;
+use super::{ApiQuery, b64, blocking};
+use crate::AppState;
+use crate::audit;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+/// Records per chunk of an export.
+const EXPORT_CHUNK: usize = 1000;
+
+/// The latest signed checkpoint of the caller's log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/checkpoint",
+    tag = "log",
+    responses(
+        (status = 200, description = "A C2SP tlog-checkpoint signed as a C2SP signed note (Ed25519).", body = String, content_type = "text/plain"),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 404, description = "The log is empty: no checkpoint yet.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn checkpoint(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    let note = latest_checkpoint(&state, &tenant)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+}
+
+fn latest_checkpoint(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
+    state
+        .ledger()
+        .checkpoint(tenant)?
+        .map(|note| note.to_string())
+        .ok_or_else(|| ApiError::not_found("the log is empty: there is no checkpoint yet"))
+}
+
+/// The key that verifies this log's checkpoints.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/key",
+    tag = "log",
+    responses(
+        (status = 200, description = "The verifier key to pin, and the caller's log origin.", body = LogKeyBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn key(State(state): State<AppState>, auth: Auth) -> Result<Json<LogKeyBody>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    Ok(Json(LogKeyBody {
+        verifier_key: state.ledger().verifier().to_vkey_string(),
+        origin: state.ledger().origin(&tenant),
+    }))
+}
+
+/// Query of `GET /api/v1/log/proof/inclusion`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionParams {
+    /// The record's seq (or give `id`).
+    pub seq: Option<u64>,
+    /// The event's id (or give `seq`).
+    pub id: Option<String>,
+    /// The tree to prove inclusion in; default the latest checkpoint's.
+    pub tree_size: Option<u64>,
+}
+
+/// Inclusion proof of a record in a tree.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/inclusion",
+    tag = "log",
+    params(InclusionParams),
+    responses(
+        (status = 200, description = "The proof, the leaf hash and the latest signed checkpoint.", body = InclusionProofBody),
+        (status = 400, description = "Neither or both of seq and id, or a tree size out of range (`invalid_parameter`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 404, description = "No such record.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<InclusionParams>,
+) -> Result<Json<InclusionProofBody>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    blocking(move || {
+        let seq = match (params.seq, params.id) {
+            (Some(seq), None) => seq,
+            (None, Some(id)) => {
+                let event_id =
+                    EventId::parse(&id).map_err(|err| ApiError::invalid_parameter("id", err))?;
+                state
+                    .ledger()
+                    .store()
+                    .find_event_ids(&tenant, &[&event_id])?
+                    .pop()
+                    .flatten()
+                    .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?}")))?
+            }
+            _ => {
+                return Err(ApiError::invalid_parameter(
+                    "seq",
+                    "give exactly one of seq and id",
+                ));
+            }
+        };
+        inclusion_body(&state, &tenant, seq, params.tree_size).map(Json)
+    })
+    .await
+}
+
+/// The inclusion proof of `seq` in the tree of `tree_size` (default: the latest
+/// checkpoint's), with the latest checkpoint.
+pub fn inclusion_body(
+    state: &AppState,
+    tenant: &TenantId,
+    seq: u64,
+    tree_size: Option<u64>,
+) -> Result<InclusionProofBody, ApiError> {
+    let checkpoint = latest_checkpoint(state, tenant)?;
+    let latest_size = checkpoint_size(state, &checkpoint)?;
+    let tree_size = tree_size.unwrap_or(latest_size);
+    if seq >= latest_size {
+        return Err(ApiError::not_found(format!(
+            "the log has no record at seq {seq} (its size is {latest_size})"
+        )));
+    }
+    if tree_size > latest_size || tree_size <= seq {
+        return Err(ApiError::invalid_parameter(
+            "tree_size",
+            format!("must be more than the seq ({seq}) and at most the log's size ({latest_size})"),
+        ));
+    }
+    let ledger = state.ledger();
+    let proof = ledger
+        .inclusion_proof(tenant, seq, tree_size)
+        .map_err(read_error)?;
+    let leaf_hash = ledger
+        .store()
+        .read_nodes(tenant, &[NodeId::new(0, seq)])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a record without its leaf hash"))?;
+    Ok(InclusionProofBody {
+        seq,
+        tree_size,
+        leaf_hash: b64(&leaf_hash),
+        proof: proof.iter().map(|hash| b64(hash)).collect(),
+        checkpoint,
+    })
+}
+
+fn read_error(err: ReadError) -> ApiError {
+    match err {
+        ReadError::Store(err) => ApiError::unavailable(err),
+        ReadError::OutOfRange { .. } => ApiError::invalid_parameter("tree_size", err),
+    }
+}
+
+/// Query of `GET /api/v1/log/proof/consistency`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    /// The older tree size (at least 1).
+    pub from: u64,
+    /// The newer tree size; default the latest checkpoint's.
+    pub to: Option<u64>,
+}
+
+/// Consistency proof: the tree of `from` records is a prefix of the tree of `to`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/consistency",
+    tag = "log",
+    params(ConsistencyParams),
+    responses(
+        (status = 200, description = "The proof and the latest signed checkpoint.", body = ConsistencyProofBody),
+        (status = 400, description = "Sizes out of range (`invalid_parameter`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 404, description = "The log is empty.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn consistency(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<ConsistencyParams>,
+) -> Result<Json<ConsistencyProofBody>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    blocking(move || {
+        let checkpoint = latest_checkpoint(&state, &tenant)?;
+        let latest_size = checkpoint_size(&state, &checkpoint)?;
+        let to = params.to.unwrap_or(latest_size);
+        if params.from == 0 || params.from > to || to > latest_size {
+            return Err(ApiError::invalid_parameter(
+                "from",
+                format!(
+                    "need 1 <= from <= to <= {latest_size} (the log's size); got from={} to={to}",
+                    params.from
+                ),
+            ));
+        }
+        let proof = state
+            .ledger()
+            .consistency_proof(&tenant, params.from, to)
+            .map_err(read_error)?;
+        Ok(Json(ConsistencyProofBody {
+            from_size: params.from,
+            to_size: to,
+            proof: proof.iter().map(|hash| b64(hash)).collect(),
+            checkpoint,
+        }))
+    })
+    .await
+}
+
+/// The whole log as a self-verifying bundle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/export",
+    tag = "log",
+    responses(
+        (status = 200, description = "`application/x-ndjson`: an ExportHeader line, then one ExportLine per record from seq 0 to tree_size - 1. Check it offline with `veritrail verify --export FILE --key KEY`. The export is itself an audit event (`veritrail.log.exported`).", body = ExportHeader, content_type = "application/x-ndjson"),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 404, description = "The log is empty.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    let checkpoint = latest_checkpoint(&state, &tenant)?;
+    let tree_size = checkpoint_size(&state, &checkpoint)?;
+    audit::record(
+        &state,
+        &tenant,
+        audit::log_exported(&auth.0, &tenant, tree_size)?,
+    )
+    .await?;
+    let header_line = ExportHeader {
+        format: ExportHeader::FORMAT.to_owned(),
+        tenant: tenant.to_string(),
+        origin: state.ledger().origin(&tenant),
+        verifier_key: state.ledger().verifier().to_vkey_string(),
+        tree_size,
+        checkpoint,
+    };
+    let mut first = serde_json::to_vec(&header_line).map_err(ApiError::internal)?;
+    first.push(b'\n');
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let ledger = Arc::clone(state.ledger());
+    tokio::task::spawn_blocking(move || {
+        if sender.blocking_send(Ok(first)).is_err() {
+            return;
+        }
+        let mut seq = 0;
+        while seq < tree_size {
+            let want = usize::try_from(tree_size - seq)
+                .unwrap_or(EXPORT_CHUNK)
+                .min(EXPORT_CHUNK);
+            let chunk = export_chunk(&ledger, &tenant, seq, want);
+            let failed = chunk.is_err();
+            let n = chunk.as_ref().map_or(0, |(n, _)| *n);
+            if sender.blocking_send(chunk.map(|(_, bytes)| bytes)).is_err() || failed || n == 0 {
+                return;
+            }
+            seq += n as u64;
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"veritrail-export.ndjson\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Lines for records `from..from + want`; an error ends the stream early, which the
+/// verifier reports as a short export.
+fn export_chunk(
+    ledger: &veritrail_ledger::Ledger,
+    tenant: &TenantId,
+    from: u64,
+    want: usize,
+) -> Result<(usize, Vec<u8>), std::io::Error> {
+    let io = |err: veritrail_ledger::StoreError| {
+        tracing::error!(%err, "export failed");
+        std::io::Error::other(err.to_string())
+    };
+    let records = ledger
+        .store()
+        .read_records(tenant, from, want)
+        .map_err(io)?;
+    let ids: Vec<NodeId> = (0..records.len() as u64)
+        .map(|i| NodeId::new(0, from + i))
+        .collect();
+    let hashes = ledger.store().read_nodes(tenant, &ids).map_err(io)?;
+    let mut out = Vec::with_capacity(records.len() * 600);
+    for (i, (record, hash)) in records.iter().zip(&hashes).enumerate() {
+        let line = ExportLine {
+            seq: from + i as u64,
+            leaf_hash: b64(hash),
+            record: b64(record),
+        };
+        serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+    }
+    Ok((records.len(), out))
+}

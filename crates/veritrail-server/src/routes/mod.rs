@@ -1,0 +1,117 @@
+//! The handlers, one module per area, and the extractors that turn axum's rejections into
+//! [`ApiError`]s with stable codes.
+//!
+//! - [`events`]: ingest, search, count, one record.
+//! - [`log`]: checkpoint, verifier key, proofs, export.
+//! - [`admin`]: tenants, keys, who-am-I.
+//! - [`ops`]: health, readiness, metrics.
+
+pub mod admin;
+pub mod events;
+pub mod log;
+pub mod ops;
+
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::routing::{delete, get};
+use serde::de::DeserializeOwned;
+use veritrail_api::{error_codes, paths};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every API route (the OpenAPI routes are merged by [`crate::app`]).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let max_body = state.config().limits.max_body_bytes;
+    Router::new()
+        .route(
+            paths::EVENTS,
+            get(events::search)
+                .post(events::ingest)
+                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
+        )
+        .route(paths::EVENTS_COUNT, get(events::count))
+        .route(paths::EVENT_BY_SEQ, get(events::record))
+        .route(paths::LOG_CHECKPOINT, get(log::checkpoint))
+        .route(paths::LOG_KEY, get(log::key))
+        .route(paths::LOG_INCLUSION, get(log::inclusion))
+        .route(paths::LOG_CONSISTENCY, get(log::consistency))
+        .route(paths::LOG_EXPORT, get(log::export))
+        .route(paths::ME, get(admin::me))
+        .route(paths::KEYS, get(admin::list_keys).post(admin::create_key))
+        .route(paths::KEY, delete(admin::revoke_key))
+        .route(
+            paths::TENANTS,
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .route(paths::TENANT, get(admin::get_tenant))
+        .route(
+            paths::TENANT_KEYS,
+            get(admin::list_tenant_keys).post(admin::create_tenant_key),
+        )
+        .route(paths::TENANT_KEY, delete(admin::revoke_tenant_key))
+        .route(paths::HEALTHZ, get(ops::healthz))
+        .route(paths::READYZ, get(ops::readyz))
+        .route(paths::METRICS, get(ops::metrics))
+}
+
+/// `Query` with rejections as `invalid_parameter` errors.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(&rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: &QueryRejection) -> ApiError {
+    ApiError::bad_request(
+        error_codes::INVALID_PARAMETER,
+        format!("the query string is invalid: {}", rejection.body_text()),
+    )
+}
+
+/// `Path` with rejections as `not_found` / `invalid_parameter` errors.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_rejection(&rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: &PathRejection) -> ApiError {
+    ApiError::bad_request(
+        error_codes::INVALID_PARAMETER,
+        format!("the path is invalid: {}", rejection.body_text()),
+    )
+}
+
+/// Runs blocking storage work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::internal(format!("blocking task failed: {err}")))?
+}
+
+/// Standard base64 of a hash.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

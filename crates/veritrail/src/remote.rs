@@ -1,0 +1,1190 @@
+//! The client commands of the `veritrail` tool: they talk to a veritrail server over its
+//! HTTP API with `veritrail-client` (`send`, `search`, `count`, `get`, `checkpoint`,
+//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`), and verify an export bundle
+//! offline ([`verify_export_command`]).
+//!
+//! Output is for people by default (aligned tables) and for scripts with `--json`. Exit
+//! codes: 0 done, 1 the server refused (a 4xx), a send had rejected events, or a bundle
+//! has faults; 2 it could not run (no server, bad arguments, a 5xx).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use veritrail_api::{CountParams, CountResponse, EventInput, KeyBody, Role, SearchParams};
+use veritrail_client::export::{ExportReport, ExportVerifyOptions, verify_export};
+use veritrail_client::{
+    BatchError, BatchReport, Batcher, BatcherOptions, Client, ClientError, IngestOptions, KeyScope,
+    LeafRef, Wait,
+};
+use veritrail_core::note::NoteVerifier;
+
+/// Where the server is and which key to present.
+#[derive(Debug, Args)]
+pub(crate) struct Connection {
+    /// The server's base URL (http or https, optionally with a path prefix).
+    #[arg(long, env = "VERITRAIL_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The API key (`vt_...`): a tenant key, or the server-admin key.
+    #[arg(long, env = "VERITRAIL_KEY", hide_env_values = true)]
+    key: String,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&self.url, &self.key).context("cannot set up the client")
+    }
+}
+
+/// The filters shared by `search` and `count`.
+#[derive(Debug, Args)]
+pub(crate) struct Filters {
+    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[arg(long = "type", value_name = "TYPES")]
+    event_type: Option<String>,
+    /// Catalog category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Catalog numeric code.
+    #[arg(long)]
+    code: Option<String>,
+    /// Catalog event name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Actor id or email.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Target id or name.
+    #[arg(long)]
+    target: Option<String>,
+    /// `success`, `failure`, `pending` or `unknown`.
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// The client's event id.
+    #[arg(long)]
+    id: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Free text; every word must match; `word*` matches a prefix.
+    #[arg(long)]
+    q: Option<String>,
+}
+
+/// The client commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteCommand {
+    /// Send events to the server.
+    ///
+    /// Reads one JSON event, a JSON array of events, or one event per line (JSON lines),
+    /// from FILE or standard input; sends them in batches, giving each event without an
+    /// `id` a random one so that retries never store it twice; prints a receipt per event.
+    /// Exits 1 if the server rejected any event.
+    Send {
+        #[command(flatten)]
+        connection: Connection,
+        /// File of events; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+        /// Reply only once search finds the events.
+        #[arg(long)]
+        searchable: bool,
+        /// Events per request (at most 1000).
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        /// Print receipts as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search events; newest first unless `--order asc`.
+    Search {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        filters: Filters,
+        /// Page size, 1 to 1000.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// `desc` (newest first) or `asc`.
+        #[arg(long)]
+        order: Option<String>,
+        /// Continue from the `next_cursor` of an earlier page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow cursors to the last page.
+        #[arg(long)]
+        all: bool,
+        /// Print records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count events, optionally grouped or as a histogram.
+    Count {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        filters: Filters,
+        /// `type`, `category`, `outcome` or `actor`.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// Histogram bucket width, like `15m`, `1h`, `1d`.
+        #[arg(long)]
+        interval: Option<String>,
+        /// Print the response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one record by its seq.
+    Get {
+        #[command(flatten)]
+        connection: Connection,
+        seq: u64,
+        /// Include its inclusion proof in the latest checkpoint.
+        #[arg(long)]
+        proof: bool,
+        /// Print the response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest signed checkpoint of the key's log.
+    Checkpoint {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Print the deployment's verifier key and the log's origin.
+    LogKey {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an inclusion or consistency proof (JSON).
+    #[command(subcommand)]
+    Proof(ProofCommand),
+    /// Download the log's export bundle, and optionally verify it.
+    Export {
+        #[command(flatten)]
+        connection: Connection,
+        /// Where to write the bundle (written aside, renamed once complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// Verify the bundle after downloading it (needs `--verifier-key`).
+        #[arg(long, requires = "verifier_key")]
+        verify: bool,
+        /// The pinned verifier key string to verify against (not taken from the server).
+        #[arg(long, env = "VERITRAIL_VERIFIER_KEY")]
+        verifier_key: Option<String>,
+        /// Print the verification report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print who the key is.
+    Me {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage tenants (server-admin key).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+}
+
+/// `veritrail proof ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProofCommand {
+    /// The inclusion proof of a record, by seq or by event id.
+    Inclusion {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+        seq: Option<u64>,
+        #[arg(long)]
+        id: Option<String>,
+        /// The tree size to prove inclusion in (default: the latest checkpoint's).
+        #[arg(long)]
+        tree_size: Option<u64>,
+    },
+    /// The consistency proof between two tree sizes.
+    Consistency {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+/// `veritrail keys ...`: the key's own tenant, or with `--tenant` (server admin) another.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// List keys, revoked ones included.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        /// The tenant whose keys to list (server-admin key only).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a key and print its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        /// owner, super_admin, admin, viewer or publisher.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// What the key is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// The tenant to create it in (server-admin key only).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key.
+    Revoke {
+        #[command(flatten)]
+        connection: Connection,
+        key_id: String,
+        /// The key's tenant (server-admin key only).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `veritrail tenants ...` (server-admin key).
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantsCommand {
+    /// Create a tenant and print its first owner key's secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        /// `[a-z0-9][a-z0-9_-]*`, at most 64 bytes.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one tenant.
+    Get {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_role(name: &str) -> Result<Role, String> {
+    Role::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
+        format!("unknown role {name:?}; one of {}", names.join(", "))
+    })
+}
+
+/// Runs a client command on a single-threaded runtime. A refusal by the server (4xx) is
+/// printed and exits 1; everything else that goes wrong is an `Err` (exit 2).
+pub(crate) fn run(command: RemoteCommand) -> anyhow::Result<ExitCode> {
+    let runtime = veritrail_client::runtime().context("cannot start the async runtime")?;
+    match runtime.block_on(execute(command)) {
+        Err(err) => match refusal(&err) {
+            Some(client_error) => {
+                eprintln!("error: {}", describe_refusal(client_error));
+                Ok(ExitCode::from(1))
+            }
+            None => Err(err),
+        },
+        ok => ok,
+    }
+}
+
+/// The server's 4xx inside `err`, if that is what it is.
+fn refusal(err: &anyhow::Error) -> Option<&ClientError> {
+    let client_error = err
+        .downcast_ref::<ClientError>()
+        .or_else(|| err.downcast_ref::<BatchError>().map(|batch| &batch.source))?;
+    matches!(client_error.status(), Some(400..=499)).then_some(client_error)
+}
+
+fn describe_refusal(err: &ClientError) -> String {
+    let ClientError::Api {
+        status,
+        code,
+        message,
+        events,
+        request_id,
+        ..
+    } = err
+    else {
+        return err.to_string();
+    };
+    let mut text = format!("{message} ({code}, HTTP {status}");
+    if let Some(request_id) = request_id {
+        text.push_str(&format!(", request {request_id}"));
+    }
+    text.push(')');
+    for event in events {
+        for field in &event.errors {
+            text.push_str(&format!(
+                "\n  event {}: {}: {} ({})",
+                event.index, field.field, field.message, field.code
+            ));
+        }
+    }
+    text
+}
+
+async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
+    let mut out = Out::new();
+    match command {
+        RemoteCommand::Send {
+            connection,
+            file,
+            searchable,
+            batch_size,
+            json,
+        } => {
+            let options = BatcherOptions {
+                max_events: batch_size,
+                ingest: IngestOptions {
+                    wait: if searchable {
+                        Wait::Searchable
+                    } else {
+                        Wait::Durable
+                    },
+                    proof: false,
+                },
+                ..BatcherOptions::default()
+            };
+            send(
+                &connection.client()?,
+                options,
+                file.as_deref(),
+                json,
+                &mut out,
+            )
+            .await
+        }
+        RemoteCommand::Search {
+            connection,
+            filters,
+            limit,
+            order,
+            cursor,
+            all,
+            json,
+        } => {
+            let params = search_params(filters, limit, order, cursor);
+            search(&connection.client()?, params, all, json, &mut out).await
+        }
+        RemoteCommand::Count {
+            connection,
+            filters,
+            group_by,
+            interval,
+            json,
+        } => {
+            let params = count_params(filters, group_by, interval);
+            let response = connection.client()?.count(&params).await?;
+            if json {
+                out.line(&serde_json::to_string(&response)?)?;
+            } else {
+                out.line(&count_text(&response))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Get {
+            connection,
+            seq,
+            proof,
+            json,
+        } => {
+            let client = connection.client()?;
+            let response = if proof {
+                client.record_with_proof(seq).await?
+            } else {
+                client.record(seq).await?
+            };
+            if json {
+                out.line(&serde_json::to_string(&response)?)?;
+            } else {
+                out.line(&serde_json::to_string_pretty(&response)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Checkpoint { connection } => {
+            let checkpoint = connection.client()?.checkpoint().await?;
+            out.line(checkpoint.trim_end())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::LogKey { connection, json } => {
+            let key = connection.client()?.log_key().await?;
+            if json {
+                out.line(&serde_json::to_string(&key)?)?;
+            } else {
+                out.line(&format!(
+                    "verifier key: {}\norigin:       {}",
+                    key.verifier_key, key.origin
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Proof(ProofCommand::Inclusion {
+            connection,
+            seq,
+            id,
+            tree_size,
+        }) => {
+            let leaf = match (seq, id) {
+                (Some(seq), _) => LeafRef::Seq(seq),
+                (None, Some(id)) => LeafRef::Id(id),
+                (None, None) => bail!("give --seq or --id"),
+            };
+            let proof = connection
+                .client()?
+                .inclusion_proof(&leaf, tree_size)
+                .await?;
+            out.line(&serde_json::to_string_pretty(&proof)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Proof(ProofCommand::Consistency {
+            connection,
+            from,
+            to,
+        }) => {
+            let proof = connection.client()?.consistency_proof(from, to).await?;
+            out.line(&serde_json::to_string_pretty(&proof)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Export {
+            connection,
+            out: path,
+            verify,
+            verifier_key,
+            json,
+        } => {
+            let verifier = match (&verifier_key, verify) {
+                (Some(key), true) => {
+                    Some(NoteVerifier::parse(key).context("the verifier key does not parse")?)
+                }
+                _ => None,
+            };
+            let n_bytes = download_export(&connection.client()?, &path).await?;
+            match verifier {
+                Some(verifier) => verify_export_file(&path, &verifier, json, &mut out),
+                None => {
+                    out.line(&format!("wrote {n_bytes} bytes to {}", path.display()))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        RemoteCommand::Me { connection, json } => {
+            let me = connection.client()?.me().await?;
+            if json {
+                out.line(&serde_json::to_string(&me)?)?;
+            } else if let (Some(tenant), Some(role)) = (&me.tenant, me.role) {
+                out.line(&format!("key {} ({role}) of tenant {tenant}", me.key_id))?;
+            } else {
+                out.line(&format!("key {} (server admin)", me.key_id))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RemoteCommand::Keys(command) => keys(command, &mut out).await,
+        RemoteCommand::Tenants(command) => tenants(command, &mut out).await,
+    }
+}
+
+/// Reads events and sends them through a [`Batcher`], printing receipts as batches
+/// complete.
+async fn send(
+    client: &Client,
+    options: BatcherOptions,
+    file: Option<&Path>,
+    json: bool,
+    out: &mut Out,
+) -> anyhow::Result<ExitCode> {
+    let reader: Box<dyn BufRead> = match file {
+        Some(path) if path != Path::new("-") => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        _ => Box::new(BufReader::new(std::io::stdin())),
+    };
+    let mut batcher = Batcher::new(client.clone(), options);
+    let mut totals = SendTotals::default();
+    for event in read_events(reader)? {
+        batcher.push(event?).await?;
+        print_batch_report(&batcher.take_report(), json, &mut totals, out)?;
+    }
+    let report = batcher.finish().await?;
+    print_batch_report(&report, json, &mut totals, out)?;
+    if !json {
+        let mut summary = format!("{} stored", plural(totals.stored, "event"));
+        if totals.duplicates > 0 {
+            summary.push_str(&format!(" ({} already were)", totals.duplicates));
+        }
+        if totals.rejected > 0 {
+            summary.push_str(&format!(", {} rejected", totals.rejected));
+        }
+        if let Some(tree_size) = totals.tree_size {
+            summary.push_str(&format!("; the log now holds {tree_size}"));
+        }
+        out.line(&summary)?;
+    }
+    Ok(if totals.rejected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Debug, Default)]
+struct SendTotals {
+    stored: u64,
+    duplicates: u64,
+    rejected: u64,
+    tree_size: Option<u64>,
+}
+
+/// Prints receipts and rejections in push order.
+fn print_batch_report(
+    report: &BatchReport,
+    json: bool,
+    totals: &mut SendTotals,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let mut receipts = report.receipts.iter().peekable();
+    let mut rejected = report.rejected.iter().peekable();
+    loop {
+        let take_receipt = match (receipts.peek(), rejected.peek()) {
+            (Some(receipt), Some(rejection)) => receipt.index < rejection.index,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_receipt {
+            let Some(receipt) = receipts.next() else {
+                break;
+            };
+            totals.stored += 1;
+            totals.duplicates += u64::from(receipt.receipt.duplicate);
+            if json {
+                out.line(
+                    &json!({
+                        "index": receipt.index,
+                        "id": receipt.receipt.id,
+                        "seq": receipt.receipt.seq,
+                        "leaf_hash": receipt.receipt.leaf_hash,
+                        "duplicate": receipt.receipt.duplicate,
+                    })
+                    .to_string(),
+                )?;
+            } else {
+                out.line(&format!(
+                    "event {:>6}  seq {:>8}  id {}{}",
+                    receipt.index,
+                    receipt.receipt.seq,
+                    receipt.receipt.id.as_deref().unwrap_or("-"),
+                    if receipt.receipt.duplicate {
+                        "  (already stored)"
+                    } else {
+                        ""
+                    }
+                ))?;
+            }
+        } else {
+            let Some(rejection) = rejected.next() else {
+                break;
+            };
+            totals.rejected += 1;
+            if json {
+                out.line(
+                    &json!({
+                        "index": rejection.index,
+                        "id": rejection.id,
+                        "rejected": true,
+                        "errors": rejection.errors,
+                    })
+                    .to_string(),
+                )?;
+            } else {
+                let errors: Vec<String> = rejection
+                    .errors
+                    .iter()
+                    .map(|field| format!("{}: {} ({})", field.field, field.message, field.code))
+                    .collect();
+                out.line(&format!(
+                    "event {:>6}  REJECTED  {}",
+                    rejection.index,
+                    errors.join("; ")
+                ))?;
+            }
+        }
+    }
+    if report.tree_size.is_some() {
+        totals.tree_size = report.tree_size;
+    }
+    Ok(())
+}
+
+/// The events of `reader`: a JSON array, or a sequence of JSON objects (one event, or one
+/// per line). Objects are read one at a time, so JSON lines of any length stream.
+fn read_events(
+    mut reader: Box<dyn BufRead>,
+) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<EventInput>>>> {
+    let first = loop {
+        let buf = reader.fill_buf().context("cannot read the events")?;
+        match buf.iter().position(|byte| !byte.is_ascii_whitespace()) {
+            Some(pos) => {
+                let byte = buf[pos];
+                reader.consume(pos);
+                break Some(byte);
+            }
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    match first {
+        None => bail!("no events in the input"),
+        Some(b'[') => {
+            let events: Vec<EventInput> = serde_json::from_reader(reader)
+                .context("the JSON array of events does not parse")?;
+            Ok(Box::new(events.into_iter().map(Ok)))
+        }
+        Some(_) => {
+            let stream = serde_json::Deserializer::from_reader(reader).into_iter::<EventInput>();
+            Ok(Box::new(stream.enumerate().map(|(index, event)| {
+                event.with_context(|| format!("event {index} of the input does not parse"))
+            })))
+        }
+    }
+}
+
+fn search_params(
+    filters: Filters,
+    limit: Option<u32>,
+    order: Option<String>,
+    cursor: Option<String>,
+) -> SearchParams {
+    SearchParams {
+        event_type: filters.event_type,
+        category: filters.category,
+        code: filters.code,
+        name: filters.name,
+        actor: filters.actor,
+        target: filters.target,
+        outcome: filters.outcome,
+        correlation_id: filters.correlation_id,
+        id: filters.id,
+        from: filters.from,
+        to: filters.to,
+        q: filters.q,
+        order,
+        limit: limit.map(|limit| limit.to_string()),
+        cursor,
+    }
+}
+
+fn count_params(
+    filters: Filters,
+    group_by: Option<String>,
+    interval: Option<String>,
+) -> CountParams {
+    CountParams {
+        event_type: filters.event_type,
+        category: filters.category,
+        code: filters.code,
+        name: filters.name,
+        actor: filters.actor,
+        target: filters.target,
+        outcome: filters.outcome,
+        correlation_id: filters.correlation_id,
+        id: filters.id,
+        from: filters.from,
+        to: filters.to,
+        q: filters.q,
+        group_by,
+        interval,
+    }
+}
+
+async fn search(
+    client: &Client,
+    params: SearchParams,
+    all: bool,
+    json: bool,
+    out: &mut Out,
+) -> anyhow::Result<ExitCode> {
+    let mut pager = client.search_all(params);
+    let mut n_events = 0u64;
+    let mut printed_header = false;
+    while let Some(page) = pager.next_page().await? {
+        n_events += page.events.len() as u64;
+        if json {
+            for event in &page.events {
+                out.line(&event.to_string())?;
+            }
+        } else {
+            out.line(&events_table(&page.events, !printed_header))?;
+            printed_header = true;
+        }
+        if page.indexed_size < page.log_size {
+            eprintln!(
+                "note: search covers seqs below {}; the log holds {} (the newest are being indexed)",
+                page.indexed_size, page.log_size
+            );
+        }
+        if !all {
+            if let Some(cursor) = &page.next_cursor {
+                eprintln!("more: --cursor {cursor} (or --all)");
+            }
+            break;
+        }
+    }
+    if !json {
+        out.line(&plural(n_events, "event"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records as an aligned table: seq, time, type, actor, outcome, summary.
+fn events_table(events: &[Value], header: bool) -> String {
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let mut rows: Vec<[String; 6]> = Vec::with_capacity(events.len() + 1);
+    if header {
+        rows.push(["SEQ", "TIME", "TYPE", "ACTOR", "OUTCOME", "SUMMARY"].map(str::to_owned));
+    }
+    for event in events {
+        let actor = &event["actor"];
+        rows.push([
+            event["seq"]
+                .as_u64()
+                .map_or("-".into(), |seq| seq.to_string()),
+            text(&event["occurred_at"])
+                .or_else(|| text(&event["received_at"]))
+                .unwrap_or_else(|| "-".into()),
+            text(&event["type"]).unwrap_or_else(|| "-".into()),
+            text(&actor["email"])
+                .or_else(|| text(&actor["name"]))
+                .or_else(|| text(&actor["id"]))
+                .unwrap_or_else(|| "-".into()),
+            text(&event["outcome"]).unwrap_or_else(|| "-".into()),
+            text(&event["summary"])
+                .or_else(|| text(&event["name"]))
+                .map_or_else(|| "-".into(), |summary| shorten(&summary, 80)),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(column, (cell, width))| match column {
+                    0 => format!("{cell:>width$}"),
+                    5 => cell.clone(),
+                    _ => format!("{cell:<width$}"),
+                })
+                .collect();
+            line.join("  ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    let flat = text.replace(['\n', '\r', '\t'], " ");
+    if flat.chars().count() <= max_chars {
+        return flat;
+    }
+    let mut short: String = flat.chars().take(max_chars - 1).collect();
+    short.push('…');
+    short
+}
+
+fn count_text(response: &CountResponse) -> String {
+    let mut out = format!("total {}", response.total);
+    if let Some(groups) = &response.groups {
+        let width = groups
+            .iter()
+            .map(|group| group.key.chars().count())
+            .max()
+            .unwrap_or(0);
+        for group in groups {
+            out.push_str(&format!("\n  {:<width$}  {:>10}", group.key, group.count));
+        }
+    }
+    if let Some(buckets) = &response.histogram {
+        out.push_str("\n  START                         COUNT    FAILURES");
+        for bucket in buckets {
+            out.push_str(&format!(
+                "\n  {:<24}  {:>10}  {:>10}",
+                bucket.start, bucket.count, bucket.failures
+            ));
+        }
+    }
+    if response.indexed_size < response.log_size {
+        out.push_str(&format!(
+            "\n(counted seqs below {}; the log holds {})",
+            response.indexed_size, response.log_size
+        ));
+    }
+    out
+}
+
+async fn keys(command: KeysCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
+    let scope = |tenant: Option<String>| tenant.map_or(KeyScope::Own, KeyScope::Tenant);
+    match command {
+        KeysCommand::List {
+            connection,
+            tenant,
+            json,
+        } => {
+            let list = connection.client()?.list_keys(&scope(tenant)).await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                out.line(&keys_table(&list.keys))?;
+            }
+        }
+        KeysCommand::Create {
+            connection,
+            role,
+            name,
+            tenant,
+            json,
+        } => {
+            let created = connection
+                .client()?
+                .create_key(&scope(tenant), role, name.as_deref())
+                .await?;
+            if json {
+                out.line(&serde_json::to_string(&created)?)?;
+            } else {
+                out.line(&format!(
+                    "created key {} ({}) of tenant {}\nsecret (shown only now): {}",
+                    created.key.id, created.key.role, created.key.tenant, created.secret
+                ))?;
+            }
+        }
+        KeysCommand::Revoke {
+            connection,
+            key_id,
+            tenant,
+            json,
+        } => {
+            let key = connection
+                .client()?
+                .revoke_key(&scope(tenant), &key_id)
+                .await?;
+            if json {
+                out.line(&serde_json::to_string(&key)?)?;
+            } else {
+                out.line(&format!(
+                    "revoked key {} of tenant {} at {}",
+                    key.id,
+                    key.tenant,
+                    key.revoked_at.as_deref().unwrap_or("-")
+                ))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys_table(keys: &[KeyBody]) -> String {
+    let mut rows = vec![["ID", "ROLE", "NAME", "CREATED", "BY", "REVOKED"].map(str::to_owned)];
+    for key in keys {
+        rows.push([
+            key.id.clone(),
+            key.role.to_string(),
+            key.name.clone().unwrap_or_else(|| "-".into()),
+            key.created_at.clone(),
+            key.created_by.clone(),
+            key.revoked_at.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    table(&rows)
+}
+
+async fn tenants(command: TenantsCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
+    match command {
+        TenantsCommand::Create {
+            connection,
+            id,
+            name,
+            json,
+        } => {
+            let created = connection
+                .client()?
+                .create_tenant(&id, name.as_deref())
+                .await?;
+            if json {
+                out.line(&serde_json::to_string(&created)?)?;
+            } else {
+                out.line(&format!(
+                    "created tenant {}\nowner key {}\nsecret (shown only now): {}",
+                    created.tenant.id, created.owner_key.key.id, created.owner_key.secret
+                ))?;
+            }
+        }
+        TenantsCommand::List { connection, json } => {
+            let list = connection.client()?.list_tenants().await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                let mut rows = vec![["ID", "NAME", "CREATED", "RECORDS"].map(str::to_owned)];
+                for tenant in &list.tenants {
+                    rows.push([
+                        tenant.id.clone(),
+                        tenant.name.clone().unwrap_or_else(|| "-".into()),
+                        tenant.created_at.clone(),
+                        tenant.log_size.to_string(),
+                    ]);
+                }
+                out.line(&table(&rows))?;
+            }
+        }
+        TenantsCommand::Get {
+            connection,
+            id,
+            json,
+        } => {
+            let tenant = connection.client()?.tenant(&id).await?;
+            if json {
+                out.line(&serde_json::to_string(&tenant)?)?;
+            } else {
+                out.line(&format!(
+                    "tenant {}  name {}  created {}  records {}",
+                    tenant.id,
+                    tenant.name.as_deref().unwrap_or("-"),
+                    tenant.created_at,
+                    tenant.log_size
+                ))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Downloads the export to a file beside `path`, then renames it into place, so `path`
+/// never holds half a bundle.
+async fn download_export(client: &Client, path: &Path) -> anyhow::Result<u64> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut writer = BufWriter::new(file);
+    let result = client.export(&mut writer).await;
+    let n_bytes = match result {
+        Ok(n_bytes) => n_bytes,
+        Err(err) => {
+            drop(writer);
+            let _ = std::fs::remove_file(&partial);
+            return Err(err.into());
+        }
+    };
+    writer
+        .into_inner()
+        .map_err(|err| err.into_error())
+        .and_then(|file| file.sync_all())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    Ok(n_bytes)
+}
+
+/// `veritrail verify --export FILE --key KEY`: verifies an export bundle offline against the
+/// pinned verifier key. Exit 0 when it verifies, 1 when it has faults; `Err` (exit 2) when
+/// the key does not parse or the file cannot be opened.
+pub(crate) fn verify_export_command(
+    path: &Path,
+    key: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let verifier = NoteVerifier::parse(key.trim()).context("the verifier key does not parse")?;
+    verify_export_file(path, &verifier, json, &mut Out::new())
+}
+
+fn verify_export_file(
+    path: &Path,
+    verifier: &NoteVerifier,
+    json: bool,
+    out: &mut Out,
+) -> anyhow::Result<ExitCode> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let report = verify_export(
+        BufReader::with_capacity(1 << 20, file),
+        verifier,
+        &ExportVerifyOptions::default(),
+    );
+    if json {
+        out.line(&export_report_json(&report).to_string())?;
+    } else {
+        out.line(&export_report_text(path, &report))?;
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn export_report_text(path: &Path, report: &ExportReport) -> String {
+    let mut out = String::new();
+    for fault in &report.faults {
+        out.push_str(&format!("FAULT {fault}\n"));
+    }
+    if report.n_faults_dropped > 0 {
+        out.push_str(&format!(
+            "... and {} more faults\n",
+            report.n_faults_dropped
+        ));
+    }
+    if report.is_ok() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        out.push_str(&format!(
+            "OK: {} holds {} of tenant {}, signed by the pinned key (root {})",
+            path.display(),
+            plural(report.n_records, "record"),
+            report.tenant.as_deref().unwrap_or("?"),
+            report
+                .root
+                .map_or_else(|| "-".into(), |root| b64.encode(root)),
+        ));
+    } else {
+        out.push_str(&format!(
+            "FAILED: {} faults in {}",
+            report.faults.len() as u64 + report.n_faults_dropped,
+            path.display()
+        ));
+    }
+    out
+}
+
+fn export_report_json(report: &ExportReport) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    json!({
+        "ok": report.is_ok(),
+        "tenant": report.tenant,
+        "origin": report.origin,
+        "records": report.n_records,
+        "checkpoint_size": report.checkpoint_size,
+        "root": report.root.map(|root| b64.encode(root)),
+        "checkpoint": report.checkpoint,
+        "faults": report.faults.iter().map(|fault| json!({
+            "kind": format!("{:?}", fault.kind),
+            "seq": fault.seq,
+            "line": fault.line,
+            "detail": fault.detail,
+        })).collect::<Vec<_>>(),
+        "faults_dropped": report.n_faults_dropped,
+    })
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Standard output, locked and buffered for the whole command, flushed when dropped. A
+/// closed pipe (`| head`) ends the output quietly instead of failing the command.
+struct Out {
+    stdout: BufWriter<std::io::StdoutLock<'static>>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Out").field("closed", &self.closed).finish()
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = self.stdout.flush();
+    }
+}
+
+impl Out {
+    fn new() -> Self {
+        Self {
+            stdout: BufWriter::new(std::io::stdout().lock()),
+            closed: false,
+        }
+    }
+
+    fn line(&mut self, text: &str) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match writeln!(self.stdout, "{text}") {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(err) => Err(err).context("cannot write to standard output"),
+        }
+    }
+}
