@@ -5,6 +5,8 @@
     reason = "tests fail loudly on the first surprise"
 )]
 
+mod serve;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,220 @@
+//! `veritrail serve` as a process: acknowledged events survive `kill -9` of the server, and
+//! the search index catches up with the ledger after the restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use veritrail_api::{EventInput, Role};
+use veritrail_client::{Client, ClientOptions, IngestOptions, KeyScope, RetryPolicy};
+
+/// A running `veritrail serve`.
+struct ServeProcess {
+    child: Child,
+    url: String,
+    /// The server-admin key, printed at the first start only.
+    admin_key: Option<String>,
+}
+
+impl ServeProcess {
+    fn start(data_dir: &Path) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
+            .arg("serve")
+            .env("VERITRAIL_DATA_DIR", data_dir)
+            .env("VERITRAIL_LISTEN", "127.0.0.1:0")
+            .env("VERITRAIL_RATE_LIMIT_RPS", "0")
+            .env("VERITRAIL_LOG", "warn")
+            .env_remove("VERITRAIL_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut admin_key = None;
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server printed its address before exiting")
+                .unwrap();
+            let trimmed = line.trim();
+            if trimmed.starts_with("vt_") {
+                admin_key = Some(trimmed.to_owned());
+            }
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Nothing more is printed on stdout; keep the pipe drained anyway.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServeProcess {
+            child,
+            url,
+            admin_key,
+        }
+    }
+
+    fn client(&self, key: &str) -> Client {
+        Client::with_options(
+            &self.url,
+            key,
+            &ClientOptions {
+                retry: RetryPolicy::never(),
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the server exits 0 on SIGTERM: {status}");
+    }
+}
+
+fn event(id: &str) -> EventInput {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "type": "user.login",
+        "actor": {"id": "u_1", "email": "ann@example.com"},
+        "outcome": "success",
+        "summary": format!("crash test event {id}"),
+    }))
+    .unwrap()
+}
+
+/// Every event id in the tenant's log, from a verified export.
+async fn logged_ids(viewer: &Client) -> Vec<String> {
+    let key = viewer.log_key().await.unwrap();
+    let mut bundle = Vec::new();
+    viewer.export(&mut bundle).await.unwrap();
+    let verifier = veritrail_core::note::NoteVerifier::parse(&key.verifier_key).unwrap();
+    let report = veritrail_client::export::verify_export(
+        std::io::Cursor::new(&bundle),
+        &verifier,
+        &veritrail_client::export::ExportVerifyOptions::default(),
+    );
+    assert!(report.faults.is_empty(), "{:?}", report.faults);
+    bundle
+        .split(|byte| *byte == b'\n')
+        .skip(1)
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| {
+            let line: veritrail_api::ExportLine = serde_json::from_slice(line).unwrap();
+            let bytes = base64_decode(&line.record);
+            let record = veritrail_core::record::Record::decode(&bytes).unwrap();
+            record.event().id().map(|id| id.as_str().to_owned())
+        })
+        .collect()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_kill_9_of_the_server() {
+    let rounds: usize = std::env::var("VERITRAIL_SERVE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(3);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServeProcess::start(&data);
+    let admin = server.client(server.admin_key.as_deref().expect("first start"));
+    admin.create_tenant("acme", None).await.unwrap();
+    let scope = KeyScope::Tenant("acme".into());
+    let publisher_key = admin
+        .create_key(&scope, Role::Publisher, None)
+        .await
+        .unwrap()
+        .secret;
+    let viewer_key = admin
+        .create_key(&scope, Role::Viewer, None)
+        .await
+        .unwrap()
+        .secret;
+    let mut server = server;
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    for round in 0..rounds {
+        // Eight senders, each sending small batches back to back until the server dies.
+        let mut senders = Vec::new();
+        for sender in 0..8 {
+            let client = server.client(&publisher_key);
+            let acknowledged = Arc::clone(&acknowledged);
+            senders.push(tokio::spawn(async move {
+                for batch in 0.. {
+                    let events: Vec<EventInput> = (0..20)
+                        .map(|i| event(&format!("r{round}-s{sender}-b{batch}-{i}")))
+                        .collect();
+                    match client.send(&events, IngestOptions::default()).await {
+                        Ok(reply) => {
+                            assert_eq!(reply.receipts.len(), events.len());
+                            let mut acknowledged = acknowledged.lock().unwrap();
+                            acknowledged.extend(events.iter().filter_map(|e| e.id.clone()));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        let delay = 150 + (round * 97) % 400;
+        tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+        server.kill_9();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        server = ServeProcess::start(&data);
+        let viewer = server.client(&viewer_key);
+        let logged: std::collections::HashSet<String> =
+            logged_ids(&viewer).await.into_iter().collect();
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        assert!(
+            !acknowledged.is_empty(),
+            "round {round} acknowledged nothing"
+        );
+        let lost: Vec<_> = acknowledged
+            .iter()
+            .filter(|id| !logged.contains(*id))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: {} of {} acknowledged events lost, like {:?}",
+            lost.len(),
+            acknowledged.len(),
+            lost.first()
+        );
+    }
+    // After the restarts the search index holds everything the ledger does.
+    let viewer = server.client(&viewer_key);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = viewer
+            .count(&veritrail_api::CountParams::default())
+            .await
+            .unwrap();
+        if page.indexed_size == page.log_size {
+            assert_eq!(page.total, page.log_size);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the index did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.terminate();
+}
