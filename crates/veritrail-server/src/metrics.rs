@@ -21,7 +21,8 @@ use crate::AppState;
 /// Request metrics; the rest is read from the ledger and the indexer when rendering.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, &'static str), RouteMetrics>>,
+    /// By route template, then method.
+    requests: Mutex<HashMap<String, HashMap<&'static str, RouteMetrics>>>,
 }
 
 #[derive(Debug)]
@@ -43,8 +44,15 @@ impl Metrics {
             _ => "OTHER",
         };
         let mut requests = self.requests.lock().expect("metrics lock poisoned");
-        let route = requests
-            .entry((route.to_owned(), method))
+        // The route is allocated once, not per request.
+        if !requests.contains_key(route) {
+            requests.insert(route.to_owned(), HashMap::new());
+        }
+        let Some(methods) = requests.get_mut(route) else {
+            return;
+        };
+        let route = methods
+            .entry(method)
             .or_insert_with(|| RouteMetrics {
                 duration: Histogram::new(histogram::LATENCY_SECONDS),
                 by_status: HashMap::new(),
@@ -58,8 +66,15 @@ impl Metrics {
         let mut out = String::new();
         {
             let requests = self.requests.lock().expect("metrics lock poisoned");
-            let mut routes: Vec<_> = requests.iter().collect();
-            routes.sort_by(|a, b| a.0.cmp(b.0));
+            let mut routes: Vec<_> = requests
+                .iter()
+                .flat_map(|(route, methods)| {
+                    methods
+                        .iter()
+                        .map(move |(method, metrics)| ((route, *method), metrics))
+                })
+                .collect();
+            routes.sort_by(|a, b| a.0.cmp(&b.0));
             out.push_str("# HELP veritrail_http_requests_total HTTP requests answered.\n# TYPE veritrail_http_requests_total counter\n");
             for ((route, method), metrics) in &routes {
                 let mut statuses: Vec<_> = metrics.by_status.iter().collect();

@@ -46,10 +46,18 @@ impl RateLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        if !buckets.contains_key(key_id) {
+            buckets.insert(
+                key_id.to_owned(),
+                Bucket {
+                    tokens: self.burst,
+                    at: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key_id) else {
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.at = now;

@@ -142,7 +142,7 @@ pub fn inclusion_body(
     tree_size: Option<u64>,
 ) -> Result<InclusionProofBody, ApiError> {
     let checkpoint = latest_checkpoint(state, tenant)?;
-    let latest_size = checkpoint_size(state, &checkpoint)?;
+    let latest_size = checkpoint_size(&checkpoint)?;
     let tree_size = tree_size.unwrap_or(latest_size);
     if seq >= latest_size {
         return Err(ApiError::not_found(format!(
@@ -214,7 +214,7 @@ pub async fn consistency(
     let tenant = auth.reader()?.tenant.clone();
     blocking(move || {
         let checkpoint = latest_checkpoint(&state, &tenant)?;
-        let latest_size = checkpoint_size(&state, &checkpoint)?;
+        let latest_size = checkpoint_size(&checkpoint)?;
         let to = params.to.unwrap_or(latest_size);
         if params.from == 0 || params.from > to || to > latest_size {
             return Err(ApiError::invalid_parameter(
@@ -255,7 +255,7 @@ pub async fn consistency(
 pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
     let checkpoint = latest_checkpoint(&state, &tenant)?;
-    let tree_size = checkpoint_size(&state, &checkpoint)?;
+    let tree_size = checkpoint_size(&checkpoint)?;
     audit::record(
         &state,
         &tenant,
