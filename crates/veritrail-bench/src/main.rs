@@ -5,19 +5,30 @@
 //! - `batch`: `--appenders` threads, each appending batches of `--batch` events, durably.
 //! - `concurrent`: `--appenders` threads, each appending one event at a time.
 //! - `verify`: fills a log, then times the offline verifier over it.
+//! - `http`: end to end, against a running `veritrail serve` (see `scripts/bench-http`):
+//!   preload, searches and ingest over keep-alive HTTP/1.1 connections.
+//! - `pg`: the same workload against PostgreSQL, the baseline.
+//! - `report`: the Markdown tables of `http` and `pg` results, with the ratios and bars.
 
 #![allow(
     clippy::print_stdout,
     reason = "the result lines on stdout are this tool's output"
 )]
 
+mod http;
+mod load;
+mod pg;
+mod report;
+mod synth;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use veritrail_core::event::Timestamp;
 use veritrail_core::event::{Event, EventInput, TenantId};
 use veritrail_core::note::NoteSigner;
@@ -71,6 +82,28 @@ enum Mode {
         #[arg(long)]
         ids: bool,
     },
+    /// End to end against a running `veritrail serve`: creates the tenant and keys, preloads,
+    /// then measures searches and ingest over HTTP.
+    Http {
+        /// The server's address, like 127.0.0.1:8080.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// A server-admin key (to create the tenant and its keys).
+        #[arg(long, env = "VERITRAIL_BENCH_ADMIN_KEY")]
+        admin_key: String,
+        #[command(flatten)]
+        workload: Workload,
+    },
+    /// The same workload against PostgreSQL (the table is dropped and made anew).
+    Pg {
+        /// A tokio-postgres connection string, like `host=/tmp/pg port=5432 user=postgres`.
+        #[arg(long)]
+        url: String,
+        #[command(flatten)]
+        workload: Workload,
+    },
+    /// Markdown tables of `http` and `pg` results files (JSON lines), with ratios and bars.
+    Report { files: Vec<PathBuf> },
     /// Offline verification of a log of this many events.
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
@@ -81,8 +114,127 @@ enum Mode {
     },
 }
 
+/// The HTTP benchmark's workload, the same for veritrail and PostgreSQL. Every phase stops
+/// at its request count or its time, whichever comes first.
+#[derive(Debug, Clone, Args)]
+struct Workload {
+    /// Events preloaded into the tenant before anything is measured.
+    #[arg(long, default_value_t = 10_000_000)]
+    events: u64,
+    #[arg(long, default_value = "bench")]
+    tenant: String,
+    /// Events per preload request (veritrail).
+    #[arg(long, default_value_t = 1000)]
+    preload_batch: u64,
+    /// Preload connections (veritrail; PostgreSQL uses at most 2 COPY streams).
+    #[arg(long, default_value_t = 4)]
+    preload_connections: usize,
+    /// Longest the preload, and any wait for the search index to catch up, may take.
+    #[arg(long, default_value_t = 3600)]
+    max_preload_secs: u64,
+    /// Pause after the preload and after each ingest phase.
+    #[arg(long, default_value_t = 5)]
+    settle_secs: u64,
+    /// Unmeasured queries before each search phase.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    #[arg(long, default_value_t = 20)]
+    search_secs: u64,
+    /// Most queries of one search phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    search_queries: u64,
+    /// Concurrent connections of each search phase.
+    #[arg(long, default_value_t = 2)]
+    search_connections: usize,
+    #[arg(long, default_value_t = 20)]
+    ingest_secs: u64,
+    /// Most requests of one ingest phase.
+    #[arg(long, default_value_t = 10_000_000)]
+    ingest_requests: u64,
+    /// Events per request of the batched ingest phase.
+    #[arg(long, default_value_t = 100)]
+    batch: u64,
+    #[arg(long, default_value_t = 8)]
+    batch_connections: usize,
+    #[arg(long, default_value_t = 64)]
+    single_connections: usize,
+    /// The server's PID, to report its CPU time (PostgreSQL: the postmaster's).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Append each phase's result to this file, one JSON object a line.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Workload {
+    fn query_kinds(&self) -> [synth::QueryKind; 4] {
+        [
+            synth::QueryKind::Filtered,
+            synth::QueryKind::TextOne,
+            synth::QueryKind::TextTwo,
+            synth::QueryKind::Count,
+        ]
+    }
+
+    fn search_bounds(&self) -> load::Bounds {
+        load::Bounds {
+            max_requests: self.search_queries,
+            max_time: Duration::from_secs(self.search_secs),
+        }
+    }
+
+    fn ingest_bounds(&self) -> load::Bounds {
+        load::Bounds {
+            max_requests: self.ingest_requests,
+            max_time: Duration::from_secs(self.ingest_secs),
+        }
+    }
+
+    /// `(key, name, connections, events per request)`; 0 events per request: one event
+    /// object per request.
+    fn ingest_phases(&self) -> Vec<(&'static str, String, usize, u64)> {
+        vec![
+            (
+                "ingest_batch",
+                format!("ingest, batches of {}", self.batch),
+                self.batch_connections,
+                self.batch,
+            ),
+            (
+                "ingest_single",
+                "ingest, single events".to_owned(),
+                self.single_connections,
+                0,
+            ),
+        ]
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread: the load generator should take as little of the machine as it can.
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match &cli.mode {
+        Mode::Http {
+            addr,
+            admin_key,
+            workload,
+        } => {
+            runtime()?.block_on(http::run(*addr, admin_key, workload))?;
+            return Ok(());
+        }
+        Mode::Pg { url, workload } => {
+            runtime()?.block_on(pg::run(url, workload))?;
+            return Ok(());
+        }
+        Mode::Report { files } => return report::print(files),
+        _ => {}
+    }
     let temp = tempfile::tempdir_in(std::env::current_dir()?)?;
     let dir = cli.dir.clone().unwrap_or_else(|| temp.path().join("bench"));
     match cli.mode {
@@ -100,6 +252,7 @@ fn main() -> anyhow::Result<()> {
             );
             result.print(&what, ids);
         }
+        Mode::Http { .. } | Mode::Pg { .. } | Mode::Report { .. } => {}
         Mode::Concurrent {
             appenders,
             events,

@@ -40,13 +40,14 @@ impl FromRequestParts<AppState> for Auth {
             })?
             .to_str()
             .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+        // The scheme is case-insensitive (RFC 9110).
         let secret = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim())
             .ok_or_else(|| {
                 ApiError::unauthenticated("the Authorization header must be `Bearer <key>`")
-            })?
-            .trim();
+            })?;
         let principal = state
             .control()
             .authenticate(secret)

@@ -51,12 +51,10 @@ impl Metrics {
         let Some(methods) = requests.get_mut(route) else {
             return;
         };
-        let route = methods
-            .entry(method)
-            .or_insert_with(|| RouteMetrics {
-                duration: Histogram::new(histogram::LATENCY_SECONDS),
-                by_status: HashMap::new(),
-            });
+        let route = methods.entry(method).or_insert_with(|| RouteMetrics {
+            duration: Histogram::new(histogram::LATENCY_SECONDS),
+            by_status: HashMap::new(),
+        });
         route.duration.observe(seconds);
         *route.by_status.entry(status).or_default() += 1;
     }

@@ -4,6 +4,7 @@
 
 use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -37,6 +38,10 @@ use crate::routes::{admin, events, log, ops};
 #[derive(Debug)]
 pub struct ApiDoc;
 
+/// The bearer-key scheme, and the answers every keyed operation can give whatever the
+/// handler: 429 from the rate limiter, 504 from the timeout; and for operations with a
+/// body, 415 for a body that is not JSON and 503 when storage (or the audit event that
+/// records the action) cannot be written.
 struct ApiKeyAuth;
 
 impl Modify for ApiKeyAuth {
@@ -46,7 +51,47 @@ impl Modify for ApiKeyAuth {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                if operation.security.is_none() {
+                    continue;
+                }
+                let mut common = vec![
+                    ("429", "Rate limited (`rate_limited`); see Retry-After."),
+                    ("504", "Slower than the server's timeout (`timeout`)."),
+                ];
+                if operation.request_body.is_some() {
+                    common.push((
+                        "415",
+                        "The body is not `application/json` (`unsupported_media_type`).",
+                    ));
+                    common.push(("503", "Storage, or the audit event recording the action, cannot be written now (`unavailable`, `shutting_down`); retry."));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
     }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build(),
+    )
 }
 
 /// Swagger UI and the spec.

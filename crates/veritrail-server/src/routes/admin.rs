@@ -331,6 +331,8 @@ pub async fn revoke_key(
     ApiPath(key_id): ApiPath<String>,
 ) -> Result<Json<KeyBody>, ApiError> {
     let tenant = own_tenant(&auth)?;
+    // Roles that manage no keys learn nothing, not even which key ids exist.
+    auth.may_manage_keys(None)?;
     revoke(&state, &auth, &tenant, &key_id).await
 }
 

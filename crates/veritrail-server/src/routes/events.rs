@@ -52,7 +52,7 @@ pub const MAX_LIMIT: usize = 1000;
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "The key is not a publisher key.", body = ErrorBody),
         (status = 413, description = "Body or event count over the limit (`too_large`). Nothing was stored.", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json.", body = ErrorBody),
+        (status = 415, description = "A Content-Type that is not JSON (`unsupported_media_type`); without one, the body is read as JSON.", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
         (status = 503, description = "Storage unavailable or shutting down; retry with the same event ids.", body = ErrorBody),
     ),
@@ -216,14 +216,8 @@ fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> 
     let mut events = Vec::with_capacity(raws.len());
     let mut invalid = Vec::new();
     for (index, raw) in raws.into_iter().enumerate() {
-        let parsed = serde_json::from_str::<EventInput>(raw.get())
-            .map_err(|err| {
-                vec![FieldErrorBody {
-                    field: String::new(),
-                    code: error_codes::MALFORMED_JSON.to_owned(),
-                    message: format!("not an event object: {err}"),
-                }]
-            })
+        let parsed = input_of(raw.get())
+            .map_err(|error| vec![error])
             .and_then(|input| {
                 Event::parse(input).map_err(|invalid| {
                     invalid
@@ -255,6 +249,35 @@ fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> 
         return Err(err);
     }
     Ok(events)
+}
+
+/// Deserialises one event, naming the field at fault: an unknown field (`unknown_field`),
+/// a value of the wrong JSON type (`invalid_type`), or anything else (`malformed_json`).
+fn input_of(raw: &str) -> Result<EventInput, FieldErrorBody> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        // serde's message ends with the position in this event's JSON: not useful here.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else if message.starts_with("invalid type") {
+            veritrail_core::event::codes::INVALID_TYPE
+        } else {
+            error_codes::MALFORMED_JSON
+        };
+        FieldErrorBody {
+            field: if path == "." { String::new() } else { path },
+            code: code.to_owned(),
+            message,
+        }
+    })
 }
 
 fn malformed(err: &serde_json::Error) -> ApiError {
@@ -355,7 +378,7 @@ pub async fn search(
                 )
             })?,
     };
-    let fingerprint = filters.fingerprint(order);
+    let fingerprint = filters.fingerprint(&tenant, order);
     let after = params
         .cursor
         .as_deref()
@@ -670,8 +693,10 @@ impl<'a> Filters<'a> {
     }
 
     /// Names the query and order, so a cursor cannot be used with another.
-    fn fingerprint(&self, order: Order) -> String {
+    fn fingerprint(&self, tenant: &TenantId, order: Order) -> String {
         let mut hasher = Sha256::new();
+        hasher.update(tenant.as_str().as_bytes());
+        hasher.update(b"\0");
         hasher.update(serde_json::to_vec(self).unwrap_or_default());
         hasher.update(match order {
             Order::Asc => b"asc".as_slice(),
@@ -752,19 +777,22 @@ mod tests {
             ..SearchParams::default()
         };
         let filters = Filters::of_search(&params);
-        let fingerprint = filters.fingerprint(Order::Desc);
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let fingerprint = filters.fingerprint(&tenant, Order::Desc);
         let cursor = Cursor {
             after: 42,
             fingerprint: fingerprint.clone(),
         }
         .encode();
         assert_eq!(Cursor::decode(&cursor, &fingerprint).expect("valid"), 42);
-        assert!(Cursor::decode(&cursor, &filters.fingerprint(Order::Asc)).is_err());
+        assert!(Cursor::decode(&cursor, &filters.fingerprint(&tenant, Order::Asc)).is_err());
+        let other_tenant = TenantId::parse("globex").expect("tenant");
+        assert!(Cursor::decode(&cursor, &filters.fingerprint(&other_tenant, Order::Desc)).is_err());
         let other = SearchParams::default();
         assert!(
             Cursor::decode(
                 &cursor,
-                &Filters::of_search(&other).fingerprint(Order::Desc)
+                &Filters::of_search(&other).fingerprint(&tenant, Order::Desc)
             )
             .is_err()
         );

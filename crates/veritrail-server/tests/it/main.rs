@@ -2,5 +2,13 @@
 //! temporary data directory, through the SDK (and raw requests for what the SDK would not
 //! send).
 
+mod authz;
 mod flow;
+mod ingest;
+mod log;
+mod openapi;
+mod ops;
+mod restart;
+mod search;
+mod selfaudit;
 mod support;

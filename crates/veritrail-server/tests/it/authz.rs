@@ -1,0 +1,567 @@
+//! The authorization matrix: every route × every kind of caller × own or another tenant,
+//! each cell's expected status written out, no data of the other tenant in any answer to
+//! tenant A's keys, and nothing changed by a refused request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use veritrail_api::Role;
+use veritrail_client::{IngestOptions, KeyScope};
+
+use crate::support::{Reply, TestServer, event};
+
+const A: &str = "alpha-co";
+const B: &str = "bravo-co";
+/// B's log is longer than A's will ever be in this test: this seq exists only in B.
+const B_EVENTS: usize = 600;
+
+/// Who calls. The tenant keys are all of tenant A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    NoKey,
+    Garbage,
+    Revoked,
+    ServerAdmin,
+    Owner,
+    SuperAdmin,
+    Admin,
+    Viewer,
+    Publisher,
+}
+
+/// The columns of [`ROWS`], in order.
+const WHO: [Who; 9] = [
+    Who::NoKey,
+    Who::Garbage,
+    Who::Revoked,
+    Who::ServerAdmin,
+    Who::Owner,
+    Who::SuperAdmin,
+    Who::Admin,
+    Who::Viewer,
+    Who::Publisher,
+];
+
+/// Which tenant the path or body names: the caller's own (A) or another (B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Own,
+    Other,
+}
+
+/// What a successful cell changes, so that the test can tell what every failed one must
+/// not have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Reads only.
+    Nothing,
+    /// Appends one record to the target tenant's log (an event or an audit event).
+    Appends,
+    /// Creates a key in the target tenant (and its audit event).
+    CreatesKey,
+    /// Revokes the cell's victim key (and appends its audit event).
+    RevokesVictim,
+    /// Creates a new tenant.
+    CreatesTenant,
+}
+
+struct Row {
+    method: &'static str,
+    /// Placeholders: `{tenant}` (A or B by target), `{victim}` (a fresh key of
+    /// `victim` role in the target tenant, one per cell), `{b_key}` (B's owner key id),
+    /// `{b_seq}` (a seq only B's log has), `{b_event}` (an event id of B's).
+    path: &'static str,
+    /// JSON; `{fresh}` is replaced by an id unique to the cell.
+    body: Option<&'static str>,
+    target: Target,
+    victim: Option<Role>,
+    effect: Effect,
+    /// Expected status per caller, in the order of [`WHO`]:
+    /// no key, garbage key, revoked key, server admin, owner, super_admin, admin, viewer,
+    /// publisher.
+    expect: [u16; 9],
+}
+
+const U: u16 = 401;
+const F: u16 = 403;
+const N: u16 = 404;
+
+/// The expected table.
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    // Events: publishers write, owner/super_admin/admin/viewer read; the server admin neither.
+    Row { method: "POST", path: "/api/v1/events", body: Some(r#"{"id": "{fresh}", "type": "matrix.ingested"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, 200] },
+    Row { method: "GET", path: "/api/v1/events", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/events?id={b_event}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/events/count?group_by=type", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/events/0", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/events/{b_seq}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, N, F] },
+    // The log.
+    Row { method: "GET", path: "/api/v1/log/checkpoint", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/log/key", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/log/proof/inclusion?seq=0", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/log/proof/inclusion?id={b_event}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, N, F] },
+    Row { method: "GET", path: "/api/v1/log/proof/consistency?from=1", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/log/export", body: None, target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    // Who am I: any valid key.
+    Row { method: "GET", path: "/api/v1/me", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, 200, 200, 200, 200, 200] },
+    // The caller's own keys: owner any role, super_admin all but owner, admin viewer and
+    // publisher, viewer and publisher none; the server admin uses /tenants/{t}/keys.
+    Row { method: "GET", path: "/api/v1/keys", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, F, 201, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "super_admin"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, F, 201, 201, F, F, F] },
+    Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "admin"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, F, 201, 201, F, F, F] },
+    Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, F, 201, 201, 201, F, F] },
+    Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "publisher"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, F, 201, 201, 201, F, F] },
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Owner), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, 200, F, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::SuperAdmin), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, 200, 200, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Admin), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, 200, 200, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Publisher), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    // Another tenant's key id under /keys is not in the caller's tenant: 404 to those who
+    // may manage keys, refused to those who may manage none.
+    Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Other, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    // Tenants: the server admin only.
+    Row { method: "GET", path: "/api/v1/tenants", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants", body: Some(r#"{"id": "{fresh}"}"#), target: Target::Own, victim: None, effect: Effect::CreatesTenant,
+          expect: [U, U, U, 201, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/keys", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/keys", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, 201, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, 201, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Other, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, 201, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Other, victim: None, effect: Effect::CreatesKey,
+          expect: [U, U, U, 201, F, F, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Owner), effect: Effect::RevokesVictim,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/keys/{victim}", body: None, target: Target::Other, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
+          expect: [U, U, U, 200, F, F, F, F, F] },
+];
+
+/// What a tenant looks like from the server admin's side.
+#[derive(Debug, PartialEq)]
+struct TenantState {
+    log_size: u64,
+    keys: BTreeSet<String>,
+    revoked: BTreeSet<String>,
+}
+
+async fn tenant_state(server: &TestServer, tenant: &str) -> TenantState {
+    let admin = server.admin();
+    let log_size = admin.tenant(tenant).await.expect("tenant").log_size;
+    let keys = admin
+        .list_keys(&KeyScope::Tenant(tenant.to_owned()))
+        .await
+        .expect("keys")
+        .keys;
+    TenantState {
+        log_size,
+        keys: keys.iter().map(|key| key.id.clone()).collect(),
+        revoked: keys
+            .iter()
+            .filter(|key| key.revoked_at.is_some())
+            .map(|key| key.id.clone())
+            .collect(),
+    }
+}
+
+/// Every `"tenant"` member anywhere in `value`.
+fn tenants_named(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, member) in map {
+                if name == "tenant"
+                    && let Some(text) = member.as_str()
+                {
+                    out.push(text.to_owned());
+                }
+                tenants_named(member, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| tenants_named(item, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_leaks() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+
+    // Tenant B, with distinctive events, first.
+    let b_owner = server.tenant(B).await;
+    let b_publisher = server.key(B, Role::Publisher).await;
+    let b_viewer = server.key(B, Role::Viewer).await;
+    let b_events: Vec<_> = (0..B_EVENTS)
+        .map(|i| {
+            event(
+                &format!("bravo-secret-evt-{i}"),
+                "bravo.secret_thing",
+                json!({"summary": format!("BRAVO-SUMMARY {i}"), "actor": {"id": format!("bravo-user-{i}")}}),
+            )
+        })
+        .collect();
+    server
+        .client(&b_publisher)
+        .send(&b_events, IngestOptions::default())
+        .await
+        .expect("B's events");
+    let b_owner_id = server.client(&b_owner).me().await.expect("me").key_id;
+
+    // Tenant A and one key of each kind.
+    server.tenant(A).await;
+    let mut keys: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, role) in [
+        ("owner", Role::Owner),
+        ("super_admin", Role::SuperAdmin),
+        ("admin", Role::Admin),
+        ("viewer", Role::Viewer),
+        ("publisher", Role::Publisher),
+    ] {
+        keys.insert(name, server.key(A, role).await);
+    }
+    let revoked = admin
+        .create_key(&KeyScope::Tenant(A.to_owned()), Role::Owner, None)
+        .await
+        .expect("key to revoke");
+    admin
+        .revoke_key(&KeyScope::Tenant(A.to_owned()), &revoked.key.id)
+        .await
+        .expect("revoked");
+    let a_events: Vec<_> = (0..5)
+        .map(|i| event(&format!("alpha-evt-{i}"), "alpha.thing", json!({})))
+        .collect();
+    server
+        .client(&keys["publisher"])
+        .send(&a_events, IngestOptions::default())
+        .await
+        .expect("A's events");
+    let garbage = format!("vt_{}", "Q".repeat(43));
+    let key_of = |who: Who| -> Option<String> {
+        match who {
+            Who::NoKey => None,
+            Who::Garbage => Some(garbage.clone()),
+            Who::Revoked => Some(revoked.secret.clone()),
+            Who::ServerAdmin => Some(server.admin_key.clone()),
+            Who::Owner => Some(keys["owner"].clone()),
+            Who::SuperAdmin => Some(keys["super_admin"].clone()),
+            Who::Admin => Some(keys["admin"].clone()),
+            Who::Viewer => Some(keys["viewer"].clone()),
+            Who::Publisher => Some(keys["publisher"].clone()),
+        }
+    };
+
+    // A fresh victim key for every cell that revokes one.
+    let mut victims: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    for (r, row) in ROWS.iter().enumerate() {
+        if let Some(role) = row.victim {
+            let tenant = if row.target == Target::Own { A } else { B };
+            for c in 0..WHO.len() {
+                let victim = admin
+                    .create_key(&KeyScope::Tenant(tenant.to_owned()), role, None)
+                    .await
+                    .expect("victim key");
+                victims.insert((r, c), victim.key.id);
+            }
+        }
+    }
+
+    // What of B must never reach A's keys (unless the request itself named it).
+    let b_state = tenant_state(&server, B).await;
+    let mut b_secrets: Vec<String> = vec![b_owner.clone(), b_publisher.clone(), b_viewer.clone()];
+    let mut b_strings: Vec<String> = b_state.keys.iter().cloned().collect();
+    b_strings.push(B.to_owned());
+    b_strings.push("BRAVO-SUMMARY".to_owned());
+    b_strings.push("bravo.secret_thing".to_owned());
+    b_strings.extend((0..B_EVENTS).map(|i| format!("bravo-secret-evt-{i}")));
+
+    let a_before = tenant_state(&server, A).await;
+    let b_before = b_state;
+    let tenants_before: BTreeSet<String> = admin
+        .list_tenants()
+        .await
+        .expect("tenants")
+        .tenants
+        .into_iter()
+        .map(|tenant| tenant.id)
+        .collect();
+    assert!(a_before.log_size < (B_EVENTS - 1) as u64);
+
+    let mut failures = Vec::new();
+    let mut expected_a = 0u64;
+    let mut expected_b = 0u64;
+    let mut created: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut revoked_victims: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut kept_victims: Vec<(&str, String)> = Vec::new();
+    let mut new_tenants = BTreeSet::new();
+    for (r, row) in ROWS.iter().enumerate() {
+        let tenant = if row.target == Target::Own { A } else { B };
+        for (c, &who) in WHO.iter().enumerate() {
+            let fresh = format!("m-{r}-{c}");
+            let victim = victims.get(&(r, c)).cloned().unwrap_or_default();
+            let path = row
+                .path
+                .replace("{tenant}", tenant)
+                .replace("{victim}", &victim)
+                .replace("{b_key}", &b_owner_id)
+                .replace("{b_seq}", &(B_EVENTS - 1).to_string())
+                .replace("{b_event}", "bravo-secret-evt-7");
+            let body = row.body.map(|body| body.replace("{fresh}", &fresh));
+            let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
+            let mut request = server.request(method, &path, key_of(who).as_deref());
+            if let Some(body) = &body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+            }
+            let reply = check(&server, request).await;
+            let cell = format!("{} {} as {who:?} (row {r})", row.method, path);
+            let want = row.expect[c];
+            if reply.status != want {
+                failures.push(format!(
+                    "{cell}: got {} want {want}: {}",
+                    reply.status,
+                    reply.text()
+                ));
+            }
+            let want_code = match reply.status {
+                401 => Some("unauthenticated"),
+                403 => Some("forbidden"),
+                404 => Some("not_found"),
+                _ => None,
+            };
+            if want_code.is_some() && reply.code().as_deref() != want_code {
+                failures.push(format!("{cell}: error code {:?}", reply.code()));
+            }
+            if reply.status >= 400 && !reply.text().contains("request_id") {
+                failures.push(format!("{cell}: error without request_id"));
+            }
+
+            // Nothing of B in an answer to anyone but the server admin.
+            if who != Who::ServerAdmin {
+                let text = reply.text();
+                let asked = format!("{path} {}", body.as_deref().unwrap_or(""));
+                for secret in &b_secrets {
+                    if text.contains(secret.as_str()) {
+                        failures.push(format!("{cell}: B's secret leaked"));
+                    }
+                }
+                for leak in &b_strings {
+                    if text.contains(leak.as_str()) && !asked.contains(leak.as_str()) {
+                        failures.push(format!("{cell}: {leak:?} leaked: {text}"));
+                    }
+                }
+                let mut named = Vec::new();
+                for line in text.lines() {
+                    if let Ok(value) = serde_json::from_str::<Value>(line) {
+                        tenants_named(&value, &mut named);
+                    }
+                }
+                if let Some(other) = named.iter().find(|name| name.as_str() != A) {
+                    failures.push(format!("{cell}: answer names tenant {other:?}"));
+                }
+            }
+
+            // What the cell changed, if it succeeded.
+            let ok = (200..300).contains(&reply.status);
+            let count = |expected_a: &mut u64, expected_b: &mut u64| {
+                if tenant == A {
+                    *expected_a += 1;
+                } else {
+                    *expected_b += 1;
+                }
+            };
+            match row.effect {
+                Effect::Nothing => {}
+                Effect::Appends if ok => count(&mut expected_a, &mut expected_b),
+                Effect::CreatesKey if ok => {
+                    count(&mut expected_a, &mut expected_b);
+                    let made = reply.json();
+                    let id = made["key"]["id"].as_str().expect("key id").to_owned();
+                    assert_eq!(made["key"]["tenant"], tenant, "{cell}");
+                    if tenant == B {
+                        b_secrets.push(made["secret"].as_str().expect("secret").to_owned());
+                    }
+                    created.entry(tenant).or_default().insert(id);
+                }
+                Effect::RevokesVictim if ok => {
+                    count(&mut expected_a, &mut expected_b);
+                    revoked_victims.entry(tenant).or_default().insert(victim);
+                }
+                Effect::RevokesVictim => kept_victims.push((tenant, victim)),
+                Effect::CreatesTenant if ok => {
+                    new_tenants.insert(fresh);
+                }
+                Effect::Appends | Effect::CreatesKey | Effect::CreatesTenant => {}
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Refused requests changed nothing: each tenant changed by exactly what the allowed
+    // cells did.
+    for (tenant, before, appended) in [(A, &a_before, expected_a), (B, &b_before, expected_b)] {
+        let after = tenant_state(&server, tenant).await;
+        assert_eq!(
+            after.log_size,
+            before.log_size + appended,
+            "{tenant} log size"
+        );
+        let mut keys = before.keys.clone();
+        keys.extend(created.get(tenant).cloned().unwrap_or_default());
+        assert_eq!(after.keys, keys, "{tenant} keys");
+        let mut revoked = before.revoked.clone();
+        revoked.extend(revoked_victims.get(tenant).cloned().unwrap_or_default());
+        assert_eq!(after.revoked, revoked, "{tenant} revoked keys");
+    }
+    for (tenant, victim) in &kept_victims {
+        let after = tenant_state(&server, tenant).await;
+        assert!(!after.revoked.contains(victim), "{victim} of {tenant}");
+    }
+    let tenants_after: BTreeSet<String> = admin
+        .list_tenants()
+        .await
+        .expect("tenants")
+        .tenants
+        .into_iter()
+        .map(|tenant| tenant.id)
+        .collect();
+    let mut want_tenants = tenants_before;
+    want_tenants.extend(new_tenants);
+    assert_eq!(tenants_after, want_tenants);
+
+    // B's log holds its events and the server admin's key changes, nothing from A.
+    let b_view = server.client(&b_viewer);
+    let b_log = crate::support::all_records(&b_view).await;
+    assert!(b_log.iter().all(|record| record["tenant"] == B));
+    assert!(
+        b_log
+            .iter()
+            .filter(|record| record["actor"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("key_")))
+            .all(|record| record["type"] == "veritrail.log.exported"),
+        "only B's own viewer acted on B's log with a key"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_that_manages_no_keys_is_refused_before_the_key_is_looked_up() {
+    let server = TestServer::start().await;
+    server.tenant(A).await;
+    server.tenant(B).await;
+    let b_key = server
+        .admin()
+        .create_key(&KeyScope::Tenant(B.to_owned()), Role::Viewer, None)
+        .await
+        .expect("B key")
+        .key
+        .id;
+    let a_key = server
+        .admin()
+        .create_key(&KeyScope::Tenant(A.to_owned()), Role::Viewer, None)
+        .await
+        .expect("A key")
+        .key
+        .id;
+    for role in [Role::Viewer, Role::Publisher] {
+        let key = server.key(A, role).await;
+        // GET /keys refuses these roles outright; DELETE must answer the same whatever the
+        // id, so that it tells nothing about which key ids exist.
+        for id in [a_key.as_str(), b_key.as_str(), "key_0000000000000000"] {
+            let reply = server
+                .send(server.request(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/keys/{id}"),
+                    Some(&key),
+                ))
+                .await;
+            reply.expect(403, Some("forbidden"));
+        }
+    }
+    server.stop().await;
+}
+
+/// Sends a request and reads the answer.
+async fn check(server: &TestServer, request: reqwest::RequestBuilder) -> Reply {
+    server.send(request).await
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_and_key_text_are_checked() {
+    let server = TestServer::start().await;
+    let owner = server.tenant(A).await;
+    for header in [
+        format!("Basic {owner}"),
+        format!("Bearer{owner}"),
+        owner.clone(),
+        "Bearer ".to_owned(),
+        format!("Bearer {owner}x"),
+    ] {
+        let reply = server
+            .send(
+                server
+                    .request(reqwest::Method::GET, "/api/v1/me", None)
+                    .header("authorization", header.clone()),
+            )
+            .await;
+        reply.expect(401, Some("unauthenticated"));
+    }
+    // The scheme is case-insensitive in HTTP; surrounding blanks are trimmed.
+    for header in [
+        format!("Bearer {owner}"),
+        format!("bearer {owner}"),
+        format!("Bearer  {owner} "),
+    ] {
+        let reply = server
+            .send(
+                server
+                    .request(reqwest::Method::GET, "/api/v1/me", None)
+                    .header("authorization", header.clone()),
+            )
+            .await;
+        reply.expect(200, None);
+    }
+    server.stop().await;
+}
