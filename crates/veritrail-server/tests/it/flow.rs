@@ -1,24 +1,13 @@
 //! The walkthrough as a test: a tenant, keys, events in, search, proofs checked against the
 //! signed checkpoint, an export verified offline.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use veritrail_api::{Role, SearchParams};
 use veritrail_client::IngestOptions;
 use veritrail_core::checkpoint::Checkpoint;
-use veritrail_core::merkle;
 use veritrail_core::note::{self, NoteVerifier};
 
-use crate::support::{TestServer, event};
-
-fn hash(text: &str) -> merkle::Hash {
-    STANDARD
-        .decode(text)
-        .expect("base64")
-        .try_into()
-        .expect("32 bytes")
-}
+use crate::support::{TestServer, event, verify_receipt};
 
 #[tokio::test]
 async fn events_go_in_are_found_and_are_provably_in_the_signed_log() {
@@ -59,21 +48,7 @@ async fn events_go_in_are_found_and_are_provably_in_the_signed_log() {
     assert_eq!(checkpoint.origin(), key.origin);
     assert_eq!(checkpoint.size(), reply.tree_size);
     for receipt in &reply.receipts {
-        let proof: Vec<_> = receipt
-            .inclusion_proof
-            .as_ref()
-            .expect("proof asked for")
-            .iter()
-            .map(|node| hash(node))
-            .collect();
-        merkle::verify_inclusion(
-            &hash(&receipt.leaf_hash),
-            receipt.seq,
-            checkpoint.size(),
-            &proof,
-            checkpoint.root(),
-        )
-        .expect("inclusion proof verifies");
+        verify_receipt(receipt, &checkpoint).expect("inclusion proof verifies");
     }
 
     // Searchable at once (wait=searchable), filtered, paged.

@@ -338,3 +338,24 @@ pub(crate) fn open_checkpoint(note: &str, vkey: &str) -> veritrail_core::checkpo
     let opened = veritrail_core::note::open(note, &[verifier]).expect("signed by the log key");
     veritrail_core::checkpoint::Checkpoint::parse(&opened.text).expect("checkpoint")
 }
+
+/// Checks a receipt's inclusion proof against a checkpoint.
+pub(crate) fn verify_receipt(
+    receipt: &veritrail_api::ReceiptBody,
+    checkpoint: &veritrail_core::checkpoint::Checkpoint,
+) -> Result<(), veritrail_core::merkle::VerifyError> {
+    let proof: Vec<veritrail_core::merkle::Hash> = receipt
+        .inclusion_proof
+        .as_ref()
+        .expect("proof asked for")
+        .iter()
+        .map(|node| hash(node))
+        .collect();
+    veritrail_core::merkle::verify_inclusion(
+        &hash(&receipt.leaf_hash),
+        receipt.seq,
+        checkpoint.size(),
+        &proof,
+        checkpoint.root(),
+    )
+}
