@@ -6,7 +6,8 @@
 //! - `concurrent`: `--appenders` threads, each appending one event at a time.
 //! - `verify`: fills a log, then times the offline verifier over it.
 //! - `http`: end to end, against a running `veritrail serve` (see `scripts/bench-http`):
-//!   preload, searches and ingest over keep-alive HTTP/1.1 connections.
+//!   preload (until every event is searchable), then the four search phases on the
+//!   preloaded tenant, then batched and single-event ingest, over keep-alive HTTP/1.1.
 //! - `pg`: the same workload against PostgreSQL, the baseline.
 //! - `report`: the Markdown tables of `http` and `pg` results, with the ratios and bars.
 
@@ -121,6 +122,7 @@ struct Workload {
     /// Events preloaded into the tenant before anything is measured.
     #[arg(long, default_value_t = 10_000_000)]
     events: u64,
+    /// The tenant the benchmark makes and fills (it must not exist yet).
     #[arg(long, default_value = "bench")]
     tenant: String,
     /// Events per preload request (veritrail).
@@ -138,6 +140,8 @@ struct Workload {
     /// Unmeasured queries before each search phase.
     #[arg(long, default_value_t = 2)]
     warmup_secs: u64,
+    /// Longest one search phase may take (four phases: filtered, one word, two words,
+    /// count).
     #[arg(long, default_value_t = 20)]
     search_secs: u64,
     /// Most queries of one search phase.
@@ -146,6 +150,7 @@ struct Workload {
     /// Concurrent connections of each search phase.
     #[arg(long, default_value_t = 2)]
     search_connections: usize,
+    /// Longest one ingest phase may take (two phases: batched, single events).
     #[arg(long, default_value_t = 20)]
     ingest_secs: u64,
     /// Most requests of one ingest phase.
@@ -154,8 +159,10 @@ struct Workload {
     /// Events per request of the batched ingest phase.
     #[arg(long, default_value_t = 100)]
     batch: u64,
+    /// Connections of the batched ingest phase.
     #[arg(long, default_value_t = 8)]
     batch_connections: usize,
+    /// Connections of the single-event ingest phase.
     #[arg(long, default_value_t = 64)]
     single_connections: usize,
     /// The server's PID, to report its CPU time (PostgreSQL: the postmaster's).

@@ -120,7 +120,7 @@ pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {
         if p99_ratio.is_finite() {
             verdicts.push(verdict(
                 &format!(
-                    "{}: PostgreSQL's p99 is {p99_ratio:.1}x veritrail's, its throughput {qps_ratio:.1}x less, >= {RATIO_BAR}x",
+                    "{}: PostgreSQL's p99 / veritrail's = {p99_ratio:.2}x, veritrail's queries/s / PostgreSQL's = {qps_ratio:.2}x (both >= {RATIO_BAR}x)",
                     any.name
                 ),
                 p99_ratio >= RATIO_BAR && qps_ratio >= RATIO_BAR,
