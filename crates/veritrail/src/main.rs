@@ -25,6 +25,11 @@ use veritrail_core::note::NoteVerifier;
 use veritrail_ledger::verify::{self, Report, VerifyOptions};
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, keys};
 
+// The service allocates many small, short-lived objects per request and per event; glibc's
+// malloc was about 15% of the server's CPU under ingest (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// veritrail: a verifiable, multi-tenant audit log.
 #[derive(Debug, Parser)]
 #[command(version, about)]
