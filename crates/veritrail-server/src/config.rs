@@ -95,7 +95,7 @@ impl Default for RateLimit {
 impl Default for Search {
     fn default() -> Self {
         Self {
-            commit_interval_ms: 250,
+            commit_interval_ms: 500,
             writer_memory_mib: 64,
         }
     }
