@@ -840,13 +840,25 @@ fn shorten(text: &str, max_chars: usize) -> String {
 fn count_text(response: &CountResponse) -> String {
     let mut out = format!("total {}", response.total);
     if let Some(groups) = &response.groups {
+        // Events without the grouped field (no outcome, no actor) come under the key "".
+        let label = |key: &str| {
+            if key.is_empty() {
+                "(none)".to_owned()
+            } else {
+                key.to_owned()
+            }
+        };
         let width = groups
             .iter()
-            .map(|group| group.key.chars().count())
+            .map(|group| label(&group.key).chars().count())
             .max()
             .unwrap_or(0);
         for group in groups {
-            out.push_str(&format!("\n  {:<width$}  {:>10}", group.key, group.count));
+            out.push_str(&format!(
+                "\n  {:<width$}  {:>10}",
+                label(&group.key),
+                group.count
+            ));
         }
     }
     if let Some(buckets) = &response.histogram {
@@ -1186,5 +1198,37 @@ impl Out {
             }
             Err(err) => Err(err).context("cannot write to standard output"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veritrail_api::GroupCount;
+
+    use super::*;
+
+    #[test]
+    fn counts_show_events_without_the_grouped_field_as_none() {
+        let response = CountResponse {
+            total: 5,
+            groups: Some(vec![
+                GroupCount {
+                    key: "success".into(),
+                    count: 4,
+                },
+                GroupCount {
+                    key: String::new(),
+                    count: 1,
+                },
+            ]),
+            histogram: None,
+            indexed_size: 5,
+            log_size: 5,
+        };
+        let text = count_text(&response);
+        assert_eq!(
+            text,
+            "total 5\n  success           4\n  (none)            1"
+        );
     }
 }
