@@ -284,8 +284,18 @@ impl SearchIndex {
             next_pos: state.next_pos,
             applied: state.pending.clone(),
         };
-        if let Err(err) = self.commit_payload(&mut state, &payload) {
-            self.reset_to_committed(&mut state);
+        self.commit_and_publish(&mut state, payload)
+    }
+
+    /// Commits `payload` with the pending documents and publishes it as the committed
+    /// state; on failure, drops everything since the last commit.
+    fn commit_and_publish(
+        &self,
+        state: &mut WriterState,
+        payload: Payload,
+    ) -> Result<(), SearchError> {
+        if let Err(err) = self.commit_payload(state, &payload) {
+            self.reset_to_committed(state);
             return Err(err);
         }
         state.dirty = false;
@@ -341,16 +351,7 @@ impl SearchIndex {
             format: FORMAT_VERSION,
             ..Payload::default()
         };
-        if let Err(err) = self.commit_payload(&mut state, &payload) {
-            self.reset_to_committed(&mut state);
-            return Err(err);
-        }
-        state.dirty = false;
-        *self
-            .committed
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = payload;
-        Ok(())
+        self.commit_and_publish(&mut state, payload)
     }
 
     /// One page of the seqs of `tenant`'s records matching `query`, ordered by seq. With

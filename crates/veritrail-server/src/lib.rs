@@ -338,13 +338,7 @@ async fn timeout(State(state): State<AppState>, request: Request, next: Next) ->
 fn new_request_id() -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
-    bytes
-        .iter()
-        .fold(String::with_capacity(16), |mut out, byte| {
-            use std::fmt::Write;
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
+    control::hex(&bytes)
 }
 
 /// Whether `dir` looks like a data directory a server has used.

@@ -23,7 +23,6 @@ use veritrail_api::{
     SearchResponse, error_codes,
 };
 use veritrail_core::event::{Event, Outcome, TenantId, Timestamp};
-use veritrail_core::merkle::NodeId;
 use veritrail_ledger::AppendError;
 use veritrail_search::{GroupBy, Order, Query, TypeFilter};
 
@@ -553,11 +552,7 @@ pub async fn record(
             .records(&tenant, seq, 1)?
             .pop()
             .ok_or_else(|| ApiError::not_found(format!("the log has no record at seq {seq}")))?;
-        let leaf_hash = ledger
-            .store()
-            .read_nodes(&tenant, &[NodeId::new(0, seq)])?
-            .pop()
-            .ok_or_else(|| ApiError::internal("a record without its leaf hash"))?;
+        // With a proof, its body already holds the leaf hash: read it once.
         let proof = if with_proof {
             Some(super::log::inclusion_body(
                 &state_for_work,
@@ -568,9 +563,13 @@ pub async fn record(
         } else {
             None
         };
+        let leaf_hash = match &proof {
+            Some(proof) => proof.leaf_hash.clone(),
+            None => b64(&super::log::leaf_hash(&state_for_work, &tenant, seq)?),
+        };
         Ok(Json(RecordResponse {
             record: record.to_json(),
-            leaf_hash: b64(&leaf_hash),
+            leaf_hash,
             proof,
         }))
     })

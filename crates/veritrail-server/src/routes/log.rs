@@ -45,6 +45,27 @@ pub async fn checkpoint(State(state): State<AppState>, auth: Auth) -> Result<Res
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
+/// The latest signed checkpoint and its tree size.
+fn latest_checkpoint_sized(state: &AppState, tenant: &TenantId) -> Result<(String, u64), ApiError> {
+    let note = latest_checkpoint(state, tenant)?;
+    let size = checkpoint_size(&note)?;
+    Ok((note, size))
+}
+
+/// The stored leaf hash of record `seq`.
+pub fn leaf_hash(
+    state: &AppState,
+    tenant: &TenantId,
+    seq: u64,
+) -> Result<veritrail_core::merkle::Hash, ApiError> {
+    state
+        .ledger()
+        .store()
+        .read_nodes(tenant, &[NodeId::new(0, seq)])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a record without its leaf hash"))
+}
+
 fn latest_checkpoint(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
     state
         .ledger()
@@ -141,8 +162,7 @@ pub fn inclusion_body(
     seq: u64,
     tree_size: Option<u64>,
 ) -> Result<InclusionProofBody, ApiError> {
-    let checkpoint = latest_checkpoint(state, tenant)?;
-    let latest_size = checkpoint_size(&checkpoint)?;
+    let (checkpoint, latest_size) = latest_checkpoint_sized(state, tenant)?;
     let tree_size = tree_size.unwrap_or(latest_size);
     if seq >= latest_size {
         return Err(ApiError::not_found(format!(
@@ -159,11 +179,7 @@ pub fn inclusion_body(
     let proof = ledger
         .inclusion_proof(tenant, seq, tree_size)
         .map_err(read_error)?;
-    let leaf_hash = ledger
-        .store()
-        .read_nodes(tenant, &[NodeId::new(0, seq)])?
-        .pop()
-        .ok_or_else(|| ApiError::internal("a record without its leaf hash"))?;
+    let leaf_hash = leaf_hash(state, tenant, seq)?;
     Ok(InclusionProofBody {
         seq,
         tree_size,
@@ -213,8 +229,7 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyProofBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
     blocking(move || {
-        let checkpoint = latest_checkpoint(&state, &tenant)?;
-        let latest_size = checkpoint_size(&checkpoint)?;
+        let (checkpoint, latest_size) = latest_checkpoint_sized(&state, &tenant)?;
         let to = params.to.unwrap_or(latest_size);
         if params.from == 0 || params.from > to || to > latest_size {
             return Err(ApiError::invalid_parameter(
@@ -254,8 +269,7 @@ pub async fn consistency(
 )]
 pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    let checkpoint = latest_checkpoint(&state, &tenant)?;
-    let tree_size = checkpoint_size(&checkpoint)?;
+    let (checkpoint, tree_size) = latest_checkpoint_sized(&state, &tenant)?;
     audit::record(
         &state,
         &tenant,
