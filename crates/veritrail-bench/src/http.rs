@@ -16,10 +16,10 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::Workload;
 use crate::load::finish;
 use crate::load::{self, Bounds, PhaseResult, Worker};
 use crate::synth::{self, Event, QueryKind, QuerySpec};
+use crate::{Phase, Workload};
 
 /// One keep-alive HTTP/1.1 connection.
 #[derive(Debug)]
@@ -242,16 +242,24 @@ struct KeyCreated {
     secret: String,
 }
 
-async fn set_up(addr: SocketAddr, admin_key: &str, tenant: &str) -> anyhow::Result<Keys> {
+/// Makes the keys, and the tenant first if `create`.
+async fn set_up(
+    addr: SocketAddr,
+    admin_key: &str,
+    tenant: &str,
+    create: bool,
+) -> anyhow::Result<Keys> {
     let mut conn = Conn::open(addr).await?;
-    conn.ok(
-        Method::POST,
-        "/api/v1/tenants",
-        Some(admin_key),
-        Some(Bytes::from(format!("{{\"id\":\"{tenant}\"}}"))),
-    )
-    .await
-    .context("creating the tenant")?;
+    if create {
+        conn.ok(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(admin_key),
+            Some(Bytes::from(format!("{{\"id\":\"{tenant}\"}}"))),
+        )
+        .await
+        .context("creating the tenant")?;
+    }
     let mut key = async |role: &str| -> anyhow::Result<String> {
         let body = conn
             .ok(
@@ -376,17 +384,42 @@ async fn ingest_workers(
     Ok(workers)
 }
 
+const SYSTEM: &str = "veritrail";
+
 /// The whole veritrail run: set-up, preload, searches, ingest; one result per phase.
 pub(crate) async fn run(
     addr: SocketAddr,
     admin_key: &str,
     workload: &Workload,
 ) -> anyhow::Result<Vec<PhaseResult>> {
-    const SYSTEM: &str = "veritrail";
-    let pid = workload.server_pid;
     let mut results = Vec::new();
-    let keys = set_up(addr, admin_key, &workload.tenant).await?;
-    // Preload: batches of `preload_batch`, part of the set-up.
+    let keys = set_up(
+        addr,
+        admin_key,
+        &workload.tenant,
+        workload.runs(Phase::Preload),
+    )
+    .await?;
+    if workload.runs(Phase::Preload) {
+        preload(addr, &keys, workload, &mut results).await?;
+    }
+    if workload.runs(Phase::Search) {
+        search_phases(addr, &keys, workload, &mut results).await?;
+    }
+    if workload.runs(Phase::Ingest) {
+        ingest_phases(addr, &keys, workload, &mut results).await?;
+    }
+    Ok(results)
+}
+
+/// Preload: batches of `preload_batch`, part of the set-up.
+async fn preload(
+    addr: SocketAddr,
+    keys: &Keys,
+    workload: &Workload,
+    results: &mut Vec<PhaseResult>,
+) -> anyhow::Result<()> {
+    let pid = workload.server_pid;
     let batch = workload.preload_batch;
     let workers = ingest_workers(
         addr,
@@ -422,9 +455,18 @@ pub(crate) async fn run(
         preload.events,
         preload.errors
     );
-    finish(workload.out.as_deref(), &mut results, preload)?;
+    finish(workload.out.as_deref(), results, preload)?;
     tokio::time::sleep(Duration::from_secs(workload.settle_secs)).await;
+    Ok(())
+}
 
+async fn search_phases(
+    addr: SocketAddr,
+    keys: &Keys,
+    workload: &Workload,
+    results: &mut Vec<PhaseResult>,
+) -> anyhow::Result<()> {
+    let pid = workload.server_pid;
     for kind in workload.query_kinds() {
         let mut workers = Vec::new();
         for _ in 0..workload.search_connections {
@@ -450,9 +492,18 @@ pub(crate) async fn run(
             "{:.1} results/query",
             result.events as f64 / result.requests.max(1) as f64
         );
-        finish(workload.out.as_deref(), &mut results, result)?;
+        finish(workload.out.as_deref(), results, result)?;
     }
+    Ok(())
+}
 
+async fn ingest_phases(
+    addr: SocketAddr,
+    keys: &Keys,
+    workload: &Workload,
+    results: &mut Vec<PhaseResult>,
+) -> anyhow::Result<()> {
+    let pid = workload.server_pid;
     for (key, name, connections, batch) in workload.ingest_phases() {
         let workers = ingest_workers(addr, &keys.publisher, key, connections, batch).await?;
         let before = ServerMetrics::read(addr).await?;
@@ -465,8 +516,8 @@ pub(crate) async fn run(
             before.describe(&after, "POST", "/api/v1/events"),
             lag.as_secs_f64()
         );
-        finish(workload.out.as_deref(), &mut results, result)?;
+        finish(workload.out.as_deref(), results, result)?;
         tokio::time::sleep(Duration::from_secs(workload.settle_secs)).await;
     }
-    Ok(results)
+    Ok(())
 }

@@ -171,6 +171,19 @@ struct Workload {
     /// Append each phase's result to this file, one JSON object a line.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The phases to run (veritrail): `preload` creates and fills the tenant; without it
+    /// the tenant must exist already (say, a server kept with `KEEP=1`) and only keys are
+    /// made.
+    #[arg(long, value_delimiter = ',', default_value = "preload,search,ingest")]
+    phases: Vec<Phase>,
+}
+
+/// A part of the HTTP benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    Preload,
+    Search,
+    Ingest,
 }
 
 impl Workload {
@@ -181,6 +194,10 @@ impl Workload {
             synth::QueryKind::TextTwo,
             synth::QueryKind::Count,
         ]
+    }
+
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
     }
 
     fn search_bounds(&self) -> load::Bounds {

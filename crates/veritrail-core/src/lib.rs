@@ -14,6 +14,7 @@
 pub mod canonical_json;
 pub mod checkpoint;
 pub mod event;
+mod json_out;
 pub mod merkle;
 pub mod note;
 pub mod record;

@@ -21,8 +21,9 @@ use crate::event::limits::MAX_TARGETS;
 use crate::event::{
     Actor, Category, ComponentName, Description, Details, Email, Event, EventId, EventType,
     Identifier, IpAddress, Kind, Name, Outcome, ServiceName, Severity, Source, Summary, Target,
-    TenantId, Timestamp, UserAgent, ValueError, Version, put_json,
+    TenantId, Timestamp, UserAgent, ValueError, Version,
 };
+use crate::json_out::ObjectWriter;
 
 /// The first byte of every version 1 record.
 pub const FORMAT_VERSION: u8 = 0x01;
@@ -392,24 +393,68 @@ impl Record {
 
     /// The record as people and APIs see it: `tenant`, `seq`, `received_at` (RFC 3339), the
     /// event's fields (`details` as a JSON object), then the catalog's `code`, `name`,
-    /// `category`, `severity`, `description`; absent fields are omitted.
+    /// `category`, `severity`, `description`; absent fields are omitted. The same object as
+    /// [`Record::write_json`] writes.
     #[must_use]
     pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        put_json(&mut map, "tenant", Some(self.tenant.as_str()));
-        put_json(&mut map, "seq", Some(self.seq));
-        put_json(&mut map, "received_at", Some(self.received_at.to_rfc3339()));
-        self.event.write_json(&mut map);
-        put_json(&mut map, "code", self.catalog.code);
-        put_json(&mut map, "name", text(self.catalog.name.as_ref()));
-        put_json(&mut map, "category", text(self.catalog.category.as_ref()));
-        put_json(&mut map, "severity", text(self.catalog.severity.as_ref()));
-        put_json(
-            &mut map,
-            "description",
-            text(self.catalog.description.as_ref()),
+        let mut out = Vec::with_capacity(1024);
+        self.write_json(&mut out);
+        // The writer's output is JSON; the fallback is unreachable.
+        serde_json::from_slice(&out).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+
+    /// Appends the JSON view of [`Record::to_json`] to `out`, keys in ascending order (as
+    /// `serde_json` writes a `Value`), `details` as its stored canonical text.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let event = &self.event;
+        let catalog = &self.catalog;
+        let mut object = ObjectWriter::open(out);
+        if let Some(actor) = &event.actor {
+            object.object("actor", |o| {
+                o.str("email", text(actor.email.as_ref()));
+                o.str("id", text(actor.id.as_ref()));
+                o.str("ip", actor.ip.as_ref().map(IpAddress::as_str));
+                o.str("name", text(actor.name.as_ref()));
+                o.str("type", text(actor.actor_type.as_ref()));
+                o.str("user_agent", text(actor.user_agent.as_ref()));
+            });
+        }
+        object.str("category", text(catalog.category.as_ref()));
+        object.u64("code", catalog.code);
+        object.str("correlation_id", text(event.correlation_id.as_ref()));
+        object.str("description", text(catalog.description.as_ref()));
+        if let Some(details) = &event.details {
+            object.raw("details", details.as_str());
+        }
+        object.str("id", text(event.id.as_ref()));
+        object.str("name", text(catalog.name.as_ref()));
+        object.str(
+            "occurred_at",
+            event.occurred_at.map(Timestamp::to_rfc3339).as_deref(),
         );
-        Value::Object(map)
+        object.str("outcome", event.outcome.map(Outcome::as_str));
+        object.str("received_at", Some(&self.received_at.to_rfc3339()));
+        object.u64("seq", Some(self.seq));
+        object.str("severity", text(catalog.severity.as_ref()));
+        if let Some(source) = &event.source {
+            object.object("source", |o| {
+                o.str("component", text(source.component.as_ref()));
+                o.str("ip", source.ip.as_ref().map(IpAddress::as_str));
+                o.str("service", text(source.service.as_ref()));
+                o.str("version", text(source.version.as_ref()));
+            });
+        }
+        object.str("summary", text(event.summary.as_ref()));
+        if !event.targets.is_empty() {
+            object.array("targets", &event.targets, |o, target| {
+                o.str("id", text(target.id.as_ref()));
+                o.str("name", text(target.name.as_ref()));
+                o.str("type", text(target.target_type.as_ref()));
+            });
+        }
+        object.str("tenant", Some(self.tenant.as_str()));
+        object.str("type", Some(event.event_type.as_str()));
+        object.finish();
     }
 }
 

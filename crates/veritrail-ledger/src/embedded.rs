@@ -607,16 +607,17 @@ impl LedgerStore for EmbeddedStore {
         let mut offsets = vec![0u8; n_records * OFFSET_ENTRY_BYTES];
         log.offsets
             .read_exact_at(&mut offsets, from_seq * OFFSET_ENTRY_LEN)?;
-        offsets
+        let entries: Vec<(u64, usize)> = offsets
             .chunks_exact(OFFSET_ENTRY_BYTES)
             .map(|entry| {
                 let pos = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
                 let len = u32::from_be_bytes(entry[8..].try_into().expect("4 bytes"));
-                self.journal
-                    .read_entry(pos, len as usize, EntryKind::Record)
-                    .map_err(StoreError::Corrupt)
+                (pos, len as usize)
             })
-            .collect()
+            .collect();
+        self.journal
+            .read_entries(&entries, EntryKind::Record)
+            .map_err(StoreError::Corrupt)
     }
 
     fn read_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {

@@ -14,7 +14,9 @@
 //! on the wrong side of the `after` record's `pos`.
 //!
 //! A segment where the query is selective (its driving posting list is short) is read in
-//! one pass instead: there, the seeks of many windows would cost more than the matches.
+//! one pass instead: there, the seeks of many windows would cost more than the matches. It
+//! waits in the same queue, keyed by its best block, so an old segment is not read at all
+//! once the page is final.
 //!
 //! Correctness never depends on doc ids following `pos`: the bounds only decide when to stop
 //! early, and the collector filters every hit by seq against `after`.
@@ -103,14 +105,16 @@ impl Bounds {
     }
 }
 
-/// One run of one segment, walked from its best end.
-#[derive(Debug)]
+/// One run of one segment, walked from its best end; or a whole segment read in one pass.
 struct Cursor {
     segment_ord: usize,
     stats: Arc<SegmentStats>,
     /// Blocks not visited yet.
     remaining: Range<usize>,
     window_blocks: usize,
+    /// Read every document of the segment at the first turn, with this scorer (a selective
+    /// query).
+    whole: Option<Box<dyn Scorer>>,
 }
 
 impl Cursor {
@@ -220,15 +224,24 @@ pub(crate) fn top_page(
         let stats = cache.get(segment)?;
         let scorer = weight.scorer(segment, 1.0)?;
         if scorer.cost() <= bounds.one_pass_max_docs {
-            let segment_columns = columns[segment_ord].insert(Columns::open(segment)?);
-            collect(
-                scorer,
-                segment,
-                0..segment.max_doc(),
-                segment_columns,
-                bounds,
-                &mut top,
-            );
+            // One pass, but only when its best block can still enter the page: old
+            // segments wait in the queue and are skipped once the page is final.
+            let best = stats
+                .blocks
+                .iter()
+                .filter(|block| bounds.block_may_match(block))
+                .map(|block| bounds.block_key(block))
+                .min();
+            if let Some(key) = best {
+                queue.push(Reverse((key, cursors.len())));
+                cursors.push(Cursor {
+                    segment_ord,
+                    remaining: 0..stats.blocks.len(),
+                    stats,
+                    window_blocks: 1,
+                    whole: Some(scorer),
+                });
+            }
             continue;
         }
         for run in &stats.runs {
@@ -237,6 +250,7 @@ pub(crate) fn top_page(
                 stats: Arc::clone(&stats),
                 remaining: run.clone(),
                 window_blocks: 1,
+                whole: None,
             };
             if cursor.skip_unmatchable(bounds) {
                 push(&mut queue, &mut cursors, cursor, bounds);
@@ -248,6 +262,23 @@ pub(crate) fn top_page(
             break;
         }
         let cursor = &mut cursors[cursor_idx];
+        if let Some(scorer) = cursor.whole.take() {
+            let segment_ord = cursor.segment_ord;
+            let segment = searcher.segment_reader(u32::try_from(segment_ord).unwrap_or(u32::MAX));
+            let segment_columns = match &columns[segment_ord] {
+                Some(segment_columns) => segment_columns,
+                None => columns[segment_ord].insert(Columns::open(segment)?),
+            };
+            collect(
+                scorer,
+                segment,
+                0..segment.max_doc(),
+                segment_columns,
+                bounds,
+                &mut top,
+            );
+            continue;
+        }
         let window = cursor.take_window(bounds);
         let segment_ord = cursor.segment_ord;
         let docs = cursor.stats.doc_range(&window);

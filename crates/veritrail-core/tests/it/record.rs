@@ -1676,6 +1676,19 @@ proptest! {
         if let Some(details) = event.details() {
             prop_assert_eq!(&record.to_json()["details"], &details.to_value());
         }
+        // The streamed JSON is the bytes serde_json writes for the view (sorted keys, the
+        // same escapes), and the details are the stored canonical text.
+        let mut written = Vec::new();
+        record.write_json(&mut written);
+        prop_assert_eq!(
+            String::from_utf8(written.clone()).unwrap(),
+            serde_json::to_string(&record.to_json()).unwrap()
+        );
+        if let Some(details) = event.details() {
+            let text = String::from_utf8(written).unwrap();
+            let wanted = format!("\"details\":{}", details.as_str());
+            prop_assert!(text.contains(&wanted), "{} lacks {}", text, wanted);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Paging by seq under concurrent ingest: every match exactly once, in order.
 
-use veritrail_search::{Order, Query};
+use veritrail_search::{Order, Query, SearchIndex, SearchOptions};
 
 use crate::model::{Rng, expected, fresh, matches, records, tenant};
 
@@ -129,9 +129,22 @@ fn limit_zero_and_after_past_the_ends() {
 
 #[test]
 fn paging_is_exact_across_many_segments_and_time_filters() {
+    // Every segment walked in windows, every segment read in one pass (each waiting in the
+    // queue for its turn), and a mix decided by each query's selectivity.
+    for one_pass_max_docs in [0, 40, u64::MAX] {
+        paging_across_segments(one_pass_max_docs);
+    }
+}
+
+fn paging_across_segments(one_pass_max_docs: u64) {
     // Small commits make many segments; event times are not in seq order (occurred_at
     // skew), which the block bounds must not trip over.
-    let (_dir, index) = fresh();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SearchOptions {
+        one_pass_max_docs,
+        ..crate::model::small_options()
+    };
+    let index = SearchIndex::open(dir.path(), options).expect("open");
     let mut rng = Rng(14);
     let t = tenant("t");
     let u = tenant("u");
@@ -158,6 +171,9 @@ fn paging_is_exact_across_many_segments_and_time_filters() {
         );
         let mut desc = crate::model::all_pages(&index, tenant, &query, Order::Desc, limit);
         desc.reverse();
-        assert_eq!(desc, want, "{query:?}");
+        assert_eq!(
+            desc, want,
+            "{query:?} (one pass up to {one_pass_max_docs} docs)"
+        );
     }
 }
