@@ -52,6 +52,20 @@ pub mod paths {
     pub const TENANT_KEYS: &str = "/api/v1/tenants/{tenant}/keys";
     /// `DELETE` revokes a key of a tenant (server admin).
     pub const TENANT_KEY: &str = "/api/v1/tenants/{tenant}/keys/{key_id}";
+    /// `GET` the tenant's own catalog (`?format=yaml`, `?version=N`); `PUT` replaces it
+    /// (JSON or YAML).
+    pub const CATALOG: &str = "/api/v1/catalog";
+    /// `GET` the entry of a type (from whichever catalog defines it); `PUT` adds or changes,
+    /// `DELETE` removes it in the tenant's own catalog.
+    pub const CATALOG_TYPE: &str = "/api/v1/catalog/types/{event_type}";
+    /// `GET` categories with event counts and their types, for filter drop-downs.
+    pub const CATALOG_CATEGORIES: &str = "/api/v1/catalog/categories";
+    /// `GET` / `PUT` the tenant's catalog policy and adopted shared catalogs.
+    pub const CATALOG_SETTINGS: &str = "/api/v1/catalog/settings";
+    /// `GET` the shared catalogs a tenant can adopt.
+    pub const CATALOG_SHARED: &str = "/api/v1/catalog/shared";
+    /// `GET` one shared catalog (`?format=yaml`).
+    pub const CATALOG_SHARED_ONE: &str = "/api/v1/catalog/shared/{catalog_id}";
     /// Liveness.
     pub const HEALTHZ: &str = "/healthz";
     /// Readiness: the ledger and the search index are open.
@@ -77,6 +91,10 @@ pub mod error_codes {
     pub const INVALID_CURSOR: &str = "invalid_cursor";
     /// 400: one or more events are invalid; see `errors`.
     pub const INVALID_EVENTS: &str = "invalid_events";
+    /// 422: events the tenant's catalogs refuse under the strict policy (see `events`).
+    pub const REJECTED_BY_CATALOG: &str = "rejected_by_catalog";
+    /// 422: a catalog document with problems (see `errors`).
+    pub const INVALID_CATALOG: &str = "invalid_catalog";
     /// 400: the request's `Content-Type` is not `application/json`.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// 401: no API key, or one this server does not know, or a revoked one.
@@ -119,9 +137,14 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence for people.
     pub message: String,
-    /// For `invalid_events`: each invalid event by its index in the request.
+    /// For `invalid_events` and `rejected_by_catalog`: each refused event by its index in
+    /// the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventErrors>,
+    /// For `invalid_catalog`: every problem of the catalog document, by path (like
+    /// `events[3].code`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldErrorBody>,
     /// The request id, also in the `x-request-id` header and the server's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -571,4 +594,116 @@ pub struct IngestParams {
     /// `true`: each receipt carries its inclusion proof.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+}
+
+/// Reply to `GET /api/v1/catalog`: the tenant's own catalog and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogBody {
+    /// The tenant.
+    pub tenant: String,
+    /// The catalog's stored version (0: the tenant has none yet).
+    pub version: u64,
+    /// `strict` or `lenient`.
+    pub policy: String,
+    /// Shared catalogs the tenant adopted, consulted after its own.
+    pub adopted: Vec<String>,
+    /// The catalog document (`veritrail-catalog/v1`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub catalog: veritrail_core::catalog::CatalogDoc,
+}
+
+/// Reply to a catalog change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogChanged {
+    /// The new version of the tenant's catalog.
+    pub version: u64,
+    /// Entries it holds.
+    pub entries: usize,
+}
+
+/// `GET`/`PUT /api/v1/catalog/settings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettingsBody {
+    /// `strict`: an event of a type no catalog defines, or without a `details` field its
+    /// entry requires, is refused (422). `lenient` (the default): it is stored, with the
+    /// category `Uncatalogued` when no catalog defines its type.
+    pub policy: String,
+    /// Shared catalogs to adopt (see `GET /api/v1/catalog/shared`), in lookup order.
+    #[serde(default)]
+    pub adopted: Vec<String>,
+}
+
+/// One entry, from whichever catalog defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogEntryBody {
+    /// The catalog that defines the type (the tenant's own, a shared one, or `veritrail`).
+    pub catalog: String,
+    /// The entry.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub entry: veritrail_core::catalog::EntryDoc,
+}
+
+/// Reply to `GET /api/v1/catalog/shared`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SharedCatalogList {
+    /// Every shared catalog.
+    pub catalogs: Vec<SharedCatalogSummary>,
+}
+
+/// A shared catalog, in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SharedCatalogSummary {
+    /// Its id, to adopt it by.
+    pub id: String,
+    /// Its title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Entries it holds.
+    pub entries: usize,
+}
+
+/// Reply to `GET /api/v1/catalog/categories`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CategoryList {
+    /// Categories, by name; events stored without a category come last under `null`.
+    pub categories: Vec<CategoryBody>,
+    /// Counts cover the searchable records (`0..indexed_size` of the log).
+    pub indexed_size: u64,
+}
+
+/// One category with its event count and its types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CategoryBody {
+    /// The category (`null` for records stored without one).
+    pub category: Option<String>,
+    /// Searchable events of the category.
+    pub count: u64,
+    /// Its types: every type the tenant's catalogs put in it, and every type stored in it.
+    pub types: Vec<TypeCount>,
+}
+
+/// One event type in a [`CategoryBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TypeCount {
+    /// The type key.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The catalog's name for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The catalog's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u64>,
+    /// Searchable events of the type in the category.
+    pub count: u64,
 }

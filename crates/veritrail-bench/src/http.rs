@@ -152,6 +152,16 @@ struct Group {
     count: u64,
 }
 
+#[derive(Deserialize)]
+struct CategoryList {
+    categories: Vec<CategoryCount>,
+}
+
+#[derive(Deserialize)]
+struct CategoryCount {
+    count: u64,
+}
+
 /// Asks query `i` of `kind`.
 struct SearchWorker {
     conn: Conn,
@@ -176,7 +186,7 @@ fn query_path(spec: &QuerySpec) -> String {
         } => {
             let _ = write!(
                 path,
-                "/api/v1/events?type={}.*&from={}&to={}&limit=50",
+                "/api/v1/events?category={}&from={}&to={}&limit=50",
                 synth::FAMILIES[*family],
                 time(*from_ms),
                 time(*to_ms)
@@ -188,11 +198,12 @@ fn query_path(spec: &QuerySpec) -> String {
         QuerySpec::CountByFamily { from_ms, to_ms } => {
             let _ = write!(
                 path,
-                "/api/v1/events/count?from={}&to={}&group_by=type",
+                "/api/v1/events/count?from={}&to={}&group_by=category",
                 time(*from_ms),
                 time(*to_ms)
             );
         }
+        QuerySpec::Categories => path.push_str("/api/v1/catalog/categories"),
     }
     path
 }
@@ -210,20 +221,18 @@ impl Worker for SearchWorker {
             .await?;
         if self.kind == QueryKind::Count {
             let page: CountPage = serde_json::from_slice(&body)?;
-            // Per family, as PostgreSQL groups: sum the types of each family.
-            let families: u64 = page
+            let groups: u64 = page
                 .groups
                 .unwrap_or_default()
                 .iter()
-                .map(|group| (group.key.split('.').next().unwrap_or(""), group.count))
-                .fold(HashMap::<&str, u64>::new(), |mut acc, (family, count)| {
-                    *acc.entry(family).or_default() += count;
-                    acc
-                })
-                .values()
+                .filter(|group| synth::FAMILIES.contains(&group.key.as_str()))
+                .map(|group| group.count)
                 .sum();
-            anyhow::ensure!(families == page.total, "groups do not add up");
+            anyhow::ensure!(groups == page.total, "the categories do not add up");
             Ok(page.total)
+        } else if self.kind == QueryKind::Categories {
+            let list: CategoryList = serde_json::from_slice(&body)?;
+            Ok(list.categories.iter().map(|category| category.count).sum())
         } else {
             let page: SearchPage = serde_json::from_slice(&body)?;
             Ok(page.events.len() as u64)
@@ -274,6 +283,27 @@ async fn set_up(
     };
     let publisher = key("publisher").await?;
     let viewer = key("viewer").await?;
+    let catalog_admin = key("admin").await?;
+    // The catalog of the synthetic types: each family is a category, as on PostgreSQL.
+    let catalog = serde_json::json!({
+        "format": "veritrail-catalog/v1",
+        "id": "bench",
+        "events": synth::FAMILIES.iter().zip(synth::TYPES.iter()).flat_map(|(family, types)| {
+            types.iter().map(move |kind| serde_json::json!({
+                "type": format!("{family}.{kind}"),
+                "name": kind.replace('_', " "),
+                "category": family,
+            }))
+        }).collect::<Vec<_>>(),
+    });
+    conn.ok(
+        Method::PUT,
+        "/api/v1/catalog",
+        Some(&catalog_admin),
+        Some(Bytes::from(catalog.to_string())),
+    )
+    .await
+    .context("importing the catalog")?;
     Ok(Keys { publisher, viewer })
 }
 

@@ -187,12 +187,13 @@ enum Phase {
 }
 
 impl Workload {
-    fn query_kinds(&self) -> [synth::QueryKind; 4] {
+    fn query_kinds(&self) -> [synth::QueryKind; 5] {
         [
             synth::QueryKind::Filtered,
             synth::QueryKind::TextOne,
             synth::QueryKind::TextTwo,
             synth::QueryKind::Count,
+            synth::QueryKind::Categories,
         ]
     }
 

@@ -191,6 +191,7 @@ impl QueryWorker {
                 "{SELECT} WHERE tenant = $1 AND doc @@ plainto_tsquery('simple', $2) ORDER BY occurred_at DESC LIMIT 50"
             ),
             QueryKind::Count => "SELECT category, count(*) FROM audit_events WHERE tenant = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY category".to_owned(),
+            QueryKind::Categories => "SELECT category, type, count(*) FROM audit_events WHERE tenant = $1 GROUP BY category, type".to_owned(),
         };
         let statement = client.prepare(&sql).await?;
         Ok(Self {
@@ -248,6 +249,14 @@ impl Worker for QueryWorker {
                 let mut total = 0u64;
                 for row in rows {
                     total += u64::try_from(row.try_get::<_, i64>(1)?)?;
+                }
+                Ok(total)
+            }
+            QuerySpec::Categories => {
+                let rows = self.client.query(&self.statement, &[&self.tenant]).await?;
+                let mut total = 0u64;
+                for row in rows {
+                    total += u64::try_from(row.try_get::<_, i64>(2)?)?;
                 }
                 Ok(total)
             }

@@ -19,7 +19,7 @@ pub(crate) const SPAN_SECS: i64 = 90 * 86_400;
 /// The families: the type prefix on veritrail (`type=auth.*`) is the category on PostgreSQL.
 pub(crate) const FAMILIES: [&str; 5] = ["auth", "billing", "data", "admin", "api"];
 
-const TYPES: [[&str; 4]; 5] = [
+pub(crate) const TYPES: [[&str; 4]; 5] = [
     ["login", "logout", "password_changed", "mfa_enrolled"],
     [
         "invoice_paid",
@@ -359,6 +359,9 @@ pub(crate) enum QuerySpec {
     Text { words: Vec<String> },
     /// Events per family within `[from, to)` (30 days).
     CountByFamily { from_ms: i64, to_ms: i64 },
+    /// Every category with its event count and its types with theirs, over the whole log
+    /// (a filter drop-down).
+    Categories,
 }
 
 /// What kind of query a search phase asks.
@@ -368,6 +371,7 @@ pub(crate) enum QueryKind {
     TextOne,
     TextTwo,
     Count,
+    Categories,
 }
 
 impl QueryKind {
@@ -377,6 +381,7 @@ impl QueryKind {
             QueryKind::TextOne => "search: free text, one word, first page",
             QueryKind::TextTwo => "search: free text, two words, first page",
             QueryKind::Count => "count by family over 30 days",
+            QueryKind::Categories => "categories and types with event counts, whole log",
         }
     }
 
@@ -386,6 +391,7 @@ impl QueryKind {
             QueryKind::TextOne => "search_text_1",
             QueryKind::TextTwo => "search_text_2",
             QueryKind::Count => "count_by_family",
+            QueryKind::Categories => "categories",
         }
     }
 
@@ -422,6 +428,7 @@ impl QueryKind {
                     to_ms: from_ms + 30 * day_ms,
                 }
             }
+            QueryKind::Categories => QuerySpec::Categories,
         }
     }
 }

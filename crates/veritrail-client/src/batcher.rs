@@ -302,7 +302,8 @@ impl Batcher {
                     self.report.tree_size = Some(response.tree_size);
                 }
                 Err(ClientError::Api { code, events, .. })
-                    if code == error_codes::INVALID_EVENTS
+                    if (code == error_codes::INVALID_EVENTS
+                        || code == error_codes::REJECTED_BY_CATALOG)
                         && !events.is_empty()
                         && events.iter().all(|event| event.index < n_events) =>
                 {

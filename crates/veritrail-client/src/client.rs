@@ -17,10 +17,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use veritrail_api::{
-    ConsistencyProofBody, CountParams, CountResponse, CreateKey, CreateTenant, ErrorBody,
-    EventInput, InclusionProofBody, IngestParams, IngestResponse, KeyBody, KeyCreated, KeyList,
-    LogKeyBody, RecordResponse, Role, SearchParams, SearchResponse, TenantBody, TenantCreated,
-    TenantList, WhoAmI, paths,
+    CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
+    CountParams, CountResponse, CreateKey, CreateTenant, ErrorBody, EventInput, InclusionProofBody,
+    IngestParams, IngestResponse, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, Role,
+    SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated, TenantList, WhoAmI,
+    paths,
 };
 
 use crate::error::ClientError;
@@ -582,6 +583,103 @@ impl Client {
         decode(response, &format!("DELETE {path}")).await
     }
 
+    /// The tenant's own catalog and its settings (`version` 0: none yet); `version` picks
+    /// a stored version.
+    ///
+    /// # Errors
+    ///
+    /// `not_found` for a version that does not exist; otherwise as the request ends.
+    pub async fn catalog(&self, version: Option<u64>) -> Result<CatalogBody, ClientError> {
+        let query: Vec<(&str, String)> = version
+            .map(|version| ("version", version.to_string()))
+            .into_iter()
+            .collect();
+        self.get_json(paths::CATALOG, &query).await
+    }
+
+    /// The tenant's own catalog document as YAML.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn catalog_yaml(&self, version: Option<u64>) -> Result<String, ClientError> {
+        let mut query = vec![("format", "yaml".to_owned())];
+        if let Some(version) = version {
+            query.push(("version", version.to_string()));
+        }
+        let url = self.url(paths::CATALOG);
+        let response = self
+            .execute(RetryMode::Idempotent, || self.http.get(&url).query(&query))
+            .await?;
+        response.text().await.map_err(ClientError::Transport)
+    }
+
+    /// Replaces the tenant's own catalog with `document` (`veritrail-catalog/v1`, YAML or
+    /// JSON as `content_type` says); the reply has the new version. Replacing is
+    /// idempotent in effect, so it is retried like a read.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_catalog` with every problem in the error's details; otherwise as the
+    /// request ends.
+    pub async fn put_catalog(
+        &self,
+        document: Vec<u8>,
+        content_type: &str,
+    ) -> Result<CatalogChanged, ClientError> {
+        let url = self.url(paths::CATALOG);
+        let response = self
+            .execute(RetryMode::Idempotent, || {
+                self.http
+                    .put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(document.clone())
+            })
+            .await?;
+        decode(response, &format!("PUT {}", paths::CATALOG)).await
+    }
+
+    /// The tenant's catalog policy and adopted shared catalogs.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn catalog_settings(&self) -> Result<CatalogSettingsBody, ClientError> {
+        self.get_json(paths::CATALOG_SETTINGS, &[]).await
+    }
+
+    /// Sets the tenant's catalog policy and adopted shared catalogs.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_catalog` for an unknown policy or shared catalog; otherwise as the request
+    /// ends.
+    pub async fn put_catalog_settings(
+        &self,
+        settings: &CatalogSettingsBody,
+    ) -> Result<CatalogSettingsBody, ClientError> {
+        self.send_body(Method::PUT, paths::CATALOG_SETTINGS, settings)
+            .await
+    }
+
+    /// Categories with event counts and their types.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn catalog_categories(&self) -> Result<CategoryList, ClientError> {
+        self.get_json(paths::CATALOG_CATEGORIES, &[]).await
+    }
+
+    /// The shared catalogs a tenant can adopt.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn shared_catalogs(&self) -> Result<SharedCatalogList, ClientError> {
+        self.get_json(paths::CATALOG_SHARED, &[]).await
+    }
+
     async fn get_query<Q: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -794,7 +892,8 @@ async fn api_error(response: Response) -> ClientError {
             code: error.code,
             message: error.message,
             events: error.events,
-            request_id: error.request_id.or(request_id),
+            errors: error.errors.into(),
+            request_id: error.request_id.or(request_id).map(String::into_boxed_str),
             retry_after,
         },
         Err(_) => {
@@ -811,7 +910,8 @@ async fn api_error(response: Response) -> ClientError {
                 code: format!("http_{}", status.as_u16()),
                 message,
                 events: Vec::new(),
-                request_id,
+                errors: Box::default(),
+                request_id: request_id.map(String::into_boxed_str),
                 retry_after,
             }
         }

@@ -27,11 +27,13 @@ pub enum ClientError {
         code: String,
         /// The server's sentence for people.
         message: String,
-        /// For `invalid_events`: the invalid fields of each rejected event, by index in the
-        /// request.
+        /// For `invalid_events` and `rejected_by_catalog`: the invalid fields of each
+        /// rejected event, by index in the request.
         events: Vec<EventErrors>,
+        /// For `invalid_catalog`: every problem of the catalog document, by path.
+        errors: Box<[veritrail_api::FieldErrorBody]>,
         /// The server's request id, to find the request in its log.
-        request_id: Option<String>,
+        request_id: Option<Box<str>>,
         /// From `Retry-After` (429, sometimes 503): how long the server asked us to wait.
         retry_after: Option<Duration>,
     },

@@ -150,6 +150,10 @@ pub mod codes {
     /// Only from the record decoder: a value in a stored record that is valid but not in its
     /// canonical form (IP address text, `details` JSON).
     pub const NOT_CANONICAL: &str = "not_canonical";
+    /// A type the tenant's catalogs do not define, under the strict policy.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// A catalog's repeated type, code or `details` field.
+    pub const DUPLICATE: &str = "duplicate";
 }
 
 /// Why one value was rejected: a stable machine `code` (one of [`codes`]) and a sentence.
@@ -163,7 +167,7 @@ pub struct ValueError {
 }
 
 impl ValueError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -1210,6 +1214,14 @@ impl Event {
     #[must_use]
     pub fn with_summary(mut self, summary: Summary) -> Self {
         self.summary = Some(summary);
+        self
+    }
+
+    /// The event with `outcome` set, for the catalog's default outcome when the client sent
+    /// none.
+    #[must_use]
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = Some(outcome);
         self
     }
 }

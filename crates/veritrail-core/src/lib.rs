@@ -12,6 +12,7 @@
 //! - [`note`]: C2SP `signed-note` signing and verification with Ed25519.
 
 pub mod canonical_json;
+pub mod catalog;
 pub mod checkpoint;
 pub mod event;
 mod json_out;

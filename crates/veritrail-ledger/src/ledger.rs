@@ -127,8 +127,16 @@ struct Published {
 
 struct Request {
     tenant: TenantId,
-    events: Vec<Event>,
+    /// Each event with the catalog fields its record stores.
+    events: Vec<(Event, CatalogFields)>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
+}
+
+fn uncatalogued(events: Vec<Event>) -> Vec<(Event, CatalogFields)> {
+    events
+        .into_iter()
+        .map(|event| (event, CatalogFields::default()))
+        .collect()
 }
 
 /// The ledger: the sequencer thread and the store it writes to.
@@ -200,12 +208,22 @@ impl Ledger {
         })
     }
 
-    /// Appends `events` to `tenant`'s log; returns one receipt per event once the batch
-    /// holding them is durable.
+    /// Appends `events` to `tenant`'s log, with no catalog fields; returns one receipt per
+    /// event once the batch holding them is durable.
     pub async fn append(
         &self,
         tenant: TenantId,
         events: Vec<Event>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        self.append_catalogued(tenant, uncatalogued(events)).await
+    }
+
+    /// [`Ledger::append`] with the catalog fields each event's record stores (a retried
+    /// event id keeps the record it was first given).
+    pub async fn append_catalogued(
+        &self,
+        tenant: TenantId,
+        events: Vec<(Event, CatalogFields)>,
     ) -> Result<Vec<Receipt>, AppendError> {
         let reply = self.enqueue(tenant, events)?;
         reply.await.map_err(|_| AppendError::Closed)?
@@ -217,14 +235,14 @@ impl Ledger {
         tenant: TenantId,
         events: Vec<Event>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        let reply = self.enqueue(tenant, events)?;
+        let reply = self.enqueue(tenant, uncatalogued(events))?;
         reply.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
     fn enqueue(
         &self,
         tenant: TenantId,
-        events: Vec<Event>,
+        events: Vec<(Event, CatalogFields)>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
     {
         if events.len() > self.max_batch_events {
@@ -582,7 +600,7 @@ impl Sequencer {
                 }
             });
             let events = std::mem::take(&mut request.events);
-            let ids: Vec<&EventId> = events.iter().filter_map(Event::id).collect();
+            let ids: Vec<&EventId> = events.iter().filter_map(|(event, _)| event.id()).collect();
             let mut committed = if ids.is_empty() {
                 Vec::new()
             } else {
@@ -590,7 +608,7 @@ impl Sequencer {
             }
             .into_iter();
             let mut plan = Vec::with_capacity(events.len());
-            for event in events {
+            for (event, catalog) in events {
                 let event_id = event.id().cloned();
                 if let Some(id) = &event_id {
                     let committed_seq = committed.next().flatten();
@@ -608,13 +626,7 @@ impl Sequencer {
                     }
                 }
                 let seq = work.frontier.size();
-                let record = Record::new(
-                    request.tenant.clone(),
-                    seq,
-                    received_at,
-                    event,
-                    CatalogFields::default(),
-                );
+                let record = Record::new(request.tenant.clone(), seq, received_at, event, catalog);
                 let bytes = record.encode();
                 let leaf_hash = merkle::leaf_hash(&bytes);
                 let nodes = &mut work.nodes;

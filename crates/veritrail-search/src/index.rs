@@ -43,6 +43,11 @@ pub struct SearchOptions {
     pub indexing_threads: usize,
     /// Threads that merge segments in the background; default 1.
     pub merge_threads: usize,
+    /// A segment holding more documents than this is not merged again (tantivy's
+    /// `LogMergePolicy::max_docs_before_merge`); default 250,000. Merges of eight such
+    /// segments make the largest, about 2 million documents: that bounds the CPU one merge
+    /// takes away from ingest, at the cost of a few more segments to search.
+    pub merge_max_segment_docs: usize,
     /// Threads one [`SearchIndex::count`] spreads its segments over; default 1. More cut
     /// the latency of a count over a big tenant, not the throughput of many.
     pub count_threads: usize,
@@ -58,6 +63,7 @@ impl Default for SearchOptions {
             writer_memory_bytes: 64 << 20,
             indexing_threads: 1,
             merge_threads: 1,
+            merge_max_segment_docs: 250_000,
             count_threads: 1,
             one_pass_max_docs: 8 * 1024,
         }
@@ -178,6 +184,9 @@ impl SearchIndex {
                 .num_merge_threads(options.merge_threads.max(1))
                 .build(),
         )?;
+        let mut merge_policy = tantivy::indexer::LogMergePolicy::default();
+        merge_policy.set_max_docs_before_merge(options.merge_max_segment_docs);
+        writer.set_merge_policy(Box::new(merge_policy));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -401,6 +410,53 @@ impl SearchIndex {
             one_pass_max_docs: self.one_pass_max_docs,
         };
         top_page(&searcher, weight.as_ref(), &self.blocks, &bounds)
+    }
+
+    /// How many of `tenant`'s searchable records there are per category and type, as
+    /// `(category, type, count)` sorted by category then type (`category` is `None` for
+    /// records without one). Read from term document frequencies, so it costs a few term
+    /// dictionary lookups per segment whatever the tenant's size.
+    ///
+    /// # Errors
+    ///
+    /// Engine errors.
+    pub fn catalog_counts(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(Option<String>, String, u64)>, SearchError> {
+        let searcher = self.reader.searcher();
+        let mut prefix = String::with_capacity(tenant.as_str().len() + 1);
+        prefix.push_str(tenant.as_str());
+        prefix.push('\0');
+        // Every key of the tenant: `tenant NUL` up to (not including) `tenant \x01`.
+        let mut end = prefix.clone().into_bytes();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.catalog_key)?;
+            let mut stream = inverted
+                .terms()
+                .range()
+                .ge(prefix.as_bytes())
+                .lt(&end)
+                .into_stream()?;
+            while stream.advance() {
+                *counts.entry(stream.key().to_vec()).or_default() +=
+                    u64::from(stream.value().doc_freq);
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .filter_map(|(key, count)| {
+                let key = String::from_utf8(key).ok()?;
+                let rest = key.strip_prefix(prefix.as_str())?;
+                let (category, event_type) = rest.split_once('\0')?;
+                let category = (!category.is_empty()).then(|| category.to_owned());
+                Some((category, event_type.to_owned(), count))
+            })
+            .collect())
     }
 
     /// Counts `tenant`'s records matching `query`: the total, per group with `group_by`,

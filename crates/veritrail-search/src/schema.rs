@@ -21,6 +21,7 @@
 //! | `outcome` | term + fast (u64) | [`Outcome::code`], 0 when absent |
 //! | `correlation_id`, `event_id` | term | exact |
 //! | `text` | words | free text, see below |
+//! | `catalog_key` | term | `tenant NUL category NUL type` (category empty when none): the catalog's drop-downs count events per category and type from these terms' document frequencies, without visiting a document |
 //!
 //! `pos` numbers documents in the order [`crate::SearchIndex::apply`] added them. Each
 //! tenant's records are applied in seq order, so within one tenant `pos` order is seq order;
@@ -49,7 +50,7 @@ use veritrail_core::record::Record;
 
 /// Version of the schema and payload layout; bumped on any change, which makes old
 /// directories [`crate::SearchError::IncompatibleFormat`] until rebuilt.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// Name under which the free-text analyzer is registered.
 pub(crate) const WORDS_TOKENIZER: &str = "veritrail_words";
@@ -87,6 +88,7 @@ pub(crate) struct Fields {
     pub(crate) correlation_id: Field,
     pub(crate) event_id: Field,
     pub(crate) text: Field,
+    pub(crate) catalog_key: Field,
 }
 
 impl Fields {
@@ -122,6 +124,7 @@ impl Fields {
             correlation_id: builder.add_text_field("correlation_id", STRING),
             event_id: builder.add_text_field("event_id", STRING),
             text: builder.add_text_field("text", words),
+            catalog_key: builder.add_text_field("catalog_key", STRING),
         };
         (builder.build(), fields)
     }
@@ -180,8 +183,25 @@ impl Fields {
         }
         free_text(record, text);
         doc.add_text(self.text, text.as_str());
+        text.clear();
+        catalog_key(
+            record.tenant().as_str(),
+            catalog.category.as_ref().map_or("", |c| c.as_str()),
+            event_type,
+            text,
+        );
+        doc.add_text(self.catalog_key, text.as_str());
         doc
     }
+}
+
+/// The `catalog_key` term of a record: `tenant NUL category NUL type`.
+pub(crate) fn catalog_key(tenant: &str, category: &str, event_type: &str, out: &mut String) {
+    out.push_str(tenant);
+    out.push('\0');
+    out.push_str(category);
+    out.push('\0');
+    out.push_str(event_type);
 }
 
 /// The analyzer of the `text` field, also applied to query words.

@@ -2,8 +2,11 @@
 //! tenant's own log, so the log that customers verify also shows who changed its access.
 //!
 //! Types are under `veritrail.` (`veritrail.tenant.created`, `veritrail.key.created`,
-//! `veritrail.key.revoked`, `veritrail.log.exported`); the actor is the key that acted (its
-//! id, never its secret), the source is this service.
+//! `veritrail.key.revoked`, `veritrail.log.exported`, `veritrail.catalog.changed`,
+//! `veritrail.tenant.settings_changed`), defined by the built-in `veritrail` catalog
+//! (`catalogs/veritrail.yaml`), which gives each record its code, name, category, severity,
+//! description and summary. The actor is the key that acted (its id, never its secret), the
+//! source is this service.
 
 use serde_json::json;
 use veritrail_api::EventInput;
@@ -19,6 +22,8 @@ pub mod types {
     pub const KEY_CREATED: &str = "veritrail.key.created";
     pub const KEY_REVOKED: &str = "veritrail.key.revoked";
     pub const LOG_EXPORTED: &str = "veritrail.log.exported";
+    pub const CATALOG_CHANGED: &str = "veritrail.catalog.changed";
+    pub const SETTINGS_CHANGED: &str = "veritrail.tenant.settings_changed";
 }
 
 /// Builds one of the service's events.
@@ -26,7 +31,6 @@ fn event(
     event_type: &str,
     actor: &Principal,
     target: &serde_json::Value,
-    summary: &str,
     details: &serde_json::Value,
 ) -> Result<Event, ApiError> {
     let actor_type = match actor {
@@ -39,18 +43,21 @@ fn event(
         "targets": [target],
         "outcome": "success",
         "source": {"service": "veritrail", "component": "api", "version": env!("CARGO_PKG_VERSION")},
-        "summary": summary,
         "details": details,
     }))
     .map_err(ApiError::internal)?;
     Event::parse(input).map_err(ApiError::internal)
 }
 
-/// Appends a service event to `tenant`'s log; returns once it is durable.
+/// Appends a service event to `tenant`'s log, with the built-in catalog's fields and
+/// summary; returns once it is durable.
 pub async fn record(state: &AppState, tenant: &TenantId, event: Event) -> Result<(), ApiError> {
+    let catalogued = state.catalogs().builtin().apply(event).map_err(|errors| {
+        ApiError::internal(format!("a service event misfits its catalog: {errors:?}"))
+    })?;
     state
         .ledger()
-        .append(tenant.clone(), vec![event])
+        .append_catalogued(tenant.clone(), vec![catalogued])
         .await
         .map_err(ApiError::unavailable)?;
     Ok(())
@@ -65,7 +72,6 @@ pub fn tenant_created(
         types::TENANT_CREATED,
         actor,
         &json!({"id": tenant.as_str(), "type": "tenant"}),
-        &format!("Tenant {tenant} created, with owner key {}", owner_key.id),
         &json!({"owner_key_id": owner_key.id}),
     )
 }
@@ -75,7 +81,6 @@ pub fn key_created(actor: &Principal, key: &KeyRow) -> Result<Event, ApiError> {
         types::KEY_CREATED,
         actor,
         &key_target(key),
-        &format!("API key {} created with role {}", key.id, key.role),
         &json!({"key_id": key.id, "role": key.role.as_str(), "name": key.name}),
     )
 }
@@ -85,7 +90,6 @@ pub fn key_revoked(actor: &Principal, key: &KeyRow) -> Result<Event, ApiError> {
         types::KEY_REVOKED,
         actor,
         &key_target(key),
-        &format!("API key {} ({}) revoked", key.id, key.role),
         &json!({"key_id": key.id, "role": key.role.as_str()}),
     )
 }
@@ -99,8 +103,39 @@ pub fn log_exported(
         types::LOG_EXPORTED,
         actor,
         &json!({"id": tenant.as_str(), "type": "tenant"}),
-        &format!("Log exported: records 0 to {}", tree_size.saturating_sub(1)),
         &json!({"tree_size": tree_size}),
+    )
+}
+
+/// A change of the tenant's catalog: `change` is `imported`, `entry_updated` or
+/// `entry_deleted`.
+pub fn catalog_changed(
+    actor: &Principal,
+    tenant: &TenantId,
+    catalog: &str,
+    version: u64,
+    change: &str,
+) -> Result<Event, ApiError> {
+    event(
+        types::CATALOG_CHANGED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &json!({"catalog": catalog, "version": version, "change": change}),
+    )
+}
+
+/// A change of a tenant setting.
+pub fn settings_changed(
+    actor: &Principal,
+    tenant: &TenantId,
+    setting: &str,
+    value: &str,
+) -> Result<Event, ApiError> {
+    event(
+        types::SETTINGS_CHANGED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &json!({"setting": setting, "value": value}),
     )
 }
 

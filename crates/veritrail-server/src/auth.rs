@@ -2,13 +2,13 @@
 //! [`Principal`]; handlers ask this module for the permission they need, and this module is
 //! the only place the role rules live:
 //!
-//! | role        | read events and proofs | ingest | manage keys              |
-//! |-------------|------------------------|--------|--------------------------|
-//! | owner       | yes                    | no     | every role               |
-//! | super_admin | yes                    | no     | every role but owner     |
-//! | admin       | yes                    | no     | viewer and publisher     |
-//! | viewer      | yes                    | no     | no                       |
-//! | publisher   | no                     | yes    | no                       |
+//! | role        | read events, proofs, catalog | ingest | manage keys          | change catalog |
+//! |-------------|------------------------------|--------|----------------------|----------------|
+//! | owner       | yes                          | no     | every role           | yes            |
+//! | super_admin | yes                          | no     | every role but owner | yes            |
+//! | admin       | yes                          | no     | viewer and publisher | yes            |
+//! | viewer      | yes                          | no     | no                   | no             |
+//! | publisher   | no                           | yes    | no                   | no             |
 //!
 //! The server admin manages tenants and their keys (any role) and reads no events. Keys held
 //! by people cannot write events: only publisher keys, held by services, can.
@@ -103,6 +103,19 @@ impl Auth {
                 Some(role) => format!("a {} key cannot manage {role} keys", key.role),
                 None => format!("a {} key cannot manage keys", key.role),
             }))
+        }
+    }
+
+    /// A tenant key that may change its tenant's catalog and catalog settings: owner,
+    /// super_admin, admin (the roles that manage the tenant, as in seed 004).
+    pub fn catalog_editor(&self) -> Result<&TenantKey, ApiError> {
+        let key = self.tenant_key()?;
+        match key.role {
+            Role::Owner | Role::SuperAdmin | Role::Admin => Ok(key),
+            Role::Viewer | Role::Publisher => Err(ApiError::forbidden(format!(
+                "a {} key cannot change the catalog; use an owner, super_admin or admin key",
+                key.role
+            ))),
         }
     }
 

@@ -23,6 +23,10 @@ use crate::clock;
 const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Every version of every tenant's own catalog: `(tenant, version)` -> the catalog's JSON.
+const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("catalogs");
+/// Each tenant's catalog settings (policy, adopted shared catalogs), as JSON.
+const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_settings");
 const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
 
 /// The id that names the server admin in key lists and audit events.
@@ -134,6 +138,8 @@ impl ControlPlane {
         {
             tx.open_table(TENANTS).map_err(store_err)?;
             tx.open_table(KEYS).map_err(store_err)?;
+            tx.open_table(CATALOGS).map_err(store_err)?;
+            tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
             let mut meta = tx.open_table(META).map_err(store_err)?;
             if meta.get(ADMIN_KEY_HASH).map_err(store_err)?.is_none() {
                 let secret = new_secret()?;
@@ -432,6 +438,121 @@ fn parse_hash(text: &str) -> Result<[u8; 32], ControlError> {
             .map_err(|_| corrupt())?;
     }
     Ok(hash)
+}
+
+/// A tenant's catalog settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogSettings {
+    /// What happens to events no catalog defines.
+    pub policy: veritrail_core::catalog::Policy,
+    /// Shared catalogs the tenant adopted, consulted in this order after its own.
+    pub adopted: Vec<String>,
+}
+
+impl ControlPlane {
+    /// The latest version of `tenant`'s own catalog, as `(version, JSON)`.
+    pub fn catalog(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(CATALOGS).map_err(store_err)?;
+        let mut range = table
+            .range((tenant.as_str(), 0)..=(tenant.as_str(), u64::MAX))
+            .map_err(store_err)?;
+        range
+            .next_back()
+            .transpose()
+            .map_err(store_err)
+            .map(|entry| entry.map(|(key, value)| (key.value().1, value.value().to_vec())))
+    }
+
+    /// Version `version` of `tenant`'s own catalog, as JSON.
+    pub fn catalog_version(
+        &self,
+        tenant: &TenantId,
+        version: u64,
+    ) -> Result<Option<Vec<u8>>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(CATALOGS).map_err(store_err)?;
+        Ok(table
+            .get((tenant.as_str(), version))
+            .map_err(store_err)?
+            .map(|value| value.value().to_vec()))
+    }
+
+    /// Stores a new version of `tenant`'s own catalog, made by `make` from the latest one
+    /// (`None` if there is none) and the new version number, in one transaction; returns
+    /// what `make` returned.
+    pub fn put_catalog<T, E: From<ControlError>>(
+        &self,
+        tenant: &TenantId,
+        make: impl FnOnce(Option<&[u8]>, u64) -> Result<(Vec<u8>, T), E>,
+    ) -> Result<T, E> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let made = {
+            let mut table = tx.open_table(CATALOGS).map_err(store_err)?;
+            let latest = table
+                .range((tenant.as_str(), 0)..=(tenant.as_str(), u64::MAX))
+                .map_err(store_err)?
+                .next_back()
+                .transpose()
+                .map_err(store_err)?
+                .map(|(key, value)| (key.value().1, value.value().to_vec()));
+            let version = latest.as_ref().map_or(1, |(version, _)| version + 1);
+            let (json, made) = make(latest.as_ref().map(|(_, json)| json.as_slice()), version)?;
+            table
+                .insert((tenant.as_str(), version), json.as_slice())
+                .map_err(store_err)?;
+            made
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(made)
+    }
+
+    /// Removes a version stored by [`ControlPlane::put_catalog`] whose audit event could not
+    /// be written.
+    pub fn undo_put_catalog(&self, tenant: &TenantId, version: u64) -> Result<(), ControlError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        tx.open_table(CATALOGS)
+            .map_err(store_err)?
+            .remove((tenant.as_str(), version))
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)
+    }
+
+    /// `tenant`'s catalog settings (the defaults when never set).
+    pub fn catalog_settings(&self, tenant: &TenantId) -> Result<CatalogSettings, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+        table
+            .get(tenant.as_str())
+            .map_err(store_err)?
+            .map_or(Ok(CatalogSettings::default()), |value| {
+                decode(value.value())
+            })
+    }
+
+    /// Replaces `tenant`'s catalog settings; returns the previous ones.
+    pub fn put_catalog_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &CatalogSettings,
+    ) -> Result<CatalogSettings, ControlError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let previous = {
+            let mut table = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+            let previous = table
+                .get(tenant.as_str())
+                .map_err(store_err)?
+                .map_or(Ok(CatalogSettings::default()), |value| {
+                    decode(value.value())
+                })?;
+            table
+                .insert(tenant.as_str(), encode(settings).as_slice())
+                .map_err(store_err)?;
+            previous
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(previous)
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use veritrail_api::{ErrorBody, ErrorDetail, EventErrors, error_codes};
+use veritrail_api::{ErrorBody, ErrorDetail, EventErrors, FieldErrorBody, error_codes};
 
 /// An error answer.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub events: Vec<EventErrors>,
+    /// For `invalid_catalog`: every problem of the document, by path.
+    pub errors: Vec<FieldErrorBody>,
     /// For 429 and some 503s: seconds to wait.
     pub retry_after: Option<u64>,
 }
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             events: Vec::new(),
+            errors: Vec::new(),
             retry_after: None,
         }
     }
@@ -95,6 +98,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message: self.message,
                 events: self.events,
+                errors: self.errors,
                 request_id: crate::current_request_id(),
             },
         };

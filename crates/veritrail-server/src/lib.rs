@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalogs;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -71,6 +72,7 @@ struct Inner {
     config: Config,
     ledger: Arc<Ledger>,
     control: ControlPlane,
+    catalogs: catalogs::CatalogService,
     search: Arc<SearchIndex>,
     indexer: Indexer,
     metrics: Metrics,
@@ -89,6 +91,10 @@ impl AppState {
 
     pub fn control(&self) -> &ControlPlane {
         &self.inner.control
+    }
+
+    pub fn catalogs(&self) -> &catalogs::CatalogService {
+        &self.inner.catalogs
     }
 
     pub fn search(&self) -> &Arc<SearchIndex> {
@@ -152,15 +158,23 @@ impl Server {
         if let Some(key) = &config.admin_key {
             control.add_configured_admin_key(key);
         }
+        let search_options = SearchOptions {
+            writer_memory_bytes: config.search.writer_memory_mib * 1024 * 1024,
+            ..SearchOptions::default()
+        };
+        let search_dir = dir.join("search");
+        let search = match SearchIndex::open(&search_dir, search_options) {
+            // The index is derived from the ledger: one of another version is rebuilt.
+            Err(veritrail_search::SearchError::IncompatibleFormat(why)) => {
+                tracing::warn!(%why, "the search index is of another format; rebuilding it from the ledger");
+                std::fs::remove_dir_all(&search_dir)
+                    .context("cannot remove the old search index")?;
+                SearchIndex::open(&search_dir, search_options)
+            }
+            other => other,
+        };
         let search = Arc::new(
-            SearchIndex::open(
-                &dir.join("search"),
-                SearchOptions {
-                    writer_memory_bytes: config.search.writer_memory_mib * 1024 * 1024,
-                    ..SearchOptions::default()
-                },
-            )
-            .context("cannot open the search index (`veritrail reindex` rebuilds it)")?,
+            search.context("cannot open the search index (`veritrail reindex` rebuilds it)")?,
         );
         let indexer = Indexer::start(
             Arc::clone(&ledger),
@@ -175,6 +189,8 @@ impl Server {
                     config,
                     ledger,
                     control,
+                    catalogs: catalogs::CatalogService::new()
+                        .context("cannot load the shipped catalogs")?,
                     search,
                     indexer,
                     metrics: Metrics::default(),
@@ -241,8 +257,15 @@ pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64)) -> anyhow::Result
         .context("cannot open the ledger (is the server still running?)")?;
     let ledger = Ledger::start(Arc::new(store), signer, LedgerConfig::default())
         .context("cannot start the ledger")?;
-    let search = SearchIndex::open(&dir.join("search"), SearchOptions::default())
-        .context("cannot open the search index")?;
+    let search_dir = dir.join("search");
+    let search = match SearchIndex::open(&search_dir, SearchOptions::default()) {
+        Err(veritrail_search::SearchError::IncompatibleFormat(_)) => {
+            std::fs::remove_dir_all(&search_dir).context("cannot remove the old search index")?;
+            SearchIndex::open(&search_dir, SearchOptions::default())
+        }
+        other => other,
+    }
+    .context("cannot open the search index")?;
     search.clear().context("cannot clear the search index")?;
     let mut done = 0;
     let total = indexer::catch_up(&ledger, &search, &mut || {

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{admin, events, log, ops};
+use crate::routes::{admin, catalog, events, log, ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,9 @@ use crate::routes::{admin, events, log, ops};
         admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::list_keys, admin::create_key, admin::revoke_key,
         admin::list_tenant_keys, admin::create_tenant_key, admin::revoke_tenant_key,
+        catalog::get_catalog, catalog::put_catalog, catalog::get_type, catalog::put_type,
+        catalog::delete_type, catalog::categories, catalog::get_settings, catalog::put_settings,
+        catalog::list_shared, catalog::get_shared,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(veritrail_api::ActorInput, veritrail_api::TargetInput, veritrail_api::SourceInput)),
@@ -32,6 +35,7 @@ use crate::routes::{admin, events, log, ops};
         (name = "log", description = "The verifiable log: checkpoints, proofs, export."),
         (name = "tenants", description = "Tenants (server admin)."),
         (name = "keys", description = "API keys and their roles."),
+        (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
         (name = "operations", description = "Health and metrics."),
     )
 )]
@@ -52,10 +56,15 @@ impl Modify for ApiKeyAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+            let writes = [&mut item.post, &mut item.put, &mut item.delete];
+            let operations = writes
                 .into_iter()
-                .flatten()
-            {
+                .map(|operation| (true, operation))
+                .chain(std::iter::once((false, &mut item.get)));
+            for (writes, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
                 if operation.security.is_none() {
                     continue;
                 }
@@ -68,6 +77,8 @@ impl Modify for ApiKeyAuth {
                         "415",
                         "The body is not `application/json` (`unsupported_media_type`).",
                     ));
+                }
+                if writes {
                     common.push(("503", "Storage, or the audit event recording the action, cannot be written now (`unavailable`, `shutting_down`); retry."));
                 }
                 for (status, description) in common {

@@ -1,6 +1,6 @@
 //! The client commands of the `veritrail` tool: they talk to a veritrail server over its
 //! HTTP API with `veritrail-client` (`send`, `search`, `count`, `get`, `checkpoint`,
-//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`), and verify an export bundle
+//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`, `catalog`), and verify an export bundle
 //! offline ([`verify_export_command`]).
 //!
 //! Output is for people by default (aligned tables) and for scripts with `--json`. Exit
@@ -200,6 +200,9 @@ pub(crate) enum RemoteCommand {
     /// Manage tenants (server-admin key).
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// The tenant's event catalog: import, export, list, settings, shared catalogs.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
 }
 
 /// `veritrail proof ...`.
@@ -302,6 +305,58 @@ pub(crate) enum TenantsCommand {
     },
 }
 
+/// `veritrail catalog ...`: the key's tenant's event catalog.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CatalogCommand {
+    /// Replace the tenant's catalog with a `veritrail-catalog/v1` file (YAML or JSON; see
+    /// `catalogs/`), stored as a new version (owner, super_admin or admin key).
+    Import {
+        #[command(flatten)]
+        connection: Connection,
+        /// The catalog file; `.json` is sent as JSON, anything else as YAML.
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the tenant's catalog document (YAML, or JSON with `--json`).
+    Export {
+        #[command(flatten)]
+        connection: Connection,
+        /// A stored version (default: the latest).
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List categories with their event counts and types.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change the policy (`strict`, `lenient`) and the adopted shared catalogs.
+    Settings {
+        #[command(flatten)]
+        connection: Connection,
+        /// `strict` or `lenient`.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Shared catalogs to adopt, comma-separated (an empty value adopts none).
+        #[arg(long, value_delimiter = ',')]
+        adopt: Option<Vec<String>>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the shared catalogs a tenant can adopt.
+    Shared {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn parse_role(name: &str) -> Result<Role, String> {
     Role::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
@@ -339,6 +394,7 @@ fn describe_refusal(err: &ClientError) -> String {
         code,
         message,
         events,
+        errors,
         request_id,
         ..
     } = err
@@ -357,6 +413,18 @@ fn describe_refusal(err: &ClientError) -> String {
                 event.index, field.field, field.message, field.code
             ));
         }
+    }
+    for field in errors {
+        text.push_str(&format!(
+            "\n  {}: {} ({})",
+            if field.field.is_empty() {
+                "document"
+            } else {
+                &field.field
+            },
+            field.message,
+            field.code
+        ));
     }
     text
 }
@@ -518,6 +586,7 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         }
         RemoteCommand::Keys(command) => keys(command, &mut out).await,
         RemoteCommand::Tenants(command) => tenants(command, &mut out).await,
+        RemoteCommand::Catalog(command) => catalog(command, &mut out).await,
     }
 }
 
@@ -952,6 +1021,128 @@ fn keys_table(keys: &[KeyBody]) -> String {
         ]);
     }
     table(&rows)
+}
+
+async fn catalog(command: CatalogCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
+    match command {
+        CatalogCommand::Import {
+            connection,
+            file,
+            json,
+        } => {
+            let document =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let content_type = if file.extension().is_some_and(|ext| ext == "json") {
+                "application/json"
+            } else {
+                "application/yaml"
+            };
+            let changed = connection
+                .client()?
+                .put_catalog(document, content_type)
+                .await?;
+            if json {
+                out.line(&serde_json::to_string(&changed)?)?;
+            } else {
+                out.line(&format!(
+                    "imported {}: version {}, {} event types",
+                    file.display(),
+                    changed.version,
+                    changed.entries
+                ))?;
+            }
+        }
+        CatalogCommand::Export {
+            connection,
+            version,
+            json,
+        } => {
+            let client = connection.client()?;
+            if json {
+                let body = client.catalog(version).await?;
+                out.line(&serde_json::to_string_pretty(&body.catalog)?)?;
+            } else {
+                out.line(client.catalog_yaml(version).await?.trim_end())?;
+            }
+        }
+        CatalogCommand::List { connection, json } => {
+            let list = connection.client()?.catalog_categories().await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                let mut rows =
+                    vec![["CATEGORY", "TYPE", "CODE", "NAME", "EVENTS"].map(str::to_owned)];
+                for category in &list.categories {
+                    let name = category.category.clone().unwrap_or_else(|| "(none)".into());
+                    rows.push([
+                        name,
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        category.count.to_string(),
+                    ]);
+                    for event_type in &category.types {
+                        rows.push([
+                            String::new(),
+                            event_type.event_type.clone(),
+                            event_type.code.map(|c| c.to_string()).unwrap_or_default(),
+                            event_type.name.clone().unwrap_or_default(),
+                            event_type.count.to_string(),
+                        ]);
+                    }
+                }
+                out.line(&table(&rows))?;
+            }
+        }
+        CatalogCommand::Settings {
+            connection,
+            policy,
+            adopt,
+            json,
+        } => {
+            let client = connection.client()?;
+            let mut settings = client.catalog_settings().await?;
+            if policy.is_some() || adopt.is_some() {
+                if let Some(policy) = policy {
+                    settings.policy = policy;
+                }
+                if let Some(adopt) = adopt {
+                    settings.adopted = adopt.into_iter().filter(|id| !id.is_empty()).collect();
+                }
+                settings = client.put_catalog_settings(&settings).await?;
+            }
+            if json {
+                out.line(&serde_json::to_string(&settings)?)?;
+            } else {
+                out.line(&format!(
+                    "policy {}\nadopted {}",
+                    settings.policy,
+                    if settings.adopted.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        settings.adopted.join(", ")
+                    }
+                ))?;
+            }
+        }
+        CatalogCommand::Shared { connection, json } => {
+            let list = connection.client()?.shared_catalogs().await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                let mut rows = vec![["ID", "TYPES", "TITLE"].map(str::to_owned)];
+                for catalog in &list.catalogs {
+                    rows.push([
+                        catalog.id.clone(),
+                        catalog.entries.to_string(),
+                        catalog.title.clone().unwrap_or_default(),
+                    ]);
+                }
+                out.line(&table(&rows))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn tenants(command: TenantsCommand, out: &mut Out) -> anyhow::Result<ExitCode> {

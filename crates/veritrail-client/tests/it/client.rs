@@ -67,7 +67,7 @@ async fn errors_carry_the_servers_code_message_and_request_id() {
     assert_eq!(err.status(), Some(403));
     assert_eq!(err.code(), Some("forbidden"));
     assert!(err.is_client_error());
-    assert!(matches!(&err, ClientError::Api { request_id: Some(id), .. } if id == "req-1"));
+    assert!(matches!(&err, ClientError::Api { request_id: Some(id), .. } if &**id == "req-1"));
     assert_eq!(stub.requests().len(), 1, "a 4xx is not retried");
     assert_eq!(
         stub.requests()[0].json(),

@@ -1,5 +1,6 @@
 //! Integration tests of veritrail-core: known-answer vectors and property tests.
 
+mod catalog;
 mod merkle;
 mod note;
 mod record;

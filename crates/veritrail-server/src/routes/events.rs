@@ -24,6 +24,7 @@ use veritrail_api::{
     SearchResponse, error_codes,
 };
 use veritrail_core::event::{Event, Outcome, TenantId, Timestamp};
+use veritrail_core::record::CatalogFields;
 use veritrail_ledger::AppendError;
 use veritrail_search::{GroupBy, Order, Query, TypeFilter};
 
@@ -53,6 +54,7 @@ pub const MAX_LIMIT: usize = 1000;
         (status = 403, description = "The key is not a publisher key.", body = ErrorBody),
         (status = 413, description = "Body or event count over the limit (`too_large`). Nothing was stored.", body = ErrorBody),
         (status = 415, description = "A Content-Type that is not JSON (`unsupported_media_type`); without one, the body is read as JSON.", body = ErrorBody),
+        (status = 422, description = "Events the tenant's catalog refuses (`rejected_by_catalog`, each by index): under the strict policy a type no catalog defines (`unknown_type`) or a `details` field the entry requires that is missing or of the wrong type; under any policy a type under the reserved `veritrail.` prefix. Nothing was stored.", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
         (status = 503, description = "Storage unavailable or shutting down; retry with the same event ids.", body = ErrorBody),
     ),
@@ -94,9 +96,10 @@ pub async fn ingest(
         .map(|event| event.id().map(|id| id.as_str().to_owned()))
         .collect();
     let tenant = key.tenant.clone();
+    let events = apply_catalogs(&state, &tenant, events).await?;
     let receipts = state
         .ledger()
-        .append(tenant.clone(), events)
+        .append_catalogued(tenant.clone(), events)
         .await
         .map_err(|err| match err {
             AppendError::TooManyEvents { .. } => ApiError::too_large(err.to_string()),
@@ -154,6 +157,59 @@ pub async fn ingest(
         checkpoint,
         tree_size,
     }))
+}
+
+/// Applies the tenant's catalogs to every event: the catalog fields, default outcome and
+/// rendered summary each record stores; under the strict policy, every refused event by
+/// index (422 `rejected_by_catalog`, nothing stored). Types under `veritrail.` are the
+/// service's own and refused from clients under any policy.
+async fn apply_catalogs(
+    state: &AppState,
+    tenant: &TenantId,
+    events: Vec<Event>,
+) -> Result<Vec<(Event, CatalogFields)>, ApiError> {
+    let effective = match state.catalogs().cached(tenant) {
+        Some(effective) => effective,
+        None => {
+            let state = state.clone();
+            let tenant = tenant.clone();
+            blocking(move || state.catalogs().effective(state.control(), &tenant)).await?
+        }
+    };
+    let n_events = events.len();
+    let mut applied = Vec::with_capacity(n_events);
+    let mut refused = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        let result = if super::catalog::is_reserved(event.event_type()) {
+            Err(vec![crate::catalogs::reserved_type("type".to_owned())])
+        } else {
+            effective.apply(event)
+        };
+        match result {
+            Ok(pair) => applied.push(pair),
+            Err(errors) => refused.push(EventErrors {
+                index,
+                errors: errors
+                    .into_iter()
+                    .map(crate::catalogs::field_error_body)
+                    .collect(),
+            }),
+        }
+    }
+    if refused.is_empty() {
+        return Ok(applied);
+    }
+    let mut err = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        error_codes::REJECTED_BY_CATALOG,
+        format!(
+            "{} of {n_events} events are refused by the tenant's catalog (policy {}; see `events` for each by index); nothing was stored",
+            refused.len(),
+            effective.policy.as_str()
+        ),
+    );
+    err.events = refused;
+    Err(err)
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -4,9 +4,11 @@
 //! - [`events`]: ingest, search, count, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
 //! - [`admin`]: tenants, keys, who-am-I.
+//! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
 
 pub mod admin;
+pub mod catalog;
 pub mod events;
 pub mod log;
 pub mod ops;
@@ -52,6 +54,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(admin::list_tenant_keys).post(admin::create_tenant_key),
         )
         .route(paths::TENANT_KEY, delete(admin::revoke_tenant_key))
+        .route(
+            paths::CATALOG,
+            get(catalog::get_catalog)
+                .put(catalog::put_catalog)
+                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
+        )
+        .route(
+            paths::CATALOG_TYPE,
+            get(catalog::get_type)
+                .put(catalog::put_type)
+                .delete(catalog::delete_type),
+        )
+        .route(paths::CATALOG_CATEGORIES, get(catalog::categories))
+        .route(
+            paths::CATALOG_SETTINGS,
+            get(catalog::get_settings).put(catalog::put_settings),
+        )
+        .route(paths::CATALOG_SHARED, get(catalog::list_shared))
+        .route(paths::CATALOG_SHARED_ONE, get(catalog::get_shared))
         .route(paths::HEALTHZ, get(ops::healthz))
         .route(paths::READYZ, get(ops::readyz))
         .route(paths::METRICS, get(ops::metrics))

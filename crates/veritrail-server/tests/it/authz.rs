@@ -171,6 +171,28 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, 200, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/keys/{victim}", body: None, target: Target::Other, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
           expect: [U, U, U, 200, F, F, F, F, F] },
+    // The catalog: readers read it; owner, super_admin and admin change it (each change an
+    // audit event); the server admin neither.
+    Row { method: "GET", path: "/api/v1/catalog", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "PUT", path: "/api/v1/catalog", body: Some(r#"{"format": "veritrail-catalog/v1", "id": "matrix", "events": [{"type": "matrix.{fresh}", "name": "Matrix", "category": "Matrix"}]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "GET", path: "/api/v1/catalog/types/veritrail.key.created", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "PUT", path: "/api/v1/catalog/types/matrix.entry", body: Some(r#"{"type": "matrix.entry", "name": "{fresh}", "category": "Matrix"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "DELETE", path: "/api/v1/catalog/types/matrix.never_defined", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "GET", path: "/api/v1/catalog/categories", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/catalog/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "PUT", path: "/api/v1/catalog/settings", body: Some(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "GET", path: "/api/v1/catalog/shared", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/catalog/shared/seed-003-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
 ];
 
 /// What a tenant looks like from the server admin's side.

@@ -3,6 +3,7 @@
 //! send).
 
 mod authz;
+mod catalog;
 mod flow;
 mod ingest;
 mod log;

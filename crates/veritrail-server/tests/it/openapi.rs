@@ -13,7 +13,11 @@ use crate::support::TestServer;
 /// seen to answer in this test suite (429 aside: see
 /// `every_keyed_operation_documents_the_rate_limit`).
 const OPERATIONS: &[(&str, &str, &[u16])] = &[
-    ("/api/v1/events", "post", &[200, 400, 401, 403, 413, 415]),
+    (
+        "/api/v1/events",
+        "post",
+        &[200, 400, 401, 403, 413, 415, 422],
+    ),
     ("/api/v1/events", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/count", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/{seq}", "get", &[200, 400, 401, 403, 404]),
@@ -50,6 +54,32 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     (
         "/api/v1/tenants/{tenant}/keys/{key_id}",
         "delete",
+        &[200, 401, 403, 404],
+    ),
+    ("/api/v1/catalog", "get", &[200, 400, 401, 403, 404]),
+    ("/api/v1/catalog", "put", &[200, 401, 403, 415, 422]),
+    (
+        "/api/v1/catalog/types/{event_type}",
+        "get",
+        &[200, 401, 403, 404],
+    ),
+    (
+        "/api/v1/catalog/types/{event_type}",
+        "put",
+        &[200, 401, 403, 422],
+    ),
+    (
+        "/api/v1/catalog/types/{event_type}",
+        "delete",
+        &[200, 401, 403, 404],
+    ),
+    ("/api/v1/catalog/categories", "get", &[200, 401, 403]),
+    ("/api/v1/catalog/settings", "get", &[200, 401, 403]),
+    ("/api/v1/catalog/settings", "put", &[200, 401, 403, 422]),
+    ("/api/v1/catalog/shared", "get", &[200, 401, 403]),
+    (
+        "/api/v1/catalog/shared/{catalog_id}",
+        "get",
         &[200, 401, 403, 404],
     ),
     ("/healthz", "get", &[200]),

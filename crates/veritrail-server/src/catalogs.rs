@@ -1,0 +1,351 @@
+//! Event catalogs in the service: each tenant's own catalog (every version kept in
+//! `control.redb`), the shared catalogs built into the binary (the seed systems' catalogs
+//! and veritrail's own, from `catalogs/` in the repository), each tenant's settings (policy
+//! and adopted shared catalogs), and the effective [`Catalogs`] that ingest applies: the
+//! tenant's own, then the adopted ones in order, then the built-in `veritrail` catalog.
+//!
+//! Effective sets are cached per tenant and dropped whenever the tenant's catalog or
+//! settings change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use axum::http::StatusCode;
+use veritrail_api::{FieldErrorBody, error_codes};
+use veritrail_core::catalog::{Catalog, CatalogDoc, Catalogs, Policy};
+use veritrail_core::event::{FieldError, TenantId};
+
+use crate::control::ControlPlane;
+use crate::error::ApiError;
+
+/// The id of veritrail's own catalog, which the service's audit events use.
+pub const BUILTIN: &str = "veritrail";
+
+/// Types under this prefix are the service's own: only it writes them, only its catalog
+/// defines them.
+pub const RESERVED_PREFIX: &str = "veritrail.";
+
+/// The shared catalogs, as shipped in `catalogs/`.
+const SHARED_SOURCES: [&str; 6] = [
+    include_str!("../../../catalogs/veritrail.yaml"),
+    include_str!("../../../catalogs/seed-000-monitor-activity.yaml"),
+    include_str!("../../../catalogs/seed-001-audit-events-reference.yaml"),
+    include_str!("../../../catalogs/seed-002-audit-api.yaml"),
+    include_str!("../../../catalogs/seed-003-user-actions.yaml"),
+    include_str!("../../../catalogs/seed-004-integration-activity.yaml"),
+];
+
+/// Shared catalogs and the per-tenant effective sets.
+#[derive(Debug)]
+pub struct CatalogService {
+    shared: BTreeMap<String, Arc<Catalog>>,
+    builtin: Arc<Catalogs>,
+    effective: RwLock<HashMap<TenantId, Arc<Catalogs>>>,
+    /// Held while a catalog or its settings change (store, audit event, maybe undo).
+    change: tokio::sync::Mutex<()>,
+}
+
+impl CatalogService {
+    /// Loads the shared catalogs.
+    ///
+    /// # Errors
+    ///
+    /// A shipped catalog that does not parse (a test keeps them valid).
+    pub fn new() -> anyhow::Result<Self> {
+        let mut shared = BTreeMap::new();
+        for source in SHARED_SOURCES {
+            let doc: CatalogDoc = serde_yaml_ng::from_str(source)?;
+            let catalog = Catalog::from_doc(&doc).map_err(|errors| {
+                anyhow::anyhow!("shipped catalog {} is invalid: {errors:?}", doc.id)
+            })?;
+            shared.insert(doc.id.clone(), Arc::new(catalog));
+        }
+        let builtin = shared
+            .get(BUILTIN)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the built-in catalog is missing"))?;
+        Ok(Self {
+            shared,
+            builtin: Arc::new(Catalogs {
+                catalogs: vec![builtin],
+                policy: Policy::Lenient,
+            }),
+            effective: RwLock::new(HashMap::new()),
+            change: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Serialises catalog changes.
+    pub async fn change_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.change.lock().await
+    }
+
+    /// Every shared catalog, by id.
+    pub fn shared(&self) -> &BTreeMap<String, Arc<Catalog>> {
+        &self.shared
+    }
+
+    /// The built-in catalog alone, for the service's own events.
+    pub fn builtin(&self) -> &Catalogs {
+        &self.builtin
+    }
+
+    /// `tenant`'s effective set if it is cached (no storage read).
+    pub fn cached(&self, tenant: &TenantId) -> Option<Arc<Catalogs>> {
+        self.lock_read().get(tenant).cloned()
+    }
+
+    /// What `tenant`'s ingest applies.
+    pub fn effective(
+        &self,
+        control: &ControlPlane,
+        tenant: &TenantId,
+    ) -> Result<Arc<Catalogs>, ApiError> {
+        if let Some(found) = self.lock_read().get(tenant) {
+            return Ok(Arc::clone(found));
+        }
+        let settings = control.catalog_settings(tenant)?;
+        let mut catalogs = Vec::new();
+        if let Some(own) = own_catalog(control, tenant)? {
+            catalogs.push(Arc::new(own));
+        }
+        for id in &settings.adopted {
+            // Adopting is checked against the shared catalogs; one removed from a later
+            // build is skipped rather than failing every ingest.
+            if let Some(catalog) = self.shared.get(id)
+                && id != BUILTIN
+            {
+                catalogs.push(Arc::clone(catalog));
+            }
+        }
+        catalogs.push(Arc::clone(&self.builtin.catalogs[0]));
+        let effective = Arc::new(Catalogs {
+            catalogs,
+            policy: settings.policy,
+        });
+        self.lock_write()
+            .insert(tenant.clone(), Arc::clone(&effective));
+        Ok(effective)
+    }
+
+    /// Drops `tenant`'s cached set after a change (the next ingest rebuilds it).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.lock_write().remove(tenant);
+    }
+
+    fn lock_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TenantId, Arc<Catalogs>>> {
+        self.effective.read().expect("catalog cache lock poisoned")
+    }
+
+    fn lock_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<TenantId, Arc<Catalogs>>> {
+        self.effective.write().expect("catalog cache lock poisoned")
+    }
+}
+
+/// The latest version of `tenant`'s own catalog.
+pub fn own_catalog(control: &ControlPlane, tenant: &TenantId) -> Result<Option<Catalog>, ApiError> {
+    control
+        .catalog(tenant)?
+        .map(|(version, json)| stored_catalog(&json, version))
+        .transpose()
+}
+
+/// A stored catalog version, parsed back.
+pub fn stored_catalog(json: &[u8], version: u64) -> Result<Catalog, ApiError> {
+    let doc: CatalogDoc = serde_json::from_slice(json)
+        .map_err(|err| ApiError::internal(format!("stored catalog: {err}")))?;
+    Catalog::from_doc(&doc)
+        .map(|catalog| catalog.with_version(version))
+        .map_err(|errors| ApiError::internal(format!("stored catalog: {errors:?}")))
+}
+
+/// How a catalog document is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocFormat {
+    Json,
+    Yaml,
+}
+
+impl DocFormat {
+    /// From a `Content-Type`; without one, from the first character of the body.
+    pub fn of(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
+        let media_type = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media_type.as_str() {
+            "" => Ok(
+                if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+                    Self::Json
+                } else {
+                    Self::Yaml
+                },
+            ),
+            "application/json" => Ok(Self::Json),
+            "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
+                Ok(Self::Yaml)
+            }
+            other => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                error_codes::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "send a catalog as `application/json` or `application/yaml`, not {other:?}"
+                ),
+            )),
+        }
+    }
+}
+
+/// Reads a catalog document (or any of its parts), naming the path of a misfit.
+///
+/// # Errors
+///
+/// `invalid_catalog` (422) with the path and serde's sentence.
+pub fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    format: DocFormat,
+) -> Result<T, ApiError> {
+    let (path, message) = match format {
+        DocFormat::Json => {
+            let mut deserializer = serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize(&mut deserializer) {
+                Ok(value) => return Ok(value),
+                Err(err) => (err.path().to_string(), err.into_inner().to_string()),
+            }
+        }
+        DocFormat::Yaml => {
+            let deserializer = serde_yaml_ng::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize(deserializer) {
+                Ok(value) => return Ok(value),
+                Err(err) => (err.path().to_string(), err.into_inner().to_string()),
+            }
+        }
+    };
+    let field = if path == "." { String::new() } else { path };
+    Err(invalid_catalog(
+        "the catalog document does not parse",
+        vec![FieldErrorBody {
+            field,
+            code: "malformed".into(),
+            message,
+        }],
+    ))
+}
+
+/// The document as YAML.
+pub fn to_yaml(doc: &CatalogDoc) -> Result<String, ApiError> {
+    serde_yaml_ng::to_string(doc).map_err(ApiError::internal)
+}
+
+/// Checks a document a tenant sends as its own catalog.
+///
+/// # Errors
+///
+/// `invalid_catalog` with every problem: those of [`Catalog::from_doc`], and types under
+/// the reserved `veritrail.` prefix.
+pub fn check_own(doc: &CatalogDoc) -> Result<Catalog, ApiError> {
+    let reserved: Vec<FieldError> = doc
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.event_type.starts_with(RESERVED_PREFIX))
+        .map(|(idx, _)| reserved_type(format!("events[{idx}].type")))
+        .collect();
+    match Catalog::from_doc(doc) {
+        Ok(catalog) if reserved.is_empty() => Ok(catalog),
+        result => {
+            let mut errors = result.err().unwrap_or_default();
+            errors.extend(reserved);
+            Err(invalid_catalog(
+                &format!(
+                    "the catalog has {} problem(s) (see `errors`); nothing was changed",
+                    errors.len()
+                ),
+                errors.into_iter().map(field_error_body).collect(),
+            ))
+        }
+    }
+}
+
+/// The error of a type under the reserved prefix, at `field`.
+pub fn reserved_type(field: String) -> FieldError {
+    FieldError {
+        field,
+        code: "reserved",
+        message: format!("types under `{RESERVED_PREFIX}` are reserved for veritrail's own events"),
+    }
+}
+
+/// A core field error in the API's shape.
+pub fn field_error_body(error: FieldError) -> FieldErrorBody {
+    FieldErrorBody {
+        field: error.field,
+        code: error.code.to_owned(),
+        message: error.message,
+    }
+}
+
+fn invalid_catalog(message: &str, errors: Vec<FieldErrorBody>) -> ApiError {
+    let mut err = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        error_codes::INVALID_CATALOG,
+        message,
+    );
+    err.errors = errors;
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_catalog_loads_and_the_builtin_defines_the_service_events() {
+        let service = CatalogService::new().expect("shipped catalogs");
+        assert_eq!(service.shared().len(), SHARED_SOURCES.len());
+        for event_type in [
+            crate::audit::types::TENANT_CREATED,
+            crate::audit::types::KEY_CREATED,
+            crate::audit::types::KEY_REVOKED,
+            crate::audit::types::LOG_EXPORTED,
+            crate::audit::types::CATALOG_CHANGED,
+            crate::audit::types::SETTINGS_CHANGED,
+        ] {
+            assert!(
+                service.builtin().lookup(event_type).is_some(),
+                "{event_type} is not in the built-in catalog"
+            );
+        }
+        // Only the built-in catalog uses the reserved prefix.
+        for (id, catalog) in service.shared() {
+            let reserved = catalog
+                .entries()
+                .iter()
+                .filter(|entry| entry.event_type.as_str().starts_with(RESERVED_PREFIX))
+                .count();
+            if id == BUILTIN {
+                assert_eq!(reserved, catalog.entries().len());
+            } else {
+                assert_eq!(reserved, 0, "{id}");
+            }
+        }
+    }
+
+    #[test]
+    fn documents_parse_as_json_or_yaml_and_misfits_name_their_path() {
+        let yaml = b"format: veritrail-catalog/v1\nid: t\nevents:\n  - {type: a.b, name: A, category: C}\n";
+        let doc: CatalogDoc =
+            parse_body(yaml, DocFormat::of(None, yaml).expect("format")).expect("yaml");
+        assert_eq!(doc.events[0].event_type, "a.b");
+        let json = br#"{"format":"veritrail-catalog/v1","id":"t","events":[{"type":"a.b","name":"A","category":"C","colour":1}]}"#;
+        assert_eq!(DocFormat::of(None, json).expect("format"), DocFormat::Json);
+        let err = parse_body::<CatalogDoc>(json, DocFormat::Json).expect_err("unknown field");
+        assert_eq!(err.code, error_codes::INVALID_CATALOG);
+        assert_eq!(err.errors[0].field, "events[0].colour");
+        assert!(err.errors[0].message.contains("colour"), "{:?}", err.errors);
+        assert!(DocFormat::of(Some("text/plain"), json).is_err());
+    }
+}
