@@ -646,6 +646,11 @@ pub struct CatalogEntryBody {
     /// The entry.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub entry: veritrail_core::catalog::EntryDoc,
+    /// The OCSF class and activity: the entry's own, else the default of its family
+    /// (log in / out, password, MFA, account, group and API families); absent if neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub ocsf: Option<veritrail_core::catalog::Ocsf>,
 }
 
 /// Reply to `GET /api/v1/catalog/shared`.

@@ -177,6 +177,110 @@ pub struct Ocsf {
     pub activity_name: Option<String>,
 }
 
+/// The OCSF class and activity common event families map to, from the words of the type
+/// key (split at `.`, `_` and `-`): log in / log out (Authentication 3002), password, MFA
+/// and account lifecycle of a `user` or `account` (Account Change 3001), group membership
+/// and lifecycle (Group Management 3006), and create / read / update / delete under `api`
+/// (API Activity 6003). `None` when no rule applies; an entry's own `ocsf` always wins
+/// ([`Entry::effective_ocsf`]). Activity ids are those of OCSF 1.x.
+#[must_use]
+pub fn default_ocsf(event_type: &str) -> Option<Ocsf> {
+    let words: Vec<String> = event_type
+        .split(['.', '_', '-'])
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let has = |options: &[&str]| words.iter().any(|word| options.contains(&word.as_str()));
+    let pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    let ocsf = |class_uid, class_name: &str, activity_id, activity_name: &str| {
+        Some(Ocsf {
+            class_uid,
+            class_name: Some(class_name.to_owned()),
+            activity_id,
+            activity_name: Some(activity_name.to_owned()),
+        })
+    };
+    const AUTHENTICATION: (u32, &str) = (3002, "Authentication");
+    const ACCOUNT: (u32, &str) = (3001, "Account Change");
+    const GROUP: (u32, &str) = (3006, "Group Management");
+    const API: (u32, &str) = (6003, "API Activity");
+    let created = [
+        "create",
+        "created",
+        "add",
+        "added",
+        "invite",
+        "invited",
+        "provisioned",
+    ];
+    let deleted = ["delete", "deleted", "remove", "removed", "deprovisioned"];
+    let first = words.first().map_or("", String::as_str);
+    if has(&["login", "logon", "signin"]) || pair("logged", "in") || pair("sign", "in") {
+        return ocsf(AUTHENTICATION.0, AUTHENTICATION.1, 1, "Logon");
+    }
+    if has(&["logout", "logoff", "signout"]) || pair("logged", "out") || pair("sign", "out") {
+        return ocsf(AUTHENTICATION.0, AUTHENTICATION.1, 2, "Logoff");
+    }
+    if has(&["mfa", "2fa", "totp"]) {
+        if has(&["enable", "enabled", "created", "enrolled", "added"]) {
+            return ocsf(ACCOUNT.0, ACCOUNT.1, 10, "MFA Factor Enable");
+        }
+        if has(&["disable", "disabled", "deleted", "removed", "unenrolled"]) {
+            return ocsf(ACCOUNT.0, ACCOUNT.1, 11, "MFA Factor Disable");
+        }
+    }
+    if has(&["password"]) {
+        return if has(&["reset", "forgot", "forgotten"]) {
+            ocsf(ACCOUNT.0, ACCOUNT.1, 4, "Password Reset")
+        } else {
+            ocsf(ACCOUNT.0, ACCOUNT.1, 3, "Password Change")
+        };
+    }
+    if first == "group" || first == "groups" {
+        return if has(&["member", "user"]) && has(&created) {
+            ocsf(GROUP.0, GROUP.1, 3, "Add User")
+        } else if has(&["member", "user"]) && has(&deleted) {
+            ocsf(GROUP.0, GROUP.1, 4, "Remove User")
+        } else if has(&created) {
+            ocsf(GROUP.0, GROUP.1, 6, "Create")
+        } else if has(&deleted) {
+            ocsf(GROUP.0, GROUP.1, 5, "Delete")
+        } else {
+            ocsf(GROUP.0, GROUP.1, 99, "Other")
+        };
+    }
+    if first == "user" || first == "account" || first == "users" {
+        let activity = if has(&created) {
+            (1, "Create")
+        } else if has(&deleted) {
+            (6, "Delete")
+        } else if has(&["enable", "enabled", "activated", "reactivated"]) {
+            (2, "Enable")
+        } else if has(&["disable", "disabled", "suspended", "deactivated"]) {
+            (5, "Disable")
+        } else if has(&["lock", "locked", "lockout"]) {
+            (9, "Lock")
+        } else {
+            return None;
+        };
+        return ocsf(ACCOUNT.0, ACCOUNT.1, activity.0, activity.1);
+    }
+    if first == "api" {
+        let activity = if has(&["create", "created", "post"]) {
+            (1, "Create")
+        } else if has(&["read", "get", "list", "viewed", "view"]) {
+            (2, "Read")
+        } else if has(&["update", "updated", "change", "changed", "put", "patch"]) {
+            (3, "Update")
+        } else if has(&["delete", "deleted"]) {
+            (4, "Delete")
+        } else {
+            (99, "Other")
+        };
+        return ocsf(API.0, API.1, activity.0, activity.1);
+    }
+    None
+}
+
 /// A summary template: text with `{path}` placeholders, `{{` and `}}` for literal braces.
 ///
 /// Paths: `type`, `outcome`, `actor.id`, `actor.email`, `actor.name`, `actor.type`,
@@ -409,6 +513,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry's OCSF class and activity, else the default of its family
+    /// ([`default_ocsf`]).
+    #[must_use]
+    pub fn effective_ocsf(&self) -> Option<Ocsf> {
+        self.ocsf
+            .clone()
+            .or_else(|| default_ocsf(self.event_type.as_str()))
+    }
+
     /// The catalog fields a record of this type stores.
     #[must_use]
     pub fn fields(&self) -> CatalogFields {

@@ -238,3 +238,35 @@ fn the_first_catalog_that_defines_a_type_wins() {
     assert_eq!(set.lookup("user.logged_in").expect("found").0.id(), "acme");
     assert_eq!(set.lookup("file.read").expect("found").0.id(), "shared");
 }
+
+#[test]
+fn common_families_get_an_ocsf_default_and_an_entry_overrides_it() {
+    use veritrail_core::catalog::default_ocsf;
+    let ids = |event_type: &str| default_ocsf(event_type).map(|o| (o.class_uid, o.activity_id));
+    assert_eq!(ids("user.logged_in"), Some((3002, 1)));
+    assert_eq!(ids("api.activity.login.success"), Some((3002, 1)));
+    assert_eq!(ids("session.sign_out"), Some((3002, 2)));
+    assert_eq!(ids("user.mfa_created"), Some((3001, 10)));
+    assert_eq!(ids("user.mfa_deleted"), Some((3001, 11)));
+    assert_eq!(ids("user.password_updated"), Some((3001, 3)));
+    assert_eq!(ids("account.password_reset"), Some((3001, 4)));
+    assert_eq!(ids("user.created"), Some((3001, 1)));
+    assert_eq!(ids("user.deleted"), Some((3001, 6)));
+    assert_eq!(ids("user.locked"), Some((3001, 9)));
+    assert_eq!(ids("group.member_added"), Some((3006, 3)));
+    assert_eq!(ids("group.deleted"), Some((3006, 5)));
+    assert_eq!(ids("api.key.created"), Some((6003, 1)));
+    assert_eq!(ids("billing.invoice_paid"), None);
+    assert_eq!(ids("user.renamed"), None);
+    let catalog = login_catalog();
+    let entry = catalog.get("user.logged_out").expect("entry");
+    assert_eq!(entry.effective_ocsf().map(|o| o.activity_id), Some(2));
+    let explicit = Catalog::from_doc(&doc(json!({
+        "format": "veritrail-catalog/v1", "id": "x",
+        "events": [{"type": "user.logged_in", "name": "In", "category": "C",
+                    "ocsf": {"class_uid": 6003, "activity_id": 99}}]
+    })))
+    .expect("valid");
+    let entry = explicit.get("user.logged_in").expect("entry");
+    assert_eq!(entry.effective_ocsf().map(|o| o.class_uid), Some(6003));
+}

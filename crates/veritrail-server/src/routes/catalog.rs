@@ -187,9 +187,10 @@ pub async fn get_type(
 ) -> Result<Json<CatalogEntryBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
     let effective = blocking(move || state.catalogs().effective(state.control(), &tenant)).await?;
-    let (catalog, _) = effective.lookup(&event_type).ok_or_else(|| {
+    let (catalog, found) = effective.lookup(&event_type).ok_or_else(|| {
         ApiError::not_found(format!("no catalog of the tenant defines `{event_type}`"))
     })?;
+    let ocsf = found.effective_ocsf();
     let entry = catalog
         .to_doc()
         .events
@@ -199,6 +200,7 @@ pub async fn get_type(
     Ok(Json(CatalogEntryBody {
         catalog: catalog.id().to_owned(),
         entry,
+        ocsf,
     }))
 }
 

@@ -349,6 +349,13 @@ async fn changes_are_versioned_audited_and_checked_whole() {
         .json();
     assert_eq!(entry["catalog"], json!("acme"));
     assert_eq!(entry["entry"]["severity"], json!("high"));
+    assert!(entry.get("ocsf").is_none(), "no default for doc.*: {entry}");
+    let builtin = server
+        .get("/api/v1/catalog/types/veritrail.key.created", Some(&viewer))
+        .await
+        .json();
+    assert_eq!(builtin["catalog"], json!("veritrail"));
+    assert_eq!(builtin["entry"]["code"], json!(9010));
     server
         .send(server.request(
             Method::DELETE,
