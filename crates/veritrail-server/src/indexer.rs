@@ -23,6 +23,23 @@ const CHUNK: usize = 5000;
 const CATCH_UP_COMMIT: u64 = 200_000;
 /// Shortest time between two commits when ingests keep asking to wait.
 const MIN_COMMIT_GAP: Duration = Duration::from_millis(20);
+/// The nice value of the index's threads: above the ingest path's 0.
+const INDEX_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority (nice [`INDEX_NICE`]) so that deriving the
+/// search index yields to the ingest path (HTTP and the sequencer) when the cores are busy,
+/// and catches up when they are not. On Linux priorities are per thread and threads inherit
+/// their creator's, so tantivy's indexing and merge threads, created by the indexer thread
+/// or by [`SearchIndex::open`] on a thread that called this, run at the same priority.
+/// A failure costs only priority: it is logged.
+pub fn yield_to_ingest() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEX_NICE)
+    {
+        tracing::warn!(%err, "cannot lower the search indexer's priority");
+    }
+}
 
 /// The running indexer thread.
 #[derive(Debug)]
@@ -106,6 +123,7 @@ struct Worker {
 
 impl Worker {
     fn run(&self, nudges: &mpsc::Receiver<()>, interval: Duration, stop: &AtomicBool) {
+        yield_to_ingest();
         let mut commits = self.ledger.subscribe();
         let mut last_pass = Instant::now() - interval;
         loop {

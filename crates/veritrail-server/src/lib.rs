@@ -163,16 +163,27 @@ impl Server {
             ..SearchOptions::default()
         };
         let search_dir = dir.join("search");
-        let search = match SearchIndex::open(&search_dir, search_options) {
-            // The index is derived from the ledger: one of another version is rebuilt.
-            Err(veritrail_search::SearchError::IncompatibleFormat(why)) => {
-                tracing::warn!(%why, "the search index is of another format; rebuilding it from the ledger");
-                std::fs::remove_dir_all(&search_dir)
-                    .context("cannot remove the old search index")?;
-                SearchIndex::open(&search_dir, search_options)
-            }
-            other => other,
-        };
+        // Opened on a thread of the indexer's priority: tantivy's merge threads, made now,
+        // inherit it (see `indexer::yield_to_ingest`).
+        let search = std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> anyhow::Result<_> {
+                    indexer::yield_to_ingest();
+                    match SearchIndex::open(&search_dir, search_options) {
+                        // The index is derived from the ledger: one of another version is
+                        // rebuilt.
+                        Err(veritrail_search::SearchError::IncompatibleFormat(why)) => {
+                            tracing::warn!(%why, "the search index is of another format; rebuilding it from the ledger");
+                            std::fs::remove_dir_all(&search_dir)
+                                .context("cannot remove the old search index")?;
+                            Ok(SearchIndex::open(&search_dir, search_options))
+                        }
+                        other => Ok(other),
+                    }
+                })
+                .join()
+                .map_err(|_| anyhow::anyhow!("opening the search index panicked"))?
+        })?;
         let search = Arc::new(
             search.context("cannot open the search index (`veritrail reindex` rebuilds it)")?,
         );

@@ -218,3 +218,112 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
     }
     server.terminate();
 }
+
+/// The catalog commands against a running server, as the README shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_commands_import_set_policy_list_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServeProcess::start(&data);
+    let admin = server.client(server.admin_key.as_deref().expect("first start"));
+    let owner = admin
+        .create_tenant("acme", None)
+        .await
+        .unwrap()
+        .owner_key
+        .secret;
+    let scope = KeyScope::Tenant("acme".into());
+    let publisher = admin
+        .create_key(&scope, Role::Publisher, None)
+        .await
+        .unwrap()
+        .secret;
+    let run = |key: &str, args: &[&str], stdin: Option<&str>| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", server.url.as_str(), "--key", key]);
+        crate::veritrail(&data, &all, stdin)
+    };
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../catalogs/seed-003-user-actions.yaml"
+    );
+    let imported = run(&owner, &["catalog", "import", seed], None);
+    assert!(
+        imported.status.success(),
+        "{}",
+        crate::text(&imported.stderr)
+    );
+    assert!(
+        crate::text(&imported.stdout).contains("version 1, 6 event types"),
+        "{}",
+        crate::text(&imported.stdout)
+    );
+    let strict = run(&owner, &["catalog", "settings", "--policy", "strict"], None);
+    assert!(strict.status.success(), "{}", crate::text(&strict.stderr));
+    assert!(crate::text(&strict.stdout).contains("policy strict"));
+
+    // A type the catalog lacks is refused, with the event and the field named.
+    let refused = run(
+        &publisher,
+        &["send", "--searchable"],
+        Some(r#"{"type": "user.vanished"}"#),
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        crate::text(&refused.stdout)
+    );
+    let said = format!(
+        "{}{}",
+        crate::text(&refused.stdout),
+        crate::text(&refused.stderr)
+    );
+    assert!(said.contains("unknown_type"), "{said}");
+    let sent = run(
+        &publisher,
+        &["send", "--searchable"],
+        Some(
+            r#"{"type": "user.logged_in", "actor": {"email": "ann@example.com"}, "details": {"user_email": "ann@example.com", "user_ip": "192.0.2.1"}}"#,
+        ),
+    );
+    assert!(sent.status.success(), "{}", crate::text(&sent.stderr));
+
+    // list: the category with its count; export: the document back, as YAML.
+    let listed = run(&owner, &["catalog", "list", "--json"], None);
+    assert!(listed.status.success(), "{}", crate::text(&listed.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let users = list["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "User Management")
+        .expect("the seed's category");
+    assert_eq!(users["count"], 1);
+    assert_eq!(users["types"].as_array().unwrap().len(), 6);
+    let exported = run(&owner, &["catalog", "export"], None);
+    assert!(
+        exported.status.success(),
+        "{}",
+        crate::text(&exported.stderr)
+    );
+    let yaml = crate::text(&exported.stdout);
+    assert!(yaml.contains("format: veritrail-catalog/v1"), "{yaml}");
+    assert!(yaml.contains("user.mfa_deleted"), "{yaml}");
+
+    // A bad file is refused with every problem named, and nothing changes.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format": "veritrail-catalog/v1", "id": "x", "events": [{"type": "a.b", "name": "A", "category": "C", "severity": "urgent"}]}"#,
+    )
+    .unwrap();
+    let rejected = run(&owner, &["catalog", "import", bad.to_str().unwrap()], None);
+    assert_eq!(rejected.status.code(), Some(1));
+    let said = crate::text(&rejected.stderr);
+    assert!(
+        said.contains("events[0].severity") && said.contains("invalid_catalog"),
+        "{said}"
+    );
+    server.terminate();
+}
