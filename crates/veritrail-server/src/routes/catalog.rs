@@ -159,7 +159,7 @@ pub async fn put_catalog(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogChanged>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = body_of(&state, body)?;
+    let body = super::body_or_error(&state, body, "")?;
     let format = DocFormat::of(content_type(&headers), &body)?;
     let doc: CatalogDoc = catalogs::parse_body(&body, format)?;
     let catalog = catalogs::check_own(&doc)?;
@@ -228,7 +228,7 @@ pub async fn put_type(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogChanged>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = body_of(&state, body)?;
+    let body = super::body_or_error(&state, body, "")?;
     let format = DocFormat::of(content_type(&headers), &body)?;
     let entry: EntryDoc = catalogs::parse_body(&body, format)?;
     if entry.event_type != event_type {
@@ -385,7 +385,7 @@ pub async fn put_settings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogSettingsBody>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = body_of(&state, body)?;
+    let body = super::body_or_error(&state, body, "")?;
     let wanted: CatalogSettingsBody = catalogs::parse_body(&body, DocFormat::Json)?;
     let policy = match wanted.policy.as_str() {
         "strict" => Policy::Strict,
@@ -615,19 +615,6 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-}
-
-fn body_of(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    let max_bytes = state.config().limits.max_body_bytes;
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "the body is larger than the limit of {max_bytes} bytes"
-            ))
-        } else {
-            ApiError::bad_request(error_codes::MALFORMED_JSON, rejection.body_text())
-        }
-    })
 }
 
 /// Whether `event_type` is one only the service writes.

@@ -80,16 +80,7 @@ pub async fn ingest(
     };
     let with_proofs = parse_bool("proof", params.proof.as_deref())?;
     check_json_content_type(&headers)?;
-    let max_bytes = state.config().limits.max_body_bytes;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "the body is larger than the limit of {max_bytes} bytes; send fewer events per request"
-            ))
-        } else {
-            ApiError::bad_request(error_codes::MALFORMED_JSON, rejection.body_text())
-        }
-    })?;
+    let body = super::body_or_error(&state, body, "; send fewer events per request")?;
     let events = parse_events(&body, state.config().limits.max_batch_events)?;
     let ids: Vec<Option<String>> = events
         .iter()
@@ -216,14 +207,7 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let media_type = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media_type = super::media_type(Some(value.to_str().unwrap_or("")));
     if media_type == "application/json" || media_type.ends_with("+json") {
         Ok(())
     } else {

@@ -122,6 +122,37 @@ fn path_rejection(rejection: &PathRejection) -> ApiError {
     )
 }
 
+/// The request body, or the error for a body over the limit (`too_large`, with `hint` for
+/// what to send instead) or one that could not be read.
+pub fn body_or_error(
+    state: &AppState,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    hint: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    let max_bytes = state.config().limits.max_body_bytes;
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the body is larger than the limit of {max_bytes} bytes{hint}"
+            ))
+        } else {
+            ApiError::bad_request(error_codes::MALFORMED_JSON, rejection.body_text())
+        }
+    })
+}
+
+/// The media type of a `Content-Type` value, lowercased, without parameters (`""` when
+/// absent).
+pub fn media_type(content_type: Option<&str>) -> String {
+    content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Runs blocking storage work off the async threads.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
