@@ -26,7 +26,7 @@ const MIN_COMMIT_GAP: Duration = Duration::from_millis(20);
 /// The nice value of the index's threads: above the ingest path's 0.
 const INDEX_NICE: i32 = 10;
 
-/// Lowers the calling thread's CPU priority (nice [`INDEX_NICE`]) so that deriving the
+/// Lowers the calling thread's CPU priority (nice 10) so that deriving the
 /// search index yields to the ingest path (HTTP and the sequencer) when the cores are busy,
 /// and catches up when they are not. On Linux priorities are per thread and threads inherit
 /// their creator's, so tantivy's indexing and merge threads, created by the indexer thread
