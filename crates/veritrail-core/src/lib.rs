@@ -19,3 +19,4 @@ mod json_out;
 pub mod merkle;
 pub mod note;
 pub mod record;
+pub mod webhook;

@@ -4,3 +4,4 @@ mod catalog;
 mod merkle;
 mod note;
 mod record;
+mod webhook;
