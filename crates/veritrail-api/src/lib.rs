@@ -26,6 +26,9 @@ pub mod paths {
     pub const EVENTS: &str = "/api/v1/events";
     /// `GET` counts, grouped or as a histogram.
     pub const EVENTS_COUNT: &str = "/api/v1/events/count";
+    /// `GET` the live tail: Server-Sent Events of new matching records (`Last-Event-ID`
+    /// resumes after that seq).
+    pub const EVENTS_STREAM: &str = "/api/v1/events/stream";
     /// `GET /api/v1/events/{seq}`: one record by its seq.
     pub const EVENT_BY_SEQ: &str = "/api/v1/events/{seq}";
     /// `GET` the latest signed checkpoint (a C2SP signed note, `text/plain`).

@@ -78,6 +78,8 @@ struct Inner {
     metrics: Metrics,
     limiter: RateLimiter,
     shutting_down: AtomicBool,
+    /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -111,6 +113,11 @@ impl AppState {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    /// Changes to true when shutdown starts.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -207,6 +214,7 @@ impl Server {
                     metrics: Metrics::default(),
                     limiter,
                     shutting_down: AtomicBool::new(false),
+                    shutdown: tokio::sync::watch::Sender::new(false),
                 }),
             },
             new_admin_key,
@@ -242,6 +250,7 @@ impl Server {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 flag_state.inner.shutting_down.store(true, Ordering::SeqCst);
+                flag_state.inner.shutdown.send_replace(true);
                 tracing::info!("shutting down: finishing in-flight requests");
             })
             .await

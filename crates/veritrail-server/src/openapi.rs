@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{admin, catalog, events, log, ops};
+use crate::routes::{admin, catalog, events, log, ops, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use crate::routes::{admin, catalog, events, log, ops};
         description = "A verifiable, multi-tenant audit log. Every tenant's log is a Merkle tree with signed checkpoints: anyone can prove that no event was altered, removed or reordered.\n\nAuthenticate with `Authorization: Bearer <key>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
     ),
     paths(
-        events::ingest, events::search, events::count, events::record,
+        events::ingest, events::search, events::count, events::record, stream::stream,
         log::checkpoint, log::key, log::inclusion, log::consistency, log::export,
         admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::list_keys, admin::create_key, admin::revoke_key,

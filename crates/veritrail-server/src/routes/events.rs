@@ -636,7 +636,7 @@ pub struct RecordParams {
 
 /// The filter parameters shared by search and count, as given.
 #[derive(Debug, Serialize)]
-struct Filters<'a> {
+pub(crate) struct Filters<'a> {
     event_type: Option<&'a str>,
     category: Option<&'a str>,
     code: Option<&'a str>,
@@ -652,7 +652,7 @@ struct Filters<'a> {
 }
 
 impl<'a> Filters<'a> {
-    fn of_search(params: &'a SearchParams) -> Self {
+    pub(crate) fn of_search(params: &'a SearchParams) -> Self {
         Self {
             event_type: params.event_type.as_deref(),
             category: params.category.as_deref(),
@@ -686,7 +686,7 @@ impl<'a> Filters<'a> {
         }
     }
 
-    fn to_query(&self) -> Result<Query, ApiError> {
+    pub(crate) fn to_query(&self) -> Result<Query, ApiError> {
         let text = |value: Option<&str>| {
             value
                 .map(str::trim)
@@ -797,7 +797,7 @@ impl Cursor {
     }
 }
 
-fn search_error(err: veritrail_search::SearchError) -> ApiError {
+pub(crate) fn search_error(err: veritrail_search::SearchError) -> ApiError {
     match err {
         veritrail_search::SearchError::InvalidQuery(message) => {
             ApiError::bad_request(error_codes::INVALID_PARAMETER, message)

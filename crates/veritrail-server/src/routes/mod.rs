@@ -6,12 +6,14 @@
 //! - [`admin`]: tenants, keys, who-am-I.
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
+//! - [`stream`]: the live tail (Server-Sent Events).
 
 pub mod admin;
 pub mod catalog;
 pub mod events;
 pub mod log;
 pub mod ops;
+pub mod stream;
 
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -35,6 +37,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(max_body)),
         )
         .route(paths::EVENTS_COUNT, get(events::count))
+        .route(paths::EVENTS_STREAM, get(stream::stream))
         .route(paths::EVENT_BY_SEQ, get(events::record))
         .route(paths::LOG_CHECKPOINT, get(log::checkpoint))
         .route(paths::LOG_KEY, get(log::key))

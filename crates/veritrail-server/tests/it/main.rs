@@ -12,4 +12,5 @@ mod ops;
 mod restart;
 mod search;
 mod selfaudit;
+mod stream;
 mod support;

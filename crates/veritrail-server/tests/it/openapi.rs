@@ -20,6 +20,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ),
     ("/api/v1/events", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/count", "get", &[200, 400, 401, 403]),
+    ("/api/v1/events/stream", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/{seq}", "get", &[200, 400, 401, 403, 404]),
     ("/api/v1/log/checkpoint", "get", &[200, 401, 403, 404]),
     ("/api/v1/log/key", "get", &[200, 401, 403]),

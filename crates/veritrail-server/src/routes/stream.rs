@@ -1,0 +1,178 @@
+//! `GET /api/v1/events/stream`, the live tail: the tenant's records that match the search
+//! filters, as Server-Sent Events, in seq order, as they become searchable.
+//!
+//! Each SSE event's `id` is the record's seq and its `data` the record's JSON (as search
+//! returns it). A client that reconnects with `Last-Event-ID: <seq>` gets exactly the
+//! matching records after that seq, none twice and none missing, including those appended
+//! while it was away: the stream is a sequence of ascending search pages with `after` set
+//! to the last seq sent, which is exact under concurrent ingest. Without `Last-Event-ID` it
+//! starts with the records appended after the request. A page comes as soon as the index
+//! holds it (at most `search.commit_interval_ms` after the acknowledgement, normally);
+//! between records a heartbeat comment every 15 s keeps idle connections open through
+//! proxies. The stream ends when the server shuts down; clients reconnect.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use veritrail_api::{ErrorBody, SearchParams};
+use veritrail_core::event::TenantId;
+use veritrail_search::{Order, Query};
+
+use super::events::{Filters, search_error};
+use super::{ApiQuery, blocking};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+/// Records read per step.
+const PAGE: usize = 200;
+/// Time between heartbeats on an idle stream.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Live tail of a tenant's matching events.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/stream",
+    tag = "events",
+    params(
+        SearchParams,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq (the `id` of the last event received)."),
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: one event per matching record, `id` its seq, `data` its JSON; heartbeat comments every 15 s.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "An invalid filter, a `cursor`, `order` or `limit` (a stream has none), or a `Last-Event-ID` that is not a seq (`invalid_parameter`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    for (name, given) in [
+        ("cursor", params.cursor.is_some()),
+        ("order", params.order.is_some()),
+        ("limit", params.limit.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid_parameter(
+                name,
+                "a stream has no pages: it sends every matching record in seq order (resume with Last-Event-ID)",
+            ));
+        }
+    }
+    let query = Filters::of_search(&params).to_query()?;
+    let after = match headers.get("last-event-id") {
+        Some(value) => {
+            let text = value.to_str().unwrap_or("");
+            Some(text.trim().parse::<u64>().map_err(|_| {
+                ApiError::invalid_parameter(
+                    "Last-Event-ID",
+                    format!("{text:?} is not a seq (the `id` of an event of this stream)"),
+                )
+            })?)
+        }
+        // From now: the records appended after this request.
+        None => state.ledger().size(&tenant)?.checked_sub(1),
+    };
+    let tail = Tail {
+        state: state.clone(),
+        tenant,
+        query: Arc::new(query),
+        after,
+        ready: VecDeque::new(),
+        progress: state.indexer().progress(),
+        shutdown: state.shutdown_signal(),
+    };
+    let events = futures_util::stream::unfold(tail, |mut tail| async move {
+        tail.next().await.map(|event| (Ok(event), tail))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+/// The state of one stream.
+struct Tail {
+    state: AppState,
+    tenant: TenantId,
+    query: Arc<Query>,
+    /// The last seq sent (or to start after).
+    after: Option<u64>,
+    /// Records read and not sent yet: `(seq, JSON)`.
+    ready: VecDeque<(u64, String)>,
+    progress: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Tail {
+    /// The next event; `None` ends the stream (shutdown, or the index failed).
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some((seq, json)) = self.ready.pop_front() {
+                return Some(Event::default().id(seq.to_string()).data(json));
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            // Mark the index's progress seen before reading, so a commit in between wakes
+            // the wait below.
+            self.progress.borrow_and_update();
+            match self.read_page().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err.message, "live tail ended: the search failed");
+                    return None;
+                }
+            }
+            tokio::select! {
+                changed = self.progress.changed() => if changed.is_err() { return None },
+                _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+
+    /// Reads the next page of matching records after `after`; whether it found any.
+    async fn read_page(&mut self) -> Result<bool, ApiError> {
+        let state = self.state.clone();
+        let tenant = self.tenant.clone();
+        let query = Arc::clone(&self.query);
+        let after = self.after;
+        let records = blocking(move || {
+            let page = state
+                .search()
+                .search(&tenant, &query, Order::Asc, PAGE, after)
+                .map_err(search_error)?;
+            let mut records = Vec::with_capacity(page.seqs.len());
+            for seq in page.seqs {
+                let record = state
+                    .ledger()
+                    .records(&tenant, seq, 1)?
+                    .pop()
+                    .ok_or_else(|| {
+                        ApiError::internal(format!("seq {seq} is indexed but not in the log"))
+                    })?;
+                let mut json = Vec::with_capacity(768);
+                record.write_json(&mut json);
+                records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
+            }
+            Ok(records)
+        })
+        .await?;
+        if let Some((last, _)) = records.last() {
+            self.after = Some(*last);
+        }
+        let found = !records.is_empty();
+        self.ready.extend(records);
+        Ok(found)
+    }
+}
