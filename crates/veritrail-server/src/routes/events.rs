@@ -438,13 +438,10 @@ pub async fn search(
         let mut body = Vec::with_capacity(page.seqs.len() * 768 + 256);
         body.extend_from_slice(b"{\"events\":[");
         for (idx, seq) in page.seqs.iter().enumerate() {
-            let record = ledger.records(&tenant, *seq, 1)?.pop().ok_or_else(|| {
-                ApiError::internal(format!("seq {seq} is indexed but not in the log"))
-            })?;
             if idx > 0 {
                 body.push(b',');
             }
-            record.write_json(&mut body);
+            write_indexed_record(&ledger, &tenant, *seq, &mut body)?;
         }
         body.push(b']');
         if let Some(after) = page.next_after {
@@ -464,6 +461,21 @@ pub async fn search(
         Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     })
     .await
+}
+
+/// Appends the JSON of the record at `seq`, which the search index returned, to `out`.
+pub(crate) fn write_indexed_record(
+    ledger: &veritrail_ledger::Ledger,
+    tenant: &TenantId,
+    seq: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
+    let record = ledger
+        .records(tenant, seq, 1)?
+        .pop()
+        .ok_or_else(|| ApiError::internal(format!("seq {seq} is indexed but not in the log")))?;
+    record.write_json(out);
+    Ok(())
 }
 
 /// Count a tenant's events, grouped or as a histogram.

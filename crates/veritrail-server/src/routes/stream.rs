@@ -24,7 +24,7 @@ use veritrail_api::{ErrorBody, SearchParams};
 use veritrail_core::event::TenantId;
 use veritrail_search::{Order, Query};
 
-use super::events::{Filters, search_error};
+use super::events::{Filters, search_error, write_indexed_record};
 use super::{ApiQuery, blocking};
 use crate::AppState;
 use crate::auth::Auth;
@@ -154,15 +154,8 @@ impl Tail {
                 .map_err(search_error)?;
             let mut records = Vec::with_capacity(page.seqs.len());
             for seq in page.seqs {
-                let record = state
-                    .ledger()
-                    .records(&tenant, seq, 1)?
-                    .pop()
-                    .ok_or_else(|| {
-                        ApiError::internal(format!("seq {seq} is indexed but not in the log"))
-                    })?;
                 let mut json = Vec::with_capacity(768);
-                record.write_json(&mut json);
+                write_indexed_record(state.ledger(), &tenant, seq, &mut json)?;
                 records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
             }
             Ok(records)
