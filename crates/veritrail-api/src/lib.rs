@@ -69,6 +69,18 @@ pub mod paths {
     pub const CATALOG_SHARED: &str = "/api/v1/catalog/shared";
     /// `GET` one shared catalog (`?format=yaml`).
     pub const CATALOG_SHARED_ONE: &str = "/api/v1/catalog/shared/{catalog_id}";
+    /// `GET` lists, `POST` creates the tenant's webhook subscriptions.
+    pub const WEBHOOKS: &str = "/api/v1/webhooks";
+    /// `GET`, `PATCH` or `DELETE` one subscription.
+    pub const WEBHOOK: &str = "/api/v1/webhooks/{webhook_id}";
+    /// `POST` rotates the subscription's signing secret.
+    pub const WEBHOOK_ROTATE: &str = "/api/v1/webhooks/{webhook_id}/rotate";
+    /// `GET` the subscription's delivery attempts, newest first.
+    pub const WEBHOOK_ATTEMPTS: &str = "/api/v1/webhooks/{webhook_id}/attempts";
+    /// `POST` sends one message, or the messages of a seq range, again.
+    pub const WEBHOOK_REDELIVER: &str = "/api/v1/webhooks/{webhook_id}/redeliver";
+    /// `POST` sends a test message now and returns the attempt.
+    pub const WEBHOOK_PING: &str = "/api/v1/webhooks/{webhook_id}/ping";
     /// Liveness.
     pub const HEALTHZ: &str = "/healthz";
     /// Readiness: the ledger and the search index are open.
@@ -98,6 +110,12 @@ pub mod error_codes {
     pub const REJECTED_BY_CATALOG: &str = "rejected_by_catalog";
     /// 422: a catalog document with problems (see `errors`).
     pub const INVALID_CATALOG: &str = "invalid_catalog";
+    /// 422: a webhook subscription with an invalid field (the message names it).
+    pub const INVALID_WEBHOOK: &str = "invalid_webhook";
+    /// 422: a webhook URL whose host is, or resolves to, an address deliveries may not go
+    /// to (loopback, private, link-local, multicast, cloud metadata) and that the server's
+    /// `webhooks.allow_networks` does not allow.
+    pub const FORBIDDEN_TARGET: &str = "forbidden_target";
     /// 400: the request's `Content-Type` is not `application/json`.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// 401: no API key, or one this server does not know, or a revoked one.
@@ -714,4 +732,215 @@ pub struct TypeCount {
     pub code: Option<u64>,
     /// Searchable events of the type in the category.
     pub count: u64,
+}
+
+/// Which events a webhook subscription sends. Empty lists match everything; within a list
+/// any entry may match, and every non-empty list must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFilter {
+    /// Event types; `user.*` matches every type under `user.`.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Catalog categories, any case.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Outcomes: `success`, `failure`, `unknown`.
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+}
+
+/// `POST /api/v1/webhooks`: a new subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    /// Where deliveries are `POST`ed: `http` or `https`.
+    pub url: String,
+    /// A note for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub filter: WebhookFilter,
+    /// `standard` (the default): Standard Webhooks `{type, timestamp, data}` with the record
+    /// in `data`. `envelope`: seed 003's notification envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `every_single` (the default): one message per event. A window such as `60s`, `5m`
+    /// or `1h`: one message per event type and actor per window, `occurrence` counting them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<String>,
+    /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// The first seq to deliver; absent: the events stored after the subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_seq: Option<u64>,
+    /// `false` creates the subscription disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/webhooks/{webhook_id}`: the fields to change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<WebhookFilter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<String>,
+    /// `true` resumes a disabled subscription where it stopped; `false` pauses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// A signing secret of a subscription, without the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookSecretInfo {
+    pub created_at: String,
+    /// When a rotated-out secret stops being used; `null` for the current one.
+    pub expires_at: Option<String>,
+}
+
+/// A webhook subscription (its secrets are never shown after creation or rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookBody {
+    /// `wh_` and 16 hex digits.
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub filter: WebhookFilter,
+    pub format: String,
+    pub grouping: String,
+    pub enabled: bool,
+    /// Why it was disabled: by a person, by a `410 Gone`, or after failing for too long.
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub secrets: Vec<WebhookSecretInfo>,
+    /// Every matching event below this seq has been delivered.
+    pub next_seq: u64,
+    /// The tenant's log size: `log_size - next_seq` bounds the backlog.
+    pub log_size: u64,
+    /// When the current run of failed attempts began; `null` while deliveries succeed.
+    pub failing_since: Option<String>,
+}
+
+/// `POST /api/v1/webhooks` reply: the subscription and its secret, shown only now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookCreated {
+    pub webhook: WebhookBody,
+    /// The signing secret (`whsec_...`): shown only now.
+    pub secret: String,
+}
+
+/// `GET /api/v1/webhooks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookBody>,
+}
+
+/// `POST /api/v1/webhooks/{webhook_id}/rotate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRotateInput {
+    /// The new secret; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// How long the previous secret keeps signing too (both signatures are sent), in
+    /// seconds; default 86,400 (one day), 0 ends it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_seconds: Option<u64>,
+}
+
+/// Reply to a rotation: the new secret, shown only now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookRotated {
+    pub webhook: WebhookBody,
+    pub secret: String,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookAttempt {
+    /// Increasing per subscription.
+    pub id: u64,
+    /// The message's `webhook-id` (the same on every attempt of a message).
+    pub message_id: String,
+    /// `delivery`, `redelivery` or `ping`.
+    pub kind: String,
+    /// The seq of the (first) event of the message; `null` for a ping.
+    pub seq: Option<u64>,
+    /// Events the message stands for.
+    pub occurrence: u64,
+    pub attempted_at: String,
+    /// The receiver's HTTP status; `null` when there was no answer.
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    /// What went wrong; `null` for a 2xx.
+    pub error: Option<String>,
+    /// Whether this attempt delivered the message (a 2xx).
+    pub delivered: bool,
+}
+
+/// `GET /api/v1/webhooks/{webhook_id}/attempts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookAttemptList {
+    pub attempts: Vec<WebhookAttempt>,
+    /// Pass as `before` for the next (older) page; `null` at the end.
+    pub next_before: Option<u64>,
+}
+
+/// Query of `GET /api/v1/webhooks/{webhook_id}/attempts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookAttemptParams {
+    /// Attempts older than this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// At most this many (default 100, at most 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `POST /api/v1/webhooks/{webhook_id}/redeliver`: one message (`message_id`) or the
+/// messages of the events `from_seq..=to_seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRedeliverInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_seq: Option<u64>,
+}
+
+/// Reply to a redelivery: how many messages were queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookRedeliverQueued {
+    pub queued: u64,
+    /// Their ids, in the order they will be sent.
+    pub message_ids: Vec<String>,
 }

@@ -3,7 +3,7 @@
 //!
 //! Types are under `veritrail.` (`veritrail.tenant.created`, `veritrail.key.created`,
 //! `veritrail.key.revoked`, `veritrail.log.exported`, `veritrail.catalog.changed`,
-//! `veritrail.tenant.settings_changed`), defined by the built-in `veritrail` catalog
+//! `veritrail.tenant.settings_changed`, `veritrail.webhook.*`), defined by the built-in `veritrail` catalog
 //! (`catalogs/veritrail.yaml`), which gives each record its code, name, category, severity,
 //! description and summary. The actor is the key that acted (its id, never its secret), the
 //! source is this service.
@@ -24,6 +24,11 @@ pub mod types {
     pub const LOG_EXPORTED: &str = "veritrail.log.exported";
     pub const CATALOG_CHANGED: &str = "veritrail.catalog.changed";
     pub const SETTINGS_CHANGED: &str = "veritrail.tenant.settings_changed";
+    pub const WEBHOOK_CREATED: &str = "veritrail.webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "veritrail.webhook.updated";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "veritrail.webhook.secret_rotated";
+    pub const WEBHOOK_DISABLED: &str = "veritrail.webhook.disabled";
+    pub const WEBHOOK_DELETED: &str = "veritrail.webhook.deleted";
 }
 
 /// Builds one of the service's events.
@@ -37,9 +42,24 @@ fn event(
         Principal::ServerAdmin => "server_admin",
         Principal::Tenant(_) => "api_key",
     };
+    event_by(
+        event_type,
+        &json!({"id": actor.id(), "type": actor_type}),
+        target,
+        details,
+    )
+}
+
+/// Builds one of the service's events with the given actor.
+fn event_by(
+    event_type: &str,
+    actor: &serde_json::Value,
+    target: &serde_json::Value,
+    details: &serde_json::Value,
+) -> Result<Event, ApiError> {
     let input: EventInput = serde_json::from_value(json!({
         "type": event_type,
-        "actor": {"id": actor.id(), "type": actor_type},
+        "actor": actor,
         "targets": [target],
         "outcome": "success",
         "source": {"service": "veritrail", "component": "api", "version": env!("CARGO_PKG_VERSION")},
@@ -137,6 +157,31 @@ pub fn settings_changed(
         &json!({"id": tenant.as_str(), "type": "tenant"}),
         &json!({"setting": setting, "value": value}),
     )
+}
+
+/// A change of a webhook subscription: `event_type` is one of the `WEBHOOK_*` types. The
+/// actor is the key that acted, or the service itself (`None`), which disables a
+/// subscription whose receiver answered 410 or failed for too long.
+pub fn webhook_changed(
+    actor: Option<&Principal>,
+    event_type: &str,
+    subscription: &str,
+    reason: Option<&str>,
+) -> Result<Event, ApiError> {
+    let target = json!({"id": subscription, "type": "webhook_subscription"});
+    let mut details = json!({"subscription_id": subscription});
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+    }
+    match actor {
+        Some(actor) => event(event_type, actor, &target, &details),
+        None => event_by(
+            event_type,
+            &json!({"id": "veritrail", "type": "service"}),
+            &target,
+            &details,
+        ),
+    }
 }
 
 fn key_target(key: &KeyRow) -> serde_json::Value {

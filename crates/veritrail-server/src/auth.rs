@@ -119,6 +119,19 @@ impl Auth {
         }
     }
 
+    /// A tenant key that may manage its tenant's webhook subscriptions: owner, super_admin,
+    /// admin (subscriptions hold target URLs and signing secrets).
+    pub fn webhook_manager(&self) -> Result<&TenantKey, ApiError> {
+        let key = self.tenant_key()?;
+        match key.role {
+            Role::Owner | Role::SuperAdmin | Role::Admin => Ok(key),
+            Role::Viewer | Role::Publisher => Err(ApiError::forbidden(format!(
+                "a {} key cannot manage webhooks; use an owner, super_admin or admin key",
+                key.role
+            ))),
+        }
+    }
+
     /// The server admin.
     pub fn server_admin(&self) -> Result<(), ApiError> {
         match self.0 {

@@ -25,6 +25,7 @@ pub struct Config {
     pub limits: Limits,
     pub rate_limit: RateLimit,
     pub search: Search,
+    pub webhooks: Webhooks,
 }
 
 /// Request limits.
@@ -59,6 +60,49 @@ pub struct Search {
     pub writer_memory_mib: usize,
 }
 
+/// Webhook delivery.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Webhooks {
+    /// Networks (CIDR, like `10.1.0.0/16` or `127.0.0.1/32`) deliveries may go to although
+    /// they are loopback, private, link-local, multicast or cloud-metadata addresses, which
+    /// are refused otherwise.
+    pub allow_networks: Vec<String>,
+    /// Longest one delivery attempt may take (connect, send, answer), in milliseconds.
+    pub attempt_timeout_ms: u64,
+    /// Wait before the first retry, in milliseconds; each retry doubles it.
+    pub retry_initial_ms: u64,
+    /// Longest wait between retries, in milliseconds.
+    pub retry_max_ms: u64,
+    /// A subscription whose deliveries have failed without a success for this long is
+    /// disabled (with an audit event), in seconds.
+    pub disable_after_secs: u64,
+    /// Delivery attempts kept per subscription for the attempts API.
+    pub attempts_kept: u64,
+    /// Most subscriptions per tenant.
+    pub max_per_tenant: usize,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            attempt_timeout_ms: 10_000,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 600_000,
+            disable_after_secs: 3 * 24 * 3600,
+            attempts_kept: 1_000,
+            max_per_tenant: 50,
+        }
+    }
+}
+
+impl Webhooks {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -69,6 +113,7 @@ impl Default for Config {
             limits: Limits::default(),
             rate_limit: RateLimit::default(),
             search: Search::default(),
+            webhooks: Webhooks::default(),
         }
     }
 }
@@ -192,6 +237,14 @@ impl Config {
         if let Some(value) = var("VERITRAIL_SEARCH_COMMIT_MS") {
             self.search.commit_interval_ms = parse("VERITRAIL_SEARCH_COMMIT_MS", value)?;
         }
+        if let Some(value) = var("VERITRAIL_WEBHOOKS_ALLOW_NETWORKS") {
+            self.webhooks.allow_networks = value
+                .split(',')
+                .map(str::trim)
+                .filter(|net| !net.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         Ok(())
     }
 
@@ -221,6 +274,20 @@ impl Config {
         if self.search.commit_interval_ms == 0 || self.search.commit_interval_ms > 60_000 {
             return Err(ConfigError::Invalid(
                 "search.commit_interval_ms must be between 1 and 60000".into(),
+            ));
+        }
+        for net in &self.webhooks.allow_networks {
+            crate::webhooks::net::Network::parse(net)
+                .map_err(|why| ConfigError::Invalid(format!("webhooks.allow_networks: {why}")))?;
+        }
+        let hooks = &self.webhooks;
+        if hooks.attempt_timeout_ms == 0
+            || hooks.retry_initial_ms == 0
+            || hooks.retry_max_ms < hooks.retry_initial_ms
+            || hooks.attempts_kept == 0
+        {
+            return Err(ConfigError::Invalid(
+                "webhooks: attempt_timeout_ms and retry_initial_ms must be at least 1, retry_max_ms at least retry_initial_ms, attempts_kept at least 1".into(),
             ));
         }
         if let Some(key) = &self.admin_key

@@ -13,6 +13,7 @@
 //! - [`audit`]: the service's own audit events, written to each tenant's log.
 //! - [`metrics`]: Prometheus text at `/metrics`. [`error`]: `ApiError`, the one error type.
 //! - [`demo`]: the demo tenant of `veritrail serve --demo`.
+//! - [`webhooks`]: webhook subscriptions and their delivery from the ledger.
 
 pub mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod webhooks;
 
 use std::future::Future;
 use std::path::Path;
@@ -77,6 +79,7 @@ struct Inner {
     indexer: Indexer,
     metrics: Metrics,
     limiter: RateLimiter,
+    webhooks: webhooks::WebhookService,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -113,6 +116,10 @@ impl AppState {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    pub fn webhooks(&self) -> &webhooks::WebhookService {
+        &self.inner.webhooks
     }
 
     /// Changes to true when shutdown starts.
@@ -201,6 +208,8 @@ impl Server {
         )
         .context("cannot start the indexer")?;
         let limiter = RateLimiter::new(&config.rate_limit);
+        let webhooks = webhooks::WebhookService::open(&dir, &config.webhooks)
+            .context("cannot open the webhook store")?;
         Ok(Server {
             state: AppState {
                 inner: Arc::new(Inner {
@@ -213,6 +222,7 @@ impl Server {
                     indexer,
                     metrics: Metrics::default(),
                     limiter,
+                    webhooks,
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
                 }),
@@ -244,6 +254,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
+        state.webhooks().start(&state);
         let router = self.router();
         let flag_state = state.clone();
         axum::serve(listener, router)
@@ -259,6 +270,9 @@ impl Server {
         tokio::task::spawn_blocking(move || {
             inner.ledger.shutdown();
             inner.indexer.stop();
+            if let Err(error) = inner.webhooks.flush() {
+                tracing::error!(%error, "the last webhook progress could not be written");
+            }
         })
         .await
         .context("shutdown")?;

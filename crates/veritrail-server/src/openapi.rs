@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{admin, catalog, events, log, ops, stream};
+use crate::routes::{admin, catalog, events, log, ops, stream, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,8 @@ use crate::routes::{admin, catalog, events, log, ops, stream};
         catalog::get_catalog, catalog::put_catalog, catalog::get_type, catalog::put_type,
         catalog::delete_type, catalog::categories, catalog::get_settings, catalog::put_settings,
         catalog::list_shared, catalog::get_shared,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate, webhooks::attempts, webhooks::redeliver, webhooks::ping,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(veritrail_api::ActorInput, veritrail_api::TargetInput, veritrail_api::SourceInput)),
@@ -36,6 +38,7 @@ use crate::routes::{admin, catalog, events, log, ops, stream};
         (name = "tenants", description = "Tenants (server admin)."),
         (name = "keys", description = "API keys and their roles."),
         (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
+        (name = "webhooks", description = "Webhook subscriptions: signed (Standard Webhooks) at-least-once deliveries of matching events, in seq order, with retries, an attempt log, redelivery and pings."),
         (name = "operations", description = "Health and metrics."),
     )
 )]
@@ -56,7 +59,12 @@ impl Modify for ApiKeyAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for item in openapi.paths.paths.values_mut() {
-            let writes = [&mut item.post, &mut item.put, &mut item.delete];
+            let writes = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
             let operations = writes
                 .into_iter()
                 .map(|operation| (true, operation))

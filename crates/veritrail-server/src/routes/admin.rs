@@ -421,7 +421,7 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn json_rejection(rejection: &JsonRejection) -> ApiError {
+pub(crate) fn json_rejection(rejection: &JsonRejection) -> ApiError {
     let code = match rejection {
         JsonRejection::MissingJsonContentType(_) => error_codes::UNSUPPORTED_MEDIA_TYPE,
         _ => error_codes::MALFORMED_JSON,

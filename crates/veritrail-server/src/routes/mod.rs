@@ -7,6 +7,7 @@
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`stream`]: the live tail (Server-Sent Events).
+//! - [`webhooks`]: webhook subscriptions, attempts, redelivery, pings.
 
 pub mod admin;
 pub mod catalog;
@@ -14,12 +15,13 @@ pub mod events;
 pub mod log;
 pub mod ops;
 pub mod stream;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
 use veritrail_api::{error_codes, paths};
 
@@ -76,6 +78,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(paths::CATALOG_SHARED, get(catalog::list_shared))
         .route(paths::CATALOG_SHARED_ONE, get(catalog::get_shared))
+        .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
+        .route(
+            paths::WEBHOOK,
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(paths::WEBHOOK_ROTATE, post(webhooks::rotate))
+        .route(paths::WEBHOOK_ATTEMPTS, get(webhooks::attempts))
+        .route(paths::WEBHOOK_REDELIVER, post(webhooks::redeliver))
+        .route(paths::WEBHOOK_PING, post(webhooks::ping))
         .route(paths::HEALTHZ, get(ops::healthz))
         .route(paths::READYZ, get(ops::readyz))
         .route(paths::METRICS, get(ops::metrics))

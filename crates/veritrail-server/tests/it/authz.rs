@@ -197,6 +197,29 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
     Row { method: "GET", path: "/api/v1/catalog/shared/seed-003-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    // Webhooks: owner, super_admin and admin manage them (each change an audit event);
+    // another tenant's subscription is not found. New subscriptions are made disabled, so
+    // that nothing is sent to their (public, unreachable) address.
+    Row { method: "GET", path: "/api/v1/webhooks", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "POST", path: "/api/v1/webhooks", body: Some(r#"{"url": "http://10.0.0.1/{fresh}", "enabled": false}"#), target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 422, 422, 422, F, F] },
+    Row { method: "POST", path: "/api/v1/webhooks", body: Some(r#"{"url": "http://93.184.216.34/{fresh}", "enabled": false}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 201, 201, 201, F, F] },
+    Row { method: "GET", path: "/api/v1/webhooks/{b_webhook}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "PATCH", path: "/api/v1/webhooks/{b_webhook}", body: Some(r#"{"enabled": true}"#), target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "DELETE", path: "/api/v1/webhooks/{b_webhook}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/rotate", body: Some("{}"), target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "GET", path: "/api/v1/webhooks/{b_webhook}/attempts", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/redeliver", body: Some(r#"{"from_seq": 0, "to_seq": 0}"#), target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
+    Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/ping", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
 ];
 
 /// What a tenant looks like from the server admin's side.
@@ -268,6 +291,19 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
         .await
         .expect("B's events");
     let b_owner_id = server.client(&b_owner).me().await.expect("me").key_id;
+    let b_hook = server
+        .post_json(
+            "/api/v1/webhooks",
+            Some(&b_owner),
+            &json!({"url": "http://93.184.216.34/bravo-hook", "enabled": false}),
+        )
+        .await
+        .json();
+    let b_webhook = b_hook["webhook"]["id"]
+        .as_str()
+        .expect("B's webhook")
+        .to_owned();
+    let b_webhook_secret = b_hook["secret"].as_str().expect("B's secret").to_owned();
 
     // Tenant A and one key of each kind.
     server.tenant(A).await;
@@ -329,10 +365,16 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
 
     // What of B must never reach A's keys (unless the request itself named it).
     let b_state = tenant_state(&server, B).await;
-    let mut b_secrets: Vec<String> = vec![b_owner.clone(), b_publisher.clone(), b_viewer.clone()];
+    let mut b_secrets: Vec<String> = vec![
+        b_owner.clone(),
+        b_publisher.clone(),
+        b_viewer.clone(),
+        b_webhook_secret.clone(),
+    ];
     let mut b_strings: Vec<String> = b_state.keys.iter().cloned().collect();
     b_strings.push(B.to_owned());
     b_strings.push("BRAVO-SUMMARY".to_owned());
+    b_strings.push("bravo-hook".to_owned());
     b_strings.push("bravo.secret_thing".to_owned());
     b_strings.extend((0..B_EVENTS).map(|i| format!("bravo-secret-evt-{i}")));
 
@@ -365,6 +407,7 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
                 .replace("{tenant}", tenant)
                 .replace("{victim}", &victim)
                 .replace("{b_key}", &b_owner_id)
+                .replace("{b_webhook}", &b_webhook)
                 .replace("{b_seq}", &(B_EVENTS - 1).to_string())
                 .replace("{b_event}", "bravo-secret-evt-7");
             let body = row.body.map(|body| body.replace("{fresh}", &fresh));
@@ -506,8 +549,10 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
             .filter(|record| record["actor"]["id"]
                 .as_str()
                 .is_some_and(|id| id.starts_with("key_")))
-            .all(|record| record["type"] == "veritrail.log.exported"),
-        "only B's own viewer acted on B's log with a key"
+            .all(|record| record["type"] == "veritrail.log.exported"
+                || (record["type"] == "veritrail.webhook.created"
+                    && record["details"]["subscription_id"] == json!(b_webhook))),
+        "only B's own viewer (and its owner, making its webhook) acted on B's log with a key"
     );
     server.stop().await;
 }

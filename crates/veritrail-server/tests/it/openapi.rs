@@ -83,6 +83,47 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
         "get",
         &[200, 401, 403, 404],
     ),
+    ("/api/v1/webhooks", "get", &[200, 401, 403]),
+    (
+        "/api/v1/webhooks",
+        "post",
+        &[201, 400, 401, 403, 409, 415, 422],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}",
+        "get",
+        &[200, 401, 403, 404],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}",
+        "patch",
+        &[200, 400, 401, 403, 404, 415, 422],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}",
+        "delete",
+        &[204, 401, 403, 404],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}/rotate",
+        "post",
+        &[200, 401, 403, 404, 415, 422],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}/attempts",
+        "get",
+        &[200, 400, 401, 403, 404],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}/redeliver",
+        "post",
+        &[202, 400, 401, 403, 404, 415, 422],
+    ),
+    (
+        "/api/v1/webhooks/{webhook_id}/ping",
+        "post",
+        &[200, 401, 403, 404],
+    ),
     ("/healthz", "get", &[200]),
     ("/readyz", "get", &[200, 503]),
     ("/metrics", "get", &[200]),

@@ -1,0 +1,532 @@
+//! One task per subscription: computes the next messages from the ledger, delivers them in
+//! order with retries, and records progress and attempts.
+//!
+//! **Ordering:** a subscription's messages are delivered one at a time, in the seq order of
+//! their (first) events; the next is not sent before the previous one got a 2xx. A receiver
+//! that fails therefore holds up its own subscription only, never ingest or other
+//! subscriptions. Redeliveries asked for through the API are sent between two messages.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use veritrail_core::event::TenantId;
+use veritrail_core::record::Record;
+use veritrail_core::webhook::{WebhookSecret, signature_header};
+
+use super::message::{Grouping, Matcher, Message, Shape};
+use super::net;
+use super::store::{AttemptRow, Progress, SubscriptionRow};
+use crate::AppState;
+use crate::clock;
+
+/// Records read per step.
+const CHUNK: usize = 512;
+/// How long after a grouping window ends it is closed (the events received in it are then
+/// all in the ledger: see [`Worker::close_window`]).
+const WINDOW_GRACE: Duration = Duration::from_millis(200);
+/// Seqs listed in a grouped `standard` message.
+const MAX_GROUP_SEQS: usize = 1000;
+
+/// What a subscription's task shares with the API.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub row: watch::Sender<Arc<SubscriptionRow>>,
+    pub progress: Mutex<Progress>,
+    pub redeliver: mpsc::UnboundedSender<Vec<Message>>,
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub(crate) struct AttemptResult {
+    pub row: AttemptRow,
+    /// `Retry-After` of a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+pub(super) struct Worker {
+    pub state: AppState,
+    pub tenant: TenantId,
+    pub shared: Arc<Shared>,
+    pub row: watch::Receiver<Arc<SubscriptionRow>>,
+    pub redeliveries: mpsc::UnboundedReceiver<Vec<Message>>,
+    /// Redeliveries received, not yet sent.
+    pub queued: std::collections::VecDeque<Vec<Message>>,
+}
+
+/// The next step of a subscription.
+enum Next {
+    /// Messages of the unit starting at the progress point, and where the unit ends.
+    Unit { messages: Vec<Message>, end: u64 },
+    /// Nothing new in the ledger.
+    Idle,
+    /// A grouping window is open until then (Unix nanoseconds).
+    WindowOpen(i64),
+    /// A grouping window has ended, but events received in it may still be on their way
+    /// into the ledger.
+    WindowEnded,
+}
+
+enum Delivery {
+    Delivered,
+    /// The subscription was disabled or changed, or the server is stopping.
+    Interrupted,
+}
+
+impl Worker {
+    pub(super) async fn run(mut self) {
+        let mut shutdown = self.state.shutdown_signal();
+        let mut commits = self.state.ledger().subscribe();
+        let mut window_closable = false;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let row = self.row.borrow_and_update().clone();
+            if !row.enabled {
+                tokio::select! {
+                    changed = self.row.changed() => if changed.is_err() { return },
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            while let Ok(messages) = self.redeliveries.try_recv() {
+                self.queued.push_back(messages);
+            }
+            if let Some(messages) = self.queued.pop_front() {
+                for message in messages {
+                    if let Delivery::Interrupted = self.deliver(&message, "redelivery").await {
+                        break;
+                    }
+                }
+                continue;
+            }
+            commits.borrow_and_update();
+            let progress = *self.shared.progress.lock().expect("progress lock");
+            let next = match self.next(&row, progress, window_closable).await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::warn!(subscription = %row.id, %error, "webhook: cannot read the ledger; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            window_closable = false;
+            match next {
+                Next::Unit { messages, end } => {
+                    let grouped = Grouping::parse(&row.grouping) != Ok(Grouping::EverySingle);
+                    let mut done = true;
+                    for (at, message) in messages.iter().enumerate().skip(to_usize(progress.skip)) {
+                        if let Delivery::Interrupted = self.deliver(message, "delivery").await {
+                            done = false;
+                            break;
+                        }
+                        self.advance(|progress| {
+                            if grouped {
+                                progress.skip = at as u64 + 1;
+                            } else {
+                                progress.unit_start = message.seq + 1;
+                                progress.skip = 0;
+                            }
+                        });
+                        if self.row.has_changed().unwrap_or(true) {
+                            done = false;
+                            break;
+                        }
+                    }
+                    if done {
+                        self.advance(|progress| {
+                            progress.unit_start = end;
+                            progress.skip = 0;
+                        });
+                    } else if grouped && self.row.has_changed().unwrap_or(false) {
+                        // New settings: the open window is computed and sent again whole.
+                        self.advance(|progress| progress.skip = 0);
+                    }
+                }
+                Next::Idle => {
+                    tokio::select! {
+                        _ = commits.changed() => {}
+                        _ = self.row.changed() => {}
+                        _ = shutdown.changed() => {}
+                        Some(messages) = self.redeliveries.recv() => self.queued.push_back(messages),
+                    }
+                }
+                Next::WindowOpen(until) => {
+                    let wait = Duration::from_nanos(
+                        u64::try_from(until - clock::now().unix_nanos()).unwrap_or(0),
+                    ) + WINDOW_GRACE;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = self.row.changed() => {}
+                        _ = shutdown.changed() => {}
+                        Some(messages) = self.redeliveries.recv() => self.queued.push_back(messages),
+                    }
+                }
+                Next::WindowEnded => {
+                    window_closable = self.close_window().await;
+                    if !window_closable {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until every event received before now is in the ledger: an empty append goes
+    /// through the ledger's queue, so it returns after every batch sequenced before it has
+    /// committed; batches sequenced after it are stamped later than now. Whether it worked.
+    async fn close_window(&self) -> bool {
+        self.state
+            .ledger()
+            .append(self.tenant.clone(), Vec::new())
+            .await
+            .is_ok()
+    }
+
+    /// Changes the progress, for the API and the next flush.
+    fn advance(&self, change: impl FnOnce(&mut Progress)) {
+        let progress = {
+            let mut progress = self.shared.progress.lock().expect("progress lock");
+            change(&mut progress);
+            *progress
+        };
+        let row = self.row.borrow().clone();
+        self.state
+            .webhooks()
+            .mark_progress(&row.tenant, &row.id, progress);
+    }
+
+    /// Computes the next unit from the ledger (off the async threads).
+    async fn next(
+        &self,
+        row: &Arc<SubscriptionRow>,
+        progress: Progress,
+        window_closable: bool,
+    ) -> Result<Next, String> {
+        let state = self.state.clone();
+        let tenant = self.tenant.clone();
+        let row = Arc::clone(row);
+        tokio::task::spawn_blocking(move || {
+            compute(&state, &tenant, &row, progress.unit_start, window_closable)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+    }
+
+    /// Delivers one message, retrying with backoff until a 2xx, or until the subscription
+    /// is disabled or changed or the server stops.
+    async fn deliver(&mut self, message: &Message, kind: &str) -> Delivery {
+        let mut shutdown = self.state.shutdown_signal();
+        let config = self.state.config().webhooks.clone();
+        let mut retry: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return Delivery::Interrupted;
+            }
+            let row = self.row.borrow().clone();
+            if !row.enabled {
+                return Delivery::Interrupted;
+            }
+            let result = attempt(&self.state, &self.shared, &row, message, kind).await;
+            let status = result.row.status;
+            self.state
+                .webhooks()
+                .mark_attempt(&row.tenant, &row.id, result.row);
+            if matches!(status, Some(200..=299)) {
+                self.advance(|progress| progress.failing_since = None);
+                return Delivery::Delivered;
+            }
+            if status == Some(410) {
+                self.disable(&row, "the receiver answered 410 Gone").await;
+                return Delivery::Interrupted;
+            }
+            let now = clock::now().unix_nanos();
+            let mut since = now;
+            self.advance(|progress| since = *progress.failing_since.get_or_insert(now));
+            let failing = Duration::from_nanos(u64::try_from(now - since).unwrap_or(0));
+            if failing >= Duration::from_secs(config.disable_after_secs) {
+                let reason = format!(
+                    "every delivery attempt failed for {} seconds (webhooks.disable_after_secs)",
+                    failing.as_secs()
+                );
+                self.disable(&row, &reason).await;
+                return Delivery::Interrupted;
+            }
+            // A 429 or 503's Retry-After is honoured (up to an hour), even beyond
+            // retry_max_ms.
+            let wait = match result.retry_after {
+                Some(wait) => wait.min(Duration::from_secs(3600)),
+                None => backoff(&config, retry),
+            };
+            retry = retry.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return Delivery::Interrupted,
+                _ = self.row.changed() => {
+                    // Settings changed (a new URL or secret, or disabled): try again now.
+                    if !self.row.borrow().enabled {
+                        return Delivery::Interrupted;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn disable(&self, row: &SubscriptionRow, reason: &str) {
+        if let Err(error) = self
+            .state
+            .webhooks()
+            .disable(&self.state, &row.tenant, &row.id, reason)
+            .await
+        {
+            tracing::error!(subscription = %row.id, error = %error.message, "webhook: cannot disable the subscription");
+        }
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The wait before retry number `retry` (0 for the first): `retry_initial_ms` doubled each
+/// time up to `retry_max_ms`, drawn at random between half and all of it.
+pub(crate) fn backoff(config: &crate::config::Webhooks, retry: u32) -> Duration {
+    let full = config
+        .retry_initial_ms
+        .saturating_mul(1u64 << retry.min(40))
+        .min(config.retry_max_ms);
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let half = full / 2;
+    let jitter = if half == 0 {
+        0
+    } else {
+        u64::from_le_bytes(bytes) % (half + 1)
+    };
+    Duration::from_millis(half + jitter)
+}
+
+/// Computes the unit that starts at `from`.
+fn compute(
+    state: &AppState,
+    tenant: &TenantId,
+    row: &SubscriptionRow,
+    from: u64,
+    window_closable: bool,
+) -> Result<Next, String> {
+    let matcher = Matcher::new(&row.filter)?;
+    let grouping = Grouping::parse(&row.grouping)?;
+    let shape = Shape {
+        subscription: &row.id,
+        format: &row.format,
+        grouping_name: &row.grouping,
+    };
+    let ledger = state.ledger();
+    let size = ledger.size(tenant).map_err(|err| err.to_string())?;
+    if from >= size {
+        return Ok(Next::Idle);
+    }
+    let read = |at: u64| -> Result<Vec<Record>, String> {
+        ledger
+            .records(tenant, at, CHUNK)
+            .map_err(|err| err.to_string())
+    };
+    if grouping == Grouping::EverySingle {
+        let records = read(from)?;
+        let end = from + records.len() as u64;
+        let messages = records
+            .iter()
+            .filter(|record| matcher.matches(record))
+            .map(|record| shape.message(record, 1, None))
+            .collect();
+        return Ok(Next::Unit { messages, end });
+    }
+    // A window: from its first matching event to the first event received after it ends.
+    let mut at = from;
+    let mut window: Option<(i64, i64)> = None;
+    let mut groups: Vec<(Record, u64, Vec<u64>)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
+    while at < size {
+        let records = read(at)?;
+        if records.is_empty() {
+            break;
+        }
+        for record in records {
+            let seq = record.seq();
+            at = seq + 1;
+            if let Some((_, end)) = window
+                && record.received_at().unix_nanos() >= end
+            {
+                return Ok(Next::Unit {
+                    messages: messages_of(&shape, groups),
+                    end: seq,
+                });
+            }
+            if !matcher.matches(&record) {
+                continue;
+            }
+            if window.is_none() {
+                window = grouping.window_of(&record);
+            }
+            let event = record.event();
+            let key = (
+                event.event_type().as_str().to_owned(),
+                event
+                    .actor()
+                    .and_then(|actor| actor.id())
+                    .map_or_else(String::new, |id| id.as_str().to_owned()),
+            );
+            match index.get(&key) {
+                Some(&group) => {
+                    let (_, count, seqs) = &mut groups[group];
+                    *count += 1;
+                    if seqs.len() < MAX_GROUP_SEQS {
+                        seqs.push(seq);
+                    }
+                }
+                None => {
+                    index.insert(key, groups.len());
+                    groups.push((record, 1, vec![seq]));
+                }
+            }
+        }
+    }
+    match window {
+        // No matching event: skip the records read.
+        None => Ok(Next::Unit {
+            messages: Vec::new(),
+            end: at,
+        }),
+        Some((_, end)) if clock::now().unix_nanos() < end => Ok(Next::WindowOpen(end)),
+        Some(_) if !window_closable => Ok(Next::WindowEnded),
+        Some(_) => Ok(Next::Unit {
+            messages: messages_of(&shape, groups),
+            end: at,
+        }),
+    }
+}
+
+fn messages_of(shape: &Shape<'_>, groups: Vec<(Record, u64, Vec<u64>)>) -> Vec<Message> {
+    groups
+        .into_iter()
+        .map(|(first, count, seqs)| shape.message(&first, count, Some(&seqs)))
+        .collect()
+}
+
+/// Sends one message once: signs it with every live secret, posts it, and returns the
+/// attempt (not yet recorded).
+pub(crate) async fn attempt(
+    state: &AppState,
+    shared: &Shared,
+    row: &SubscriptionRow,
+    message: &Message,
+    kind: &str,
+) -> AttemptResult {
+    let service = state.webhooks();
+    let id = {
+        let mut progress = shared.progress.lock().expect("progress lock");
+        let id = progress.next_attempt.max(1);
+        progress.next_attempt = id + 1;
+        id
+    };
+    let attempted_at = clock::now_rfc3339();
+    let started = Instant::now();
+    let outcome = send(service, row, message).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (status, error, retry_after) = match outcome {
+        Ok((status, retry_after)) => {
+            let error = (!(200..300).contains(&status)).then(|| match status {
+                410 => {
+                    "410 Gone: the receiver asked to stop; the subscription is disabled".to_owned()
+                }
+                _ => format!("the receiver answered {status}"),
+            });
+            (Some(status), error, retry_after)
+        }
+        Err(error) => (None, Some(error), None),
+    };
+    AttemptResult {
+        row: AttemptRow {
+            id,
+            message_id: message.id.clone(),
+            kind: kind.to_owned(),
+            seq: (kind != "ping").then_some(message.seq),
+            occurrence: message.occurrence,
+            attempted_at,
+            status,
+            latency_ms,
+            error,
+            delivered: matches!(status, Some(200..=299)),
+        },
+        retry_after,
+    }
+}
+
+/// Posts `message` to the subscription's URL: the status and a 429/503's `Retry-After`, or
+/// why there was no answer.
+async fn send(
+    service: &super::WebhookService,
+    row: &SubscriptionRow,
+    message: &Message,
+) -> Result<(u16, Option<Duration>), String> {
+    let url = net::parse_url(&row.url).map_err(|err| format!("{err:?}"))?;
+    net::check_before_send(service.guard(), &url)?;
+    let now = clock::now().unix_nanos().div_euclid(1_000_000_000);
+    let secrets = live_secrets(row, now)?;
+    let secrets: Vec<&WebhookSecret> = secrets.iter().collect();
+    let signature = signature_header(&secrets, &message.id, now, &message.body);
+    let response = service
+        .client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &message.id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(message.body.clone())
+        .send()
+        .await
+        .map_err(|err| describe(&err))?;
+    let status = response.status().as_u16();
+    let retry_after = if matches!(status, 429 | 503) {
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    } else {
+        None
+    };
+    // The body is not read: close the exchange (a small body is drained by the pool).
+    drop(response);
+    Ok((status, retry_after))
+}
+
+/// The secrets that sign now: the current one and rotated-out ones not yet expired.
+pub(crate) fn live_secrets(row: &SubscriptionRow, now: i64) -> Result<Vec<WebhookSecret>, String> {
+    row.secrets
+        .iter()
+        .filter(|secret| secret.expires_at.is_none_or(|at| at > now))
+        .map(|secret| WebhookSecret::parse(&secret.secret).map_err(|err| err.to_string()))
+        .collect()
+}
+
+/// A client error with its causes, for the attempt log.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        "no answer within webhooks.attempt_timeout_ms".to_owned()
+    } else if err.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "the request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
