@@ -35,7 +35,7 @@ use store::{AttemptRow, Progress, Store, SubscriptionRow};
 use worker::{Shared, Worker};
 
 /// How often progress and attempts are written.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 type Key = (String, String);
 

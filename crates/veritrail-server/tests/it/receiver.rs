@@ -655,8 +655,11 @@ fn find_official_python() -> Result<Option<OfficialPython>, String> {
     Ok(None)
 }
 
+/// `verify.py`, from this crate or from another crate of the workspace that includes this
+/// file (the `veritrail` command's kill -9 test does).
 fn verify_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standardwebhooks/verify.py")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../veritrail-server/tests/standardwebhooks/verify.py")
 }
 
 /// `verify.py --version` with `python`: the library's version, or why it does not run.

@@ -1077,3 +1077,52 @@ async fn progress_survives_a_restart_and_the_guard_is_applied_when_connecting() 
         .await;
     let _ = (id, server);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_failing_for_too_long_is_disabled_with_an_audit_event() {
+    let server = TestServer::start_with(|config| {
+        tune(config);
+        config.webhooks.disable_after_secs = 1;
+    })
+    .await;
+    let acme = tenant(&server, "acme").await;
+    let receiver = Receiver::start().await;
+    receiver.set_default(Reply::Status(500));
+    let (id, _) = subscribe(
+        &server,
+        &acme.owner,
+        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
+    )
+    .await;
+    send(&server, &acme.publisher, numbered("a", 0..2, "user.login")).await;
+    eventually("the subscription is disabled", 10, || async {
+        server
+            .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
+            .await
+            .json()["enabled"]
+            == json!(false)
+    })
+    .await;
+    let shown = server
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
+        .await
+        .json();
+    let reason = shown["disabled_reason"].as_str().expect("reason");
+    assert!(reason.contains("disable_after_secs"), "{reason}");
+    let attempts = receiver.deliveries();
+    assert!(attempts.len() >= 2, "it retried before giving up");
+    assert!(
+        attempts
+            .iter()
+            .all(|d| d.webhook_id == attempts[0].webhook_id),
+        "the first message was retried, nothing after it was sent"
+    );
+    let disabled = search(&server, &acme.viewer, "type=veritrail.webhook.disabled").await;
+    assert_eq!(disabled.len(), 1);
+    assert!(
+        disabled[0]["details"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("failed")
+    );
+}

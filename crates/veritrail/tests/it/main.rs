@@ -5,7 +5,10 @@
     reason = "tests fail loudly on the first surprise"
 )]
 
+#[path = "../../../veritrail-server/tests/it/receiver.rs"]
+mod receiver;
 mod serve;
+mod webhooks;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

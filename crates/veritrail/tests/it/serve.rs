@@ -11,17 +11,23 @@ use veritrail_api::{EventInput, Role};
 use veritrail_client::{Client, ClientOptions, IngestOptions, KeyScope, RetryPolicy};
 
 /// A running `veritrail serve`.
-struct ServeProcess {
+pub(crate) struct ServeProcess {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// The server-admin key, printed at the first start only.
-    admin_key: Option<String>,
+    pub(crate) admin_key: Option<String>,
 }
 
 impl ServeProcess {
     fn start(data_dir: &Path) -> ServeProcess {
+        Self::start_with_env(data_dir, &[])
+    }
+
+    /// [`ServeProcess::start`] with more `VERITRAIL_*` settings.
+    pub(crate) fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
             .arg("serve")
+            .envs(env.iter().copied())
             .env("VERITRAIL_DATA_DIR", data_dir)
             .env("VERITRAIL_LISTEN", "127.0.0.1:0")
             .env("VERITRAIL_RATE_LIMIT_RPS", "0")
@@ -57,7 +63,7 @@ impl ServeProcess {
         }
     }
 
-    fn client(&self, key: &str) -> Client {
+    pub(crate) fn client(&self, key: &str) -> Client {
         Client::with_options(
             &self.url,
             key,
@@ -70,13 +76,13 @@ impl ServeProcess {
     }
 
     /// SIGKILL: no shutdown, no flush.
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
     /// SIGTERM, then wait for a clean exit.
-    fn terminate(mut self) {
+    pub(crate) fn terminate(mut self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
