@@ -8,6 +8,9 @@
 //!   `veritrail_ledger_commit_seconds` (histogram: write + fdatasync), from the ledger.
 //! - `veritrail_ledger_queued_requests`, `veritrail_search_lag_events` (events acknowledged
 //!   but not yet searchable, all tenants) and `veritrail_search_commits_total`.
+//! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
+//!   and `veritrail_webhook_backlog_events` (records past the progress of enabled
+//!   subscriptions).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -124,6 +127,18 @@ impl Metrics {
              # HELP veritrail_search_commits_total Search index commits.\n# TYPE veritrail_search_commits_total counter\nveritrail_search_commits_total {}\n",
             state.search_lag(),
             state.indexer_commits(),
+        );
+        let hooks = state.webhooks().stats(state);
+        let _ = write!(
+            out,
+            "# HELP veritrail_webhook_subscriptions Webhook subscriptions, enabled or disabled.\n# TYPE veritrail_webhook_subscriptions gauge\nveritrail_webhook_subscriptions{{state=\"enabled\"}} {}\nveritrail_webhook_subscriptions{{state=\"disabled\"}} {}\n\
+             # HELP veritrail_webhook_attempts_total Webhook delivery attempts, by result (a 2xx is delivered).\n# TYPE veritrail_webhook_attempts_total counter\nveritrail_webhook_attempts_total{{result=\"delivered\"}} {}\nveritrail_webhook_attempts_total{{result=\"failed\"}} {}\n\
+             # HELP veritrail_webhook_backlog_events Records past the progress of enabled subscriptions (an upper bound of waiting messages).\n# TYPE veritrail_webhook_backlog_events gauge\nveritrail_webhook_backlog_events {}\n",
+            hooks.subscriptions - hooks.disabled,
+            hooks.disabled,
+            hooks.delivered,
+            hooks.failed,
+            hooks.backlog,
         );
         out
     }

@@ -19,7 +19,7 @@ mod worker;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +48,9 @@ pub struct WebhookService {
     subscriptions: Mutex<HashMap<Key, Entry>>,
     unflushed: Mutex<Unflushed>,
     started: AtomicBool,
+    /// Attempts that got a 2xx, and those that did not (metrics).
+    delivered: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl std::fmt::Debug for WebhookService {
@@ -84,6 +87,8 @@ impl WebhookService {
             subscriptions: Mutex::new(HashMap::new()),
             unflushed: Mutex::new(Unflushed::default()),
             started: AtomicBool::new(false),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         };
         for (row, progress) in service.store.all()? {
             service.register(row, progress);
@@ -354,6 +359,12 @@ impl WebhookService {
     }
 
     pub(crate) fn mark_attempt(&self, tenant: &str, id: &str, attempt: AttemptRow) {
+        let counter = if attempt.delivered {
+            &self.delivered
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         self.unflushed
             .lock()
             .expect("unflushed lock poisoned")
@@ -382,6 +393,44 @@ impl WebhookService {
             unflushed.attempts = attempts;
         }
         result
+    }
+}
+
+/// What `/metrics` shows of webhooks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookStats {
+    pub subscriptions: u64,
+    pub disabled: u64,
+    /// Over enabled subscriptions: records of their tenants' logs past their progress (an
+    /// upper bound of the messages waiting, as the filters skip some).
+    pub backlog: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+impl WebhookService {
+    /// Counts for `/metrics`.
+    pub fn stats(&self, state: &AppState) -> WebhookStats {
+        let sizes: HashMap<TenantId, u64> = state.ledger().committed_sizes().into_iter().collect();
+        let mut stats = WebhookStats {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            ..WebhookStats::default()
+        };
+        for entry in self.lock().values() {
+            let (row, progress) = snapshot(&entry.shared);
+            stats.subscriptions += 1;
+            if !row.enabled {
+                stats.disabled += 1;
+                continue;
+            }
+            let size = TenantId::parse(&row.tenant)
+                .ok()
+                .and_then(|tenant| sizes.get(&tenant).copied())
+                .unwrap_or(0);
+            stats.backlog += size.saturating_sub(progress.unit_start);
+        }
+        stats
     }
 }
 

@@ -327,6 +327,19 @@ async fn a_receiver_that_is_down_gets_everything_in_order_when_it_is_back() {
         .await;
     assert_all_once_in_order(&deliveries, &want);
     verify_all(&deliveries, &[&secret]);
+    // The metrics count both kinds of attempt.
+    let metrics = server.get("/metrics", None).await.text();
+    let counter = |result: &str| -> u64 {
+        let prefix = format!("veritrail_webhook_attempts_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in the metrics"))
+    };
+    assert!(counter("failed") >= 1);
+    assert!(counter("delivered") >= 25);
+    assert!(metrics.contains("veritrail_webhook_subscriptions{state=\"enabled\"} 1"));
     eventually("failing_since clears after a success", 5, || async {
         server
             .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
