@@ -1139,3 +1139,57 @@ async fn a_subscription_failing_for_too_long_is_disabled_with_an_audit_event() {
             .contains("failed")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_never_answers_holds_up_only_its_own_subscription() {
+    let server = TestServer::start_with(|config| {
+        tune(config);
+        config.webhooks.attempt_timeout_ms = 30_000;
+    })
+    .await;
+    let acme = tenant(&server, "acme").await;
+    let stuck = Receiver::start().await;
+    stuck.set_default(Reply::Hang);
+    let healthy = Receiver::start().await;
+    let filter = json!({"types": ["user.*"]});
+    subscribe(
+        &server,
+        &acme.owner,
+        json!({"url": stuck.url("stuck"), "filter": filter}),
+    )
+    .await;
+    let (_, secret) = subscribe(
+        &server,
+        &acme.owner,
+        json!({"url": healthy.url("healthy"), "filter": filter}),
+    )
+    .await;
+    // Ingest answers as usual, and the healthy receiver gets everything, while the stuck
+    // one holds its first message for the whole 30 s attempt timeout.
+    let started = std::time::Instant::now();
+    let mut want = Vec::new();
+    for batch in 0..10 {
+        want.extend(
+            send(
+                &server,
+                &acme.publisher,
+                numbered(&format!("b{batch}"), 0..10, "user.login"),
+            )
+            .await,
+        );
+    }
+    let deliveries = healthy
+        .wait_for(|all| all.len() >= 100, Duration::from_secs(10))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ingest and the healthy subscription went on"
+    );
+    assert_all_once_in_order(&deliveries, &want);
+    verify_all(&deliveries, &[&secret]);
+    assert_eq!(
+        stuck.deliveries().len(),
+        1,
+        "the stuck subscription waits on its first message"
+    );
+}
