@@ -10,6 +10,9 @@
 //!   preloaded tenant, then batched and single-event ingest, over keep-alive HTTP/1.1.
 //! - `pg`: the same workload against PostgreSQL, the baseline.
 //! - `report`: the Markdown tables of `http` and `pg` results, with the ratios and bars.
+//! - `webhooks`: against a running `veritrail serve` (see `scripts/bench-webhooks`): events
+//!   at a steady rate, with webhook subscriptions to an in-process receiver and a live tail;
+//!   delivery and tail lag, loss, duplicates, signatures and the server's memory.
 
 #![allow(
     clippy::print_stdout,
@@ -21,6 +24,7 @@ mod load;
 mod pg;
 mod report;
 mod synth;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,6 +109,10 @@ enum Mode {
     },
     /// Markdown tables of `http` and `pg` results files (JSON lines), with ratios and bars.
     Report { files: Vec<PathBuf> },
+    /// Webhook delivery and live-tail lag against a running `veritrail serve`: a fresh
+    /// tenant, subscriptions to an in-process receiver, events at a steady rate; lag, loss,
+    /// duplicates, signatures and the server's memory.
+    Webhooks(webhooks::Options),
     /// Offline verification of a log of this many events.
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
@@ -258,6 +266,7 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Mode::Report { files } => return report::print(files),
+        Mode::Webhooks(options) => return webhooks::main(options),
         _ => {}
     }
     let temp = tempfile::tempdir_in(std::env::current_dir()?)?;
@@ -277,7 +286,7 @@ fn main() -> anyhow::Result<()> {
             );
             result.print(&what, ids);
         }
-        Mode::Http { .. } | Mode::Pg { .. } | Mode::Report { .. } => {}
+        Mode::Http { .. } | Mode::Pg { .. } | Mode::Report { .. } | Mode::Webhooks(_) => {}
         Mode::Concurrent {
             appenders,
             events,
