@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::webhooks::message::{self, FORMATS, Grouping, Matcher, Message};
 use crate::webhooks::net::UrlError;
 use crate::webhooks::store::{Progress, SecretRow, SubscriptionRow};
+use crate::webhooks::worker;
 
 /// Default overlap of a rotated-out secret.
 const DEFAULT_OVERLAP_SECS: u64 = 86_400;
@@ -574,9 +575,10 @@ pub async fn attempts(
     }))
 }
 
-/// Send one message again (by `message_id`), or the messages of the events
-/// `from_seq..=to_seq` that the subscription's filter matches, each with its usual id. They
-/// are sent after the message being delivered now.
+/// Send one message again (by `message_id`), or the messages whose (first) event is in
+/// `from_seq..=to_seq`, each with its usual id and body (a grouped message is computed again
+/// from its window). They are sent after the message being delivered now; a restart of the
+/// server forgets redeliveries not yet sent.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{webhook_id}/redeliver",
@@ -678,21 +680,32 @@ fn redelivery_messages(
         if records.is_empty() {
             break;
         }
+        let mut next = records.last().map_or(at + 1, |record| record.seq() + 1);
         for record in &records {
-            at = record.seq() + 1;
-            if !matcher.matches(record) {
+            if record.seq() < at || !matcher.matches(record) {
                 continue;
             }
-            let occurrence_note = match grouping {
-                Grouping::EverySingle => None,
-                // A grouped message is sent again as one about its first event.
-                Grouping::Window(_) => Some(&[record.seq()][..]),
-            };
-            let message = shape.message(record, 1, occurrence_note);
-            if only.is_none_or(|id| id == message.id) {
-                messages.push(message);
+            match grouping {
+                Grouping::EverySingle => {
+                    let message = shape.message(record, 1, None);
+                    if only.is_none_or(|id| id == message.id) {
+                        messages.push(message);
+                    }
+                }
+                // The groups of the record's window, as they were sent: those whose first
+                // event is in the range.
+                Grouping::Window(_) => {
+                    let (window, after) = worker::window_messages(state, tenant, row, record.seq())
+                        .map_err(ApiError::internal)?;
+                    messages.extend(window.into_iter().filter(|message| {
+                        (from..=to).contains(&message.seq) && only.is_none_or(|id| id == message.id)
+                    }));
+                    next = after;
+                    break;
+                }
             }
         }
+        at = next;
     }
     Ok(messages)
 }

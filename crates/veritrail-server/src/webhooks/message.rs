@@ -224,28 +224,51 @@ impl Shape<'_> {
     }
 }
 
-/// The groups of one closed window, in the order of their first events: each is the
-/// records of one event type and actor.
-pub fn groups<'r>(records: impl IntoIterator<Item = &'r Record>) -> Vec<Vec<&'r Record>> {
-    let mut order: Vec<Vec<&Record>> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str), usize> =
-        std::collections::HashMap::new();
-    for record in records {
+/// Seqs listed in a grouped `standard` message.
+const MAX_GROUP_SEQS: usize = 1000;
+
+/// The groups of one window, in the order of their first events: each holds the records of
+/// one event type and actor (the first record, the count, the first 1,000 seqs).
+#[derive(Debug, Default)]
+pub struct Groups {
+    groups: Vec<(Record, u64, Vec<u64>)>,
+    index: std::collections::HashMap<(String, String), usize>,
+}
+
+impl Groups {
+    /// Adds a matching record of the window (in seq order).
+    pub fn add(&mut self, record: Record) {
         let event = record.event();
-        let actor = event
-            .actor()
-            .and_then(|actor| actor.id())
-            .map_or("", |id| id.as_str());
-        let key = (event.event_type().as_str(), actor);
-        match index.get(&key) {
-            Some(&at) => order[at].push(record),
+        let key = (
+            event.event_type().as_str().to_owned(),
+            event
+                .actor()
+                .and_then(|actor| actor.id())
+                .map_or_else(String::new, |id| id.as_str().to_owned()),
+        );
+        let seq = record.seq();
+        match self.index.get(&key) {
+            Some(&group) => {
+                let (_, count, seqs) = &mut self.groups[group];
+                *count += 1;
+                if seqs.len() < MAX_GROUP_SEQS {
+                    seqs.push(seq);
+                }
+            }
             None => {
-                index.insert(key, order.len());
-                order.push(vec![record]);
+                self.index.insert(key, self.groups.len());
+                self.groups.push((record, 1, vec![seq]));
             }
         }
     }
-    order
+
+    /// One message per group, in the order of their first events.
+    pub fn messages(self, shape: &Shape<'_>) -> Vec<Message> {
+        self.groups
+            .into_iter()
+            .map(|(first, count, seqs)| shape.message(&first, count, Some(&seqs)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

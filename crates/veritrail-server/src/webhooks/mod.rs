@@ -15,7 +15,7 @@
 pub mod message;
 pub mod net;
 pub mod store;
-mod worker;
+pub(crate) mod worker;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -14,7 +14,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::record::Record;
 use veritrail_core::webhook::{WebhookSecret, signature_header};
 
-use super::message::{Grouping, Matcher, Message, Shape};
+use super::message::{Grouping, Groups, Matcher, Message, Shape};
 use super::net;
 use super::store::{AttemptRow, Progress, SubscriptionRow};
 use crate::AppState;
@@ -25,8 +25,6 @@ const CHUNK: usize = 512;
 /// How long after a grouping window ends it is closed (the events received in it are then
 /// all in the ledger: see [`Worker::close_window`]).
 const WINDOW_GRACE: Duration = Duration::from_millis(200);
-/// Seqs listed in a grouped `standard` message.
-const MAX_GROUP_SEQS: usize = 1000;
 
 /// What a subscription's task shares with the API.
 #[derive(Debug)]
@@ -38,7 +36,7 @@ pub(super) struct Shared {
 
 /// What one attempt came to.
 #[derive(Debug)]
-pub(crate) struct AttemptResult {
+pub(super) struct AttemptResult {
     pub row: AttemptRow,
     /// `Retry-After` of a 429 or 503.
     pub retry_after: Option<Duration>,
@@ -345,9 +343,7 @@ fn compute(
     // A window: from its first matching event to the first event received after it ends.
     let mut at = from;
     let mut window: Option<(i64, i64)> = None;
-    let mut groups: Vec<(Record, u64, Vec<u64>)> = Vec::new();
-    let mut index: std::collections::HashMap<(String, String), usize> =
-        std::collections::HashMap::new();
+    let mut groups = Groups::default();
     while at < size {
         let records = read(at)?;
         if records.is_empty() {
@@ -360,7 +356,7 @@ fn compute(
                 && record.received_at().unix_nanos() >= end
             {
                 return Ok(Next::Unit {
-                    messages: messages_of(&shape, groups),
+                    messages: groups.messages(&shape),
                     end: seq,
                 });
             }
@@ -370,27 +366,7 @@ fn compute(
             if window.is_none() {
                 window = grouping.window_of(&record);
             }
-            let event = record.event();
-            let key = (
-                event.event_type().as_str().to_owned(),
-                event
-                    .actor()
-                    .and_then(|actor| actor.id())
-                    .map_or_else(String::new, |id| id.as_str().to_owned()),
-            );
-            match index.get(&key) {
-                Some(&group) => {
-                    let (_, count, seqs) = &mut groups[group];
-                    *count += 1;
-                    if seqs.len() < MAX_GROUP_SEQS {
-                        seqs.push(seq);
-                    }
-                }
-                None => {
-                    index.insert(key, groups.len());
-                    groups.push((record, 1, vec![seq]));
-                }
-            }
+            groups.add(record);
         }
     }
     match window {
@@ -402,22 +378,78 @@ fn compute(
         Some((_, end)) if clock::now().unix_nanos() < end => Ok(Next::WindowOpen(end)),
         Some(_) if !window_closable => Ok(Next::WindowEnded),
         Some(_) => Ok(Next::Unit {
-            messages: messages_of(&shape, groups),
+            messages: groups.messages(&shape),
             end: at,
         }),
     }
 }
 
-fn messages_of(shape: &Shape<'_>, groups: Vec<(Record, u64, Vec<u64>)>) -> Vec<Message> {
-    groups
-        .into_iter()
-        .map(|(first, count, seqs)| shape.message(&first, count, Some(&seqs)))
-        .collect()
+/// The messages of the grouping window that holds the matching record `seq`, and the
+/// first seq after the window: the window's records are found by their received time,
+/// which grows with seq.
+pub(crate) fn window_messages(
+    state: &AppState,
+    tenant: &TenantId,
+    row: &SubscriptionRow,
+    seq: u64,
+) -> Result<(Vec<Message>, u64), String> {
+    let matcher = Matcher::new(&row.filter)?;
+    let grouping = Grouping::parse(&row.grouping)?;
+    let shape = Shape {
+        subscription: &row.id,
+        format: &row.format,
+        grouping_name: &row.grouping,
+    };
+    let ledger = state.ledger();
+    let size = ledger.size(tenant).map_err(|err| err.to_string())?;
+    let read_one = |at: u64| -> Result<Record, String> {
+        ledger
+            .records(tenant, at, 1)
+            .map_err(|err| err.to_string())?
+            .pop()
+            .ok_or_else(|| format!("no record {at}"))
+    };
+    let record = read_one(seq)?;
+    let Some((start, end)) = grouping.window_of(&record) else {
+        return Ok((vec![shape.message(&record, 1, None)], seq + 1));
+    };
+    // The first seq in `lo..hi` received at or after `time` (`hi` if none).
+    let first_at = |mut lo: u64, mut hi: u64, time: i64| -> Result<u64, String> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if read_one(mid)?.received_at().unix_nanos() >= time {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    };
+    let lo = first_at(0, seq, start)?;
+    let hi = first_at(seq, size, end)?;
+    let mut groups = Groups::default();
+    let mut at = lo;
+    while at < hi {
+        let limit = usize::try_from((hi - at).min(CHUNK as u64)).unwrap_or(CHUNK);
+        let records = ledger
+            .records(tenant, at, limit)
+            .map_err(|err| err.to_string())?;
+        if records.is_empty() {
+            break;
+        }
+        for record in records {
+            at = record.seq() + 1;
+            if matcher.matches(&record) {
+                groups.add(record);
+            }
+        }
+    }
+    Ok((groups.messages(&shape), hi))
 }
 
 /// Sends one message once: signs it with every live secret, posts it, and returns the
 /// attempt (not yet recorded).
-pub(crate) async fn attempt(
+pub(super) async fn attempt(
     state: &AppState,
     shared: &Shared,
     row: &SubscriptionRow,

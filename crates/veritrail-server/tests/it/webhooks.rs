@@ -633,7 +633,7 @@ async fn a_grouping_window_folds_events_of_one_type_and_actor() {
     let server = TestServer::start_with(tune).await;
     let acme = tenant(&server, "acme").await;
     let receiver = Receiver::start().await;
-    let (_, secret) = subscribe(
+    let (id, secret) = subscribe(
         &server,
         &acme.owner,
         json!({"url": receiver.url("hook"), "format": "envelope", "grouping": "2s", "filter": {"types": ["user.*"]}}),
@@ -705,6 +705,32 @@ async fn a_grouping_window_folds_events_of_one_type_and_actor() {
         "named by the first event"
     );
     verify_all(&deliveries, &[&secret]);
+    // A grouped message sent again is the same message: the window is found again.
+    let again = server
+        .post_json(
+            &format!("/api/v1/webhooks/{id}/redeliver"),
+            Some(&acme.owner),
+            &json!({"message_id": deliveries[1].webhook_id}),
+        )
+        .await;
+    again.expect(202, None);
+    let all = receiver
+        .wait_for(|all| all.len() >= 4, Duration::from_secs(10))
+        .await;
+    assert_eq!(all[3].webhook_id, deliveries[1].webhook_id);
+    assert_eq!(
+        all[3].body, deliveries[1].body,
+        "the same group, the same body"
+    );
+    let range = server
+        .post_json(
+            &format!("/api/v1/webhooks/{id}/redeliver"),
+            Some(&acme.owner),
+            &json!({"from_seq": seqs[0], "to_seq": seqs[5]}),
+        )
+        .await;
+    range.expect(202, None);
+    assert_eq!(range.json()["queued"], json!(3), "{}", range.text());
 }
 
 #[tokio::test(flavor = "multi_thread")]
