@@ -20,11 +20,14 @@ use veritrail_api::{
     CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
     CountParams, CountResponse, CreateKey, CreateTenant, ErrorBody, EventInput, InclusionProofBody,
     IngestParams, IngestResponse, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, Role,
-    SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated, TenantList, WhoAmI,
-    paths,
+    SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated, TenantList,
+    WebhookAttempt, WebhookAttemptList, WebhookAttemptParams, WebhookBody, WebhookCreated,
+    WebhookInput, WebhookList, WebhookPatch, WebhookRedeliverInput, WebhookRedeliverQueued,
+    WebhookRotateInput, WebhookRotated, WhoAmI, paths,
 };
 
 use crate::error::ClientError;
+use crate::tail::{Tail, TailStart};
 
 /// Most events one `POST /api/v1/events` may carry (the server's limit).
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -74,7 +77,7 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `retry` (0 for the first), with jitter.
-    fn backoff(&self, retry: u32) -> Duration {
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let factor = 1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX);
         let full = self
             .initial_backoff
@@ -680,6 +683,192 @@ impl Client {
         self.get_json(paths::CATALOG_SHARED, &[]).await
     }
 
+    /// Creates a webhook subscription; the reply holds its signing secret, shown only this
+    /// once. Not retried once it may have reached the server (a repeat would create a
+    /// second subscription).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_webhook` naming the bad field, `forbidden_target` for a URL deliveries may
+    /// not go to (loopback, private networks, unless the server allows them), `forbidden`
+    /// for a key that is not owner, super_admin or admin; otherwise as the request ends.
+    pub async fn create_webhook(
+        &self,
+        input: &WebhookInput,
+    ) -> Result<WebhookCreated, ClientError> {
+        self.send_body(Method::POST, paths::WEBHOOKS, input).await
+    }
+
+    /// The tenant's webhook subscriptions.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn webhooks(&self) -> Result<WebhookList, ClientError> {
+        self.get_json(paths::WEBHOOKS, &[]).await
+    }
+
+    /// One webhook subscription.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`; otherwise as the request ends.
+    pub async fn webhook(&self, id: &str) -> Result<WebhookBody, ClientError> {
+        self.get_json(&webhook_path(paths::WEBHOOK, id), &[]).await
+    }
+
+    /// Changes the fields of a subscription that `patch` sets. Setting fields is
+    /// idempotent in effect, so it is retried like a read.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`, `invalid_webhook`, `forbidden_target`; otherwise as the request ends.
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        patch: &WebhookPatch,
+    ) -> Result<WebhookBody, ClientError> {
+        let path = webhook_path(paths::WEBHOOK, id);
+        self.send_json(RetryMode::Idempotent, Method::PATCH, &path, patch)
+            .await
+    }
+
+    /// Deletes a subscription. Not retried once it may have reached the server: a repeat
+    /// after a lost reply would answer `not_found`.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`; otherwise as the request ends.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ClientError> {
+        let url = self.url(&webhook_path(paths::WEBHOOK, id));
+        self.execute(RetryMode::UnactedOnly, || self.http.delete(&url))
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a subscription's signing secret; the previous one keeps signing for
+    /// `overlap_seconds` (default one day). The reply holds the new secret, shown only this
+    /// once; not retried once it may have reached the server.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`, `invalid_webhook` (a bad secret or overlap); otherwise as the request
+    /// ends.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        input: &WebhookRotateInput,
+    ) -> Result<WebhookRotated, ClientError> {
+        self.send_body(
+            Method::POST,
+            &webhook_path(paths::WEBHOOK_ROTATE, id),
+            input,
+        )
+        .await
+    }
+
+    /// A page of a subscription's delivery attempts, newest first; pass `next_before` as
+    /// `params.before` for the next (older) page.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`, `invalid_parameter`; otherwise as the request ends.
+    pub async fn webhook_attempts(
+        &self,
+        id: &str,
+        params: &WebhookAttemptParams,
+    ) -> Result<WebhookAttemptList, ClientError> {
+        self.get_query(&webhook_path(paths::WEBHOOK_ATTEMPTS, id), params)
+            .await
+    }
+
+    /// Queues one message (`message_id`) or the messages of the events
+    /// `from_seq..=to_seq` for delivery again. Not retried once it may have reached the
+    /// server (a repeat would queue them twice).
+    ///
+    /// # Errors
+    ///
+    /// `not_found`, `invalid_webhook`; otherwise as the request ends.
+    pub async fn redeliver_webhook(
+        &self,
+        id: &str,
+        input: &WebhookRedeliverInput,
+    ) -> Result<WebhookRedeliverQueued, ClientError> {
+        self.send_body(
+            Method::POST,
+            &webhook_path(paths::WEBHOOK_REDELIVER, id),
+            input,
+        )
+        .await
+    }
+
+    /// Sends a test message to the subscription's URL now and returns the attempt: whether
+    /// it was delivered, the receiver's status, the latency, the error. Not retried once
+    /// it may have reached the server.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`; otherwise as the request ends. A receiver that fails is not an error:
+    /// see the attempt's `delivered` and `error`.
+    pub async fn ping_webhook(&self, id: &str) -> Result<WebhookAttempt, ClientError> {
+        let path = webhook_path(paths::WEBHOOK_PING, id);
+        let url = self.url(&path);
+        let response = self
+            .execute(RetryMode::UnactedOnly, || self.http.post(&url))
+            .await?;
+        decode(response, &format!("POST {path}")).await
+    }
+
+    /// The live tail (`GET /api/v1/events/stream`): the records matching `params`' filters
+    /// as they become searchable, in seq order, each once; read them with [`Tail::next`].
+    /// `params`' `cursor`, `order` and `limit` are ignored (a stream has none).
+    ///
+    /// `last_event_id` is the seq to continue after (like [`Tail::last_seq`] of an earlier
+    /// tail); `None` starts with the records appended from now on. Nothing is sent until
+    /// the first [`Tail::next`].
+    ///
+    /// The connection is kept open by the server's heartbeats every 15 s; a
+    /// [`ClientOptions::timeout`] shorter than that makes the tail reconnect needlessly
+    /// (it still misses nothing).
+    #[must_use]
+    pub fn tail(&self, params: SearchParams, last_event_id: Option<u64>) -> Tail {
+        let start = last_event_id.map_or(TailStart::Now, TailStart::After);
+        Tail::new(self.clone(), params, start)
+    }
+
+    /// [`Client::tail`] starting at the record of seq `first_seq` (0: the whole log, then
+    /// the new records).
+    #[must_use]
+    pub fn tail_from(&self, params: SearchParams, first_seq: u64) -> Tail {
+        Tail::new(self.clone(), params, TailStart::From(first_seq))
+    }
+
+    /// Opens the live tail after seq `after` (`Last-Event-ID`), retried like a read.
+    pub(crate) async fn open_event_stream(
+        &self,
+        params: &SearchParams,
+        after: Option<u64>,
+    ) -> Result<Response, ClientError> {
+        let url = self.url(paths::EVENTS_STREAM);
+        let after = after.map(|seq| seq.to_string());
+        self.execute(RetryMode::Idempotent, || {
+            let request = self
+                .http
+                .get(&url)
+                .query(params)
+                .header(reqwest::header::ACCEPT, "text/event-stream");
+            match &after {
+                Some(after) => request.header("last-event-id", after.as_str()),
+                None => request,
+            }
+        })
+        .await
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     async fn get_query<Q: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -706,12 +895,23 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        self.send_json(RetryMode::UnactedOnly, method, path, body)
+            .await
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        mode: RetryMode,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let body = serde_json::to_vec(body).map_err(|err| {
             ClientError::InvalidRequest(format!("body does not serialize: {err}"))
         })?;
         let url = self.url(path);
         let response = self
-            .execute(RetryMode::UnactedOnly, || {
+            .execute(mode, || {
                 self.http
                     .request(method.clone(), &url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -815,6 +1015,11 @@ impl Pager {
             }
         }
     }
+}
+
+/// A webhook route with its `{webhook_id}`.
+fn webhook_path(template: &str, id: &str) -> String {
+    fill(template, &[("webhook_id", id)])
 }
 
 fn keys_path(scope: &KeyScope) -> String {

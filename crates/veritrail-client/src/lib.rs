@@ -24,6 +24,8 @@
 //!   [`Pager`] follows search cursors.
 //! - [`batcher`]: [`Batcher`], which groups pushed events into requests and gives each
 //!   event an id so that retries are idempotent.
+//! - [`tail`]: [`Tail`], the live tail of new records ([`Client::tail`]), reconnecting
+//!   without losing or repeating a record.
 //! - [`export`]: [`export::verify_export`], which checks a downloaded export bundle with
 //!   nothing but the pinned verifier key.
 //! - [`error`]: [`ClientError`], what a call ends in when it fails.
@@ -36,6 +38,7 @@ pub mod batcher;
 pub mod client;
 pub mod error;
 pub mod export;
+pub mod tail;
 
 pub use batcher::{BatchError, BatchReport, Batcher, BatcherOptions, Receipt, Rejected};
 pub use client::{
@@ -43,6 +46,7 @@ pub use client::{
     MAX_REQUEST_BYTES, Pager, RetryPolicy, Wait,
 };
 pub use error::ClientError;
+pub use tail::{Tail, TailEvent};
 
 /// A single-threaded tokio runtime with I/O and timers, for callers that have none of their
 /// own (a command-line tool): `runtime()?.block_on(client.me())`.

@@ -1,7 +1,7 @@
 //! The client commands of the `veritrail` tool: they talk to a veritrail server over its
-//! HTTP API with `veritrail-client` (`send`, `search`, `count`, `get`, `checkpoint`,
-//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`, `catalog`), and verify an export bundle
-//! offline ([`verify_export_command`]).
+//! HTTP API with `veritrail-client` (`send`, `search`, `tail`, `count`, `get`, `checkpoint`,
+//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`, `catalog`, `webhooks`), and verify
+//! an export bundle offline ([`verify_export_command`]).
 //!
 //! Output is for people by default (aligned tables) and for scripts with `--json`. Exit
 //! codes: 0 done, 1 the server refused (a 4xx), a send had rejected events, or a bundle
@@ -16,7 +16,11 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use veritrail_api::{CountParams, CountResponse, EventInput, KeyBody, Role, SearchParams};
+use veritrail_api::{
+    CountParams, CountResponse, EventInput, KeyBody, Role, SearchParams, WebhookAttempt,
+    WebhookAttemptParams, WebhookBody, WebhookFilter, WebhookInput, WebhookPatch,
+    WebhookRedeliverInput, WebhookRotateInput,
+};
 use veritrail_client::export::{ExportReport, ExportVerifyOptions, verify_export};
 use veritrail_client::{
     BatchError, BatchReport, Batcher, BatcherOptions, Client, ClientError, IngestOptions, KeyScope,
@@ -127,6 +131,24 @@ pub(crate) enum RemoteCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print events as they are stored, until interrupted (Ctrl-C).
+    ///
+    /// Takes the filters of `search`. Starts with the events stored from now on, or at
+    /// `--from-seq`; when the connection drops (a server restart) it connects again and
+    /// carries on where it was, without missing or repeating an event.
+    Tail {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        filters: Filters,
+        /// Start at this seq (0: the whole log) instead of with the events stored from now
+        /// on.
+        #[arg(long, value_name = "SEQ")]
+        from_seq: Option<u64>,
+        /// Print records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Count events, optionally grouped or as a histogram.
     Count {
         #[command(flatten)]
@@ -203,6 +225,10 @@ pub(crate) enum RemoteCommand {
     /// The tenant's event catalog: import, export, list, settings, shared catalogs.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Webhook subscriptions: matching events POSTed, signed, to a URL (owner, super_admin
+    /// or admin key).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 /// `veritrail proof ...`.
@@ -357,6 +383,194 @@ pub(crate) enum CatalogCommand {
     },
 }
 
+/// Which events a subscription sends: each list given replaces that part of the filter (an
+/// empty value empties it: every type, category or outcome).
+#[derive(Debug, Args)]
+pub(crate) struct WebhookFilterArgs {
+    /// Event types (`user.*` matches a prefix); repeatable or comma-separated.
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+    types: Option<Vec<String>>,
+    /// Catalog categories, any case; repeatable.
+    #[arg(long = "category", value_name = "CATEGORY")]
+    categories: Option<Vec<String>>,
+    /// Outcomes (`success`, `failure`, `unknown`); repeatable or comma-separated.
+    #[arg(long = "outcome", value_name = "OUTCOME", value_delimiter = ',')]
+    outcomes: Option<Vec<String>>,
+}
+
+impl WebhookFilterArgs {
+    fn is_empty(&self) -> bool {
+        self.types.is_none() && self.categories.is_none() && self.outcomes.is_none()
+    }
+
+    /// `filter` with the lists given replaced.
+    fn apply(self, mut filter: WebhookFilter) -> WebhookFilter {
+        let clean = |values: Vec<String>| -> Vec<String> {
+            values
+                .into_iter()
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+                .collect()
+        };
+        if let Some(types) = self.types {
+            filter.types = clean(types);
+        }
+        if let Some(categories) = self.categories {
+            filter.categories = clean(categories);
+        }
+        if let Some(outcomes) = self.outcomes {
+            filter.outcomes = clean(outcomes);
+        }
+        filter
+    }
+}
+
+/// What `webhooks create` and `webhooks update` set besides the URL.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookSettingsArgs {
+    #[command(flatten)]
+    filter: WebhookFilterArgs,
+    /// `standard` (Standard Webhooks: `{type, timestamp, data}`, the default) or
+    /// `envelope` (seed 003's notification envelope).
+    #[arg(long)]
+    format: Option<String>,
+    /// `every_single` (one message per event, the default) or a window like `60s`, `5m`,
+    /// `1h` (one message per type and actor per window).
+    #[arg(long)]
+    grouping: Option<String>,
+    /// A note for people.
+    #[arg(long)]
+    description: Option<String>,
+}
+
+/// `veritrail webhooks ...`: the key's tenant's webhook subscriptions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhooksCommand {
+    /// Create a subscription and print its signing secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        /// Where deliveries are POSTed (http or https). (`--url` is the server's.)
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        #[command(flatten)]
+        settings: WebhookSettingsArgs,
+        /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated if not
+        /// given.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The first seq to deliver (default: the events stored from now on).
+        #[arg(long, value_name = "SEQ")]
+        start_seq: Option<u64>,
+        /// Create it paused (`webhooks update ID --enable` starts it).
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tenant's subscriptions.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one subscription: its filter, delivery progress and secrets.
+    Show {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a subscription; what is not given stays as it is.
+    Update {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        /// Where deliveries are POSTed.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        settings: WebhookSettingsArgs,
+        /// Resume a paused or disabled subscription where it stopped.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Pause deliveries (events are kept for when it is enabled again).
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the signing secret and print the new one (shown only this once).
+    Rotate {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        /// Seconds the previous secret keeps signing too (default: one day; 0 ends it now).
+        #[arg(long, value_name = "SECONDS")]
+        overlap: Option<u64>,
+        /// The new secret (`whsec_...`); generated if not given.
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a subscription.
+    Delete {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List delivery attempts, newest first.
+    Attempts {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Attempts older than this attempt id (the `--before` a previous page printed).
+        #[arg(long, value_name = "ATTEMPT_ID")]
+        before: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one message, or the messages of a range of seqs, again.
+    #[command(group(
+        clap::ArgGroup::new("messages")
+            .required(true)
+            .args(["message_id", "from_seq"])
+    ))]
+    Redeliver {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        /// The message to send again (its `webhook-id`, as `attempts` shows it).
+        #[arg(long, value_name = "MESSAGE_ID", conflicts_with = "to_seq")]
+        message_id: Option<String>,
+        /// The first seq of the range.
+        #[arg(long, value_name = "SEQ", requires = "to_seq")]
+        from_seq: Option<u64>,
+        /// The last seq of the range (included).
+        #[arg(long, value_name = "SEQ", requires = "from_seq")]
+        to_seq: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test message now and print what the receiver answered (exits 1 if it was
+    /// not delivered).
+    Ping {
+        #[command(flatten)]
+        connection: Connection,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn parse_role(name: &str) -> Result<Role, String> {
     Role::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
@@ -471,6 +685,15 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         } => {
             let params = search_params(filters, limit, order, cursor);
             search(&connection.client()?, params, all, json, &mut out).await
+        }
+        RemoteCommand::Tail {
+            connection,
+            filters,
+            from_seq,
+            json,
+        } => {
+            let params = search_params(filters, None, None, None);
+            tail(&connection.client()?, params, from_seq, json, &mut out).await
         }
         RemoteCommand::Count {
             connection,
@@ -587,6 +810,7 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         RemoteCommand::Keys(command) => keys(command, &mut out).await,
         RemoteCommand::Tenants(command) => tenants(command, &mut out).await,
         RemoteCommand::Catalog(command) => catalog(command, &mut out).await,
+        RemoteCommand::Webhooks(command) => webhooks(command, &mut out).await,
     }
 }
 
@@ -847,31 +1071,11 @@ async fn search(
 
 /// Records as an aligned table: seq, time, type, actor, outcome, summary.
 fn events_table(events: &[Value], header: bool) -> String {
-    let text = |value: &Value| value.as_str().map(str::to_owned);
     let mut rows: Vec<[String; 6]> = Vec::with_capacity(events.len() + 1);
     if header {
-        rows.push(["SEQ", "TIME", "TYPE", "ACTOR", "OUTCOME", "SUMMARY"].map(str::to_owned));
+        rows.push(EVENT_COLUMNS.map(str::to_owned));
     }
-    for event in events {
-        let actor = &event["actor"];
-        rows.push([
-            event["seq"]
-                .as_u64()
-                .map_or("-".into(), |seq| seq.to_string()),
-            text(&event["occurred_at"])
-                .or_else(|| text(&event["received_at"]))
-                .unwrap_or_else(|| "-".into()),
-            text(&event["type"]).unwrap_or_else(|| "-".into()),
-            text(&actor["email"])
-                .or_else(|| text(&actor["name"]))
-                .or_else(|| text(&actor["id"]))
-                .unwrap_or_else(|| "-".into()),
-            text(&event["outcome"]).unwrap_or_else(|| "-".into()),
-            text(&event["summary"])
-                .or_else(|| text(&event["name"]))
-                .map_or_else(|| "-".into(), |summary| shorten(&summary, 80)),
-        ]);
-    }
+    rows.extend(events.iter().map(event_cells));
     let mut widths = [0usize; 6];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -879,21 +1083,97 @@ fn events_table(events: &[Value], header: bool) -> String {
         }
     }
     rows.iter()
-        .map(|row| {
-            let line: Vec<String> = row
-                .iter()
-                .zip(widths)
-                .enumerate()
-                .map(|(column, (cell, width))| match column {
-                    0 => format!("{cell:>width$}"),
-                    5 => cell.clone(),
-                    _ => format!("{cell:<width$}"),
-                })
-                .collect();
-            line.join("  ")
-        })
+        .map(|row| event_line(row, widths))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+const EVENT_COLUMNS: [&str; 6] = ["SEQ", "TIME", "TYPE", "ACTOR", "OUTCOME", "SUMMARY"];
+
+/// The columns of [`events_table`] of one record.
+fn event_cells(event: &Value) -> [String; 6] {
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let actor = &event["actor"];
+    [
+        event["seq"]
+            .as_u64()
+            .map_or("-".into(), |seq| seq.to_string()),
+        text(&event["occurred_at"])
+            .or_else(|| text(&event["received_at"]))
+            .unwrap_or_else(|| "-".into()),
+        text(&event["type"]).unwrap_or_else(|| "-".into()),
+        text(&actor["email"])
+            .or_else(|| text(&actor["name"]))
+            .or_else(|| text(&actor["id"]))
+            .unwrap_or_else(|| "-".into()),
+        text(&event["outcome"]).unwrap_or_else(|| "-".into()),
+        text(&event["summary"])
+            .or_else(|| text(&event["name"]))
+            .map_or_else(|| "-".into(), |summary| shorten(&summary, 80)),
+    ]
+}
+
+/// One row of [`events_table`]: the seq right-aligned, the summary last and unpadded.
+fn event_line(row: &[String; 6], widths: [usize; 6]) -> String {
+    let line: Vec<String> = row
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(column, (cell, width))| match column {
+            0 => format!("{cell:>width$}"),
+            5 => cell.clone(),
+            _ => format!("{cell:<width$}"),
+        })
+        .collect();
+    line.join("  ")
+}
+
+/// Column widths of `veritrail tail`, whose records come one at a time: wide enough for
+/// most, and a longer cell just pushes its line's next ones.
+const TAIL_WIDTHS: [usize; 6] = [8, 30, 28, 24, 7, 0];
+
+/// `veritrail tail`: prints each matching record as it comes, forever. Reconnecting is
+/// the tail's own business; what it cannot get past is reported and tried again, except a
+/// refusal (a bad filter, a bad key), which ends the command.
+async fn tail(
+    client: &Client,
+    params: SearchParams,
+    from_seq: Option<u64>,
+    json: bool,
+    out: &mut Out,
+) -> anyhow::Result<ExitCode> {
+    let mut tail = match from_seq {
+        Some(seq) => client.tail_from(params, seq),
+        None => client.tail(params, None),
+    };
+    if !json {
+        out.line(&event_line(&EVENT_COLUMNS.map(str::to_owned), TAIL_WIDTHS))?;
+        out.flush()?;
+    }
+    while !out.is_closed() {
+        match tail.next().await {
+            Ok(event) => {
+                if json {
+                    out.line(&event.record.to_string())?;
+                } else {
+                    out.line(event_line(&event_cells(&event.record), TAIL_WIDTHS).trim_end())?;
+                }
+                out.flush()?;
+            }
+            Err(err) if err.is_client_error() => return Err(err.into()),
+            Err(err) => {
+                let after = tail
+                    .last_seq()
+                    .map_or_else(String::new, |seq| format!(" after seq {seq}"));
+                eprintln!(
+                    "warning: {:#}; trying again{after}",
+                    anyhow::Error::from(err)
+                );
+            }
+        }
+    }
+    // Standard output was closed (`| head`): nothing more to do.
+    Ok(ExitCode::SUCCESS)
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -1205,6 +1485,371 @@ async fn tenants(command: TenantsCommand, out: &mut Out) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+async fn webhooks(command: WebhooksCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
+    match command {
+        WebhooksCommand::Create {
+            connection,
+            endpoint,
+            settings,
+            secret,
+            start_seq,
+            disabled,
+            json,
+        } => {
+            let input = WebhookInput {
+                url: endpoint,
+                description: settings.description,
+                filter: settings.filter.apply(WebhookFilter::default()),
+                format: settings.format,
+                grouping: settings.grouping,
+                secret,
+                start_seq,
+                enabled: disabled.then_some(false),
+            };
+            let created = connection.client()?.create_webhook(&input).await?;
+            if json {
+                out.line(&serde_json::to_string(&created)?)?;
+            } else {
+                let hook = &created.webhook;
+                out.line(&format!(
+                    "created webhook {} for {} ({}; {})\nsecret (shown only now): {}",
+                    hook.id,
+                    hook.url,
+                    if hook.enabled { "enabled" } else { "disabled" },
+                    filter_text(&hook.filter),
+                    created.secret
+                ))?;
+            }
+        }
+        WebhooksCommand::List { connection, json } => {
+            let list = connection.client()?.webhooks().await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                let mut rows = vec![
+                    [
+                        "ID",
+                        "URL",
+                        "STATUS",
+                        "EVENTS",
+                        "FORMAT",
+                        "GROUPING",
+                        "NEXT SEQ",
+                        "FAILING SINCE",
+                    ]
+                    .map(str::to_owned),
+                ];
+                for hook in &list.webhooks {
+                    rows.push([
+                        hook.id.clone(),
+                        hook.url.clone(),
+                        if hook.enabled { "enabled" } else { "disabled" }.to_owned(),
+                        shorten(&filter_text(&hook.filter), 40),
+                        hook.format.clone(),
+                        hook.grouping.clone(),
+                        hook.next_seq.to_string(),
+                        hook.failing_since.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                out.line(&table(&rows))?;
+            }
+        }
+        WebhooksCommand::Show {
+            connection,
+            id,
+            json,
+        } => {
+            let hook = connection.client()?.webhook(&id).await?;
+            if json {
+                out.line(&serde_json::to_string(&hook)?)?;
+            } else {
+                out.line(&webhook_text(&hook))?;
+            }
+        }
+        WebhooksCommand::Update {
+            connection,
+            id,
+            endpoint,
+            settings,
+            enable,
+            disable,
+            json,
+        } => {
+            let client = connection.client()?;
+            let filter = if settings.filter.is_empty() {
+                None
+            } else {
+                // The lists not given are kept: read them first.
+                let current = client.webhook(&id).await?.filter;
+                Some(settings.filter.apply(current))
+            };
+            let patch = WebhookPatch {
+                url: endpoint,
+                description: settings.description,
+                filter,
+                format: settings.format,
+                grouping: settings.grouping,
+                enabled: if enable {
+                    Some(true)
+                } else if disable {
+                    Some(false)
+                } else {
+                    None
+                },
+            };
+            if patch == WebhookPatch::default() {
+                bail!(
+                    "nothing to change: give --endpoint, --type, --category, --outcome, --format, --grouping, --description, --enable or --disable"
+                );
+            }
+            let hook = client.update_webhook(&id, &patch).await?;
+            if json {
+                out.line(&serde_json::to_string(&hook)?)?;
+            } else {
+                out.line(&format!(
+                    "updated webhook {}\n{}",
+                    hook.id,
+                    webhook_text(&hook)
+                ))?;
+            }
+        }
+        WebhooksCommand::Rotate {
+            connection,
+            id,
+            overlap,
+            secret,
+            json,
+        } => {
+            let input = WebhookRotateInput {
+                secret,
+                overlap_seconds: overlap,
+            };
+            let rotated = connection
+                .client()?
+                .rotate_webhook_secret(&id, &input)
+                .await?;
+            if json {
+                out.line(&serde_json::to_string(&rotated)?)?;
+            } else {
+                let previous = rotated
+                    .webhook
+                    .secrets
+                    .iter()
+                    .filter_map(|secret| secret.expires_at.as_deref())
+                    .max()
+                    .map_or_else(
+                        || "the previous one no longer signs".to_owned(),
+                        |until| format!("the previous one signs too until {until}"),
+                    );
+                out.line(&format!(
+                    "rotated the secret of webhook {}; {previous}\nsecret (shown only now): {}",
+                    rotated.webhook.id, rotated.secret
+                ))?;
+            }
+        }
+        WebhooksCommand::Delete {
+            connection,
+            id,
+            json,
+        } => {
+            connection.client()?.delete_webhook(&id).await?;
+            if json {
+                out.line(&json!({"id": id, "deleted": true}).to_string())?;
+            } else {
+                out.line(&format!("deleted webhook {id}"))?;
+            }
+        }
+        WebhooksCommand::Attempts {
+            connection,
+            id,
+            limit,
+            before,
+            json,
+        } => {
+            let params = WebhookAttemptParams { before, limit };
+            let list = connection.client()?.webhook_attempts(&id, &params).await?;
+            if json {
+                out.line(&serde_json::to_string(&list)?)?;
+            } else {
+                out.line(&attempts_table(&list.attempts))?;
+                if let Some(before) = list.next_before {
+                    eprintln!("more: --before {before}");
+                }
+            }
+        }
+        WebhooksCommand::Redeliver {
+            connection,
+            id,
+            message_id,
+            from_seq,
+            to_seq,
+            json,
+        } => {
+            let input = WebhookRedeliverInput {
+                message_id,
+                from_seq,
+                to_seq,
+            };
+            let queued = connection.client()?.redeliver_webhook(&id, &input).await?;
+            if json {
+                out.line(&serde_json::to_string(&queued)?)?;
+            } else {
+                let mut text =
+                    format!("queued {} for redelivery", plural(queued.queued, "message"));
+                const SHOWN: usize = 10;
+                if !queued.message_ids.is_empty() {
+                    text.push_str(": ");
+                    let shown: Vec<&str> = queued
+                        .message_ids
+                        .iter()
+                        .take(SHOWN)
+                        .map(String::as_str)
+                        .collect();
+                    text.push_str(&shown.join(", "));
+                    if queued.message_ids.len() > SHOWN {
+                        text.push_str(&format!(" and {} more", queued.message_ids.len() - SHOWN));
+                    }
+                }
+                out.line(&text)?;
+            }
+        }
+        WebhooksCommand::Ping {
+            connection,
+            id,
+            json,
+        } => {
+            let attempt = connection.client()?.ping_webhook(&id).await?;
+            if json {
+                out.line(&serde_json::to_string(&attempt)?)?;
+            } else {
+                let status = attempt
+                    .status
+                    .map_or_else(|| "no answer".to_owned(), |status| format!("HTTP {status}"));
+                let error = attempt
+                    .error
+                    .as_deref()
+                    .map_or_else(String::new, |error| format!(": {error}"));
+                out.line(&format!(
+                    "ping {}: {status} in {:.1} ms{error} (message {})",
+                    if attempt.delivered {
+                        "delivered"
+                    } else {
+                        "FAILED"
+                    },
+                    attempt.latency_ms,
+                    attempt.message_id
+                ))?;
+            }
+            if !attempt.delivered {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A subscription's filter in words.
+fn filter_text(filter: &WebhookFilter) -> String {
+    let parts: Vec<String> = [
+        ("types", &filter.types),
+        ("categories", &filter.categories),
+        ("outcomes", &filter.outcomes),
+    ]
+    .into_iter()
+    .filter(|(_, values)| !values.is_empty())
+    .map(|(name, values)| format!("{name} {}", values.join(", ")))
+    .collect();
+    if parts.is_empty() {
+        "every event".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// `webhooks show`: one field a line.
+fn webhook_text(hook: &WebhookBody) -> String {
+    let status = match (&hook.enabled, &hook.disabled_reason) {
+        (true, _) => "enabled".to_owned(),
+        (false, Some(reason)) => format!("disabled ({reason})"),
+        (false, None) => "disabled".to_owned(),
+    };
+    let secrets: Vec<String> = hook
+        .secrets
+        .iter()
+        .map(|secret| match &secret.expires_at {
+            None => format!("current since {}", secret.created_at),
+            Some(until) => format!("previous, signs until {until}"),
+        })
+        .collect();
+    let rows = [
+        ["webhook".to_owned(), hook.id.clone()],
+        ["tenant".into(), hook.tenant.clone()],
+        ["url".into(), hook.url.clone()],
+        ["status".into(), status],
+        [
+            "description".into(),
+            hook.description.clone().unwrap_or_else(|| "-".into()),
+        ],
+        ["events".into(), filter_text(&hook.filter)],
+        ["format".into(), hook.format.clone()],
+        ["grouping".into(), hook.grouping.clone()],
+        [
+            "delivered".into(),
+            format!(
+                "every matching event below seq {} (the log holds {})",
+                hook.next_seq, hook.log_size
+            ),
+        ],
+        [
+            "failing".into(),
+            hook.failing_since
+                .as_deref()
+                .map_or_else(|| "-".into(), |since| format!("since {since}")),
+        ],
+        ["secrets".into(), secrets.join("; ")],
+        ["created".into(), hook.created_at.clone()],
+        ["updated".into(), hook.updated_at.clone()],
+    ];
+    table(&rows)
+}
+
+/// `webhooks attempts`: one row per attempt.
+fn attempts_table(attempts: &[WebhookAttempt]) -> String {
+    let mut rows = vec![
+        [
+            "ID",
+            "TIME",
+            "KIND",
+            "MESSAGE ID",
+            "SEQ",
+            "STATUS",
+            "LATENCY",
+            "ERROR",
+        ]
+        .map(str::to_owned),
+    ];
+    for attempt in attempts {
+        rows.push([
+            attempt.id.to_string(),
+            attempt.attempted_at.clone(),
+            attempt.kind.clone(),
+            attempt.message_id.clone(),
+            attempt
+                .seq
+                .map_or_else(|| "-".into(), |seq| seq.to_string()),
+            attempt
+                .status
+                .map_or_else(|| "-".into(), |status| status.to_string()),
+            format!("{:.1} ms", attempt.latency_ms),
+            attempt
+                .error
+                .as_deref()
+                .map_or_else(|| "-".into(), |error| shorten(error, 80)),
+        ]);
+    }
+    table(&rows)
+}
+
 /// Left-aligned columns separated by two spaces.
 fn table<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
@@ -1374,6 +2019,26 @@ impl Out {
         Self {
             stdout: BufWriter::new(std::io::stdout().lock()),
             closed: false,
+        }
+    }
+
+    /// Whether standard output was closed by its reader.
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Sends what was written so far (for output that comes over time).
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.stdout.flush() {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(err) => Err(err).context("cannot write to standard output"),
         }
     }
 

@@ -8,7 +8,9 @@
 #[path = "../../../veritrail-server/tests/it/receiver.rs"]
 mod receiver;
 mod serve;
+mod tail;
 mod webhooks;
+mod webhooks_cli;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -23,16 +23,17 @@ impl ServeProcess {
         Self::start_with_env(data_dir, &[])
     }
 
-    /// [`ServeProcess::start`] with more `VERITRAIL_*` settings.
+    /// [`ServeProcess::start`] with more `VERITRAIL_*` settings (which win over its own,
+    /// `VERITRAIL_LISTEN` included: a server that must come back on the same address).
     pub(crate) fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
             .arg("serve")
-            .envs(env.iter().copied())
             .env("VERITRAIL_DATA_DIR", data_dir)
             .env("VERITRAIL_LISTEN", "127.0.0.1:0")
             .env("VERITRAIL_RATE_LIMIT_RPS", "0")
             .env("VERITRAIL_LOG", "warn")
             .env_remove("VERITRAIL_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -88,6 +89,14 @@ impl ServeProcess {
         assert!(status.success());
         let status = self.child.wait().unwrap();
         assert!(status.success(), "the server exits 0 on SIGTERM: {status}");
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // After `kill_9` or `terminate` the process is gone already; after a panic, stop it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
