@@ -50,6 +50,10 @@ pub struct EmbeddedOptions {
     pub sync_every_bytes: u64,
     /// ...or this much time, whichever comes first.
     pub sync_every: Duration,
+    /// Memory the event-id index (`index.redb`) may keep as its cache. redb's own default
+    /// (1 GiB) would let the server's memory grow with the log; the operating system's page
+    /// cache still holds the file.
+    pub index_cache_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -58,6 +62,7 @@ impl Default for EmbeddedOptions {
             segment_max_bytes: 1 << 30,
             sync_every_bytes: 64 << 20,
             sync_every: Duration::from_secs(2),
+            index_cache_bytes: 64 << 20,
         }
     }
 }
@@ -105,7 +110,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
         fs::create_dir_all(dir.join("tenants"))?;
         let journal = Journal::open(&dir.join("journal"), options.segment_max_bytes)?;
-        let index = IdIndex::open(&dir.join("index.redb"))?;
+        let index = IdIndex::open(&dir.join("index.redb"), options.index_cache_bytes)?;
         let store = EmbeddedStore {
             dir: dir.to_owned(),
             options,

@@ -62,8 +62,13 @@ pub(crate) struct IdIndex {
 }
 
 impl IdIndex {
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Arc::new(Database::create(path).map_err(redb_err)?);
+    pub(crate) fn open(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(cache_bytes)
+                .create(path)
+                .map_err(redb_err)?,
+        );
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let failure = Arc::new(Mutex::new(None));
         let (jobs, receiver) = mpsc::channel();

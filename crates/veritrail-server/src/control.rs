@@ -27,6 +27,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("catalogs");
 /// Each tenant's catalog settings (policy, adopted shared catalogs), as JSON.
 const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_settings");
+/// redb's cache for `control.redb` (its default is 1 GiB).
+const CACHE_BYTES: usize = 16 << 20;
 const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
 
 /// The id that names the server admin in key lists and audit events.
@@ -132,7 +134,11 @@ impl ControlPlane {
     /// Opens (or creates) `control.redb` in `dir`. On first open it makes the server-admin
     /// key and returns its secret, which is stored only as a hash: show it once.
     pub fn open(dir: &Path) -> Result<(ControlPlane, Option<String>), ControlError> {
-        let db = Database::create(dir.join("control.redb")).map_err(store_err)?;
+        // Tenants, keys and catalogs are small: a small cache keeps memory flat.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("control.redb"))
+            .map_err(store_err)?;
         let tx = db.begin_write().map_err(store_err)?;
         let mut new_admin_secret = None;
         {

@@ -18,6 +18,8 @@ pub(crate) fn small_options() -> EmbeddedOptions {
         segment_max_bytes: 64 << 10,
         sync_every_bytes: 32 << 10,
         sync_every: Duration::from_millis(50),
+        // A small cache, so tests read index pages back from the file too.
+        index_cache_bytes: 64 << 10,
     }
 }
 

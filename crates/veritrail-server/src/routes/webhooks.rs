@@ -667,11 +667,7 @@ fn redelivery_messages(
 ) -> Result<Vec<Message>, ApiError> {
     let matcher = Matcher::new(&row.filter).map_err(ApiError::internal)?;
     let grouping = Grouping::parse(&row.grouping).map_err(ApiError::internal)?;
-    let shape = message::Shape {
-        subscription: &row.id,
-        format: &row.format,
-        grouping_name: &row.grouping,
-    };
+    let shape = message::Shape::of(row);
     let mut messages = Vec::new();
     let mut at = from;
     while at <= to {

@@ -177,7 +177,16 @@ pub struct Shape<'a> {
     pub grouping_name: &'a str,
 }
 
-impl Shape<'_> {
+impl<'a> Shape<'a> {
+    /// The shape of `row`'s messages.
+    pub fn of(row: &'a super::store::SubscriptionRow) -> Shape<'a> {
+        Shape {
+            subscription: &row.id,
+            format: &row.format,
+            grouping_name: &row.grouping,
+        }
+    }
+
     /// The message about `first` standing for `occurrence` events (`seqs` of them all when
     /// grouped).
     pub fn message(&self, first: &Record, occurrence: u64, seqs: Option<&[u64]>) -> Message {

@@ -129,7 +129,12 @@ impl Store {
     /// Opens (or creates) `webhooks.redb` in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("webhooks.redb");
-        let db = Database::create(&path).map_err(err)?;
+        // The store is small (the newest attempts only): a small cache keeps memory flat
+        // (redb's default is 1 GiB).
+        let db = Database::builder()
+            .set_cache_size(16 << 20)
+            .create(&path)
+            .map_err(err)?;
         restrict_permissions(&path);
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(SUBSCRIPTIONS).map_err(err)?;

@@ -315,11 +315,7 @@ fn compute(
 ) -> Result<Next, String> {
     let matcher = Matcher::new(&row.filter)?;
     let grouping = Grouping::parse(&row.grouping)?;
-    let shape = Shape {
-        subscription: &row.id,
-        format: &row.format,
-        grouping_name: &row.grouping,
-    };
+    let shape = Shape::of(row);
     let ledger = state.ledger();
     let size = ledger.size(tenant).map_err(|err| err.to_string())?;
     if from >= size {
@@ -395,11 +391,7 @@ pub(crate) fn window_messages(
 ) -> Result<(Vec<Message>, u64), String> {
     let matcher = Matcher::new(&row.filter)?;
     let grouping = Grouping::parse(&row.grouping)?;
-    let shape = Shape {
-        subscription: &row.id,
-        format: &row.format,
-        grouping_name: &row.grouping,
-    };
+    let shape = Shape::of(row);
     let ledger = state.ledger();
     let size = ledger.size(tenant).map_err(|err| err.to_string())?;
     let read_one = |at: u64| -> Result<Record, String> {

@@ -74,6 +74,22 @@ fn numbered(prefix: &str, range: std::ops::Range<usize>, event_type: &str) -> Ve
         .collect()
 }
 
+/// A subscription as `GET /api/v1/webhooks/{id}` shows it.
+async fn show(server: &TestServer, owner: &str, id: &str) -> Value {
+    let reply = server.get(&format!("/api/v1/webhooks/{id}"), Some(owner)).await;
+    reply.expect(200, None);
+    reply.json()
+}
+
+/// Waits until the subscription is disabled; returns it.
+async fn until_disabled(server: &TestServer, owner: &str, id: &str) -> Value {
+    eventually("the subscription is disabled", 10, || async {
+        show(server, owner, id).await["enabled"] == json!(false)
+    })
+    .await;
+    show(server, owner, id).await
+}
+
 /// The seq each `standard` delivery is about.
 fn seq_of(delivery: &Delivery) -> u64 {
     delivery.json()["data"]["seq"].as_u64().expect("data.seq")
@@ -313,10 +329,7 @@ async fn a_receiver_that_is_down_gets_everything_in_order_when_it_is_back() {
             })
     })
     .await;
-    let shown = server
-        .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-        .await
-        .json();
+    let shown = show(&server, &acme.owner, &id).await;
     assert!(shown["failing_since"].is_string(), "{shown}");
     receiver.restart().await;
     let deliveries = receiver
@@ -341,10 +354,7 @@ async fn a_receiver_that_is_down_gets_everything_in_order_when_it_is_back() {
     assert!(counter("delivered") >= 25);
     assert!(metrics.contains("veritrail_webhook_subscriptions{state=\"enabled\"} 1"));
     eventually("failing_since clears after a success", 5, || async {
-        server
-            .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-            .await
-            .json()["failing_since"]
+        show(&server, &acme.owner, &id).await["failing_since"]
             .is_null()
     })
     .await;
@@ -470,18 +480,7 @@ async fn a_410_disables_the_subscription_with_an_audit_event() {
     )
     .await;
     send(&server, &acme.publisher, numbered("a", 0..3, "user.login")).await;
-    eventually("the subscription is disabled", 10, || async {
-        server
-            .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-            .await
-            .json()["enabled"]
-            == json!(false)
-    })
-    .await;
-    let shown = server
-        .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-        .await
-        .json();
+    let shown = until_disabled(&server, &acme.owner, &id).await;
     assert!(
         shown["disabled_reason"]
             .as_str()
@@ -1134,18 +1133,7 @@ async fn a_subscription_failing_for_too_long_is_disabled_with_an_audit_event() {
     )
     .await;
     send(&server, &acme.publisher, numbered("a", 0..2, "user.login")).await;
-    eventually("the subscription is disabled", 10, || async {
-        server
-            .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-            .await
-            .json()["enabled"]
-            == json!(false)
-    })
-    .await;
-    let shown = server
-        .get(&format!("/api/v1/webhooks/{id}"), Some(&acme.owner))
-        .await
-        .json();
+    let shown = until_disabled(&server, &acme.owner, &id).await;
     let reason = shown["disabled_reason"].as_str().expect("reason");
     assert!(reason.contains("disable_after_secs"), "{reason}");
     let attempts = receiver.deliveries();
