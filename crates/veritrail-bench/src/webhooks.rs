@@ -37,7 +37,9 @@ use crate::load;
 
 /// The bars of the issue.
 const LAG_P99_BAR_US: u64 = 1_000_000;
-/// RSS is flat when it grew by at most this fraction over the second half of the sending.
+/// RSS is flat when, over the second half of the sending, the mean of its last third of
+/// samples is at most this fraction above the mean of its first third (means, because one
+/// sample swings by ±10% with the allocator and the index's merges).
 const RSS_GROWTH_BAR: f64 = 0.10;
 /// Width of the timeline's windows and the RSS sampling period.
 const WINDOW: Duration = Duration::from_secs(10);
@@ -1250,9 +1252,42 @@ fn report_rss(
         let anon_growth = last.anon as f64 - mid.anon as f64;
         let file_growth = last.file as f64 - mid.file as f64;
         let events_second_half = sent.acked as f64 * (last.at_secs - mid.at_secs) / sent.secs;
-        // Two samples at least 10 s apart, else there is no second half to judge.
-        rss_flat = (last.at_secs - mid.at_secs >= WINDOW.as_secs_f64() - 0.5)
-            .then_some(relative <= RSS_GROWTH_BAR);
+        // The judged measure: the mean of the second half's last third of samples against
+        // the mean of its first third, and the least-squares slope over the second half.
+        let second: Vec<&Rss> = sent
+            .rss
+            .iter()
+            .filter(|sample| sample.at_secs >= half - 0.5)
+            .collect();
+        let third = (second.len() / 3).max(1);
+        let mean = |samples: &[&Rss]| {
+            samples.iter().map(|sample| sample.vm as f64).sum::<f64>() / samples.len().max(1) as f64
+        };
+        let early = mean(&second[..third.min(second.len())]);
+        let late = mean(&second[second.len().saturating_sub(third)..]);
+        let mean_growth = (late - early) / early.max(1.0);
+        let slope_kib_per_s = {
+            let n = second.len() as f64;
+            let mean_t = second.iter().map(|s| s.at_secs).sum::<f64>() / n.max(1.0);
+            let mean_v = mean(&second);
+            let (num, den) = second.iter().fold((0.0, 0.0), |(num, den), s| {
+                let dt = s.at_secs - mean_t;
+                (num + dt * (s.vm as f64 - mean_v), den + dt * dt)
+            });
+            if den > 0.0 { num / den } else { 0.0 }
+        };
+        // Three samples over at least 20 s, else there is no second half to judge.
+        rss_flat = (second.len() >= 3
+            && last.at_secs - mid.at_secs >= 2.0 * WINDOW.as_secs_f64() - 0.5)
+            .then_some(mean_growth <= RSS_GROWTH_BAR);
+        output.line(&format!(
+            "[webhooks] server VmRSS over the second half: mean of the first third {:.1} MiB, of the last third {:.1} MiB ({:+.1}%); slope {:+.1} KiB/s ({:.0} bytes per event)",
+            early / 1024.0,
+            late / 1024.0,
+            mean_growth * 100.0,
+            slope_kib_per_s,
+            slope_kib_per_s * 1024.0 * sent.secs / (sent.acked.max(1) as f64),
+        ));
         output.line(&format!(
             "[webhooks] server VmRSS, MiB, every 10 s of the sending: {series}"
         ));
@@ -1294,6 +1329,8 @@ fn report_rss(
                 "second_half_growth_ratio": relative,
                 "second_half_anon_growth_kib": anon_growth,
                 "second_half_file_growth_kib": file_growth,
+                "second_half_mean_growth_ratio": mean_growth,
+                "second_half_slope_kib_per_s": slope_kib_per_s,
             }),
         )?;
     }
@@ -1341,7 +1378,7 @@ fn report_bars(
     ));
     match (rss_flat, options.server_pid) {
         (Some(flat), _) => output.line(&format!(
-            "[webhooks] bar: server RSS flat (VmRSS at the end of the sending within {:.0}% of VmRSS at its half-way sample): {}",
+            "[webhooks] bar: server RSS flat (over the second half of the sending, the mean VmRSS of its last third of samples within {:.0}% of that of its first third): {}",
             RSS_GROWTH_BAR * 100.0,
             verdict(flat)
         )),

@@ -76,7 +76,9 @@ fn numbered(prefix: &str, range: std::ops::Range<usize>, event_type: &str) -> Ve
 
 /// A subscription as `GET /api/v1/webhooks/{id}` shows it.
 async fn show(server: &TestServer, owner: &str, id: &str) -> Value {
-    let reply = server.get(&format!("/api/v1/webhooks/{id}"), Some(owner)).await;
+    let reply = server
+        .get(&format!("/api/v1/webhooks/{id}"), Some(owner))
+        .await;
     reply.expect(200, None);
     reply.json()
 }
@@ -354,8 +356,7 @@ async fn a_receiver_that_is_down_gets_everything_in_order_when_it_is_back() {
     assert!(counter("delivered") >= 25);
     assert!(metrics.contains("veritrail_webhook_subscriptions{state=\"enabled\"} 1"));
     eventually("failing_since clears after a success", 5, || async {
-        show(&server, &acme.owner, &id).await["failing_since"]
-            .is_null()
+        show(&server, &acme.owner, &id).await["failing_since"].is_null()
     })
     .await;
 }
@@ -1206,4 +1207,40 @@ async fn a_receiver_that_never_answers_holds_up_only_its_own_subscription() {
         1,
         "the stuck subscription waits on its first message"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
+    let server = TestServer::start_with(tune).await;
+    let acme = tenant(&server, "acme").await;
+    let receiver = Receiver::start().await;
+    receiver.push_replies([Reply::Status(307), Reply::Status(302)]);
+    let (id, secret) = subscribe(
+        &server,
+        &acme.owner,
+        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
+    )
+    .await;
+    let want = send(&server, &acme.publisher, numbered("a", 0..1, "user.login")).await;
+    let deliveries = receiver
+        .wait_for(|all| all.len() >= 3, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        deliveries.iter().map(|d| d.answered).collect::<Vec<_>>(),
+        [Some(307), Some(302), Some(204)],
+        "each redirect is an answer that did not deliver, and the message is retried"
+    );
+    assert!(deliveries.iter().all(|d| d.path == "/hook"));
+    assert_all_once_in_order(&deliveries, &want);
+    verify_all(&deliveries, &[&secret]);
+    let log = server
+        .get(
+            &format!("/api/v1/webhooks/{id}/attempts"),
+            Some(&acme.owner),
+        )
+        .await
+        .json();
+    let oldest = &log["attempts"].as_array().expect("attempts")[2];
+    assert_eq!(oldest["status"], json!(307));
+    assert_eq!(oldest["delivered"], json!(false));
 }
