@@ -11,7 +11,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::event::Timestamp;
@@ -175,33 +175,74 @@ pub struct Notification<'a> {
 /// in UTC).
 #[must_use]
 pub fn envelope(record: &Record, notification: &Notification<'_>) -> Value {
-    let event = record.event();
-    let actor = event.actor();
-    let text = |value: Option<&str>| Value::String(value.unwrap_or("").to_owned());
-    let event_type = event.event_type().as_str();
-    let details = event.details().map_or_else(
-        || Value::Object(Map::new()),
-        crate::event::Details::to_value,
-    );
-    let time = event.occurred_at().unwrap_or_else(|| record.received_at());
-    json!({
-        "id": notification.id,
-        "event": event_type,
-        "description": text(record.catalog().description.as_ref().map(|d| d.as_str())),
-        "summary": text(event.summary().map(|s| s.as_str())),
-        "details": details,
-        "producer": {
-            "user_agent": text(actor.and_then(|a| a.user_agent()).map(|u| u.as_str())),
-            "user_email": text(actor.and_then(|a| a.email()).map(|e| e.as_str())),
-        },
-        "scope": event_type.split('.').next().unwrap_or(event_type),
-        "tenant": record.tenant().as_str(),
-        "org_id": record.tenant().as_str(),
-        "integration_id": notification.integration_id,
-        "grouping": notification.grouping,
-        "occurrence": notification.occurrence,
-        "timestamp": rfc3339_millis(time),
-    })
+    serde_json::to_value(Envelope::of(record, notification)).unwrap_or(Value::Null)
+}
+
+/// [`envelope`] as JSON text, with the keys in the seed's order (alphabetical, `description`
+/// to `timestamp`): the body a webhook delivery sends.
+#[must_use]
+pub fn envelope_json(record: &Record, notification: &Notification<'_>) -> Vec<u8> {
+    serde_json::to_vec(&Envelope::of(record, notification)).unwrap_or_default()
+}
+
+/// The envelope's fields, in seed 003's order (which is alphabetical).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    description: &'a str,
+    details: Value,
+    event: &'a str,
+    grouping: &'a str,
+    id: &'a str,
+    integration_id: &'a str,
+    occurrence: u64,
+    org_id: &'a str,
+    producer: Producer<'a>,
+    scope: &'a str,
+    summary: &'a str,
+    tenant: &'a str,
+    timestamp: String,
+}
+
+#[derive(serde::Serialize)]
+struct Producer<'a> {
+    user_agent: &'a str,
+    user_email: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(record: &'a Record, notification: &Notification<'a>) -> Envelope<'a> {
+        let event = record.event();
+        let actor = event.actor();
+        let event_type = event.event_type().as_str();
+        let time = event.occurred_at().unwrap_or_else(|| record.received_at());
+        Envelope {
+            id: notification.id,
+            event: event_type,
+            description: record
+                .catalog()
+                .description
+                .as_ref()
+                .map_or("", |d| d.as_str()),
+            summary: event.summary().map_or("", |s| s.as_str()),
+            details: event.details().map_or_else(
+                || Value::Object(Map::new()),
+                crate::event::Details::to_value,
+            ),
+            producer: Producer {
+                user_agent: actor
+                    .and_then(|a| a.user_agent())
+                    .map_or("", |u| u.as_str()),
+                user_email: actor.and_then(|a| a.email()).map_or("", |e| e.as_str()),
+            },
+            scope: event_type.split('.').next().unwrap_or(event_type),
+            tenant: record.tenant().as_str(),
+            org_id: record.tenant().as_str(),
+            integration_id: notification.integration_id,
+            grouping: notification.grouping,
+            occurrence: notification.occurrence,
+            timestamp: rfc3339_millis(time),
+        }
+    }
 }
 
 /// RFC 3339 in UTC with exactly three fraction digits, like `2025-10-23T16:31:39.680Z`.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use veritrail_api::WebhookFilter;
 use veritrail_core::event::Outcome;
 use veritrail_core::record::Record;
-use veritrail_core::webhook::{Notification, envelope, rfc3339_millis};
+use veritrail_core::webhook::{Notification, envelope_json, rfc3339_millis};
 
 /// The payload formats.
 pub const FORMATS: [&str; 2] = ["standard", "envelope"];
@@ -192,7 +192,7 @@ impl<'a> Shape<'a> {
     pub fn message(&self, first: &Record, occurrence: u64, seqs: Option<&[u64]>) -> Message {
         let id = message_id(self.subscription, first.seq());
         let body = if self.format == "envelope" {
-            let value = envelope(
+            envelope_json(
                 first,
                 &Notification {
                     id: &id,
@@ -200,8 +200,7 @@ impl<'a> Shape<'a> {
                     grouping: self.grouping_name,
                     occurrence,
                 },
-            );
-            value.to_string().into_bytes()
+            )
         } else {
             let timestamp = rfc3339_millis(first.received_at());
             let mut record = Vec::with_capacity(768);

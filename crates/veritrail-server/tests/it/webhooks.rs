@@ -183,6 +183,11 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
     );
     for (delivery, example) in envelopes.iter().zip(&examples) {
         let got = delivery.json();
+        assert_eq!(
+            top_level_keys(&delivery.body),
+            seed_key_order(),
+            "the keys in the seed's order"
+        );
         let (want, got) = (
             example.as_object().expect("object"),
             got.as_object().expect("object"),
@@ -280,6 +285,46 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
         shown["next_seq"] == shown["log_size"]
     })
     .await;
+}
+
+/// The top-level keys of a JSON object, in the order written.
+fn top_level_keys(json: &[u8]) -> Vec<String> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+    }
+    serde::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_slice(json), Keys)
+        .expect("a JSON object")
+}
+
+/// The keys of seed 003's first example, in the seed's order.
+fn seed_key_order() -> Vec<String> {
+    let path = format!(
+        "{}/../../../shared/seeds/003_de54e9bebdcdb743.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
+    let block = text
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .find(|block| block.trim().starts_with('{'))
+        .expect("an example");
+    top_level_keys(block.trim().as_bytes())
 }
 
 /// The JSON examples of seed 003, in order.
