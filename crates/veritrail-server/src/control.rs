@@ -194,6 +194,15 @@ impl ControlPlane {
             .insert(hash_secret(secret), Principal::ServerAdmin);
     }
 
+    /// Who the key whose secret has SHA-256 `hash` belongs to, if it is still active.
+    pub fn principal_by_hash(&self, hash: &[u8; 32]) -> Option<Principal> {
+        self.active
+            .read()
+            .expect("active keys lock poisoned")
+            .get(hash)
+            .cloned()
+    }
+
     /// Who `secret` belongs to, if it is an active key.
     pub fn authenticate(&self, secret: &str) -> Option<Principal> {
         let hash = hash_secret(secret);

@@ -14,6 +14,7 @@
 //! - [`metrics`]: Prometheus text at `/metrics`. [`error`]: `ApiError`, the one error type.
 //! - [`demo`]: the demo tenant of `veritrail serve --demo`.
 //! - [`webhooks`]: webhook subscriptions and their delivery from the ledger.
+//! - [`ui`]: the web UI (sign-in, the Activity page).
 
 pub mod audit;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod ui;
 pub mod webhooks;
 
 use std::future::Future;
@@ -80,6 +82,7 @@ struct Inner {
     metrics: Metrics,
     limiter: RateLimiter,
     webhooks: webhooks::WebhookService,
+    sessions: ui::Sessions,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -120,6 +123,10 @@ impl AppState {
 
     pub fn webhooks(&self) -> &webhooks::WebhookService {
         &self.inner.webhooks
+    }
+
+    pub(crate) fn inner_sessions(&self) -> &ui::Sessions {
+        &self.inner.sessions
     }
 
     /// Changes to true when shutdown starts.
@@ -223,6 +230,7 @@ impl Server {
                     metrics: Metrics::default(),
                     limiter,
                     webhooks,
+                    sessions: ui::Sessions::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
                 }),
@@ -313,6 +321,7 @@ pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64)) -> anyhow::Result
 pub fn app(state: AppState) -> Router {
     routes::router(&state)
         .merge(openapi::router())
+        .merge(ui::router())
         .fallback(|| async {
             ApiError::not_found("no such route; the API is described at /api/audit/swagger/")
         })

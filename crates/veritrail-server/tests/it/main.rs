@@ -15,4 +15,5 @@ mod search;
 mod selfaudit;
 mod stream;
 mod support;
+mod ui;
 mod webhooks;

@@ -74,6 +74,35 @@ fn numbered(prefix: &str, range: std::ops::Range<usize>, event_type: &str) -> Ve
         .collect()
 }
 
+/// The usual start: a server with [`tune`], tenant `acme`, a receiver, and a subscription
+/// of `user.*` events to it.
+struct Setup {
+    server: TestServer,
+    acme: Tenant,
+    receiver: Receiver,
+    id: String,
+    secret: String,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::start_with(tune).await;
+    let acme = tenant(&server, "acme").await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = subscribe(
+        &server,
+        &acme.owner,
+        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
+    )
+    .await;
+    Setup {
+        server,
+        acme,
+        receiver,
+        id,
+        secret,
+    }
+}
+
 /// A subscription as `GET /api/v1/webhooks/{id}` shows it.
 async fn show(server: &TestServer, owner: &str, id: &str) -> Value {
     let reply = server
@@ -343,15 +372,13 @@ fn seed_examples() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_receiver_that_is_down_gets_everything_in_order_when_it_is_back() {
-    let server = TestServer::start_with(tune).await;
-    let acme = tenant(&server, "acme").await;
-    let receiver = Receiver::start().await;
-    let (id, secret) = subscribe(
-        &server,
-        &acme.owner,
-        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
-    )
-    .await;
+    let Setup {
+        server,
+        acme,
+        receiver,
+        id,
+        secret,
+    } = setup().await;
     let mut want = send(&server, &acme.publisher, numbered("a", 0..5, "user.login")).await;
     receiver
         .wait_for(|all| all.len() >= 5, Duration::from_secs(10))
@@ -780,15 +807,13 @@ async fn a_grouping_window_folds_events_of_one_type_and_actor() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivery_resends_the_same_message_and_a_ping_reports_the_answer() {
-    let server = TestServer::start_with(tune).await;
-    let acme = tenant(&server, "acme").await;
-    let receiver = Receiver::start().await;
-    let (id, secret) = subscribe(
-        &server,
-        &acme.owner,
-        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
-    )
-    .await;
+    let Setup {
+        server,
+        acme,
+        receiver,
+        id,
+        secret,
+    } = setup().await;
     let seqs = send(&server, &acme.publisher, numbered("a", 0..4, "user.login")).await;
     let first = receiver
         .wait_for(|all| all.len() >= 4, Duration::from_secs(10))
@@ -1256,16 +1281,14 @@ async fn a_receiver_that_never_answers_holds_up_only_its_own_subscription() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
-    let server = TestServer::start_with(tune).await;
-    let acme = tenant(&server, "acme").await;
-    let receiver = Receiver::start().await;
+    let Setup {
+        server,
+        acme,
+        receiver,
+        id,
+        secret,
+    } = setup().await;
     receiver.push_replies([Reply::Status(307), Reply::Status(302)]);
-    let (id, secret) = subscribe(
-        &server,
-        &acme.owner,
-        json!({"url": receiver.url("hook"), "filter": {"types": ["user.*"]}}),
-    )
-    .await;
     let want = send(&server, &acme.publisher, numbered("a", 0..1, "user.login")).await;
     let deliveries = receiver
         .wait_for(|all| all.len() >= 3, Duration::from_secs(10))

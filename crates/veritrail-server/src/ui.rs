@@ -1,0 +1,466 @@
+//! The web UI: server-rendered pages (askama templates, escaped by default) at `/` and
+//! `/activity`, with every asset embedded in the binary and a Content-Security-Policy that
+//! allows nothing from elsewhere.
+//!
+//! **Sessions.** A person signs in with an API key of their tenant; the key becomes a
+//! session: a random 256-bit id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when
+//! the request came over HTTPS through a proxy, `X-Forwarded-Proto: https`). The server
+//! keeps, by the SHA-256 of the session id, the tenant, the role and the key's hash, never
+//! the key; every request checks that the key is still active, so revoking it ends its
+//! sessions. Sessions live in memory for 12 hours: a restart signs everyone out.
+//!
+//! **CSRF.** Every state change is a `POST` carrying a token: the sign-in form's token is
+//! also in a cookie (double submit), the sign-out form's is the session's own; a request
+//! without the matching token is refused (403) and changes nothing. `SameSite=Strict`
+//! cookies already keep other sites' forms from carrying the session.
+//!
+//! **Who enters.** Owner, super_admin and admin keys, as in seed 004. Viewer and publisher
+//! keys, and the server admin's, get a page saying why not.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use veritrail_api::Role;
+use veritrail_core::event::TenantId;
+use veritrail_search::{Order, Query};
+
+use crate::AppState;
+use crate::control::{Principal, hex};
+
+const SESSION_COOKIE: &str = "vt_session";
+const SIGN_IN_COOKIE: &str = "vt_sign_in";
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Rows on the Activity page.
+const ROWS: usize = 50;
+/// Nothing from elsewhere: styles from this server only, no scripts yet, no frames.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSS: &str = include_str!("../assets/app.css");
+
+/// Signed-in browsers.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// By SHA-256 of the session id.
+    map: Mutex<HashMap<[u8; 32], Session>>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    tenant: TenantId,
+    role: Role,
+    /// SHA-256 of the key it was opened with.
+    key_hash: [u8; 32],
+    /// The token of this session's forms.
+    csrf: String,
+    expires: Instant,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.map.lock().expect("sessions lock poisoned")
+    }
+
+    /// A new session; returns its id (for the cookie).
+    fn open(&self, tenant: TenantId, role: Role, key_hash: [u8; 32]) -> Option<String> {
+        let id = random_token()?;
+        let session = Session {
+            tenant,
+            role,
+            key_hash,
+            csrf: random_token()?,
+            expires: Instant::now() + SESSION_TTL,
+        };
+        let mut map = self.lock();
+        let now = Instant::now();
+        map.retain(|_, session| session.expires > now);
+        map.insert(digest(&id), session);
+        Some(id)
+    }
+
+    fn get(&self, id: &str) -> Option<Session> {
+        let key = digest(id);
+        let mut map = self.lock();
+        match map.get(&key) {
+            Some(session) if session.expires > Instant::now() => Some(session.clone()),
+            Some(_) => {
+                map.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn close(&self, id: &str) {
+        self.lock().remove(&digest(id));
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+fn random_token() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex(&bytes))
+}
+
+/// The UI's routes (merged into the app by [`crate::app`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/activity") }))
+        .route("/activity", get(activity))
+        .route("/ui/sign-in", post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/assets/app.css", get(css))
+}
+
+/// The value of cookie `name` in the request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: Option<u64>) -> String {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
+/// A page with the security headers every page carries.
+fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: &[String]) -> Response {
+    let html = match html {
+        Ok(html) => html,
+        Err(err) => {
+            tracing::error!(error = %err, "a page did not render");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response();
+        }
+    };
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage<'a> {
+    reason: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage<'a> {
+    tenant: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    rows: Vec<Row>,
+    shown: usize,
+    log_size: u64,
+    indexed_size: u64,
+}
+
+/// One event as the Activity table shows it.
+struct Row {
+    time: String,
+    time_short: String,
+    actor: String,
+    event: String,
+    event_type: String,
+    code: Option<u64>,
+    target: String,
+    outcome: String,
+}
+
+/// The sign-in page, with a fresh token in its form and in a cookie.
+fn sign_in_page(headers: &HeaderMap, status: StatusCode, problem: Option<&str>) -> Response {
+    let Some(token) = random_token() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    };
+    let cookie = set_cookie(headers, SIGN_IN_COOKIE, &token, Some(3600));
+    page(
+        status,
+        SignInPage {
+            csrf: &token,
+            problem,
+        }
+        .render(),
+        &[cookie],
+    )
+}
+
+/// The session of the request, if it is open and its key still active.
+fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
+    let id = cookie(headers, SESSION_COOKIE)?;
+    let session = state.inner_sessions().get(id)?;
+    match state.control().principal_by_hash(&session.key_hash) {
+        Some(Principal::Tenant(key)) if key.tenant == session.tenant => {
+            Some((id.to_owned(), session))
+        }
+        _ => {
+            // The key was revoked: the session ends with it.
+            state.inner_sessions().close(id);
+            None
+        }
+    }
+}
+
+async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return sign_in_page(&headers, StatusCode::OK, None);
+    };
+    let tenant = session.tenant.clone();
+    let work = state.clone();
+    let rows = tokio::task::spawn_blocking(move || newest_rows(&work, &tenant))
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()));
+    let (rows, log_size, indexed_size) = match rows {
+        Ok(found) => found,
+        Err(why) => {
+            tracing::error!(error = %why, "the Activity page could not read the log");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the log cannot be read right now",
+            )
+                .into_response();
+        }
+    };
+    page(
+        StatusCode::OK,
+        ActivityPage {
+            tenant: session.tenant.as_str(),
+            role: session.role.as_str(),
+            csrf: &session.csrf,
+            shown: rows.len(),
+            rows,
+            log_size,
+            indexed_size,
+        }
+        .render(),
+        &[],
+    )
+}
+
+/// The newest searchable events, the log's size and how much of it is searchable.
+fn newest_rows(state: &AppState, tenant: &TenantId) -> Result<(Vec<Row>, u64, u64), String> {
+    let log_size = state.ledger().size(tenant).map_err(|err| err.to_string())?;
+    let indexed_size = state.search().applied(tenant).min(log_size);
+    let page = state
+        .search()
+        .search(tenant, &Query::default(), Order::Desc, ROWS, None)
+        .map_err(|err| err.to_string())?;
+    let mut rows = Vec::with_capacity(page.seqs.len());
+    for seq in page.seqs {
+        let Some(record) = state
+            .ledger()
+            .records(tenant, seq, 1)
+            .map_err(|err| err.to_string())?
+            .pop()
+        else {
+            continue;
+        };
+        let event = record.event();
+        let time = event
+            .occurred_at()
+            .unwrap_or_else(|| record.received_at())
+            .to_rfc3339();
+        let time_short = time.get(..19).unwrap_or(&time).replace('T', " ") + " UTC";
+        let actor = event.actor().map_or_else(String::new, |actor| {
+            actor
+                .email()
+                .map(|email| email.as_str().to_owned())
+                .or_else(|| actor.name().map(|name| name.as_str().to_owned()))
+                .or_else(|| actor.id().map(|id| id.as_str().to_owned()))
+                .unwrap_or_default()
+        });
+        let target = event.targets().first().map_or_else(String::new, |target| {
+            target
+                .name()
+                .map(|name| name.as_str().to_owned())
+                .or_else(|| target.id().map(|id| id.as_str().to_owned()))
+                .unwrap_or_default()
+        });
+        let catalog = record.catalog();
+        rows.push(Row {
+            time,
+            time_short,
+            actor,
+            event: catalog.name.as_ref().map_or_else(
+                || event.event_type().as_str().to_owned(),
+                |name| name.as_str().to_owned(),
+            ),
+            event_type: event.event_type().as_str().to_owned(),
+            code: catalog.code,
+            target,
+            outcome: event
+                .outcome()
+                .map_or("unknown", |outcome| outcome.as_str())
+                .to_owned(),
+        });
+    }
+    Ok((rows, log_size, indexed_size))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return sign_in_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some("The form was not sent as a form; try again."),
+        );
+    };
+    if form.csrf.is_empty() || cookie(&headers, SIGN_IN_COOKIE) != Some(form.csrf.as_str()) {
+        return sign_in_page(
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or did not come from this page; try again."),
+        );
+    }
+    let key = form.key.trim();
+    let refused = |reason: &str| page(StatusCode::FORBIDDEN, RefusedPage { reason }.render(), &[]);
+    match state.control().authenticate(key) {
+        None => sign_in_page(
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("That key is not recognised, or it was revoked."),
+        ),
+        Some(Principal::ServerAdmin) => refused(
+            "The server-admin key manages tenants and keys and reads no events. Sign in with a key of a tenant.",
+        ),
+        Some(Principal::Tenant(tenant_key)) => match tenant_key.role {
+            Role::Owner | Role::SuperAdmin | Role::Admin => {
+                let Some(id) = state.inner_sessions().open(
+                    tenant_key.tenant.clone(),
+                    tenant_key.role,
+                    digest(key),
+                ) else {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+                };
+                let mut response = Redirect::to("/activity").into_response();
+                let session_cookie = set_cookie(&headers, SESSION_COOKIE, &id, None);
+                let clear = set_cookie(&headers, SIGN_IN_COOKIE, "", Some(0));
+                for cookie in [session_cookie, clear] {
+                    if let Ok(value) = HeaderValue::from_str(&cookie) {
+                        response.headers_mut().append(header::SET_COOKIE, value);
+                    }
+                }
+                response
+            }
+            Role::Viewer => refused(
+                "A viewer key reads events through the API; the Activity page is for owner, super admin and admin keys.",
+            ),
+            Role::Publisher => refused(
+                "A publisher key only sends events: it cannot read them. Sign in with an owner, super admin or admin key.",
+            ),
+        },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<SignOutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let token = form.map(|Form(form)| form.csrf).unwrap_or_default();
+    match session(&state, &headers) {
+        Some((id, session)) if !token.is_empty() && token == session.csrf => {
+            state.inner_sessions().close(&id);
+            let mut response = Redirect::to("/activity").into_response();
+            if let Ok(value) =
+                HeaderValue::from_str(&set_cookie(&headers, SESSION_COOKIE, "", Some(0)))
+            {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Some(_) => (
+            StatusCode::FORBIDDEN,
+            "this sign-out did not come from a page of this session; nothing changed",
+        )
+            .into_response(),
+        None => Redirect::to("/activity").into_response(),
+    }
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        CSS,
+    )
+        .into_response()
+}

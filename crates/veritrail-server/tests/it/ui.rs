@@ -1,0 +1,315 @@
+//! The web UI over real HTTP: sign-in with a key that becomes a session cookie, CSRF on
+//! every state change, the security headers, who may enter, and the Activity table.
+
+use reqwest::Method;
+use serde_json::json;
+use veritrail_api::Role;
+use veritrail_client::{IngestOptions, KeyScope};
+
+use crate::support::{Reply, TestServer, event};
+
+/// `name=value` of a `Set-Cookie` of `reply`, with the whole header.
+fn set_cookie(reply: &Reply, name: &str) -> Option<(String, String)> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .map(|header| {
+            let value = header
+                .split(';')
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .map(|(_, value)| value.to_owned())
+                .unwrap_or_default();
+            (value, header.to_owned())
+        })
+}
+
+/// The sign-in form's token (from the hidden input) and its cookie.
+async fn sign_in_form(server: &TestServer) -> (String, String) {
+    let page = server.get("/activity", None).await;
+    page.expect(200, None);
+    let html = page.text();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a token in the form")
+        .to_owned();
+    let (cookie, header) = set_cookie(&page, "vt_sign_in").expect("the sign-in cookie");
+    assert!(
+        header.contains("HttpOnly") && header.contains("SameSite=Strict"),
+        "{header}"
+    );
+    (token, cookie)
+}
+
+async fn post_form(server: &TestServer, path: &str, cookie: &str, form: &str) -> Reply {
+    server
+        .send(
+            server
+                .request(Method::POST, path, None)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .body(form.to_owned()),
+        )
+        .await
+}
+
+fn form_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs in with `key`; the answer.
+async fn sign_in(server: &TestServer, key: &str) -> Reply {
+    let (token, cookie) = sign_in_form(server).await;
+    post_form(
+        server,
+        "/ui/sign-in",
+        &format!("vt_sign_in={cookie}"),
+        &format!("key={}&csrf={token}", form_value(key)),
+    )
+    .await
+}
+
+async fn page_with(server: &TestServer, session: &str) -> Reply {
+    server
+        .send(
+            server
+                .request(Method::GET, "/activity", None)
+                .header("cookie", format!("vt_session={session}")),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_carry_a_policy_that_allows_nothing_from_elsewhere() {
+    let server = TestServer::start().await;
+    let root = server.get("/", None).await;
+    assert_eq!(root.status, 303);
+    assert_eq!(root.header("location").as_deref(), Some("/activity"));
+    let page = server.get("/activity", None).await;
+    page.expect(200, None);
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("http"), "nothing external: {csp}");
+    assert_eq!(
+        page.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(
+        page.header("content-type")
+            .expect("type")
+            .starts_with("text/html")
+    );
+    let html = page.text();
+    assert!(html.contains("<form method=\"post\" action=\"/ui/sign-in\">"));
+    assert!(
+        html.contains("<label for=\"key\">"),
+        "the field has a label"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external asset"
+    );
+    let css = server.get("/ui/assets/app.css", None).await;
+    css.expect(200, None);
+    assert!(
+        css.header("content-type")
+            .expect("type")
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_owner_super_admin_and_admin_keys_enter_and_forged_forms_change_nothing() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    // A form without the sign-in cookie's token: refused, no session.
+    let (token, _) = sign_in_form(&server).await;
+    let forged = post_form(
+        &server,
+        "/ui/sign-in",
+        "vt_sign_in=someone-elses",
+        &format!("key={}&csrf={token}", form_value(&owner)),
+    )
+    .await;
+    forged.expect(403, None);
+    assert!(set_cookie(&forged, "vt_session").is_none());
+    // Unknown key.
+    let unknown = sign_in(&server, "vt_not-a-key").await;
+    unknown.expect(401, None);
+    assert!(unknown.text().contains("not recognised"));
+    assert!(set_cookie(&unknown, "vt_session").is_none());
+    // Roles that may not enter, and the server admin.
+    for (key, says) in [
+        (
+            server.key("acme", Role::Publisher).await,
+            "publisher key only sends events",
+        ),
+        (server.key("acme", Role::Viewer).await, "viewer key"),
+        (server.admin_key.clone(), "server-admin key"),
+    ] {
+        let refused = sign_in(&server, &key).await;
+        refused.expect(403, None);
+        assert!(refused.text().contains(says), "{}", refused.text());
+        assert!(set_cookie(&refused, "vt_session").is_none());
+    }
+    // Those that may: a session cookie, HttpOnly and SameSite=Strict.
+    for role in [Role::SuperAdmin, Role::Admin] {
+        let key = server.key("acme", role).await;
+        let entered = sign_in(&server, &key).await;
+        assert_eq!(entered.status, 303, "{}", entered.text());
+        let (session, header) = set_cookie(&entered, "vt_session").expect("a session");
+        assert_eq!(session.len(), 64);
+        assert!(
+            header.contains("HttpOnly") && header.contains("SameSite=Strict"),
+            "{header}"
+        );
+        assert!(!header.contains("Secure"), "plain HTTP: {header}");
+        page_with(&server, &session).await.expect(200, None);
+    }
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let (token, cookie) = sign_in_form(&server).await;
+    let secure = server
+        .send(
+            server
+                .request(Method::POST, "/ui/sign-in", None)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("vt_sign_in={cookie}"))
+                .header("x-forwarded-proto", "https")
+                .body(format!("key={}&csrf={token}", form_value(&owner))),
+        )
+        .await;
+    let (_, header) = set_cookie(&secure, "vt_session").expect("a session");
+    assert!(header.contains("; Secure"), "{header}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_activity_page_shows_the_newest_events_escaped_and_sessions_end_on_sign_out_or_revocation()
+ {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let events = vec![
+        event(
+            "e1",
+            "user.login",
+            json!({"outcome": "failure", "actor": {"id": "u1", "email": "ann@example.com"}}),
+        ),
+        event(
+            "e2",
+            "doc.shared",
+            json!({"actor": {"id": "u2"}, "targets": [{"id": "d1", "type": "doc", "name": "<script>alert(1)</script>"}]}),
+        ),
+    ];
+    server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent");
+    let entered = sign_in(&server, &owner).await;
+    let (session, _) = set_cookie(&entered, "vt_session").expect("a session");
+    let page = page_with(&server, &session).await;
+    page.expect(200, None);
+    let html = page.text();
+    assert!(
+        html.contains("ann@example.com") && html.contains("user.login"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"outcome failure\""));
+    assert!(!html.contains("<script>alert(1)</script>"), "escaped");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    // Newest first: doc.shared was stored after user.login.
+    assert!(html.find("doc.shared") < html.find("user.login"));
+    // The tenant's own service events are there too (its creation, the keys).
+    assert!(html.contains("veritrail.key.created"));
+
+    // Sign-out needs the session's token.
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-out token")
+        .to_owned();
+    let forged = post_form(
+        &server,
+        "/ui/sign-out",
+        &format!("vt_session={session}"),
+        "csrf=guess",
+    )
+    .await;
+    forged.expect(403, None);
+    page_with(&server, &session).await.expect(200, None);
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign out"),
+        "still signed in"
+    );
+    let out = post_form(
+        &server,
+        "/ui/sign-out",
+        &format!("vt_session={session}"),
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let (cleared, header) = set_cookie(&out, "vt_session").expect("the cookie is cleared");
+    assert!(
+        cleared.is_empty() && header.contains("Max-Age=0"),
+        "{header}"
+    );
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign in"),
+        "signed out"
+    );
+
+    // Revoking the key ends its sessions.
+    let admin_key = server
+        .admin()
+        .create_key(&KeyScope::Tenant("acme".into()), Role::Admin, None)
+        .await
+        .expect("key");
+    let entered = sign_in(&server, &admin_key.secret).await;
+    let (session, _) = set_cookie(&entered, "vt_session").expect("a session");
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign out")
+    );
+    server
+        .admin()
+        .revoke_key(&KeyScope::Tenant("acme".into()), &admin_key.key.id)
+        .await
+        .expect("revoked");
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign in"),
+        "the session ended with its key"
+    );
+}
