@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use veritrail_api::Role;
+use veritrail_api::{Role, SearchParams};
 use veritrail_core::event::TenantId;
 use veritrail_search::{Order, Query};
 
@@ -207,10 +207,120 @@ struct ActivityPage<'a> {
     tenant: &'a str,
     role: &'a str,
     csrf: &'a str,
+    filters: &'a ActivityParams,
+    /// What was wrong with the filters (nothing is shown then).
+    problem: Option<String>,
+    view: View,
+}
+
+/// What the Activity page shows for its filters.
+#[derive(Default)]
+struct View {
     rows: Vec<Row>,
-    shown: usize,
     log_size: u64,
     indexed_size: u64,
+    /// The link to the next (older) page, when there is one.
+    older: Option<String>,
+    histogram: Vec<Bar>,
+    /// The histogram's bucket width, for people (`1h`).
+    interval: String,
+}
+
+/// One bar of the histogram: a link that narrows the date range to its bucket.
+struct Bar {
+    x: u64,
+    /// Heights in the SVG's units: all events, and the failures among them.
+    total_height: u64,
+    failure_height: u64,
+    total: u64,
+    failures: u64,
+    from: String,
+    to: String,
+    href: String,
+}
+
+/// The Activity page's filters, all in the URL so that a view can be bookmarked and
+/// shared.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ActivityParams {
+    #[serde(rename = "type")]
+    event_type: String,
+    category: String,
+    actor: String,
+    target: String,
+    outcome: String,
+    q: String,
+    from: String,
+    to: String,
+    /// Paging: the last seq of the previous page (older events follow).
+    after: Option<u64>,
+}
+
+impl ActivityParams {
+    fn search(&self) -> SearchParams {
+        let some = |text: &str| {
+            let text = text.trim();
+            (!text.is_empty()).then(|| text.to_owned())
+        };
+        SearchParams {
+            event_type: some(&self.event_type),
+            category: some(&self.category),
+            actor: some(&self.actor),
+            target: some(&self.target),
+            outcome: some(&self.outcome),
+            q: some(&self.q),
+            from: some(&self.from),
+            to: some(&self.to),
+            ..SearchParams::default()
+        }
+    }
+
+    /// The page's URL with these filters, `from`/`to` and `after` replaced.
+    fn url(&self, from: &str, to: &str, after: Option<u64>) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (name, value) in [
+            ("type", self.event_type.as_str()),
+            ("category", self.category.as_str()),
+            ("actor", self.actor.as_str()),
+            ("target", self.target.as_str()),
+            ("outcome", self.outcome.as_str()),
+            ("q", self.q.as_str()),
+            ("from", from),
+            ("to", to),
+        ] {
+            if !value.trim().is_empty() {
+                pairs.push((name, value.trim()));
+            }
+        }
+        let after = after.map(|seq| seq.to_string());
+        if let Some(after) = &after {
+            pairs.push(("after", after));
+        }
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={}", percent(value)))
+            .collect();
+        if query.is_empty() {
+            "/activity".to_owned()
+        } else {
+            format!("/activity?{}", query.join("&"))
+        }
+    }
+}
+
+/// Percent-encoding of a query value.
+fn percent(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'*' | b':' => {
+                out.push(char::from(byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// One event as the Activity table shows it.
@@ -258,52 +368,189 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
     }
 }
 
-async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn activity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return sign_in_page(&headers, StatusCode::OK, None);
     };
-    let tenant = session.tenant.clone();
-    let work = state.clone();
-    let rows = tokio::task::spawn_blocking(move || newest_rows(&work, &tenant))
-        .await
-        .unwrap_or_else(|err| Err(err.to_string()));
-    let (rows, log_size, indexed_size) = match rows {
-        Ok(found) => found,
-        Err(why) => {
-            tracing::error!(error = %why, "the Activity page could not read the log");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the log cannot be read right now",
-            )
-                .into_response();
+    let (filters, mut problem) = match params {
+        Ok(axum::extract::Query(filters)) => (filters, None),
+        Err(rejection) => (
+            ActivityParams::default(),
+            Some(format!(
+                "The address has a filter this page does not know: {}",
+                rejection.body_text()
+            )),
+        ),
+    };
+    let query = match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
+        Ok(query) => Some(query),
+        Err(err) => {
+            problem = Some(err.message);
+            None
         }
     };
+    let mut view = View::default();
+    if let Some(query) = query {
+        let tenant = session.tenant.clone();
+        let work = state.clone();
+        let work_filters = filters.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            activity_view(&work, &tenant, &query, &work_filters)
+        })
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()));
+        match found {
+            Ok(found) => view = found,
+            Err(why) => {
+                tracing::error!(error = %why, "the Activity page could not read the log");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the log cannot be read right now",
+                )
+                    .into_response();
+            }
+        }
+    }
+    let status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     page(
-        StatusCode::OK,
+        status,
         ActivityPage {
             tenant: session.tenant.as_str(),
             role: session.role.as_str(),
             csrf: &session.csrf,
-            shown: rows.len(),
-            rows,
-            log_size,
-            indexed_size,
+            filters: &filters,
+            problem,
+            view,
         }
         .render(),
         &[],
     )
 }
 
-/// The newest searchable events, the log's size and how much of it is searchable.
-fn newest_rows(state: &AppState, tenant: &TenantId) -> Result<(Vec<Row>, u64, u64), String> {
+/// Bars of the histogram, about.
+const BARS: i64 = 48;
+/// The histogram's height, in SVG units.
+const CHART_HEIGHT: u64 = 80;
+
+/// Bucket widths the histogram chooses from, with their names.
+const INTERVALS: [(i64, &str); 10] = [
+    (60, "1m"),
+    (300, "5m"),
+    (900, "15m"),
+    (3600, "1h"),
+    (3 * 3600, "3h"),
+    (6 * 3600, "6h"),
+    (12 * 3600, "12h"),
+    (86_400, "1d"),
+    (7 * 86_400, "7d"),
+    (30 * 86_400, "30d"),
+];
+
+/// The page of rows (newest first, after `filters.after`) and the histogram of the
+/// matching events over the filters' range, or over the time the matching events span.
+fn activity_view(
+    state: &AppState,
+    tenant: &TenantId,
+    query: &Query,
+    filters: &ActivityParams,
+) -> Result<View, String> {
     let log_size = state.ledger().size(tenant).map_err(|err| err.to_string())?;
     let indexed_size = state.search().applied(tenant).min(log_size);
-    let page = state
-        .search()
-        .search(tenant, &Query::default(), Order::Desc, ROWS, None)
+    let search = state.search();
+    let page = search
+        .search(tenant, query, Order::Desc, ROWS, filters.after)
         .map_err(|err| err.to_string())?;
-    let mut rows = Vec::with_capacity(page.seqs.len());
-    for seq in page.seqs {
+    let rows = rows_of(state, tenant, &page.seqs)?;
+    let older = page
+        .next_after
+        .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
+    // The histogram's range: the filters' own, else from the oldest matching event to the
+    // newest.
+    let time_of = |order: Order| -> Result<Option<i64>, String> {
+        let first = search
+            .search(tenant, query, order, 1, None)
+            .map_err(|err| err.to_string())?;
+        Ok(match first.seqs.first() {
+            Some(&seq) => rows_of(state, tenant, &[seq])?
+                .first()
+                .and_then(|row| veritrail_core::event::Timestamp::parse_rfc3339(&row.time).ok())
+                .map(|time| time.unix_nanos()),
+            None => None,
+        })
+    };
+    let (start, end) = match (query.from, query.to) {
+        (Some(from), Some(to)) => (Some(from.unix_nanos()), Some(to.unix_nanos())),
+        (from, to) => (
+            from.map(|t| t.unix_nanos())
+                .map_or_else(|| time_of(Order::Asc), |t| Ok(Some(t)))?,
+            to.map(|t| t.unix_nanos()).map_or_else(
+                || time_of(Order::Desc).map(|t| t.map(|t| t + 1)),
+                |t| Ok(Some(t)),
+            )?,
+        ),
+    };
+    let (mut histogram, mut interval_name) = (Vec::new(), String::new());
+    if let (Some(start), Some(end)) = (start, end)
+        && end > start
+    {
+        let span_secs = (end - start + 999_999_999) / 1_000_000_000;
+        let (width, name) = INTERVALS
+            .iter()
+            .copied()
+            .find(|(width, _)| span_secs / width <= BARS)
+            .unwrap_or(INTERVALS[INTERVALS.len() - 1]);
+        interval_name = name.to_owned();
+        let counts = search
+            .count(tenant, query, None, Some(width * 1_000_000_000))
+            .map_err(|err| err.to_string())?;
+        let tallest = counts
+            .histogram
+            .iter()
+            .map(|bucket| bucket.total)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let bar_width = 10;
+        for (at, bucket) in counts.histogram.iter().enumerate() {
+            let from = bucket.start.to_rfc3339();
+            let to = veritrail_core::event::Timestamp::from_unix_nanos(
+                bucket.start.unix_nanos() + width * 1_000_000_000,
+            )
+            .to_rfc3339();
+            histogram.push(Bar {
+                x: at as u64 * bar_width,
+                total_height: bucket.total * CHART_HEIGHT / tallest,
+                failure_height: bucket.failures * CHART_HEIGHT / tallest,
+                total: bucket.total,
+                failures: bucket.failures,
+                href: filters.url(&from, &to, None),
+                from,
+                to,
+            });
+        }
+    }
+    Ok(View {
+        rows,
+        log_size,
+        indexed_size,
+        older,
+        histogram,
+        interval: interval_name,
+    })
+}
+
+/// The rows of records `seqs`.
+fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::with_capacity(seqs.len());
+    for &seq in seqs {
         let Some(record) = state
             .ledger()
             .records(tenant, seq, 1)
@@ -351,7 +598,7 @@ fn newest_rows(state: &AppState, tenant: &TenantId) -> Result<(Vec<Row>, u64, u6
                 .to_owned(),
         });
     }
-    Ok((rows, log_size, indexed_size))
+    Ok(rows)
 }
 
 #[derive(Debug, Deserialize)]

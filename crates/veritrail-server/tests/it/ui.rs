@@ -313,3 +313,144 @@ async fn the_activity_page_shows_the_newest_events_escaped_and_sessions_end_on_s
         "the session ended with its key"
     );
 }
+
+/// The `href`s of the histogram's bars, and the text of the table's rows.
+fn bars(html: &str) -> Vec<String> {
+    html.split("<a href=\"")
+        .skip(1)
+        .map(|rest| {
+            rest.split('"')
+                .next()
+                .unwrap_or("")
+                .replace("&#38;", "&")
+                .replace("&amp;", "&")
+        })
+        .filter(|href| href.starts_with("/activity?") && href.contains("from="))
+        .collect()
+}
+
+fn row_count(html: &str) -> usize {
+    html.split("<tbody>")
+        .nth(1)
+        .map_or(0, |body| body.matches("<tr>").count())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_live_in_the_url_bars_narrow_the_dates_and_pages_follow_by_cursor() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    // 120 logins over 10 hours, every third one failed; and some other events.
+    let events: Vec<_> = (0..120)
+        .map(|i| {
+            let at = veritrail_core::event::Timestamp::from_unix_nanos(
+                1_790_000_000_000_000_000 + i64::from(i) * 300 * 1_000_000_000,
+            );
+            event(
+                &format!("login-{i}"),
+                "user.login",
+                json!({"occurred_at": at.to_rfc3339(), "outcome": if i % 3 == 0 { "failure" } else { "success" }, "actor": {"id": format!("user-{}", i % 4)}}),
+            )
+        })
+        .chain((0..5).map(|i| event(&format!("doc-{i}"), "doc.opened", json!({}))))
+        .collect();
+    server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent");
+    let (session, _) =
+        set_cookie(&sign_in(&server, &owner).await, "vt_session").expect("a session");
+    let get = |path: String| {
+        let server = &server;
+        let session = session.clone();
+        async move {
+            server
+                .send(
+                    server
+                        .request(Method::GET, &path, None)
+                        .header("cookie", format!("vt_session={session}")),
+                )
+                .await
+        }
+    };
+
+    // Filtered by outcome and type: only failed logins, and the form shows the filters.
+    let failed = get("/activity?type=user.*&outcome=failure".into()).await;
+    failed.expect(200, None);
+    let html = failed.text();
+    assert_eq!(row_count(&html), 40, "every third of 120");
+    assert!(!html.contains("class=\"outcome success\""));
+    assert!(
+        html.contains("<option value=\"failure\" selected>"),
+        "the form keeps the filter"
+    );
+    assert!(html.contains("value=\"user.*\""));
+    // The histogram: bars over the 10 hours, each a link keeping the filters.
+    let hrefs = bars(&html);
+    assert!(hrefs.len() >= 10, "{hrefs:?}");
+    assert!(
+        hrefs
+            .iter()
+            .all(|href| href.contains("outcome=failure") && href.contains("type=user.*")),
+        "{hrefs:?}"
+    );
+    assert!(
+        html.contains("class=\"failed\""),
+        "failures have their own bars"
+    );
+
+    // A bar narrows the dates to its bucket: fewer rows, all inside it.
+    let all = get("/activity?type=user.*".into()).await.text();
+    let bar = bars(&all).into_iter().next().expect("a bar");
+    let narrowed = get(bar.clone()).await;
+    narrowed.expect(200, None);
+    let narrowed = narrowed.text();
+    let rows = row_count(&narrowed);
+    assert!(rows > 0 && rows < 50, "{rows} rows in {bar}");
+    let from = bar
+        .split("from=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("from")
+        .replace("%3A", ":");
+    assert!(
+        narrowed.contains(&format!("value=\"{from}\"")),
+        "the form shows the range {from}"
+    );
+
+    // Paging: 50 rows, then an older page after the last seq, no row twice.
+    let first = get("/activity?type=user.*".into()).await.text();
+    assert_eq!(row_count(&first), 50);
+    let older = first
+        .split("<a href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.contains("after="))
+        .expect("an older page")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let second = get(older).await.text();
+    assert_eq!(row_count(&second), 50);
+    let times = |html: &str| -> Vec<String> {
+        html.split("<time datetime=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (a, b) = (times(&first), times(&second));
+    assert!(a.last() > b.first(), "the second page is older");
+    assert!(a.iter().all(|time| !b.contains(time)), "no row twice");
+
+    // A filter the log cannot take is said, not shown as an empty page.
+    let bad = get("/activity?from=yesterday".into()).await;
+    bad.expect(400, None);
+    assert!(bad.text().contains("from"), "{}", bad.text());
+    assert!(bad.text().contains("role=\"alert\""));
+}
