@@ -69,6 +69,8 @@ pub mod paths {
     pub const CATALOG_SHARED: &str = "/api/v1/catalog/shared";
     /// `GET` one shared catalog (`?format=yaml`).
     pub const CATALOG_SHARED_ONE: &str = "/api/v1/catalog/shared/{catalog_id}";
+    /// `GET` / `PUT` the tenant's Activity page settings.
+    pub const ACTIVITY_SETTINGS: &str = "/api/v1/activity/settings";
     /// `GET` lists, `POST` creates the tenant's webhook subscriptions.
     pub const WEBHOOKS: &str = "/api/v1/webhooks";
     /// `GET`, `PATCH` or `DELETE` one subscription.
@@ -943,4 +945,14 @@ pub struct WebhookRedeliverQueued {
     pub queued: u64,
     /// Their ids, in the order they will be sent.
     pub message_ids: Vec<String>,
+}
+
+/// `GET`/`PUT /api/v1/activity/settings`: who may open the tenant's Activity page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActivitySettingsBody {
+    /// Viewer keys may open the Activity page too (off by default; owner, super_admin and
+    /// admin keys always can).
+    pub admit_viewers: bool,
 }

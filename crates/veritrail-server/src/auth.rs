@@ -109,24 +109,28 @@ impl Auth {
     /// A tenant key that may change its tenant's catalog and catalog settings: owner,
     /// super_admin, admin (the roles that manage the tenant, as in seed 004).
     pub fn catalog_editor(&self) -> Result<&TenantKey, ApiError> {
-        let key = self.tenant_key()?;
-        match key.role {
-            Role::Owner | Role::SuperAdmin | Role::Admin => Ok(key),
-            Role::Viewer | Role::Publisher => Err(ApiError::forbidden(format!(
-                "a {} key cannot change the catalog; use an owner, super_admin or admin key",
-                key.role
-            ))),
-        }
+        self.manager("change the catalog")
     }
 
     /// A tenant key that may manage its tenant's webhook subscriptions: owner, super_admin,
     /// admin (subscriptions hold target URLs and signing secrets).
     pub fn webhook_manager(&self) -> Result<&TenantKey, ApiError> {
+        self.manager("manage webhooks")
+    }
+
+    /// A tenant key that may change its tenant's Activity page settings.
+    pub fn settings_manager(&self) -> Result<&TenantKey, ApiError> {
+        self.manager("change the tenant's settings")
+    }
+
+    /// A tenant key of a role that manages the tenant (owner, super_admin, admin); the
+    /// refusal says it cannot `what`.
+    fn manager(&self, what: &str) -> Result<&TenantKey, ApiError> {
         let key = self.tenant_key()?;
         match key.role {
             Role::Owner | Role::SuperAdmin | Role::Admin => Ok(key),
             Role::Viewer | Role::Publisher => Err(ApiError::forbidden(format!(
-                "a {} key cannot manage webhooks; use an owner, super_admin or admin key",
+                "a {} key cannot {what}; use an owner, super_admin or admin key",
                 key.role
             ))),
         }

@@ -27,6 +27,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("catalogs");
 /// Each tenant's catalog settings (policy, adopted shared catalogs), as JSON.
 const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_settings");
+/// Each tenant's Activity page settings ([`ActivitySettings`]), as JSON.
+const ACTIVITY_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("activity_settings");
 /// redb's cache for `control.redb` (its default is 1 GiB).
 const CACHE_BYTES: usize = 16 << 20;
 const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
@@ -535,14 +537,7 @@ impl ControlPlane {
 
     /// `tenant`'s catalog settings (the defaults when never set).
     pub fn catalog_settings(&self, tenant: &TenantId) -> Result<CatalogSettings, ControlError> {
-        let tx = self.db.begin_read().map_err(store_err)?;
-        let table = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
-        table
-            .get(tenant.as_str())
-            .map_err(store_err)?
-            .map_or(Ok(CatalogSettings::default()), |value| {
-                decode(value.value())
-            })
+        self.setting(CATALOG_SETTINGS, tenant)
     }
 
     /// Replaces `tenant`'s catalog settings; returns the previous ones.
@@ -551,15 +546,54 @@ impl ControlPlane {
         tenant: &TenantId,
         settings: &CatalogSettings,
     ) -> Result<CatalogSettings, ControlError> {
+        self.put_setting(CATALOG_SETTINGS, tenant, settings)
+    }
+
+    /// `tenant`'s Activity page settings (the defaults when never set).
+    pub fn activity_settings(&self, tenant: &TenantId) -> Result<ActivitySettings, ControlError> {
+        self.setting(ACTIVITY_SETTINGS, tenant)
+    }
+
+    /// Replaces `tenant`'s Activity page settings; returns the previous ones.
+    pub fn put_activity_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &ActivitySettings,
+    ) -> Result<ActivitySettings, ControlError> {
+        self.put_setting(ACTIVITY_SETTINGS, tenant, settings)
+    }
+
+    fn setting<T: Default + for<'de> Deserialize<'de>>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        tenant: &TenantId,
+    ) -> Result<T, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = match tx.open_table(table) {
+            Ok(table) => table,
+            // Made at the first write.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(T::default()),
+            Err(err) => return Err(store_err(err)),
+        };
+        table
+            .get(tenant.as_str())
+            .map_err(store_err)?
+            .map_or(Ok(T::default()), |value| decode(value.value()))
+    }
+
+    fn put_setting<T: Default + Serialize + for<'de> Deserialize<'de>>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        tenant: &TenantId,
+        settings: &T,
+    ) -> Result<T, ControlError> {
         let tx = self.db.begin_write().map_err(store_err)?;
         let previous = {
-            let mut table = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+            let mut table = tx.open_table(table).map_err(store_err)?;
             let previous = table
                 .get(tenant.as_str())
                 .map_err(store_err)?
-                .map_or(Ok(CatalogSettings::default()), |value| {
-                    decode(value.value())
-                })?;
+                .map_or(Ok(T::default()), |value| decode(value.value()))?;
             table
                 .insert(tenant.as_str(), encode(settings).as_slice())
                 .map_err(store_err)?;
@@ -568,6 +602,13 @@ impl ControlPlane {
         tx.commit().map_err(store_err)?;
         Ok(previous)
     }
+}
+
+/// A tenant's Activity page settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivitySettings {
+    /// Viewer keys may open the Activity page too (owner, super_admin and admin always can).
+    pub admit_viewers: bool,
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {

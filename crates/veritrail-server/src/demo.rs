@@ -51,6 +51,17 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
         audit::record(state, &tenant, audit::key_created(&admin, &key)?).await?;
         secrets.push(secret);
     }
+    // The demo's viewer key opens the Activity page too.
+    let settings = crate::control::ActivitySettings {
+        admit_viewers: true,
+    };
+    state.control().put_activity_settings(&tenant, &settings)?;
+    audit::record(
+        state,
+        &tenant,
+        audit::settings_changed(&admin, &tenant, "activity", "admit_viewers=true")?,
+    )
+    .await?;
     let events = sample_events(crate::clock::now())?;
     for chunk in events.chunks(100) {
         state

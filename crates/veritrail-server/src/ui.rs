@@ -14,8 +14,9 @@
 //! without the matching token is refused (403) and changes nothing. `SameSite=Strict`
 //! cookies already keep other sites' forms from carrying the session.
 //!
-//! **Who enters.** Owner, super_admin and admin keys, as in seed 004. Viewer and publisher
-//! keys, and the server admin's, get a page saying why not.
+//! **Who enters.** Owner, super_admin and admin keys, as in seed 004; viewer keys when the
+//! tenant admits them (`PUT /api/v1/activity/settings`, off by default; turning it off ends
+//! their sessions). Publisher keys, and the server admin's, get a page saying why not.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -222,6 +223,8 @@ struct View {
     /// The link to the next (older) page, when there is one.
     older: Option<String>,
     histogram: Vec<Bar>,
+    /// Bucket slots across the histogram (empty buckets have no bar but keep their place).
+    slots: u64,
     /// The histogram's bucket width, for people (`1h`).
     interval: String,
 }
@@ -357,7 +360,10 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie(headers, SESSION_COOKIE)?;
     let session = state.inner_sessions().get(id)?;
     match state.control().principal_by_hash(&session.key_hash) {
-        Some(Principal::Tenant(key)) if key.tenant == session.tenant => {
+        Some(Principal::Tenant(key))
+            if key.tenant == session.tenant
+                && (key.role != Role::Viewer || viewers_admitted(state, &key.tenant)) =>
+        {
             Some((id.to_owned(), session))
         }
         _ => {
@@ -472,32 +478,26 @@ fn activity_view(
     let older = page
         .next_after
         .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
-    // The histogram's range: the filters' own, else from the oldest matching event to the
-    // newest.
-    let time_of = |order: Order| -> Result<Option<i64>, String> {
-        let first = search
-            .search(tenant, query, order, 1, None)
-            .map_err(|err| err.to_string())?;
-        Ok(match first.seqs.first() {
-            Some(&seq) => rows_of(state, tenant, &[seq])?
-                .first()
-                .and_then(|row| veritrail_core::event::Timestamp::parse_rfc3339(&row.time).ok())
-                .map(|time| time.unix_nanos()),
-            None => None,
-        })
-    };
+    // The histogram's range: the filters' own; what they leave open is the time the
+    // matching events span, found by a first count in days (event times need not follow
+    // the seq order: events may be sent late).
+    const DAY: i64 = 86_400 * 1_000_000_000;
     let (start, end) = match (query.from, query.to) {
         (Some(from), Some(to)) => (Some(from.unix_nanos()), Some(to.unix_nanos())),
-        (from, to) => (
-            from.map(|t| t.unix_nanos())
-                .map_or_else(|| time_of(Order::Asc), |t| Ok(Some(t)))?,
-            to.map(|t| t.unix_nanos()).map_or_else(
-                || time_of(Order::Desc).map(|t| t.map(|t| t + 1)),
-                |t| Ok(Some(t)),
-            )?,
-        ),
+        (from, to) => {
+            let days = search
+                .count(tenant, query, None, Some(DAY))
+                .map_err(|err| err.to_string())?
+                .histogram;
+            let first = days.first().map(|bucket| bucket.start.unix_nanos());
+            let last = days.last().map(|bucket| bucket.start.unix_nanos() + DAY);
+            (
+                from.map(|t| t.unix_nanos()).or(first),
+                to.map(|t| t.unix_nanos()).or(last),
+            )
+        }
     };
-    let (mut histogram, mut interval_name) = (Vec::new(), String::new());
+    let (mut histogram, mut interval_name, mut slots) = (Vec::new(), String::new(), 0);
     if let (Some(start), Some(end)) = (start, end)
         && end > start
     {
@@ -518,15 +518,25 @@ fn activity_view(
             .max()
             .unwrap_or(1)
             .max(1);
-        let bar_width = 10;
-        for (at, bucket) in counts.histogram.iter().enumerate() {
+        let width_nanos = width * 1_000_000_000;
+        let first_slot = start.div_euclid(width_nanos);
+        let last_slot = (end - 1).div_euclid(width_nanos);
+        slots = u64::try_from(last_slot - first_slot + 1).unwrap_or(0);
+        for bucket in &counts.histogram {
+            let slot = bucket.start.unix_nanos().div_euclid(width_nanos);
+            let Ok(offset) = u64::try_from(slot - first_slot) else {
+                continue;
+            };
+            if offset >= slots {
+                continue;
+            }
             let from = bucket.start.to_rfc3339();
             let to = veritrail_core::event::Timestamp::from_unix_nanos(
-                bucket.start.unix_nanos() + width * 1_000_000_000,
+                bucket.start.unix_nanos() + width_nanos,
             )
             .to_rfc3339();
             histogram.push(Bar {
-                x: at as u64 * bar_width,
+                x: offset * 10,
                 total_height: bucket.total * CHART_HEIGHT / tallest,
                 failure_height: bucket.failures * CHART_HEIGHT / tallest,
                 total: bucket.total,
@@ -543,6 +553,7 @@ fn activity_view(
         indexed_size,
         older,
         histogram,
+        slots,
         interval: interval_name,
     })
 }
@@ -641,31 +652,52 @@ async fn sign_in(
         ),
         Some(Principal::Tenant(tenant_key)) => match tenant_key.role {
             Role::Owner | Role::SuperAdmin | Role::Admin => {
-                let Some(id) = state.inner_sessions().open(
-                    tenant_key.tenant.clone(),
-                    tenant_key.role,
-                    digest(key),
-                ) else {
-                    return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
-                };
-                let mut response = Redirect::to("/activity").into_response();
-                let session_cookie = set_cookie(&headers, SESSION_COOKIE, &id, None);
-                let clear = set_cookie(&headers, SIGN_IN_COOKIE, "", Some(0));
-                for cookie in [session_cookie, clear] {
-                    if let Ok(value) = HeaderValue::from_str(&cookie) {
-                        response.headers_mut().append(header::SET_COOKIE, value);
-                    }
-                }
-                response
+                open_session(&state, &headers, &tenant_key.tenant, tenant_key.role, key)
+            }
+            Role::Viewer if viewers_admitted(&state, &tenant_key.tenant) => {
+                open_session(&state, &headers, &tenant_key.tenant, tenant_key.role, key)
             }
             Role::Viewer => refused(
-                "A viewer key reads events through the API; the Activity page is for owner, super admin and admin keys.",
+                "This tenant does not admit viewer keys to the Activity page (its owner can change that: PUT /api/v1/activity/settings). Owner, super admin and admin keys may enter.",
             ),
             Role::Publisher => refused(
                 "A publisher key only sends events: it cannot read them. Sign in with an owner, super admin or admin key.",
             ),
         },
     }
+}
+
+/// Whether `tenant` admits viewer keys to the Activity page.
+fn viewers_admitted(state: &AppState, tenant: &TenantId) -> bool {
+    state
+        .control()
+        .activity_settings(tenant)
+        .is_ok_and(|settings| settings.admit_viewers)
+}
+
+/// A new session for `key`, and the redirect to the Activity page that sets its cookie.
+fn open_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &TenantId,
+    role: Role,
+    key: &str,
+) -> Response {
+    let Some(id) = state
+        .inner_sessions()
+        .open(tenant.clone(), role, digest(key))
+    else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    };
+    let mut response = Redirect::to("/activity").into_response();
+    let session_cookie = set_cookie(headers, SESSION_COOKIE, &id, None);
+    let clear = set_cookie(headers, SIGN_IN_COOKIE, "", Some(0));
+    for cookie in [session_cookie, clear] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,11 +4,13 @@
 //! - [`events`]: ingest, search, count, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
 //! - [`admin`]: tenants, keys, who-am-I.
+//! - [`activity`]: the Activity page's settings.
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`stream`]: the live tail (Server-Sent Events).
 //! - [`webhooks`]: webhook subscriptions, attempts, redelivery, pings.
 
+pub mod activity;
 pub mod admin;
 pub mod catalog;
 pub mod events;
@@ -78,6 +80,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(paths::CATALOG_SHARED, get(catalog::list_shared))
         .route(paths::CATALOG_SHARED_ONE, get(catalog::get_shared))
+        .route(
+            paths::ACTIVITY_SETTINGS,
+            get(activity::get_settings).put(activity::put_settings),
+        )
         .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
         .route(
             paths::WEBHOOK,

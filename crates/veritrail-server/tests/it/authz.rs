@@ -197,6 +197,11 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
     Row { method: "GET", path: "/api/v1/catalog/shared/seed-003-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    // The Activity page's settings: the roles that manage the tenant.
+    Row { method: "GET", path: "/api/v1/activity/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "PUT", path: "/api/v1/activity/settings", body: Some(r#"{"admit_viewers": false}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
     // Webhooks: owner, super_admin and admin manage them (each change an audit event);
     // another tenant's subscription is not found. New subscriptions are made disabled, so
     // that nothing is sent to their (public, unreachable) address.

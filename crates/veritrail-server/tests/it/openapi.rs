@@ -83,6 +83,12 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
         "get",
         &[200, 401, 403, 404],
     ),
+    ("/api/v1/activity/settings", "get", &[200, 401, 403]),
+    (
+        "/api/v1/activity/settings",
+        "put",
+        &[200, 400, 401, 403, 415],
+    ),
     ("/api/v1/webhooks", "get", &[200, 401, 403]),
     (
         "/api/v1/webhooks",

@@ -405,6 +405,20 @@ async fn filters_live_in_the_url_bars_narrow_the_dates_and_pages_follow_by_curso
         html.contains("class=\"failed\""),
         "failures have their own bars"
     );
+    // Bars stand at their time: hour slots across the day, the first at 14:00.
+    let view_box = html
+        .split("viewBox=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("");
+    assert_eq!(
+        view_box, "0 0 240 82",
+        "the failures fall on one day: 24 hourly slots"
+    );
+    assert!(
+        html.contains("<rect class=\"slot\" x=\"140\""),
+        "the 14:00 bar is the 15th slot"
+    );
 
     // A bar narrows the dates to its bucket: fewer rows, all inside it.
     let all = get("/activity?type=user.*".into()).await.text();
@@ -453,4 +467,79 @@ async fn filters_live_in_the_url_bars_narrow_the_dates_and_pages_follow_by_curso
     bad.expect(400, None);
     assert!(bad.text().contains("from"), "{}", bad.text());
     assert!(bad.text().contains("role=\"alert\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn viewer_keys_enter_only_while_the_tenant_admits_them() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let viewer = server.key("acme", Role::Viewer).await;
+    sign_in(&server, &viewer).await.expect(403, None);
+    let settings = server.get("/api/v1/activity/settings", Some(&owner)).await;
+    settings.expect(200, None);
+    assert_eq!(settings.json(), json!({"admit_viewers": false}));
+    let put = |admit: bool| {
+        let server = &server;
+        let owner = owner.clone();
+        async move {
+            server
+                .send(
+                    server
+                        .request(Method::PUT, "/api/v1/activity/settings", Some(&owner))
+                        .header("content-type", "application/json")
+                        .body(json!({"admit_viewers": admit}).to_string()),
+                )
+                .await
+        }
+    };
+    put(true).await.expect(200, None);
+    let entered = sign_in(&server, &viewer).await;
+    assert_eq!(entered.status, 303);
+    let (session, _) = set_cookie(&entered, "vt_session").expect("a session");
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign out")
+    );
+    // Turning it off ends the viewer's session at its next page.
+    put(false).await.expect(200, None);
+    assert!(
+        page_with(&server, &session)
+            .await
+            .text()
+            .contains("Sign in")
+    );
+    // Both changes are audit events in the tenant's log.
+    crate::support::eventually("both setting changes are searchable", 10, || async {
+        let log = server
+            .get(
+                "/api/v1/events?type=veritrail.tenant.settings_changed",
+                Some(&owner),
+            )
+            .await
+            .json();
+        let values: Vec<String> = log["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|record| record["details"]["value"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        values.iter().any(|v| v == "admit_viewers=true")
+            && values.iter().any(|v| v == "admit_viewers=false")
+    })
+    .await;
+    // A viewer cannot change the setting.
+    server
+        .send(
+            server
+                .request(Method::PUT, "/api/v1/activity/settings", Some(&viewer))
+                .header("content-type", "application/json")
+                .body(r#"{"admit_viewers": true}"#),
+        )
+        .await
+        .expect(403, Some("forbidden"));
 }
