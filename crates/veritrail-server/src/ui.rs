@@ -43,9 +43,12 @@ const SIGN_IN_COOKIE: &str = "vt_sign_in";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Rows on the Activity page.
 const ROWS: usize = 50;
-/// Nothing from elsewhere: styles from this server only, no scripts yet, no frames.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Nothing from elsewhere: styles and scripts from this server only (no inline script), no
+/// frames, no other connections.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const CSS: &str = include_str!("../assets/app.css");
+/// The in-browser inclusion check of the record page.
+const VERIFY_JS: &str = include_str!("../assets/verify.js");
 
 /// Signed-in browsers.
 #[derive(Debug, Default)]
@@ -122,7 +125,9 @@ pub fn router() -> Router<AppState> {
         .route("/activity", get(activity))
         .route("/ui/sign-in", post(sign_in))
         .route("/ui/sign-out", post(sign_out))
+        .route("/activity/events/{seq}", get(record))
         .route("/ui/assets/app.css", get(css))
+        .route("/ui/assets/verify.js", get(verify_js))
 }
 
 /// The value of cookie `name` in the request.
@@ -328,6 +333,7 @@ fn percent(text: &str) -> String {
 
 /// One event as the Activity table shows it.
 struct Row {
+    seq: u64,
     time: String,
     time_short: String,
     actor: String,
@@ -593,6 +599,7 @@ fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>
         });
         let catalog = record.catalog();
         rows.push(Row {
+            seq,
             time,
             time_short,
             actor,
@@ -730,6 +737,150 @@ async fn sign_out(
             .into_response(),
         None => Redirect::to("/activity").into_response(),
     }
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage<'a> {
+    tenant: &'a str,
+    role: &'a str,
+    seq: u64,
+    title: String,
+    back: &'a str,
+    tree_size: u64,
+    checkpoint: String,
+    record_b64: String,
+    proof_json: String,
+    proof_len: usize,
+    record_json: String,
+}
+
+/// One record with what the browser needs to check its inclusion.
+async fn record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(seq): axum::extract::Path<String>,
+) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return sign_in_page(&headers, StatusCode::OK, None);
+    };
+    let refused =
+        |status: StatusCode, reason: &str| page(status, RefusedPage { reason }.render(), &[]);
+    let Ok(seq) = seq.parse::<u64>() else {
+        return refused(
+            StatusCode::NOT_FOUND,
+            "There is no such event: its number is not a seq.",
+        );
+    };
+    let tenant = session.tenant.clone();
+    let work = state.clone();
+    let found = tokio::task::spawn_blocking(move || record_view(&work, &tenant, seq))
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()));
+    let view = match found {
+        Ok(Some(view)) => view,
+        Ok(None) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                "This tenant's log has no event with that seq.",
+            );
+        }
+        Err(why) => {
+            tracing::error!(error = %why, "the record page could not read the log");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the log cannot be read right now",
+            )
+                .into_response();
+        }
+    };
+    page(
+        StatusCode::OK,
+        RecordPage {
+            tenant: session.tenant.as_str(),
+            role: session.role.as_str(),
+            seq,
+            back: "/activity",
+            proof_len: view.proof.len(),
+            proof_json: serde_json::to_string(&view.proof).unwrap_or_default(),
+            title: view.title,
+            tree_size: view.tree_size,
+            checkpoint: view.checkpoint,
+            record_b64: view.record_b64,
+            record_json: view.record_json,
+        }
+        .render(),
+        &[],
+    )
+}
+
+struct RecordView {
+    title: String,
+    tree_size: u64,
+    checkpoint: String,
+    record_b64: String,
+    proof: Vec<String>,
+    record_json: String,
+}
+
+/// The record `seq`, its inclusion proof in the latest checkpoint's tree, and that
+/// checkpoint; `None` when the log has no such record.
+fn record_view(
+    state: &AppState,
+    tenant: &TenantId,
+    seq: u64,
+) -> Result<Option<RecordView>, String> {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let ledger = state.ledger();
+    let Some(checkpoint) = ledger.checkpoint(tenant).map_err(|err| err.to_string())? else {
+        return Ok(None);
+    };
+    let tree_size: u64 = checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|line| line.parse().ok())
+        .ok_or("the checkpoint has no tree size")?;
+    if seq >= tree_size {
+        return Ok(None);
+    }
+    let Some(bytes) = ledger
+        .store()
+        .read_records(tenant, seq, 1)
+        .map_err(|err| err.to_string())?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let record = veritrail_core::record::Record::decode(&bytes).map_err(|err| err.to_string())?;
+    let proof = ledger
+        .inclusion_proof(tenant, seq, tree_size)
+        .map_err(|err| format!("{err:?}"))?;
+    let catalog_name = record
+        .catalog()
+        .name
+        .as_ref()
+        .map(|name| name.as_str().to_owned());
+    Ok(Some(RecordView {
+        title: catalog_name.unwrap_or_else(|| record.event().event_type().as_str().to_owned()),
+        tree_size,
+        checkpoint: checkpoint.to_string(),
+        record_b64: b64(&bytes),
+        proof: proof.iter().map(|hash| b64(hash)).collect(),
+        record_json: serde_json::to_string_pretty(&record.to_json()).unwrap_or_default(),
+    }))
+}
+
+async fn verify_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        VERIFY_JS,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {

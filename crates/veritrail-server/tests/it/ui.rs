@@ -543,3 +543,170 @@ async fn viewer_keys_enter_only_while_the_tenant_admits_them() {
         .await
         .expect(403, Some("forbidden"));
 }
+
+/// The value of `data-{name}` on the record page, unescaped.
+fn data_attr(html: &str, name: &str) -> String {
+    html.split(&format!("data-{name}=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no data-{name}"))
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#43;", "+")
+        .replace("&#47;", "/")
+        .replace("&#61;", "=")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the_check_holds() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let other = server.tenant("other").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let events: Vec<_> = (0..13)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                "user.login",
+                json!({"actor": {"id": format!("u{i}")}}),
+            )
+        })
+        .collect();
+    let receipts = server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent")
+        .receipts;
+    let seq = receipts[6].seq;
+    let (session, _) =
+        set_cookie(&sign_in(&server, &owner).await, "vt_session").expect("a session");
+    let get = |path: String, session: String| {
+        let server = &server;
+        async move {
+            server
+                .send(
+                    server
+                        .request(Method::GET, &path, None)
+                        .header("cookie", format!("vt_session={session}")),
+                )
+                .await
+        }
+    };
+    // The table links each row to its record page.
+    let list = get("/activity".into(), session.clone()).await.text();
+    assert!(list.contains(&format!("href=\"/activity/events/{seq}\"")));
+    let page = get(format!("/activity/events/{seq}"), session.clone()).await;
+    page.expect(200, None);
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let html = page.text();
+    assert!(html.contains("<script src=\"/ui/assets/verify.js\"></script>"));
+    assert!(
+        html.contains("not checked"),
+        "the badge says nothing until the script has checked"
+    );
+    assert!(
+        html.contains("&#34;id&#34;: &#34;e6&#34;"),
+        "the whole record is shown (escaped)"
+    );
+    let js = server.get("/ui/assets/verify.js", None).await;
+    js.expect(200, None);
+    assert!(
+        js.header("content-type")
+            .expect("type")
+            .starts_with("text/javascript")
+    );
+    // Other tenants' records and seqs past the log are not found.
+    let (other_session, _) =
+        set_cookie(&sign_in(&server, &other).await, "vt_session").expect("a session");
+    get(format!("/activity/events/{seq}"), other_session)
+        .await
+        .expect(404, None);
+    get("/activity/events/999999".into(), session.clone())
+        .await
+        .expect(404, None);
+    get("/activity/events/nope".into(), session.clone())
+        .await
+        .expect(404, None);
+
+    // The page's own check, run by Node on the page's data: the genuine record verifies,
+    // every tampered variant fails; for the first record, one inside, and the newest (the
+    // tree's last leaf, whose proof climbs its right edge).
+    for seq in [0, seq, receipts[12].seq] {
+        let html = get(format!("/activity/events/{seq}"), session.clone())
+            .await
+            .text();
+        let input = json!({
+            "record": data_attr(&html, "record"),
+            "seq": data_attr(&html, "seq").parse::<u64>().expect("seq"),
+            "tree_size": data_attr(&html, "tree-size").parse::<u64>().expect("size"),
+            "proof": serde_json::from_str::<serde_json::Value>(&data_attr(&html, "proof")).expect("proof JSON"),
+            "checkpoint": html
+                .split("data-checkpoint>")
+                .nth(1)
+                .and_then(|rest| rest.split("</pre>").next())
+                .expect("the checkpoint")
+                .replace("&#43;", "+")
+                .replace("&#47;", "/")
+                .replace("&#61;", "=")
+                .replace("&#8212;", "\u{2014}"),
+        });
+        let Some(verdicts) = run_node(&input) else {
+            return;
+        };
+        assert_eq!(
+            verdicts,
+            json!({"genuine": true, "tampered_record": false, "tampered_proof": false, "other_seq": false,
+                   "other_root": false, "short_proof": false, "size_matches": true}),
+            "seq {seq}: {input}"
+        );
+    }
+}
+
+/// Runs `tests/js/verify_inclusion.cjs` with Node on `input`; `None` (with a note) when
+/// Node is not installed, outside CI.
+fn run_node(input: &serde_json::Value) -> Option<serde_json::Value> {
+    use std::io::Write as _;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/verify_inclusion.cjs");
+    let child = std::process::Command::new("node")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "note: Node.js is not installed ({err}); the in-browser proof check was not run"
+            );
+            return None;
+        }
+        Err(err) => panic!("Node.js is required in CI for the proof check: {err}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("node ran");
+    assert!(
+        output.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("node printed JSON"))
+}
