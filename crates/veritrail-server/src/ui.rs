@@ -126,6 +126,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/sign-in", post(sign_in))
         .route("/ui/sign-out", post(sign_out))
         .route("/activity/events/{seq}", get(record))
+        .route("/activity/catalog", get(catalog))
+        .route("/activity/integrity", get(integrity))
         .route("/ui/assets/app.css", get(css))
         .route("/ui/assets/verify.js", get(verify_js))
 }
@@ -744,6 +746,7 @@ async fn sign_out(
 struct RecordPage<'a> {
     tenant: &'a str,
     role: &'a str,
+    csrf: &'a str,
     seq: u64,
     title: String,
     back: &'a str,
@@ -799,6 +802,7 @@ async fn record(
         RecordPage {
             tenant: session.tenant.as_str(),
             role: session.role.as_str(),
+            csrf: &session.csrf,
             seq,
             back: "/activity",
             proof_len: view.proof.len(),
@@ -869,6 +873,130 @@ fn record_view(
         proof: proof.iter().map(|hash| b64(hash)).collect(),
         record_json: serde_json::to_string_pretty(&record.to_json()).unwrap_or_default(),
     }))
+}
+
+#[derive(Template)]
+#[template(path = "catalog.html")]
+struct CatalogPage<'a> {
+    tenant: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    catalogs: Vec<CatalogView>,
+}
+
+struct CatalogView {
+    id: String,
+    entries: Vec<EntryView>,
+}
+
+struct EntryView {
+    category: String,
+    event_type: String,
+    code: Option<u64>,
+    name: String,
+    description: String,
+}
+
+/// The tenant's catalogs: categories, types, codes, names, descriptions.
+async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return sign_in_page(&headers, StatusCode::OK, None);
+    };
+    let catalogs = match state.catalogs().effective(state.control(), &session.tenant) {
+        Ok(catalogs) => catalogs,
+        Err(err) => {
+            tracing::error!(error = %err.message, "the catalog page could not read the catalogs");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the catalogs cannot be read right now",
+            )
+                .into_response();
+        }
+    };
+    let catalogs = catalogs
+        .catalogs
+        .iter()
+        .map(|catalog| {
+            let mut entries: Vec<EntryView> = catalog
+                .entries()
+                .iter()
+                .map(|entry| EntryView {
+                    category: entry.category.as_str().to_owned(),
+                    event_type: entry.event_type.as_str().to_owned(),
+                    code: entry.code,
+                    name: entry.name.as_str().to_owned(),
+                    description: entry
+                        .description
+                        .as_ref()
+                        .map_or_else(String::new, |d| d.as_str().to_owned()),
+                })
+                .collect();
+            entries.sort_by(|a, b| (&a.category, &a.event_type).cmp(&(&b.category, &b.event_type)));
+            CatalogView {
+                id: catalog.id().to_owned(),
+                entries,
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        CatalogPage {
+            tenant: session.tenant.as_str(),
+            role: session.role.as_str(),
+            csrf: &session.csrf,
+            catalogs,
+        }
+        .render(),
+        &[],
+    )
+}
+
+#[derive(Template)]
+#[template(path = "integrity.html")]
+struct IntegrityPage<'a> {
+    tenant: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    tree_size: u64,
+    checkpoint: String,
+    verifier_key: String,
+    origin: String,
+}
+
+/// The latest checkpoint, the verifier key, and the command that verifies an export.
+async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return sign_in_page(&headers, StatusCode::OK, None);
+    };
+    let checkpoint = state
+        .ledger()
+        .checkpoint(&session.tenant)
+        .ok()
+        .flatten()
+        .map_or_else(String::new, |note| note.to_string());
+    let tree_size = checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|line| line.parse().ok())
+        .unwrap_or(0);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    page(
+        StatusCode::OK,
+        IntegrityPage {
+            tenant: session.tenant.as_str(),
+            role: session.role.as_str(),
+            csrf: &session.csrf,
+            tree_size,
+            checkpoint,
+            verifier_key: state.ledger().verifier().to_vkey_string(),
+            origin: format!("http://{host}"),
+        }
+        .render(),
+        &[],
+    )
 }
 
 async fn verify_js() -> Response {

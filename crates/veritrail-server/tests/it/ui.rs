@@ -710,3 +710,75 @@ fn run_node(input: &serde_json::Value) -> Option<serde_json::Value> {
     );
     Some(serde_json::from_slice(&output.stdout).expect("node printed JSON"))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_catalog_and_integrity_views_show_the_tenants_catalogs_checkpoint_and_key() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    server
+        .send(
+            server
+                .request(Method::PUT, "/api/v1/catalog/settings", Some(&owner))
+                .header("content-type", "application/json")
+                .body(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#),
+        )
+        .await
+        .expect(200, None);
+    let (session, _) =
+        set_cookie(&sign_in(&server, &owner).await, "vt_session").expect("a session");
+    let get = |path: &'static str| {
+        let server = &server;
+        let session = session.clone();
+        async move {
+            server
+                .send(
+                    server
+                        .request(Method::GET, path, None)
+                        .header("cookie", format!("vt_session={session}")),
+                )
+                .await
+        }
+    };
+    let catalog = get("/activity/catalog").await;
+    catalog.expect(200, None);
+    let html = catalog.text();
+    let adopted = html
+        .find("seed-003-user-actions")
+        .expect("the adopted catalog");
+    let builtin = html.find(">veritrail <").expect("veritrail's own catalog");
+    assert!(adopted < builtin, "in lookup order");
+    assert!(html.contains("user.logged_in") && html.contains("veritrail.webhook.created"));
+    assert!(html.contains("<td>9040</td>"), "codes are shown");
+    assert!(
+        html.contains("href=\"/activity?type=user.logged_in\""),
+        "a type links to its events"
+    );
+
+    let integrity = get("/activity/integrity").await;
+    integrity.expect(200, None);
+    let html = integrity.text();
+    let key = server.get("/api/v1/log/key", Some(&owner)).await.json();
+    let vkey = key["verifier_key"].as_str().expect("key");
+    assert!(
+        html.contains(&vkey.replace('+', "&#43;")) || html.contains(vkey),
+        "the pinned key is shown"
+    );
+    let checkpoint = server
+        .get("/api/v1/log/checkpoint", Some(&owner))
+        .await
+        .text();
+    let origin_line = checkpoint.lines().next().expect("origin");
+    assert!(html.contains(origin_line), "the latest checkpoint is shown");
+    assert!(
+        html.contains("veritrail verify --export acme.ndjson --key"),
+        "the offline command"
+    );
+    // Signed out, the views are the sign-in page.
+    assert!(
+        server
+            .get("/activity/integrity", None)
+            .await
+            .text()
+            .contains("Sign in")
+    );
+}
