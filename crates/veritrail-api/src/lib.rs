@@ -69,6 +69,8 @@ pub mod paths {
     pub const CATALOG_SHARED: &str = "/api/v1/catalog/shared";
     /// `GET` one shared catalog (`?format=yaml`).
     pub const CATALOG_SHARED_ONE: &str = "/api/v1/catalog/shared/{catalog_id}";
+    /// `POST` mints a viewer token for the embeddable Activity view.
+    pub const VIEWER_TOKENS: &str = "/api/v1/viewer-tokens";
     /// `GET` / `PUT` the tenant's Activity page settings.
     pub const ACTIVITY_SETTINGS: &str = "/api/v1/activity/settings";
     /// `GET` lists, `POST` creates the tenant's webhook subscriptions.
@@ -955,4 +957,34 @@ pub struct ActivitySettingsBody {
     /// Viewer keys may open the Activity page too (off by default; owner, super_admin and
     /// admin keys always can).
     pub admit_viewers: bool,
+}
+
+/// `POST /api/v1/viewer-tokens`: a token that shows the tenant's Activity view, read-only,
+/// in an iframe (`/embed?token=...`), optionally only one actor's or one target's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ViewerTokenInput {
+    /// Only this actor's events (the token cannot be widened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Only events about this target (such as one integration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How long the token works, in seconds: default 900, at most 86,400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A minted viewer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ViewerTokenBody {
+    /// The token (`vtv_...`): give it to the page that embeds the view.
+    pub token: String,
+    /// Its id, as audit events name it.
+    pub token_id: String,
+    pub expires_at: String,
+    /// The path to put in the iframe's `src`, after this server's address.
+    pub embed_path: String,
 }

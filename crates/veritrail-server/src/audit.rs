@@ -29,6 +29,8 @@ pub mod types {
     pub const WEBHOOK_SECRET_ROTATED: &str = "veritrail.webhook.secret_rotated";
     pub const WEBHOOK_DISABLED: &str = "veritrail.webhook.disabled";
     pub const WEBHOOK_DELETED: &str = "veritrail.webhook.deleted";
+    pub const VIEWER_TOKEN_MINTED: &str = "veritrail.viewer_token.minted";
+    pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
 }
 
 /// Builds one of the service's events.
@@ -178,6 +180,25 @@ pub fn webhook_changed(
         None => event_by(
             event_type,
             &json!({"id": "veritrail", "type": "service"}),
+            &target,
+            &details,
+        ),
+    }
+}
+
+/// A viewer token minted (by `actor`) or used (`None`: the token itself is the actor).
+pub fn viewer_token(
+    actor: Option<&Principal>,
+    event_type: &str,
+    token_id: &str,
+) -> Result<Event, ApiError> {
+    let target = json!({"id": token_id, "type": "viewer_token"});
+    let details = json!({"token_id": token_id});
+    match actor {
+        Some(actor) => event(event_type, actor, &target, &details),
+        None => event_by(
+            event_type,
+            &json!({"id": token_id, "type": "viewer_token"}),
             &target,
             &details,
         ),

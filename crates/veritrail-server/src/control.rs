@@ -31,6 +31,8 @@ const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cat
 const ACTIVITY_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("activity_settings");
 /// redb's cache for `control.redb` (its default is 1 GiB).
 const CACHE_BYTES: usize = 16 << 20;
+/// The key that signs viewer tokens (32 random bytes, made at the first start).
+const VIEWER_TOKEN_KEY: &str = "viewer_token_key";
 const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
 
 /// The id that names the server admin in key lists and audit events.
@@ -124,6 +126,8 @@ pub struct ControlPlane {
     /// Active keys by secret hash. Written only after the transaction that made the change
     /// has committed, while holding the write lock.
     active: RwLock<HashMap<[u8; 32], Principal>>,
+    /// Signs viewer tokens.
+    viewer_token_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -155,11 +159,28 @@ impl ControlPlane {
                     .map_err(store_err)?;
                 new_admin_secret = Some(secret);
             }
+            if meta.get(VIEWER_TOKEN_KEY).map_err(store_err)?.is_none() {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(store_err)?;
+                meta.insert(VIEWER_TOKEN_KEY, key.as_slice())
+                    .map_err(store_err)?;
+            }
         }
         tx.commit().map_err(store_err)?;
+        let viewer_token_key = {
+            let tx = db.begin_read().map_err(store_err)?;
+            let meta = tx.open_table(META).map_err(store_err)?;
+            let key = meta
+                .get(VIEWER_TOKEN_KEY)
+                .map_err(store_err)?
+                .ok_or_else(|| ControlError::Corrupt("no viewer token key".into()))?;
+            <[u8; 32]>::try_from(key.value())
+                .map_err(|_| ControlError::Corrupt("viewer token key".into()))?
+        };
         let control = ControlPlane {
             db,
             active: RwLock::new(HashMap::new()),
+            viewer_token_key,
         };
         control.load_active()?;
         Ok((control, new_admin_secret))
@@ -194,6 +215,11 @@ impl ControlPlane {
             .write()
             .expect("active keys lock poisoned")
             .insert(hash_secret(secret), Principal::ServerAdmin);
+    }
+
+    /// The key that signs viewer tokens.
+    pub fn viewer_token_key(&self) -> &[u8; 32] {
+        &self.viewer_token_key
     }
 
     /// Who the key whose secret has SHA-256 `hash` belongs to, if it is still active.

@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod ui;
+pub mod viewer;
 pub mod webhooks;
 
 use std::future::Future;

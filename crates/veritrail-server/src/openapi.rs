@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{activity, admin, catalog, events, log, ops, stream, webhooks};
+use crate::routes::{activity, admin, catalog, events, log, ops, stream, viewer, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,7 @@ use crate::routes::{activity, admin, catalog, events, log, ops, stream, webhooks
         catalog::get_catalog, catalog::put_catalog, catalog::get_type, catalog::put_type,
         catalog::delete_type, catalog::categories, catalog::get_settings, catalog::put_settings,
         catalog::list_shared, catalog::get_shared,
-        activity::get_settings, activity::put_settings,
+        activity::get_settings, activity::put_settings, viewer::mint,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate, webhooks::attempts, webhooks::redeliver, webhooks::ping,
         ops::healthz, ops::readyz, ops::metrics,
@@ -39,7 +39,7 @@ use crate::routes::{activity, admin, catalog, events, log, ops, stream, webhooks
         (name = "tenants", description = "Tenants (server admin)."),
         (name = "keys", description = "API keys and their roles."),
         (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
-        (name = "activity", description = "The Activity page (the web UI): who may open it."),
+        (name = "activity", description = "The Activity page (the web UI): who may open it, and viewer tokens for embedding it."),
         (name = "webhooks", description = "Webhook subscriptions: signed (Standard Webhooks) at-least-once deliveries of matching events, in seq order, with retries, an attempt log, redelivery and pings."),
         (name = "operations", description = "Health and metrics."),
     )

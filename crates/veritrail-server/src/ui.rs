@@ -46,6 +46,8 @@ const ROWS: usize = 50;
 /// Nothing from elsewhere: styles and scripts from this server only (no inline script), no
 /// frames, no other connections.
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The embedded view's: the same, but any site may frame it (the token is the permission).
+const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
 const CSS: &str = include_str!("../assets/app.css");
 /// The in-browser inclusion check of the record page.
 const VERIFY_JS: &str = include_str!("../assets/verify.js");
@@ -127,6 +129,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/sign-out", post(sign_out))
         .route("/activity/events/{seq}", get(record))
         .route("/activity/catalog", get(catalog))
+        .route("/embed", get(embed))
         .route("/activity/integrity", get(integrity))
         .route("/ui/assets/app.css", get(css))
         .route("/ui/assets/verify.js", get(verify_js))
@@ -161,6 +164,16 @@ fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: Option<u64>
 
 /// A page with the security headers every page carries.
 fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: &[String]) -> Response {
+    framed_page(status, html, cookies, false)
+}
+
+/// [`page`]; `embeddable` pages may be shown in another site's frame (the embedded view).
+fn framed_page(
+    status: StatusCode,
+    html: Result<String, askama::Error>,
+    cookies: &[String],
+    embeddable: bool,
+) -> Response {
     let html = match html {
         Ok(html) => html,
         Err(err) => {
@@ -176,7 +189,7 @@ fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: &[Stri
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(if embeddable { EMBED_CSP } else { CSP }),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -187,7 +200,9 @@ fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: &[Stri
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !embeddable {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(cookie) {
             headers.append(header::SET_COOKIE, value);
@@ -265,6 +280,8 @@ pub struct ActivityParams {
     to: String,
     /// Paging: the last seq of the previous page (older events follow).
     after: Option<u64>,
+    /// The viewer token of the embeddable view (`/embed`).
+    token: String,
 }
 
 impl ActivityParams {
@@ -307,14 +324,20 @@ impl ActivityParams {
         if let Some(after) = &after {
             pairs.push(("after", after));
         }
+        let base = if self.token.is_empty() {
+            "/activity"
+        } else {
+            pairs.push(("token", self.token.as_str()));
+            "/embed"
+        };
         let query: Vec<String> = pairs
             .iter()
             .map(|(name, value)| format!("{name}={}", percent(value)))
             .collect();
         if query.is_empty() {
-            "/activity".to_owned()
+            base.to_owned()
         } else {
-            format!("/activity?{}", query.join("&"))
+            format!("{base}?{}", query.join("&"))
         }
     }
 }
@@ -873,6 +896,111 @@ fn record_view(
         proof: proof.iter().map(|hash| b64(hash)).collect(),
         record_json: serde_json::to_string_pretty(&record.to_json()).unwrap_or_default(),
     }))
+}
+
+#[derive(Template)]
+#[template(path = "embed.html")]
+struct EmbedPage<'a> {
+    tenant: &'a str,
+    claims: &'a crate::viewer::Claims,
+    filters: &'a ActivityParams,
+    problem: Option<String>,
+    view: View,
+}
+
+/// The embeddable view: the Activity table and histogram of a viewer token's tenant, with
+/// the token's fixed filters over whatever the URL asks; each use is an audit event.
+async fn embed(
+    State(state): State<AppState>,
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let refused = |status: StatusCode, reason: &str| {
+        framed_page(status, RefusedPage { reason }.render(), &[], true)
+    };
+    let Ok(axum::extract::Query(mut filters)) = params else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "The address of this view is not valid.",
+        );
+    };
+    let now = crate::clock::now().unix_nanos().div_euclid(1_000_000_000);
+    let claims = match crate::viewer::open(state.control().viewer_token_key(), &filters.token, now)
+    {
+        Ok(claims) => claims,
+        Err(crate::viewer::TokenError::Expired) => {
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "This view's token has expired; the page that shows it must get a new one.",
+            );
+        }
+        Err(crate::viewer::TokenError::Invalid) => {
+            return refused(StatusCode::UNAUTHORIZED, "This view's token is not valid.");
+        }
+    };
+    let Ok(tenant) = TenantId::parse(&claims.tenant) else {
+        return refused(StatusCode::UNAUTHORIZED, "This view's token is not valid.");
+    };
+    // The token's filters win over the URL's: a token cannot be widened.
+    if let Some(actor) = &claims.actor {
+        filters.actor.clone_from(actor);
+    }
+    if let Some(target) = &claims.target {
+        filters.target.clone_from(target);
+    }
+    let used = crate::audit::viewer_token(None, crate::audit::types::VIEWER_TOKEN_USED, &claims.id);
+    let recorded = match used {
+        Ok(event) => crate::audit::record(&state, &tenant, event).await,
+        Err(err) => Err(err),
+    };
+    if recorded.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the log cannot be written right now",
+        )
+            .into_response();
+    }
+    let (view, problem) =
+        match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
+            Ok(query) => {
+                let (work, work_tenant, work_filters) =
+                    (state.clone(), tenant.clone(), filters.clone());
+                match tokio::task::spawn_blocking(move || {
+                    activity_view(&work, &work_tenant, &query, &work_filters)
+                })
+                .await
+                .unwrap_or_else(|err| Err(err.to_string()))
+                {
+                    Ok(view) => (view, None),
+                    Err(why) => {
+                        tracing::error!(error = %why, "the embedded view could not read the log");
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the log cannot be read right now",
+                        )
+                            .into_response();
+                    }
+                }
+            }
+            Err(err) => (View::default(), Some(err.message)),
+        };
+    let status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    framed_page(
+        status,
+        EmbedPage {
+            tenant: tenant.as_str(),
+            claims: &claims,
+            filters: &filters,
+            problem,
+            view,
+        }
+        .render(),
+        &[],
+        true,
+    )
 }
 
 #[derive(Template)]

@@ -4,7 +4,7 @@
 //! - [`events`]: ingest, search, count, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
 //! - [`admin`]: tenants, keys, who-am-I.
-//! - [`activity`]: the Activity page's settings.
+//! - [`activity`]: the Activity page's settings. [`viewer`]: viewer tokens.
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`stream`]: the live tail (Server-Sent Events).
@@ -17,6 +17,7 @@ pub mod events;
 pub mod log;
 pub mod ops;
 pub mod stream;
+pub mod viewer;
 pub mod webhooks;
 
 use axum::Router;
@@ -84,6 +85,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             paths::ACTIVITY_SETTINGS,
             get(activity::get_settings).put(activity::put_settings),
         )
+        .route(paths::VIEWER_TOKENS, post(viewer::mint))
         .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
         .route(
             paths::WEBHOOK,

@@ -202,6 +202,8 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, F, F] },
     Row { method: "PUT", path: "/api/v1/activity/settings", body: Some(r#"{"admit_viewers": false}"#), target: Target::Own, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, 200, 200, 200, F, F] },
+    Row { method: "POST", path: "/api/v1/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 201, 201, 201, F, F] },
     // Webhooks: owner, super_admin and admin manage them (each change an audit event);
     // another tenant's subscription is not found. New subscriptions are made disabled, so
     // that nothing is sent to their (public, unreachable) address.

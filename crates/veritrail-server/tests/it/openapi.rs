@@ -85,6 +85,11 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ),
     ("/api/v1/activity/settings", "get", &[200, 401, 403]),
     (
+        "/api/v1/viewer-tokens",
+        "post",
+        &[201, 400, 401, 403, 415, 422],
+    ),
+    (
         "/api/v1/activity/settings",
         "put",
         &[200, 400, 401, 403, 415],

@@ -782,3 +782,129 @@ async fn the_catalog_and_integrity_views_show_the_tenants_catalogs_checkpoint_an
             .contains("Sign in")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_audited() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let events: Vec<_> = (0..6)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                "user.login",
+                json!({"actor": {"id": format!("u{}", i % 2)}}),
+            )
+        })
+        .collect();
+    server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent");
+    for key in [server.key("acme", Role::Viewer).await, publisher.clone()] {
+        server
+            .post_json("/api/v1/viewer-tokens", Some(&key), &json!({"actor": "u1"}))
+            .await
+            .expect(403, Some("forbidden"));
+    }
+    server
+        .post_json(
+            "/api/v1/viewer-tokens",
+            Some(&owner),
+            &json!({"ttl_seconds": 0}),
+        )
+        .await
+        .expect(422, None);
+    let minted = server
+        .post_json(
+            "/api/v1/viewer-tokens",
+            Some(&owner),
+            &json!({"actor": "u1", "ttl_seconds": 60}),
+        )
+        .await;
+    minted.expect(201, None);
+    let body = minted.json();
+    let path = body["embed_path"].as_str().expect("path").to_owned();
+    let token = body["token"].as_str().expect("token").to_owned();
+    assert!(token.starts_with("vtv_") && path == format!("/embed?token={token}"));
+
+    let page = server.get(&path, None).await;
+    page.expect(200, None);
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("frame-ancestors *"), "embeddable: {csp}");
+    assert!(page.header("x-frame-options").is_none());
+    let html = page.text();
+    assert_eq!(row_count(&html), 3, "only u1's three events");
+    assert!(html.contains("<td>u1</td>") && !html.contains("<td>u0</td>"));
+    // The URL cannot widen it: another actor, or the API, with the token.
+    let widened = server.get(&format!("{path}&actor=u0"), None).await;
+    widened.expect(200, None);
+    assert!(
+        !widened.text().contains("<td>u0</td>"),
+        "the token's actor wins"
+    );
+    assert_eq!(row_count(&widened.text()), 3);
+    server
+        .get("/api/v1/events", Some(&token))
+        .await
+        .expect(401, None);
+    // A changed token is refused.
+    let (payload, mac) = token.rsplit_once('.').expect("mac");
+    let mut tampered = payload.to_owned();
+    tampered.pop();
+    tampered.push(if payload.ends_with('A') { 'B' } else { 'A' });
+    let forged = server
+        .get(&format!("/embed?token={tampered}.{mac}"), None)
+        .await;
+    forged.expect(401, None);
+    assert!(forged.text().contains("not valid"));
+    // It expires.
+    let short = server
+        .post_json(
+            "/api/v1/viewer-tokens",
+            Some(&owner),
+            &json!({"target": "x", "ttl_seconds": 1}),
+        )
+        .await
+        .json();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = server
+        .get(short["embed_path"].as_str().expect("path"), None)
+        .await;
+    expired.expect(401, None);
+    assert!(expired.text().contains("expired"));
+    // Minting and each use are audit events.
+    crate::support::eventually("the token's events are searchable", 10, || async {
+        let log = server
+            .get("/api/v1/events?type=veritrail.viewer_token.*", Some(&owner))
+            .await
+            .json();
+        let types: Vec<String> = log["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|r| r["type"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        types
+            .iter()
+            .filter(|t| *t == "veritrail.viewer_token.minted")
+            .count()
+            == 2
+            && types
+                .iter()
+                .filter(|t| *t == "veritrail.viewer_token.used")
+                .count()
+                == 2
+    })
+    .await;
+}
