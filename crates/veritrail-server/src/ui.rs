@@ -359,6 +359,10 @@ fn percent(text: &str) -> String {
 /// One event as the Activity table shows it.
 struct Row {
     seq: u64,
+    /// The operation it is a step of (lifecycle events share one, as in seed 004).
+    correlation_id: Option<String>,
+    /// The other steps of its operation on this page, newest first (only on the newest).
+    steps: Vec<Row>,
     time: String,
     time_short: String,
     actor: String,
@@ -505,7 +509,7 @@ fn activity_view(
     let page = search
         .search(tenant, query, Order::Desc, ROWS, filters.after)
         .map_err(|err| err.to_string())?;
-    let rows = rows_of(state, tenant, &page.seqs)?;
+    let rows = operations(rows_of(state, tenant, &page.seqs)?);
     let older = page
         .next_after
         .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
@@ -589,6 +593,29 @@ fn activity_view(
     })
 }
 
+/// Folds the rows that share a correlation id into the newest of them, as one operation
+/// with its steps (requested, in progress, done or failed), keeping the page's order.
+fn operations(rows: Vec<Row>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        match row
+            .correlation_id
+            .as_ref()
+            .and_then(|id| at.get(id).copied())
+        {
+            Some(first) => out[first].steps.push(row),
+            None => {
+                if let Some(id) = &row.correlation_id {
+                    at.insert(id.clone(), out.len());
+                }
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
 /// The rows of records `seqs`.
 fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>, String> {
     let mut rows = Vec::with_capacity(seqs.len());
@@ -625,6 +652,8 @@ fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>
         let catalog = record.catalog();
         rows.push(Row {
             seq,
+            correlation_id: event.correlation_id().map(|id| id.as_str().to_owned()),
+            steps: Vec::new(),
             time,
             time_short,
             actor,

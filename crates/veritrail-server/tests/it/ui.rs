@@ -908,3 +908,81 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_events_sharing_a_correlation_id_show_as_one_operation_with_its_steps() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let step = |id: &str, event_type: &str, outcome: &str| {
+        event(
+            id,
+            event_type,
+            json!({"correlation_id": "op_7", "outcome": outcome, "targets": [{"id": "int-1", "type": "integration"}]}),
+        )
+    };
+    let events = vec![
+        step("s1", "integration.connection.requested", "pending"),
+        event("other", "doc.opened", json!({})),
+        step("s2", "integration.connection.in_progress", "pending"),
+        step("s3", "integration.connection.failed", "failure"),
+    ];
+    server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent");
+    let (session, _) =
+        set_cookie(&sign_in(&server, &owner).await, "vt_session").expect("a session");
+    let html = server
+        .send(
+            server
+                .request(Method::GET, "/activity?target=int-1", None)
+                .header("cookie", format!("vt_session={session}")),
+        )
+        .await
+        .text();
+    assert_eq!(
+        row_count(&html),
+        1,
+        "one operation for the integration's three steps"
+    );
+    assert!(html.contains("Operation op_7: 3 steps"), "{html}");
+    let steps = html
+        .split("<ol reversed>")
+        .nth(1)
+        .and_then(|rest| rest.split("</ol>").next())
+        .expect("the steps");
+    let order: Vec<usize> = [
+        "connection.failed",
+        "connection.in_progress",
+        "connection.requested",
+    ]
+    .iter()
+    .map(|name| {
+        steps
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {steps}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "newest first: {steps}"
+    );
+    // Unscoped, the other event is its own row.
+    let all = server
+        .send(
+            server
+                .request(Method::GET, "/activity", None)
+                .header("cookie", format!("vt_session={session}")),
+        )
+        .await
+        .text();
+    assert!(all.contains("doc.opened") && all.contains("Operation op_7: 3 steps"));
+}
