@@ -5,6 +5,7 @@
     reason = "tests fail loudly on the first surprise"
 )]
 
+mod browser;
 #[path = "../../../veritrail-server/tests/it/receiver.rs"]
 mod receiver;
 mod serve;
