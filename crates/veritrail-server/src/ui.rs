@@ -47,10 +47,12 @@ const ROWS: usize = 50;
 /// frames, no other connections.
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// The embedded view's: the same, but any site may frame it (the token is the permission).
-const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
+const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
 const CSS: &str = include_str!("../assets/app.css");
 /// The in-browser inclusion check of the record page.
 const VERIFY_JS: &str = include_str!("../assets/verify.js");
+/// Local times on the Activity page.
+const ACTIVITY_JS: &str = include_str!("../assets/activity.js");
 
 /// Signed-in browsers.
 #[derive(Debug, Default)]
@@ -132,7 +134,8 @@ pub fn router() -> Router<AppState> {
         .route("/embed", get(embed))
         .route("/activity/integrity", get(integrity))
         .route("/ui/assets/app.css", get(css))
-        .route("/ui/assets/verify.js", get(verify_js))
+        .route("/ui/assets/verify.js", get(|| script(VERIFY_JS)))
+        .route("/ui/assets/activity.js", get(|| script(ACTIVITY_JS)))
 }
 
 /// The value of cookie `name` in the request.
@@ -1156,14 +1159,14 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
     )
 }
 
-async fn verify_js() -> Response {
+async fn script(source: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        VERIFY_JS,
+        source,
     )
         .into_response()
 }

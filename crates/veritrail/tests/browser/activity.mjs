@@ -64,6 +64,22 @@ try {
   await page.setViewportSize({ width: 1280, height: 900 });
   step("screenshots at 1280 and 390 px; readable at 390 px");
 
+  // Dates in the browser's time zone, the exact UTC time on hover.
+  {
+    const tokyo = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-GB" });
+    const local = await signIn(tokyo, OWNER);
+    const time = local.locator("table.events > tbody > tr time").first();
+    const utc = await time.getAttribute("datetime");
+    const shown = await time.textContent();
+    // Tokyo is 9 hours ahead of UTC: its hour and minute are never the UTC ones.
+    const tokyoTime = new Date(utc).toLocaleTimeString("en-GB", { timeZone: "Asia/Tokyo", hour: "2-digit", minute: "2-digit" });
+    assert.ok(shown.includes(tokyoTime), `the Tokyo time ${tokyoTime} is shown: ${shown} (UTC ${utc})`);
+    assert.ok(!shown.includes(utc.slice(11, 16)), `not the UTC time ${utc.slice(11, 16)}: ${shown}`);
+    assert.equal(await time.getAttribute("title"), `${utc} (UTC)`);
+    await tokyo.close();
+    step("dates in the browser's time zone, exact UTC on hover");
+  }
+
   // Filtering by category: only matching rows, and the URL says so.
   await page.getByLabel("Category").fill("User Management");
   await page.getByRole("button", { name: "Apply" }).click();
