@@ -45,7 +45,7 @@ const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const ROWS: usize = 50;
 /// Nothing from elsewhere: styles and scripts from this server only (no inline script), no
 /// frames, no other connections.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// The embedded view's: the same, but any site may frame it (the token is the permission).
 const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
 const CSS: &str = include_str!("../assets/app.css");
@@ -132,6 +132,7 @@ pub fn router() -> Router<AppState> {
         .route("/activity/events/{seq}", get(record))
         .route("/activity/catalog", get(catalog))
         .route("/embed", get(embed))
+        .route("/activity/stream", get(live))
         .route("/activity/integrity", get(integrity))
         .route("/ui/assets/app.css", get(css))
         .route("/ui/assets/verify.js", get(|| script(VERIFY_JS)))
@@ -247,6 +248,11 @@ struct View {
     indexed_size: u64,
     /// The link to the next (older) page, when there is one.
     older: Option<String>,
+    /// Whether the page offers live mode (its first page does, older pages do not).
+    live: bool,
+    /// Live mode starts after this seq (the log's last when the page was made; empty for
+    /// an empty log).
+    live_after: String,
     histogram: Vec<Bar>,
     /// Bucket slots across the histogram (empty buckets have no bar but keep their place).
     slots: u64,
@@ -586,6 +592,10 @@ fn activity_view(
         }
     }
     Ok(View {
+        live: filters.after.is_none() && filters.token.is_empty(),
+        live_after: log_size
+            .checked_sub(1)
+            .map_or_else(String::new, |seq| seq.to_string()),
         rows,
         log_size,
         indexed_size,
@@ -928,6 +938,33 @@ fn record_view(
         proof: proof.iter().map(|hash| b64(hash)).collect(),
         record_json: serde_json::to_string_pretty(&record.to_json()).unwrap_or_default(),
     }))
+}
+
+/// Live mode: the records matching the page's filters after `after`, as Server-Sent Events
+/// (the live tail, authenticated by the session).
+async fn live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let Ok(axum::extract::Query(filters)) = params else {
+        return (StatusCode::BAD_REQUEST, "the filters are not valid").into_response();
+    };
+    // A reconnecting EventSource says where it stopped.
+    let after = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+        .or(filters.after);
+    match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
+        Ok(query) => {
+            crate::routes::stream::tail(&state, session.tenant, query, after).into_response()
+        }
+        Err(err) => (StatusCode::BAD_REQUEST, err.message).into_response(),
+    }
 }
 
 #[derive(Template)]

@@ -85,6 +85,17 @@ pub async fn stream(
         // From now: the records appended after this request.
         None => state.ledger().size(&tenant)?.checked_sub(1),
     };
+    Ok(tail(&state, tenant, query, after))
+}
+
+/// The Server-Sent Events of `tenant`'s records matching `query` after seq `after` (also
+/// the Activity page's live mode).
+pub(crate) fn tail(
+    state: &AppState,
+    tenant: TenantId,
+    query: Query,
+    after: Option<u64>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let tail = Tail {
         state: state.clone(),
         tenant,
@@ -97,7 +108,7 @@ pub async fn stream(
     let events = futures_util::stream::unfold(tail, |mut tail| async move {
         tail.next().await.map(|event| (Ok(event), tail))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
 }
 
 /// The state of one stream.

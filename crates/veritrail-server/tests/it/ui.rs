@@ -120,6 +120,8 @@ async fn pages_carry_a_policy_that_allows_nothing_from_elsewhere() {
         !html.contains("http://") && !html.contains("https://"),
         "no external asset"
     );
+    // Live mode's stream needs a session.
+    server.get("/activity/stream", None).await.expect(401, None);
     let css = server.get("/ui/assets/app.css", None).await;
     css.expect(200, None);
     assert!(

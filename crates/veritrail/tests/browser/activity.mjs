@@ -100,6 +100,27 @@ try {
   assert.equal(await page.getByLabel("From (RFC 3339)").inputValue(), url.searchParams.get("from"));
   step("clicking a histogram bar narrows the date range");
 
+  // Live mode: an event sent now appears at the top, and a reader who scrolled down
+  // stays on the same rows.
+  {
+    await page.goto(`${base}/activity`);
+    await page.getByRole("button", { name: "Live mode" }).click();
+    await page.locator("[data-live-status]").filter({ hasText: /^On/ }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 600));
+    const anchor = await rows.nth(12).elementHandle();
+    const anchorTop = await anchor.evaluate((row) => row.getBoundingClientRect().top);
+    const sent = await fetch(`${base}/api/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${PUBLISHER}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: "live-1", type: "user.logged_in", actor: { id: "dave@example.com", email: "dave@example.com" } }),
+    });
+    assert.equal(sent.status, 200);
+    await page.locator("table.events > tbody > tr").first().filter({ hasText: "dave@example.com" }).waitFor({ timeout: 10000 });
+    const anchorAfter = await anchor.evaluate((row) => row.getBoundingClientRect().top);
+    assert.ok(Math.abs(anchorAfter - anchorTop) <= 2, `the reader's rows stay put (${anchorTop} -> ${anchorAfter})`);
+    step("live mode shows an event sent during the test, without moving the reader");
+  }
+
   // Opening a record: the badge says verified once the page has checked the proof.
   await page.goto(`${base}/activity`);
   await rows.first().locator("a").first().click();
