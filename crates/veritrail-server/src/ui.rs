@@ -231,6 +231,8 @@ struct RefusedPage<'a> {
 #[derive(Template)]
 #[template(path = "activity.html")]
 struct ActivityPage<'a> {
+    /// Rows link to their record pages.
+    links: bool,
     tenant: &'a str,
     role: &'a str,
     csrf: &'a str,
@@ -473,6 +475,7 @@ async fn activity(
     page(
         status,
         ActivityPage {
+            links: true,
             tenant: session.tenant.as_str(),
             role: session.role.as_str(),
             csrf: &session.csrf,
@@ -970,6 +973,8 @@ async fn live(
 #[derive(Template)]
 #[template(path = "embed.html")]
 struct EmbedPage<'a> {
+    /// The embedded view has no record pages (they need a session).
+    links: bool,
     tenant: &'a str,
     claims: &'a crate::viewer::Claims,
     filters: &'a ActivityParams,
@@ -1060,6 +1065,7 @@ async fn embed(
     framed_page(
         status,
         EmbedPage {
+            links: false,
             tenant: tenant.as_str(),
             claims: &claims,
             filters: &filters,
