@@ -1,19 +1,8 @@
 // veritrail: shows each event's time in the browser's own time zone; the exact UTC time
 // stays in the element's `datetime` and in its tooltip. Without script the page shows UTC.
 "use strict";
-for (const time of document.querySelectorAll("time[datetime]")) {
-  const utc = time.getAttribute("datetime");
-  const date = new Date(utc);
-  if (Number.isNaN(date.getTime())) continue;
-  time.textContent = date.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
-  });
-  time.title = `${utc} (UTC)`;
-}
 
-// Live mode: new events matching the page's filters, from the live tail, added at the top
-// of the table without moving what the reader is looking at.
+// `utc` (RFC 3339) in the browser's time zone.
 function localTime(utc) {
   const date = new Date(utc);
   return Number.isNaN(date.getTime()) ? utc : date.toLocaleString(undefined, {
@@ -22,6 +11,8 @@ function localTime(utc) {
   });
 }
 
+// Live mode: new events matching the page's filters, from the live tail, added at the top
+// of the table without moving what the reader is looking at.
 function cell(row, ...parts) {
   const td = document.createElement("td");
   for (const part of parts) td.append(part);
@@ -68,6 +59,13 @@ function addRow(record) {
   const top = anchor ? anchor.getBoundingClientRect().top : 0;
   tbody.prepend(row);
   if (anchor) window.scrollBy(0, anchor.getBoundingClientRect().top - top);
+}
+
+for (const time of document.querySelectorAll("time[datetime]")) {
+  const utc = time.getAttribute("datetime");
+  if (Number.isNaN(new Date(utc).getTime())) continue;
+  time.textContent = localTime(utc);
+  time.title = `${utc} (UTC)`;
 }
 
 const live = document.querySelector("[data-live]");

@@ -123,6 +123,11 @@ impl Auth {
         self.manager("change the tenant's settings")
     }
 
+    /// A tenant key that may mint viewer tokens for its tenant's Activity view.
+    pub fn token_minter(&self) -> Result<&TenantKey, ApiError> {
+        self.manager("mint viewer tokens")
+    }
+
     /// A tenant key of a role that manages the tenant (owner, super_admin, admin); the
     /// refusal says it cannot `what`.
     fn manager(&self, what: &str) -> Result<&TenantKey, ApiError> {

@@ -37,6 +37,7 @@ use veritrail_search::{Order, Query};
 
 use crate::AppState;
 use crate::control::{Principal, hex};
+use crate::routes::events::checkpoint_size;
 
 const SESSION_COOKIE: &str = "vt_session";
 const SIGN_IN_COOKIE: &str = "vt_sign_in";
@@ -908,11 +909,7 @@ fn record_view(
     let Some(checkpoint) = ledger.checkpoint(tenant).map_err(|err| err.to_string())? else {
         return Ok(None);
     };
-    let tree_size: u64 = checkpoint
-        .lines()
-        .nth(1)
-        .and_then(|line| line.parse().ok())
-        .ok_or("the checkpoint has no tree size")?;
+    let tree_size = checkpoint_size(&checkpoint).map_err(|err| err.message)?;
     if seq >= tree_size {
         return Ok(None);
     }
@@ -1177,11 +1174,7 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
         .ok()
         .flatten()
         .map_or_else(String::new, |note| note.to_string());
-    let tree_size = checkpoint
-        .lines()
-        .nth(1)
-        .and_then(|line| line.parse().ok())
-        .unwrap_or(0);
+    let tree_size = checkpoint_size(&checkpoint).unwrap_or(0);
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())

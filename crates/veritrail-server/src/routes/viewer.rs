@@ -40,7 +40,7 @@ pub async fn mint(
     auth: Auth,
     input: Result<Json<ViewerTokenInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ViewerTokenBody>), ApiError> {
-    let tenant = auth.settings_manager()?.tenant.clone();
+    let tenant = auth.token_minter()?.tenant.clone();
     let Json(input) = input.map_err(|rejection| json_rejection(&rejection))?;
     let unprocessable = |message: &str| {
         ApiError::new(

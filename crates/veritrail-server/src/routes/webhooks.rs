@@ -439,7 +439,7 @@ pub async fn delete(
         move || {
             undo_state
                 .webhooks()
-                .restore(&undo_state, undo_row, progress)
+                .create(&undo_state, undo_row, progress)
         },
     )
     .await?;

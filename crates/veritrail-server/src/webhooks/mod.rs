@@ -250,16 +250,6 @@ impl WebhookService {
         Ok(())
     }
 
-    /// Puts back a deleted subscription (when its audit event could not be written).
-    pub fn restore(
-        &self,
-        state: &AppState,
-        row: SubscriptionRow,
-        progress: Progress,
-    ) -> Result<(), ApiError> {
-        self.create(state, row, progress)
-    }
-
     /// Disables a subscription, with the reason, and writes `veritrail.webhook.disabled`
     /// to the tenant's log (the service is the actor).
     pub async fn disable(
