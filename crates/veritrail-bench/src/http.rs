@@ -46,7 +46,8 @@ impl Conn {
         })
     }
 
-    /// Sends one request and reads the whole answer.
+    /// Sends one JSON API request (with `key` as its bearer token) and reads the whole
+    /// answer.
     pub(crate) async fn send(
         &mut self,
         method: Method,
@@ -54,22 +55,40 @@ impl Conn {
         key: Option<&str>,
         body: Option<Bytes>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let auth = key.map(|key| format!("Bearer {key}"));
+        let mut headers = Vec::new();
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let (status, _, body) = self.exchange(method, path, &headers, body).await?;
+        Ok((status, body))
+    }
+
+    /// Sends one request with `headers` and reads the whole answer, headers included.
+    pub(crate) async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
         self.sender.ready().await.context("connection closed")?;
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, &self.host);
-        if let Some(key) = key {
-            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
-        }
-        if body.is_some() {
-            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request.body(Full::new(body.unwrap_or_default()))?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok((status, parts.headers, body))
     }
 
     /// Sends a request that must answer 200 and returns its body.
@@ -244,6 +263,8 @@ impl Worker for SearchWorker {
 struct Keys {
     publisher: String,
     viewer: String,
+    /// An admin's key: the catalog import, and the Activity page's sign-in.
+    admin: String,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +325,11 @@ async fn set_up(
     )
     .await
     .context("importing the catalog")?;
-    Ok(Keys { publisher, viewer })
+    Ok(Keys {
+        publisher,
+        viewer,
+        admin: catalog_admin,
+    })
 }
 
 /// Selected counters of `/metrics`.
@@ -435,6 +460,9 @@ pub(crate) async fn run(
     }
     if workload.runs(Phase::Search) {
         search_phases(addr, &keys, workload, &mut results).await?;
+    }
+    if workload.runs(Phase::Activity) {
+        crate::activity::phases(addr, &keys.admin, workload, &mut results).await?;
     }
     if workload.runs(Phase::Ingest) {
         ingest_phases(addr, &keys, workload, &mut results).await?;

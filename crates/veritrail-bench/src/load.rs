@@ -46,6 +46,10 @@ pub(crate) struct PhaseResult {
     pub(crate) mean_ms: f64,
     pub(crate) client_cpu_s: f64,
     pub(crate) server_cpu_s: f64,
+    /// The server's own time (its `Server-Timing` header), p50 / p95 / p99 / max in ms,
+    /// where the phase read it (the Activity page's).
+    #[serde(default)]
+    pub(crate) server_ms: Option<[f64; 4]>,
     /// Anything else worth printing (server metrics, catch-up time).
     #[serde(default)]
     pub(crate) note: String,

@@ -8,6 +8,8 @@
 //! - `http`: end to end, against a running `veritrail serve` (see `scripts/bench-http`):
 //!   preload (until every event is searchable), then the four search phases on the
 //!   preloaded tenant, then batched and single-event ingest, over keep-alive HTTP/1.1.
+//!   With `activity` among its phases, it also signs in to the Activity page and measures
+//!   its first response, each kind of filter change, paging and record pages.
 //! - `pg`: the same workload against PostgreSQL, the baseline.
 //! - `report`: the Markdown tables of `http` and `pg` results, with the ratios and bars.
 //! - `webhooks`: against a running `veritrail serve` (see `scripts/bench-webhooks`): events
@@ -19,6 +21,7 @@
     reason = "the result lines on stdout are this tool's output"
 )]
 
+mod activity;
 mod http;
 mod load;
 mod pg;
@@ -173,6 +176,16 @@ struct Workload {
     /// Connections of the single-event ingest phase.
     #[arg(long, default_value_t = 64)]
     single_connections: usize,
+    /// Longest one Activity page phase may take (eleven phases: the first response, each
+    /// kind of filter change, the next page, a record page).
+    #[arg(long, default_value_t = 10)]
+    activity_secs: u64,
+    /// Most requests of one Activity page phase.
+    #[arg(long, default_value_t = 100_000)]
+    activity_requests: u64,
+    /// Concurrent connections (signed-in browsers) of each Activity page phase.
+    #[arg(long, default_value_t = 1)]
+    activity_connections: usize,
     /// The server's PID, to report its CPU time (PostgreSQL: the postmaster's).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -181,8 +194,12 @@ struct Workload {
     out: Option<PathBuf>,
     /// The phases to run (veritrail): `preload` creates and fills the tenant; without it
     /// the tenant must exist already (say, a server kept with `KEEP=1`) and only keys are
-    /// made.
-    #[arg(long, value_delimiter = ',', default_value = "preload,search,ingest")]
+    /// made. `activity` is the Activity page's (veritrail only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "preload,search,activity,ingest"
+    )]
     phases: Vec<Phase>,
 }
 
@@ -191,6 +208,7 @@ struct Workload {
 enum Phase {
     Preload,
     Search,
+    Activity,
     Ingest,
 }
 
@@ -213,6 +231,13 @@ impl Workload {
         load::Bounds {
             max_requests: self.search_queries,
             max_time: Duration::from_secs(self.search_secs),
+        }
+    }
+
+    fn activity_bounds(&self) -> load::Bounds {
+        load::Bounds {
+            max_requests: self.activity_requests,
+            max_time: Duration::from_secs(self.activity_secs),
         }
     }
 

@@ -22,6 +22,8 @@ const SEARCH: [(&str, Option<f64>); 5] = [
     ("categories", Some(20.0)),
 ];
 const RATIO_BAR: f64 = 3.0;
+/// The Activity page's bar (issue 7): server time p95, in ms, of every page kind.
+const ACTIVITY_BAR_MS: f64 = 150.0;
 
 pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut by_system: BTreeMap<String, BTreeMap<String, PhaseResult>> = BTreeMap::new();
@@ -148,12 +150,45 @@ pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {
         );
     }
 
+    let activity: Vec<&PhaseResult> = crate::activity::PageKind::ALL
+        .iter()
+        .filter_map(|kind| vt.get(kind.key()))
+        .collect();
+    if !activity.is_empty() {
+        out.push_str("\nActivity page (signed-in browsers, one request at a time each; server time from the `Server-Timing` header, client time adds loopback HTTP):\n\n| page | conn | pages | rows/page | server p50 / p95 / p99 / max ms | client p50 / p90 / p99 / max ms | pages/s | bar |\n| --- | ---: | ---: | ---: | --- | --- | ---: | --- |\n");
+        for r in activity {
+            let server = r.server_ms.unwrap_or([f64::NAN; 4]);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} | {:.2} / {:.2} / {:.2} / {:.2} | {} | {:.0} | p95 < {ACTIVITY_BAR_MS} ms |",
+                r.name,
+                r.connections,
+                thousands(r.requests as f64),
+                r.events as f64 / r.requests.max(1) as f64,
+                server[0],
+                server[1],
+                server[2],
+                server[3],
+                latencies4(r),
+                r.requests_per_s(),
+            );
+            verdicts.push(verdict(
+                &format!(
+                    "{}: server p95 {:.2} ms < {ACTIVITY_BAR_MS} ms",
+                    r.name, server[1]
+                ),
+                server[1] < ACTIVITY_BAR_MS && r.errors == 0,
+            ));
+        }
+    }
+
     out.push_str("\nCPU seconds during each phase (client = this load generator, server = veritrail or every PostgreSQL process), errors, server notes:\n\n| system | phase | s | requests | client CPU s | server CPU s | errors | notes |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (system, results) in [(VERITRAIL, vt), (POSTGRES, pg)] {
         for key in INGEST
             .iter()
             .map(|(key, _)| *key)
             .chain(SEARCH.iter().map(|(key, _)| *key))
+            .chain(crate::activity::PageKind::ALL.iter().map(|kind| kind.key()))
         {
             if let Some(r) = results.get(key) {
                 let _ = writeln!(

@@ -80,7 +80,8 @@ const VERBS: [[&str; 4]; 5] = [
     ],
 ];
 
-const TARGET_KINDS: [&str; 5] = ["account", "invoice", "dataset", "workspace", "application"];
+pub(crate) const TARGET_KINDS: [&str; 5] =
+    ["account", "invoice", "dataset", "workspace", "application"];
 const SERVICES: [&str; 5] = ["identity", "billing", "warehouse", "console", "gateway"];
 const FIRST: [&str; 16] = [
     "Ada", "Bruno", "Chen", "Dana", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Julia", "Kofi",

@@ -2,7 +2,8 @@
 //!
 //! `CountCollector` reads the group and time columns of every match, a block of doc ids
 //! at a time, and keeps counts per column ordinal (strings are resolved once per segment,
-//! not per document).
+//! not per document) and per time bucket (a [`Tally`]: an array over the run of buckets
+//! where the matches are, a map for the rest).
 
 use std::collections::HashMap;
 
@@ -42,38 +43,77 @@ pub struct Bucket {
 pub(crate) struct SegmentCounts {
     total: u64,
     groups: HashMap<String, u64>,
-    /// Bucket index (event time divided by the interval, rounded down) -> (total, failures).
-    buckets: HashMap<i64, (u64, u64)>,
+    /// Per time bucket.
+    buckets: Tally,
 }
 
-/// Collects [`Counts`]; `group_by` and `interval_nanos` (positive) are optional.
+/// The bucket widths of a histogram: counting starts at the first width and moves to the
+/// next whenever the buckets of the matches would span more than `max_buckets`. Each width
+/// is a multiple of the one before, so buckets of a wider width are sums of narrower ones.
+#[derive(Debug, Clone)]
+pub(crate) struct Widths {
+    widths: Vec<i64>,
+    max_buckets: usize,
+}
+
+impl Widths {
+    /// One width, however many buckets it takes.
+    pub(crate) fn fixed(width: i64) -> Result<Self, String> {
+        Self::ladder(vec![width], usize::MAX)
+    }
+
+    /// `widths`: positive, ascending, each a multiple of the one before.
+    pub(crate) fn ladder(widths: Vec<i64>, max_buckets: usize) -> Result<Self, String> {
+        if widths.is_empty() || widths.iter().any(|&width| width <= 0) {
+            return Err("the histogram interval must be positive".to_owned());
+        }
+        if widths
+            .windows(2)
+            .any(|pair| pair[1] <= pair[0] || pair[1] % pair[0] != 0)
+        {
+            return Err(
+                "each histogram interval must be a multiple of the one before it".to_owned(),
+            );
+        }
+        Ok(Self {
+            widths,
+            max_buckets: max_buckets.max(1),
+        })
+    }
+}
+
+/// Collects [`Counts`]; grouping and a histogram are optional.
 #[derive(Debug)]
 pub(crate) struct CountCollector {
     pub(crate) group_by: Option<GroupBy>,
-    pub(crate) interval_nanos: Option<i64>,
+    pub(crate) widths: Option<Widths>,
 }
 
 impl CountCollector {
-    /// Merges per-segment counts into the sorted public form.
-    pub(crate) fn finish(&self, merged: SegmentCounts) -> Counts {
+    /// Merges per-segment counts into the sorted public form, with the histogram's width
+    /// (0 without a histogram).
+    pub(crate) fn finish(&self, merged: SegmentCounts) -> (i64, Counts) {
         let mut groups: Vec<(String, u64)> = merged.groups.into_iter().collect();
         groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let interval = self.interval_nanos.unwrap_or(1);
-        let mut histogram: Vec<Bucket> = merged
+        let interval = merged.buckets.width();
+        let histogram: Vec<Bucket> = merged
             .buckets
+            .into_sorted()
             .into_iter()
-            .map(|(idx, (total, failures))| Bucket {
+            .map(|(idx, [total, failures])| Bucket {
                 start: Timestamp::from_unix_nanos(idx.saturating_mul(interval)),
                 total,
                 failures,
             })
             .collect();
-        histogram.sort_by_key(|bucket| bucket.start);
-        Counts {
-            total: merged.total,
-            groups,
-            histogram,
-        }
+        (
+            interval,
+            Counts {
+                total: merged.total,
+                groups,
+                histogram,
+            },
+        )
     }
 }
 
@@ -88,11 +128,9 @@ pub(crate) struct CountSegmentCollector {
     group_column: GroupColumn,
     /// Count per group ordinal; the last slot counts documents without a value.
     group_counts: Vec<u64>,
-    time: Option<(Column<i64>, i64)>,
+    time: Option<Column<i64>>,
     outcome: Column<u64>,
-    buckets: HashMap<i64, (u64, u64)>,
-    /// The bucket being counted: (index, total, failures), not yet in `buckets`.
-    current: (i64, u64, u64),
+    buckets: Tally,
     total: u64,
     ords: Vec<Option<u64>>,
     times: Vec<Option<i64>>,
@@ -129,8 +167,8 @@ impl Collector for CountCollector {
             GroupColumn::Strings(column) => column.as_ref().map_or(0, |column| column.num_terms()),
             GroupColumn::Outcome(_) => Outcome::ALL.len() + 1,
         };
-        let time = match self.interval_nanos {
-            Some(interval) => Some((fast_fields.i64(names::TIME)?, interval)),
+        let time = match self.widths {
+            Some(_) => Some(fast_fields.i64(names::TIME)?),
             None => None,
         };
         Ok(CountSegmentCollector {
@@ -138,8 +176,7 @@ impl Collector for CountCollector {
             group_counts: vec![0; n_groups + 1],
             time,
             outcome: fast_fields.u64(names::OUTCOME)?,
-            buckets: HashMap::new(),
-            current: (0, 0, 0),
+            buckets: self.widths.clone().map(Tally::new).unwrap_or_default(),
             total: 0,
             ords: Vec::new(),
             times: Vec::new(),
@@ -152,17 +189,16 @@ impl Collector for CountCollector {
     }
 
     fn merge_fruits(&self, fruits: Vec<SegmentCounts>) -> tantivy::Result<SegmentCounts> {
-        let mut merged = SegmentCounts::default();
+        let mut merged = SegmentCounts {
+            buckets: self.widths.clone().map(Tally::new).unwrap_or_default(),
+            ..SegmentCounts::default()
+        };
         for fruit in fruits {
             merged.total += fruit.total;
             for (key, count) in fruit.groups {
                 *merged.groups.entry(key).or_default() += count;
             }
-            for (idx, (total, failures)) in fruit.buckets {
-                let bucket = merged.buckets.entry(idx).or_default();
-                bucket.0 += total;
-                bucket.1 += failures;
-            }
+            merged.buckets.merge(fruit.buckets);
         }
         Ok(merged)
     }
@@ -188,7 +224,7 @@ impl SegmentCollector for CountSegmentCollector {
                 count_ords(column, docs, &mut self.ords, &mut self.group_counts);
             }
         }
-        if let Some((time_column, interval)) = &self.time {
+        if let Some(time_column) = &self.time {
             self.times.resize(docs.len(), None);
             time_column.first_vals(docs, &mut self.times);
             self.outcomes.resize(docs.len(), None);
@@ -196,21 +232,13 @@ impl SegmentCollector for CountSegmentCollector {
             let failure = outcome_code(Some(Outcome::Failure));
             for (time, outcome) in self.times.iter().zip(&self.outcomes) {
                 let Some(time) = time else { continue };
-                let idx = time.div_euclid(*interval);
-                // Matches mostly come in time order: count into the current bucket and
-                // touch the map only when the bucket changes.
-                if self.current.0 != idx {
-                    flush(&mut self.buckets, self.current);
-                    self.current = (idx, 0, 0);
-                }
-                self.current.1 += 1;
-                self.current.2 += u64::from(*outcome == Some(failure));
+                self.buckets
+                    .add_time(*time, [1, u64::from(*outcome == Some(failure))]);
             }
         }
     }
 
-    fn harvest(mut self) -> SegmentCounts {
-        flush(&mut self.buckets, self.current);
+    fn harvest(self) -> SegmentCounts {
         let missing = self.group_counts.len() - 1;
         let mut groups = HashMap::new();
         if self.group_counts[missing] > 0 {
@@ -259,12 +287,179 @@ impl SegmentCollector for CountSegmentCollector {
     }
 }
 
-/// Adds a (bucket index, total, failures) tally to `buckets`.
-fn flush(buckets: &mut HashMap<i64, (u64, u64)>, (idx, total, failures): (i64, u64, u64)) {
-    if total > 0 {
-        let bucket = buckets.entry(idx).or_default();
-        bucket.0 += total;
-        bucket.1 += failures;
+/// Most buckets a [`Tally`] keeps in its array (1 MiB); the rest go to its map.
+const DENSE_MAX: i128 = 1 << 16;
+
+/// `[total, failures]` per histogram bucket. The buckets of one count are mostly a run of
+/// neighbours, whatever the order the matches come in: they are counted in an array over
+/// that run (grown as matches reach out of it). When the run would pass the widths'
+/// `max_buckets`, the tally moves to the next width, summing its buckets; at the last
+/// width, buckets far from the run (such as events sent with odd times) go to a map.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    widths: Widths,
+    /// Index in `widths.widths` of the width counted at.
+    level: usize,
+    /// Bucket index (time divided by the width, rounded down) of `dense[0]`.
+    base: i64,
+    dense: Vec<[u64; 2]>,
+    sparse: HashMap<i64, [u64; 2]>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new(Widths {
+            widths: vec![1],
+            max_buckets: usize::MAX,
+        })
+    }
+}
+
+impl Tally {
+    fn new(widths: Widths) -> Self {
+        Self {
+            widths,
+            level: 0,
+            base: 0,
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+        }
+    }
+
+    /// The width counted at.
+    fn width(&self) -> i64 {
+        self.widths.widths[self.level]
+    }
+
+    /// Adds `counts` to the bucket of `time`.
+    #[inline]
+    fn add_time(&mut self, time: i64, counts: [u64; 2]) {
+        loop {
+            let idx = time.div_euclid(self.width());
+            let slot = idx
+                .checked_sub(self.base)
+                .and_then(|offset| usize::try_from(offset).ok())
+                .and_then(|offset| self.dense.get_mut(offset));
+            if let Some(slot) = slot {
+                slot[0] += counts[0];
+                slot[1] += counts[1];
+                return;
+            }
+            if self.add_outside(idx, counts) {
+                return;
+            }
+            self.coarsen();
+        }
+    }
+
+    /// Adds `counts` to bucket `idx`, outside the array: the array grows to reach it (with
+    /// room to spare on that side) while the run of buckets in use stays within the limit.
+    /// Past it, returns false when there is a wider width to move to; at the last width,
+    /// buckets beyond the array's cap go to the map.
+    #[cold]
+    fn add_outside(&mut self, idx: i64, counts: [u64; 2]) -> bool {
+        let idx_wide = i128::from(idx);
+        let base = i128::from(self.base);
+        let limit = i128::try_from(self.widths.max_buckets).unwrap_or(i128::MAX);
+        let last_level = self.level + 1 == self.widths.widths.len();
+        // The run of buckets in use, with `idx`.
+        let used = self
+            .dense
+            .iter()
+            .position(|counts| counts[0] > 0)
+            .zip(self.dense.iter().rposition(|counts| counts[0] > 0));
+        let (low, high) = match used {
+            Some((first, last)) => (
+                (base + first as i128).min(idx_wide),
+                (base + last as i128 + 1).max(idx_wide + 1),
+            ),
+            None => (idx_wide, idx_wide + 1),
+        };
+        if high - low > limit && !last_level {
+            return false;
+        }
+        // Twice the run, extended on the side that `idx` is on. Before the last width the
+        // array holds at most the limit, so that every bucket in it keeps the run within.
+        let cap = if last_level {
+            DENSE_MAX
+        } else {
+            limit.min(DENSE_MAX)
+        };
+        let new_len = ((high - low) * 2)
+            .clamp(16, DENSE_MAX)
+            .min(cap)
+            .max(high - low);
+        let new_base = if idx_wide >= low && used.is_some() {
+            low
+        } else {
+            high - new_len
+        };
+        let (true, Ok(new_base), Ok(_), Ok(new_len)) = (
+            high - low <= DENSE_MAX,
+            i64::try_from(new_base),
+            i64::try_from(new_base + new_len - 1),
+            usize::try_from(new_len),
+        ) else {
+            let slot = self.sparse.entry(idx).or_default();
+            slot[0] += counts[0];
+            slot[1] += counts[1];
+            return true;
+        };
+        let mut dense = vec![[0u64; 2]; new_len];
+        if let Some((first, last)) = used {
+            let shift = usize::try_from(base + first as i128 - i128::from(new_base)).unwrap_or(0);
+            dense[shift..shift + (last - first + 1)].copy_from_slice(&self.dense[first..=last]);
+        }
+        self.base = new_base;
+        self.dense = dense;
+        let offset = usize::try_from(idx_wide - i128::from(new_base)).unwrap_or(0);
+        let slot = &mut self.dense[offset];
+        slot[0] += counts[0];
+        slot[1] += counts[1];
+        true
+    }
+
+    /// Moves to the next width, summing the buckets into the wider ones.
+    fn coarsen(&mut self) {
+        let narrow = self.width();
+        let buckets = std::mem::take(self).into_sorted_parts();
+        *self = Self::new(buckets.0);
+        self.level = buckets.1 + 1;
+        for (idx, counts) in buckets.2 {
+            self.add_time(idx.saturating_mul(narrow), counts);
+        }
+    }
+
+    /// Adds the counts of `other` (a tally of the same widths).
+    fn merge(&mut self, other: Tally) {
+        while self.level < other.level && self.level + 1 < self.widths.widths.len() {
+            self.coarsen();
+        }
+        let width = other.width();
+        for (idx, counts) in other.into_sorted() {
+            self.add_time(idx.saturating_mul(width), counts);
+        }
+    }
+
+    /// The non-empty buckets, by index.
+    fn into_sorted(self) -> Vec<(i64, [u64; 2])> {
+        self.into_sorted_parts().2
+    }
+
+    /// The widths, the level, and the non-empty buckets by index.
+    fn into_sorted_parts(self) -> (Widths, usize, Vec<(i64, [u64; 2])>) {
+        let base = self.base;
+        let mut out: Vec<(i64, [u64; 2])> = self
+            .dense
+            .into_iter()
+            .enumerate()
+            .filter(|(_, counts)| counts[0] > 0)
+            // The array's last index fits in an i64 (checked when it grew).
+            .map(|(offset, counts)| (base.saturating_add_unsigned(offset as u64), counts))
+            .chain(self.sparse)
+            .collect();
+        out.sort_unstable_by_key(|(idx, _)| *idx);
+        (self.widths, self.level, out)
     }
 }
 
@@ -284,5 +479,170 @@ fn count_ords(
             .filter(|&ord| ord < missing)
             .unwrap_or(missing);
         counts[slot] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// The tally of `adds`, against a plain map.
+    fn check(adds: &[(i64, [u64; 2])]) {
+        let mut tally = Tally::default();
+        let mut expected: BTreeMap<i64, [u64; 2]> = BTreeMap::new();
+        for &(idx, counts) in adds {
+            tally.add_time(idx, counts);
+            let slot = expected.entry(idx).or_default();
+            slot[0] += counts[0];
+            slot[1] += counts[1];
+        }
+        let expected: Vec<(i64, [u64; 2])> = expected.into_iter().collect();
+        let got = tally.into_sorted();
+        let first_difference = got.iter().zip(&expected).position(|(a, b)| a != b);
+        assert!(
+            got.len() == expected.len() && first_difference.is_none(),
+            "{} buckets for {}; first difference at {first_difference:?}: {:?} for {:?}",
+            got.len(),
+            expected.len(),
+            first_difference.map(|at| got[at]),
+            first_difference.map(|at| expected[at]),
+        );
+    }
+
+    #[test]
+    fn tallies_match_a_map_in_any_order_and_range() {
+        // Neighbours in time order, in reverse, and shuffled.
+        let run: Vec<(i64, [u64; 2])> = (0..5000)
+            .map(|i| (i / 3, [1, (i % 7 == 0).into()]))
+            .collect();
+        check(&run);
+        let reversed: Vec<_> = run.iter().rev().copied().collect();
+        check(&reversed);
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let shuffled: Vec<_> = (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (
+                    i64::try_from(state % 3000).expect("small") - 1500,
+                    [1, state % 2],
+                )
+            })
+            .collect();
+        check(&shuffled);
+        // Outliers far from the run go to the map; negative and extreme indices too.
+        let mut odd = run.clone();
+        odd.extend([
+            (i64::MIN, [1, 0]),
+            (i64::MAX, [2, 1]),
+            (-1, [1, 1]),
+            (1 << 40, [1, 0]),
+            (-(1 << 40), [1, 0]),
+            (i64::MAX - 3, [1, 0]),
+        ]);
+        odd.extend(run.iter().map(|(idx, counts)| (idx + 20_000, *counts)));
+        check(&odd);
+        check(&[(i64::MAX, [1, 0]), (i64::MAX - 1, [1, 0])]);
+        check(&[(i64::MIN, [1, 0]), (i64::MIN + 1, [1, 0])]);
+        check(&[]);
+    }
+
+    #[test]
+    fn tallies_merge() {
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        for i in 0..100 {
+            a.add_time(i, [1, 0]);
+            b.add_time(i + 50, [2, 1]);
+        }
+        b.add_time(1 << 50, [1, 1]);
+        a.merge(b);
+        let sorted = a.into_sorted();
+        assert_eq!(sorted.len(), 151);
+        assert_eq!(sorted[0], (0, [1, 0]));
+        assert_eq!(sorted[60], (60, [3, 1]));
+        assert_eq!(sorted[149], (149, [2, 1]));
+        assert_eq!(sorted[150], (1 << 50, [1, 1]));
+    }
+
+    /// A tally over `widths` (at most `max` buckets a run) of `times`, against a plain map
+    /// at the width it ends at, which must be the narrowest whose run fits.
+    fn check_ladder(widths: &[i64], max: usize, times: &[i64]) -> i64 {
+        let ladder = Widths::ladder(widths.to_vec(), max).expect("a ladder");
+        let mut tally = Tally::new(ladder.clone());
+        for &time in times {
+            tally.add_time(time, [1, u64::from(time % 3 == 0)]);
+        }
+        let width = tally.width();
+        let run = |width: i64| {
+            let min = times.iter().min().expect("times").div_euclid(width);
+            let max = times.iter().max().expect("times").div_euclid(width);
+            max - min + 1
+        };
+        let narrowest = widths
+            .iter()
+            .copied()
+            .find(|&w| run(w) <= i64::try_from(max).unwrap_or(i64::MAX))
+            .unwrap_or(*widths.last().expect("widths"));
+        assert_eq!(width, narrowest, "{widths:?} max {max}");
+        let mut expected: BTreeMap<i64, [u64; 2]> = BTreeMap::new();
+        for &time in times {
+            let slot = expected.entry(time.div_euclid(width)).or_default();
+            slot[0] += 1;
+            slot[1] += u64::from(time % 3 == 0);
+        }
+        let expected: Vec<(i64, [u64; 2])> = expected.into_iter().collect();
+        assert_eq!(tally.into_sorted(), expected);
+        // Split in two tallies (one may stay narrower) and merged: the same.
+        let (left, right) = times.split_at(times.len() / 3);
+        let mut a = Tally::new(ladder.clone());
+        let mut b = Tally::new(ladder);
+        for &time in left {
+            a.add_time(time, [1, u64::from(time % 3 == 0)]);
+        }
+        for &time in right {
+            b.add_time(time, [1, u64::from(time % 3 == 0)]);
+        }
+        a.merge(b);
+        assert_eq!(a.width(), width);
+        assert_eq!(a.into_sorted(), expected);
+        width
+    }
+
+    #[test]
+    fn a_ladder_moves_to_the_narrowest_width_that_fits() {
+        let widths = [1, 2, 10, 60, 600];
+        let ascending: Vec<i64> = (0..1000).collect();
+        assert_eq!(check_ladder(&widths, 50, &ascending), 60);
+        let descending: Vec<i64> = (0..1000).rev().collect();
+        assert_eq!(check_ladder(&widths, 50, &descending), 60);
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let shuffled: Vec<i64> = (0..5000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                i64::try_from(state % 4000).expect("small") - 2000
+            })
+            .collect();
+        assert_eq!(check_ladder(&widths, 400, &shuffled), 10);
+        assert_eq!(check_ladder(&widths, 50, &[5, 6, 7]), 1);
+        // An outlier takes the widest width, and past its limit the map.
+        let mut outlier = ascending.clone();
+        outlier.push(10_000_000);
+        assert_eq!(check_ladder(&widths, 50, &outlier), 600);
+        assert_eq!(check_ladder(&[1], usize::MAX, &outlier), 1);
+    }
+
+    #[test]
+    fn ladders_must_divide() {
+        assert!(Widths::ladder(vec![60, 300, 900], 10).is_ok());
+        assert!(Widths::ladder(vec![7, 30], 10).is_err());
+        assert!(Widths::ladder(vec![60, 60], 10).is_err());
+        assert!(Widths::ladder(vec![0], 10).is_err());
+        assert!(Widths::ladder(vec![], 10).is_err());
     }
 }

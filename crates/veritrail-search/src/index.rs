@@ -26,7 +26,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::record::Record;
 
 use crate::blocks::BlockStatsCache;
-use crate::count::CountCollector;
+use crate::count::{CountCollector, Widths};
 use crate::page::{Bounds, top_page};
 use crate::query::{self, GroupBy, Order, Query, TimeFilter};
 use crate::schema::{FORMAT_VERSION, Fields, WORDS_TOKENIZER, names, words_analyzer};
@@ -473,11 +473,41 @@ impl SearchIndex {
         group_by: Option<GroupBy>,
         interval_nanos: Option<i64>,
     ) -> Result<Counts, SearchError> {
-        if interval_nanos.is_some_and(|interval| interval <= 0) {
-            return Err(SearchError::InvalidQuery(
-                "the histogram interval must be positive".to_owned(),
-            ));
-        }
+        let widths = interval_nanos
+            .map(Widths::fixed)
+            .transpose()
+            .map_err(SearchError::InvalidQuery)?;
+        Ok(self.count_with(tenant, query, group_by, widths)?.1)
+    }
+
+    /// The histogram of the matches of `query` at the narrowest of `widths` (in nanos;
+    /// ascending, each a multiple of the one before) at which their buckets span at most
+    /// `max_buckets`, in one pass: counting starts at the first width and moves to a wider
+    /// one, summing its buckets, whenever the matches reach further. Returns the width
+    /// used and the counts (bucket starts are multiples of it since the Unix epoch).
+    ///
+    /// # Errors
+    ///
+    /// [`SearchError::InvalidQuery`] for widths that are not as above; index errors.
+    pub fn histogram(
+        &self,
+        tenant: &TenantId,
+        query: &Query,
+        widths: &[i64],
+        max_buckets: usize,
+    ) -> Result<(i64, Counts), SearchError> {
+        let widths =
+            Widths::ladder(widths.to_vec(), max_buckets).map_err(SearchError::InvalidQuery)?;
+        self.count_with(tenant, query, None, Some(widths))
+    }
+
+    fn count_with(
+        &self,
+        tenant: &TenantId,
+        query: &Query,
+        group_by: Option<GroupBy>,
+        widths: Option<Widths>,
+    ) -> Result<(i64, Counts), SearchError> {
         let searcher = self.reader.searcher();
         let mut analyzer = self.analyzer.clone();
         let tantivy_query = query::build(
@@ -488,10 +518,7 @@ impl SearchIndex {
             query,
             TimeFilter::InQuery,
         )?;
-        let collector = CountCollector {
-            group_by,
-            interval_nanos,
-        };
+        let collector = CountCollector { group_by, widths };
         let merged = searcher.search(tantivy_query.as_ref(), &collector)?;
         Ok(collector.finish(merged))
     }

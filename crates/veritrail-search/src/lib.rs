@@ -33,3 +33,4 @@ pub use error::SearchError;
 pub use index::{IndexStats, SearchIndex, SearchOptions};
 pub use page::Page;
 pub use query::{GroupBy, Order, Query, TypeFilter};
+pub use schema::event_time;

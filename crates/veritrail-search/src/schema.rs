@@ -212,7 +212,7 @@ pub(crate) fn words_analyzer() -> TextAnalyzer {
 }
 
 /// The event time: `occurred_at` if the client sent one, else `received_at`; Unix nanos.
-pub(crate) fn event_time(record: &Record) -> i64 {
+pub fn event_time(record: &Record) -> i64 {
     record
         .event()
         .occurred_at()

@@ -85,11 +85,47 @@ if (live) {
     params.delete("after");
     if (live.dataset.after) params.set("after", live.dataset.after);
     source = new EventSource(`/activity/stream?${params}`);
+    source.onopen = () => {
+      status.textContent = "On: new events appear at the top.";
+    };
     source.onmessage = (message) => {
       live.dataset.after = message.lastEventId;
       addRow(JSON.parse(message.data));
     };
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (the session ended, say): the browser will not try again.
+        source.close();
+        source = null;
+        button.setAttribute("aria-pressed", "false");
+        status.textContent = "Stopped: the server ended live mode. Reload the page, or sign in again if your session has ended.";
+      } else {
+        status.textContent = "Connection lost: reconnecting… (no event is missed)";
+      }
+    };
     button.setAttribute("aria-pressed", "true");
-    status.textContent = "On: new events appear at the top.";
+    status.textContent = "Connecting…";
   });
 }
+
+// Loading: a filter, a histogram bar or the next page replaces the page, which can take a
+// moment on a slow network; say so meanwhile.
+const main = document.querySelector("main");
+const pageStatus = document.querySelector("[data-page-status]");
+function loading() {
+  if (!pageStatus) return;
+  pageStatus.textContent = "Loading events…";
+  pageStatus.hidden = false;
+  main.setAttribute("aria-busy", "true");
+}
+document.querySelector("form.filters")?.addEventListener("submit", loading);
+for (const link of document.querySelectorAll("figure.histogram a, .paging a")) {
+  link.addEventListener("click", loading);
+}
+// Back to this page from the browser's cache: it is loaded.
+window.addEventListener("pageshow", () => {
+  if (!pageStatus) return;
+  pageStatus.hidden = true;
+  pageStatus.textContent = "";
+  main.removeAttribute("aria-busy");
+});

@@ -343,7 +343,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Request id, request log line and request metrics.
+/// Request id, request log line, request metrics and the `Server-Timing` header.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
@@ -373,6 +373,11 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .observe_request(method.as_str(), &route, status, seconds);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    // The server's own time, for browsers' developer tools and the page benchmark (for a
+    // streamed body, the time to its headers).
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.3}", seconds * 1000.0)) {
+        response.headers_mut().insert("server-timing", value);
     }
     tracing::debug!(
         target: "veritrail::access",

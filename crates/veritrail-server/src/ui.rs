@@ -33,7 +33,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use veritrail_api::{Role, SearchParams};
 use veritrail_core::event::TenantId;
-use veritrail_search::{Order, Query};
+use veritrail_search::{Bucket, Order, Query};
 
 use crate::AppState;
 use crate::control::{Principal, hex};
@@ -224,9 +224,37 @@ struct SignInPage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "refused.html")]
-struct RefusedPage<'a> {
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    heading: &'a str,
     reason: &'a str,
+    /// A way on: `(href, text)`.
+    link: Option<(&'a str, &'a str)>,
+}
+
+/// The heading of a refused sign-in.
+const REFUSED: &str = "This key cannot open the Activity page";
+/// The heading of a page that failed for the server's reasons.
+const UNAVAILABLE: &str = "This page cannot be shown right now";
+/// The way back to the Activity page.
+const BACK: Option<(&str, &str)> = Some(("/activity", "Back to the Activity page"));
+
+/// A page that says what went wrong: a refused key or token, a missing record, a log that
+/// cannot be read. `embeddable`: for the embedded view, which other sites frame.
+fn problem_page(
+    status: StatusCode,
+    heading: &str,
+    reason: &str,
+    link: Option<(&str, &str)>,
+    embeddable: bool,
+) -> Response {
+    let html = ProblemPage {
+        heading,
+        reason,
+        link,
+    }
+    .render();
+    framed_page(status, html, &[], embeddable)
 }
 
 #[derive(Template)]
@@ -447,6 +475,11 @@ async fn activity(
         }
     };
     let mut view = View::default();
+    let mut status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     if let Some(query) = query {
         let tenant = session.tenant.clone();
         let work = state.clone();
@@ -460,19 +493,11 @@ async fn activity(
             Ok(found) => view = found,
             Err(why) => {
                 tracing::error!(error = %why, "the Activity page could not read the log");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the log cannot be read right now",
-                )
-                    .into_response();
+                status = StatusCode::SERVICE_UNAVAILABLE;
+                problem = Some(UNREADABLE.to_owned());
             }
         }
     }
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     page(
         status,
         ActivityPage {
@@ -488,6 +513,9 @@ async fn activity(
         &[],
     )
 }
+
+/// What the Activity pages say when the log cannot be read.
+const UNREADABLE: &str = "The log cannot be read right now. Nothing is lost; try again in a moment, and if this persists, the server's log says why.";
 
 /// Bars of the histogram, about.
 const BARS: i64 = 48;
@@ -505,7 +533,7 @@ const INTERVALS: [(i64, &str); 10] = [
     (12 * 3600, "12h"),
     (86_400, "1d"),
     (7 * 86_400, "7d"),
-    (30 * 86_400, "30d"),
+    (28 * 86_400, "28d"),
 ];
 
 /// The page of rows (newest first, after `filters.after`) and the histogram of the
@@ -526,75 +554,7 @@ fn activity_view(
     let older = page
         .next_after
         .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
-    // The histogram's range: the filters' own; what they leave open is the time the
-    // matching events span, found by a first count in days (event times need not follow
-    // the seq order: events may be sent late).
-    const DAY: i64 = 86_400 * 1_000_000_000;
-    let (start, end) = match (query.from, query.to) {
-        (Some(from), Some(to)) => (Some(from.unix_nanos()), Some(to.unix_nanos())),
-        (from, to) => {
-            let days = search
-                .count(tenant, query, None, Some(DAY))
-                .map_err(|err| err.to_string())?
-                .histogram;
-            let first = days.first().map(|bucket| bucket.start.unix_nanos());
-            let last = days.last().map(|bucket| bucket.start.unix_nanos() + DAY);
-            (
-                from.map(|t| t.unix_nanos()).or(first),
-                to.map(|t| t.unix_nanos()).or(last),
-            )
-        }
-    };
-    let (mut histogram, mut interval_name, mut slots) = (Vec::new(), String::new(), 0);
-    if let (Some(start), Some(end)) = (start, end)
-        && end > start
-    {
-        let span_secs = (end - start + 999_999_999) / 1_000_000_000;
-        let (width, name) = INTERVALS
-            .iter()
-            .copied()
-            .find(|(width, _)| span_secs / width <= BARS)
-            .unwrap_or(INTERVALS[INTERVALS.len() - 1]);
-        interval_name = name.to_owned();
-        let counts = search
-            .count(tenant, query, None, Some(width * 1_000_000_000))
-            .map_err(|err| err.to_string())?;
-        let tallest = counts
-            .histogram
-            .iter()
-            .map(|bucket| bucket.total)
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let width_nanos = width * 1_000_000_000;
-        let first_slot = start.div_euclid(width_nanos);
-        let last_slot = (end - 1).div_euclid(width_nanos);
-        slots = u64::try_from(last_slot - first_slot + 1).unwrap_or(0);
-        for bucket in &counts.histogram {
-            let slot = bucket.start.unix_nanos().div_euclid(width_nanos);
-            let Ok(offset) = u64::try_from(slot - first_slot) else {
-                continue;
-            };
-            if offset >= slots {
-                continue;
-            }
-            let from = bucket.start.to_rfc3339();
-            let to = veritrail_core::event::Timestamp::from_unix_nanos(
-                bucket.start.unix_nanos() + width_nanos,
-            )
-            .to_rfc3339();
-            histogram.push(Bar {
-                x: offset * 10,
-                total_height: bucket.total * CHART_HEIGHT / tallest,
-                failure_height: bucket.failures * CHART_HEIGHT / tallest,
-                total: bucket.total,
-                failures: bucket.failures,
-                href: filters.url(&from, &to, None),
-                from,
-                to,
-            });
-        }
-    }
+    let (histogram, interval, slots) = histogram(state, tenant, query, filters)?;
     Ok(View {
         live: filters.after.is_none() && filters.token.is_empty(),
         live_after: log_size
@@ -606,8 +566,132 @@ fn activity_view(
         older,
         histogram,
         slots,
-        interval: interval_name,
+        interval,
     })
+}
+
+/// The bucket width for a histogram over `span_nanos`: the narrowest of [`INTERVALS`]
+/// that needs at most [`BARS`] bars.
+fn interval_for(span_nanos: i64) -> (i64, &'static str) {
+    let span_secs = span_nanos.saturating_add(999_999_999) / 1_000_000_000;
+    INTERVALS
+        .iter()
+        .copied()
+        .find(|(width, _)| span_secs / width <= BARS)
+        .unwrap_or(INTERVALS[INTERVALS.len() - 1])
+}
+
+/// Most buckets the histogram's count keeps before it moves to a wider bucket width (well
+/// above [`BARS`], so the width shown is never narrower than the width counted).
+const COUNTED_BUCKETS: usize = 1024;
+
+/// The histogram of the events matching `query`: its bars, the bucket width's name and the
+/// number of bucket slots. It spans the filters' dates; what they leave open is the time
+/// the matching events span.
+///
+/// One count does it. With both dates it counts at the width they need; otherwise over
+/// the ladder of [`INTERVALS`] (each a multiple of the one before): the count moves to a
+/// wider width whenever the matches' buckets would pass [`COUNTED_BUCKETS`], so it ends at
+/// a width no wider than the one shown, whose buckets are then sums of the counted ones.
+fn histogram(
+    state: &AppState,
+    tenant: &TenantId,
+    query: &Query,
+    filters: &ActivityParams,
+) -> Result<(Vec<Bar>, String, u64), String> {
+    const NANOS: i64 = 1_000_000_000;
+    let none = (Vec::new(), String::new(), 0);
+    let search = state.search();
+    let (from, to) = (
+        query.from.map(|t| t.unix_nanos()),
+        query.to.map(|t| t.unix_nanos()),
+    );
+    let ladder: Vec<i64> = match (from, to) {
+        (Some(from), Some(to)) if to > from => vec![interval_for(to - from).0 * NANOS],
+        (Some(_), Some(_)) => return Ok(none),
+        _ => INTERVALS.iter().map(|(width, _)| width * NANOS).collect(),
+    };
+    let (counted_nanos, counts) = search
+        .histogram(tenant, query, &ladder, COUNTED_BUCKETS)
+        .map_err(|err| err.to_string())?;
+    let counts = counts.histogram;
+    let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
+        return Ok(none);
+    };
+    // The range: the filters' dates, else the counted buckets'.
+    let start = from.unwrap_or_else(|| first.start.unix_nanos());
+    let end = to.unwrap_or_else(|| last.start.unix_nanos().saturating_add(counted_nanos));
+    if end <= start {
+        return Ok(none);
+    }
+    let (width, name) = interval_for(end - start);
+    let width_nanos = width * NANOS;
+    let buckets = if width_nanos == counted_nanos {
+        counts
+    } else if width_nanos > counted_nanos && width_nanos % counted_nanos == 0 {
+        rebucket(&counts, width_nanos)
+    } else {
+        search
+            .count(tenant, query, None, Some(width_nanos))
+            .map_err(|err| err.to_string())?
+            .histogram
+    };
+    let tallest = buckets
+        .iter()
+        .map(|bucket| bucket.total)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let first_slot = start.div_euclid(width_nanos);
+    let last_slot = (end - 1).div_euclid(width_nanos);
+    let slots = u64::try_from(last_slot - first_slot + 1).unwrap_or(0);
+    let mut bars = Vec::with_capacity(buckets.len());
+    for bucket in &buckets {
+        let slot = bucket.start.unix_nanos().div_euclid(width_nanos);
+        let Ok(offset) = u64::try_from(slot - first_slot) else {
+            continue;
+        };
+        if offset >= slots {
+            continue;
+        }
+        let from = bucket.start.to_rfc3339();
+        let to = veritrail_core::event::Timestamp::from_unix_nanos(
+            bucket.start.unix_nanos() + width_nanos,
+        )
+        .to_rfc3339();
+        bars.push(Bar {
+            x: offset * 10,
+            total_height: bucket.total * CHART_HEIGHT / tallest,
+            failure_height: bucket.failures * CHART_HEIGHT / tallest,
+            total: bucket.total,
+            failures: bucket.failures,
+            href: filters.url(&from, &to, None),
+            from,
+            to,
+        });
+    }
+    Ok((bars, name.to_owned(), slots))
+}
+
+/// `buckets` (ascending, of a width that divides `width_nanos`) summed into buckets of
+/// `width_nanos`.
+fn rebucket(buckets: &[Bucket], width_nanos: i64) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    for bucket in buckets {
+        let start = bucket.start.unix_nanos().div_euclid(width_nanos) * width_nanos;
+        match out.last_mut() {
+            Some(last) if last.start.unix_nanos() == start => {
+                last.total += bucket.total;
+                last.failures += bucket.failures;
+            }
+            _ => out.push(Bucket {
+                start: veritrail_core::event::Timestamp::from_unix_nanos(start),
+                total: bucket.total,
+                failures: bucket.failures,
+            }),
+        }
+    }
+    out
 }
 
 /// Folds the rows that share a correlation id into the newest of them, as one operation
@@ -718,7 +802,15 @@ async fn sign_in(
         );
     }
     let key = form.key.trim();
-    let refused = |reason: &str| page(StatusCode::FORBIDDEN, RefusedPage { reason }.render(), &[]);
+    let refused = |reason: &str| {
+        problem_page(
+            StatusCode::FORBIDDEN,
+            REFUSED,
+            reason,
+            Some(("/activity", "Sign in with another key")),
+            false,
+        )
+    };
     match state.control().authenticate(key) {
         None => sign_in_page(
             &headers,
@@ -836,8 +928,9 @@ async fn record(
     let Some((_, session)) = session(&state, &headers) else {
         return sign_in_page(&headers, StatusCode::OK, None);
     };
-    let refused =
-        |status: StatusCode, reason: &str| page(status, RefusedPage { reason }.render(), &[]);
+    let refused = |status: StatusCode, reason: &str| {
+        problem_page(status, "No such event", reason, BACK, false)
+    };
     let Ok(seq) = seq.parse::<u64>() else {
         return refused(
             StatusCode::NOT_FOUND,
@@ -859,11 +952,13 @@ async fn record(
         }
         Err(why) => {
             tracing::error!(error = %why, "the record page could not read the log");
-            return (
+            return problem_page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the log cannot be read right now",
-            )
-                .into_response();
+                UNAVAILABLE,
+                UNREADABLE,
+                BACK,
+                false,
+            );
         }
     };
     page(
@@ -986,7 +1081,7 @@ async fn embed(
     params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let refused = |status: StatusCode, reason: &str| {
-        framed_page(status, RefusedPage { reason }.render(), &[], true)
+        problem_page(status, "This view cannot be shown", reason, None, true)
     };
     let Ok(axum::extract::Query(mut filters)) = params else {
         return refused(
@@ -1024,11 +1119,10 @@ async fn embed(
         Err(err) => Err(err),
     };
     if recorded.is_err() {
-        return (
+        return refused(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the log cannot be written right now",
-        )
-            .into_response();
+            "The log cannot be written right now, and each use of this view is recorded in it. Try again in a moment.",
+        );
     }
     let (view, problem) =
         match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
@@ -1044,11 +1138,7 @@ async fn embed(
                     Ok(view) => (view, None),
                     Err(why) => {
                         tracing::error!(error = %why, "the embedded view could not read the log");
-                        return (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the log cannot be read right now",
-                        )
-                            .into_response();
+                        return refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
                     }
                 }
             }
@@ -1106,11 +1196,13 @@ async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Ok(catalogs) => catalogs,
         Err(err) => {
             tracing::error!(error = %err.message, "the catalog page could not read the catalogs");
-            return (
+            return problem_page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the catalogs cannot be read right now",
-            )
-                .into_response();
+                UNAVAILABLE,
+                "The catalogs cannot be read right now. Try again in a moment; if this persists, the server's log says why.",
+                BACK,
+                false,
+            );
         }
     };
     let catalogs = catalogs
@@ -1168,12 +1260,19 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let Some((_, session)) = session(&state, &headers) else {
         return sign_in_page(&headers, StatusCode::OK, None);
     };
-    let checkpoint = state
-        .ledger()
-        .checkpoint(&session.tenant)
-        .ok()
-        .flatten()
-        .map_or_else(String::new, |note| note.to_string());
+    let checkpoint = match state.ledger().checkpoint(&session.tenant) {
+        Ok(note) => note.map_or_else(String::new, |note| note.to_string()),
+        Err(err) => {
+            tracing::error!(error = %err, "the integrity page could not read the checkpoint");
+            return problem_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                UNAVAILABLE,
+                UNREADABLE,
+                BACK,
+                false,
+            );
+        }
+    };
     let tree_size = checkpoint_size(&checkpoint).unwrap_or(0);
     let host = headers
         .get(header::HOST)

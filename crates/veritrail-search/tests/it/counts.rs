@@ -57,6 +57,65 @@ fn counts_match_the_model() {
 }
 
 #[test]
+fn adaptive_histograms_match_the_model_at_the_narrowest_width_that_fits() {
+    let (_dir, index) = fresh();
+    let mut rng = Rng(47);
+    let t = tenant("a");
+    let mut all = Vec::new();
+    let mut next = 0;
+    for _ in 0..6 {
+        let n = 50 + rng.below(100) as u64;
+        let batch = records(&mut rng, &t, next, n);
+        next += n;
+        index.apply(&batch).expect("apply");
+        all.extend(batch);
+        index.commit().expect("commit");
+    }
+    let hour = DAY / 24;
+    let ladder = [hour / 4, hour, 6 * hour, DAY, 7 * DAY, 28 * DAY];
+    for round in 0..200 {
+        let query = if round < 20 {
+            Query::default()
+        } else {
+            model::random_query(&mut rng)
+        };
+        let max_buckets = *rng.pick(&[4, 16, 48, 1024]);
+        let (width, got) = index
+            .histogram(&t, &query, &ladder, max_buckets)
+            .expect("histogram");
+        let want = expected_counts(&all, &t, &query, None, Some(width));
+        assert_eq!(got, want, "round {round}: {query:?}");
+        // The narrowest width whose buckets span at most max_buckets (else the widest),
+        // judged on the buckets of the narrowest width, which every width is a multiple of.
+        let starts: Vec<i64> = expected_counts(&all, &t, &query, None, Some(ladder[0]))
+            .histogram
+            .iter()
+            .map(|bucket| bucket.start.unix_nanos())
+            .collect();
+        let fits = |w: i64| match (starts.first(), starts.last()) {
+            (Some(first), Some(last)) => {
+                last.div_euclid(w) - first.div_euclid(w)
+                    < i64::try_from(max_buckets).expect("small")
+            }
+            _ => true,
+        };
+        let narrowest = ladder
+            .iter()
+            .copied()
+            .find(|&w| fits(w))
+            .unwrap_or(ladder[ladder.len() - 1]);
+        assert_eq!(
+            width, narrowest,
+            "round {round}: {query:?} max {max_buckets}"
+        );
+    }
+    assert!(matches!(
+        index.histogram(&t, &Query::default(), &[DAY, 3 * DAY / 2], 10),
+        Err(SearchError::InvalidQuery(_))
+    ));
+}
+
+#[test]
 fn histogram_buckets_are_aligned_to_the_epoch_including_before_it() {
     let (_dir, index) = fresh();
     let t = tenant("t");

@@ -328,6 +328,15 @@ async fn every_error_has_code_message_and_the_request_id_of_its_header() {
             "{body}"
         );
         let header = reply.header("x-request-id").expect("x-request-id");
+        let timing = reply.header("server-timing").expect("server-timing");
+        let millis: f64 = timing
+            .strip_prefix("app;dur=")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("Server-Timing {timing:?}"));
+        assert!(
+            (0.0..10_000.0).contains(&millis),
+            "Server-Timing {timing:?}"
+        );
         assert_eq!(
             error["request_id"].as_str(),
             Some(header.as_str()),

@@ -407,19 +407,28 @@ async fn filters_live_in_the_url_bars_narrow_the_dates_and_pages_follow_by_curso
         html.contains("class=\"failed\""),
         "failures have their own bars"
     );
-    // Bars stand at their time: hour slots across the day, the first at 14:00.
+    // Bars stand at their time. The failures span 14:13 to 23:58 (the range the filters
+    // leave open is the matches' span): 15-minute slots from 14:00 to 23:45, one failure
+    // in each.
     let view_box = html
         .split("viewBox=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or("");
-    assert_eq!(
-        view_box, "0 0 240 82",
-        "the failures fall on one day: 24 hourly slots"
+    assert_eq!(view_box, "0 0 400 82", "40 slots of 15 minutes");
+    assert_eq!(hrefs.len(), 40, "{hrefs:?}");
+    assert!(
+        hrefs[0].ends_with("from=2026-09-21T14:00:00.000Z&to=2026-09-21T14:15:00.000Z"),
+        "the first bar is 14:00 to 14:15: {}",
+        hrefs[0]
     );
     assert!(
-        html.contains("<rect class=\"slot\" x=\"140\""),
-        "the 14:00 bar is the 15th slot"
+        html.contains("<rect class=\"slot\" x=\"390\""),
+        "the 23:45 bar is the last slot"
+    );
+    assert!(
+        html.contains("aria-label=\"1 events, 1 failed"),
+        "one failure per slot"
     );
 
     // A bar narrows the dates to its bucket: fewer rows, all inside it.
@@ -636,9 +645,15 @@ async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the
     get(format!("/activity/events/{seq}"), other_session)
         .await
         .expect(404, None);
-    get("/activity/events/999999".into(), session.clone())
-        .await
-        .expect(404, None);
+    let missing = get("/activity/events/999999".into(), session.clone()).await;
+    missing.expect(404, None);
+    let missing = missing.text();
+    assert!(
+        missing.contains("<h1 id=\"problem-title\">No such event</h1>")
+            && missing.contains("no event with that seq")
+            && missing.contains("<a href=\"/activity\">Back to the Activity page</a>"),
+        "{missing}"
+    );
     get("/activity/events/nope".into(), session.clone())
         .await
         .expect(404, None);
@@ -845,6 +860,29 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
     let html = page.text();
     assert_eq!(row_count(&html), 3, "only u1's three events");
     assert!(html.contains("<td>u1</td>") && !html.contains("<td>u0</td>"));
+    // Its histogram counts only that scope, and its bars stay in the embedded view.
+    let bar_links: Vec<String> = html
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&#38;", "&").replace("&amp;", "&"))
+        .filter(|href| href.contains("from="))
+        .collect();
+    assert!(!bar_links.is_empty(), "a histogram");
+    assert!(
+        bar_links
+            .iter()
+            .all(|href| href.starts_with("/embed?") && href.contains(&format!("token={token}"))),
+        "{bar_links:?}"
+    );
+    assert!(
+        html.contains("aria-label=\"3 events, 0 failed"),
+        "u1's three events in one bar"
+    );
+    let narrowed = server.get(&bar_links[0], None).await;
+    narrowed.expect(200, None);
+    assert_eq!(row_count(&narrowed.text()), 3);
+    assert!(!narrowed.text().contains("<td>u0</td>"));
     // The URL cannot widen it: another actor, or the API, with the token.
     let widened = server.get(&format!("{path}&actor=u0"), None).await;
     widened.expect(200, None);
@@ -882,7 +920,7 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
         .await;
     expired.expect(401, None);
     assert!(expired.text().contains("expired"));
-    // Minting and each use are audit events.
+    // Minting and each use (the page, the widened URL and the bar) are audit events.
     crate::support::eventually("the token's events are searchable", 10, || async {
         let log = server
             .get("/api/v1/events?type=veritrail.viewer_token.*", Some(&owner))
@@ -906,7 +944,7 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
                 .iter()
                 .filter(|t| *t == "veritrail.viewer_token.used")
                 .count()
-                == 2
+                == 3
     })
     .await;
 }

@@ -157,6 +157,89 @@ try {
   await axe(embed, "the embedded view");
   step("a viewer token restricted to one actor shows only that actor and cannot be widened");
 
+  // Empty, loading and error states say what is happening.
+  {
+    await page.goto(`${base}/activity?q=nosuchwordanywhere`);
+    assert.match(await page.textContent("main"), /No events match/);
+    assert.equal(await rows.count(), 0);
+    const bad = await page.goto(`${base}/activity?from=yesterday`);
+    assert.equal(bad.status(), 400);
+    assert.match(await page.getByRole("alert").textContent(), /from/);
+    // A slow answer: the page says it is loading and dims what it is replacing.
+    await page.goto(`${base}/activity`);
+    const slow = async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.continue();
+    };
+    await page.route(/\/activity\?/, slow);
+    await page.getByLabel("Outcome").selectOption("failure");
+    // Without waiting for the navigation: the old page is what is looked at meanwhile.
+    await page.getByRole("button", { name: "Apply" }).click({ noWaitAfter: true });
+    // Locators wait for the navigation; the old page is read directly while it is held.
+    const shown = await page.evaluate(() => {
+      const status = document.querySelector("[data-page-status]");
+      return { text: status.textContent, hidden: status.hidden, busy: document.querySelector("main").getAttribute("aria-busy") };
+    });
+    assert.deepEqual(shown, { text: "Loading events…", hidden: false, busy: "true" });
+    await page.waitForURL(/outcome=failure/);
+    await page.unroute(/\/activity\?/, slow);
+    assert.ok(await page.locator("[data-page-status]").isHidden(), "loaded: no loading status");
+    // Live mode refused (a session that ended): it stops and says so.
+    const refuse = (route) => route.fulfill({ status: 401, contentType: "text/plain", body: "sign in first" });
+    await page.route("**/activity/stream*", refuse);
+    await page.getByRole("button", { name: "Live mode" }).click();
+    await page.locator("[data-live-status]").filter({ hasText: /^Stopped/ }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Live mode" }).getAttribute("aria-pressed"), "false");
+    await page.unroute("**/activity/stream*", refuse);
+    step("empty, loading and error states say what is happening");
+  }
+
+  // Keyboard only: sign in, filter, narrow by a bar, open a record; focus always visible.
+  {
+    const keyboard = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const kb = await keyboard.newPage();
+    await kb.goto(`${base}/activity`);
+    // Tabs until `selector` has the focus, and checks that the focus can be seen.
+    const tabTo = async (selector) => {
+      for (let i = 0; i < 60; i++) {
+        await kb.keyboard.press("Tab");
+        const focus = await kb.evaluate((wanted) => {
+          const element = document.activeElement;
+          if (!element || !element.matches(wanted)) return null;
+          const style = getComputedStyle(element);
+          return { outline: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+        }, selector);
+        if (focus) {
+          assert.ok(focus.outline !== "none" && focus.width >= 2, `a visible focus ring on ${selector}: ${JSON.stringify(focus)}`);
+          return;
+        }
+      }
+      throw new Error(`the Tab key never reached ${selector}`);
+    };
+    await tabTo("input[name=key]");
+    await kb.keyboard.type(OWNER);
+    await kb.keyboard.press("Enter");
+    // The sign-in form is at /activity too: wait for the Activity page itself.
+    await kb.locator("#f-category").waitFor();
+    await tabTo("#f-category");
+    await kb.keyboard.type("User Management");
+    await kb.keyboard.press("Enter");
+    await kb.waitForURL(/category=User/);
+    await tabTo("figure.histogram a");
+    await kb.keyboard.press("Enter");
+    await kb.waitForURL(/from=.*to=/);
+    await tabTo("[data-live] button");
+    await kb.keyboard.press("Space");
+    assert.equal(await kb.locator("[data-live] button").getAttribute("aria-pressed"), "true");
+    await tabTo("table.events a");
+    await kb.keyboard.press("Enter");
+    await kb.waitForURL(/\/activity\/events\/\d+$/);
+    await kb.locator("[data-badge]").filter({ hasText: /^(verified|failed)$/ }).waitFor();
+    assert.equal(await kb.locator("[data-badge]").textContent(), "verified");
+    await keyboard.close();
+    step("keyboard only: sign in, filter, narrow by a bar, live mode, open a record; focus visible throughout");
+  }
+
   await context.close();
   console.log(`${checks.length} checks passed`);
 } finally {
