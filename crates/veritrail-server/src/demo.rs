@@ -1,7 +1,10 @@
 //! The demo tenant of `veritrail serve --demo`: a tenant `demo` with a viewer key, a
-//! publisher key and a week of realistic sample events (sign-ins, failures, password and
-//! role changes, an integration set up step by step), so that a new user sees a working
-//! system at once. Made once; later starts reuse it.
+//! publisher key and a week of realistic sample events (sign-ins, failures, password,
+//! permission and role changes, downloads, users invited into integrations step by step),
+//! so that a new user sees a working system at once. The tenant adopts the shared
+//! catalogs of seeds 001, 003 and 004, and its events go through the catalogs as any
+//! ingest does, so they carry names, codes and categories. Made once; later starts reuse
+//! it.
 
 use serde_json::json;
 use veritrail_api::{EventInput, Role};
@@ -16,6 +19,12 @@ use crate::error::ApiError;
 pub const TENANT: &str = "demo";
 /// Sample events made.
 pub const N_EVENTS: usize = 400;
+/// The shared catalogs the demo tenant adopts, in lookup order.
+const ADOPTED: [&str; 3] = [
+    "seed-001-audit-events-reference",
+    "seed-003-user-actions",
+    "seed-004-integration-activity",
+];
 
 /// Keys made for the demo tenant (secrets shown once).
 #[derive(Debug)]
@@ -62,11 +71,34 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
         audit::settings_changed(&admin, &tenant, "activity", "admit_viewers=true")?,
     )
     .await?;
+    let settings = crate::control::CatalogSettings {
+        adopted: ADOPTED.iter().map(|id| (*id).to_owned()).collect(),
+        ..crate::control::CatalogSettings::default()
+    };
+    state.control().put_catalog_settings(&tenant, &settings)?;
+    state.catalogs().invalidate(&tenant);
+    audit::record(
+        state,
+        &tenant,
+        audit::settings_changed(
+            &admin,
+            &tenant,
+            "catalog",
+            &format!(
+                "policy={}; adopted={}",
+                settings.policy.as_str(),
+                settings.adopted.join(",")
+            ),
+        )?,
+    )
+    .await?;
     let events = sample_events(crate::clock::now())?;
     for chunk in events.chunks(100) {
+        let catalogued =
+            crate::routes::events::apply_catalogs(state, &tenant, chunk.to_vec()).await?;
         state
             .ledger()
-            .append(tenant.clone(), chunk.to_vec())
+            .append_catalogued(tenant.clone(), catalogued)
             .await
             .map_err(ApiError::unavailable)?;
     }
@@ -104,62 +136,55 @@ pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
         let actor = json!({"id": user_id, "type": "user", "name": name, "email": email, "ip": ip,
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0"});
         let kind = next(100);
-        let inputs: Vec<serde_json::Value> = if kind < 45 {
-            vec![
-                json!({"type": "user.login", "actor": actor, "outcome": "success",
-                "summary": format!("{email} signed in"), "details": {"method": "password", "mfa": true}}),
-            ]
+        let user = |id: &str, email: &str| json!([{"id": id, "type": "user", "name": email}]);
+        // Seed 003's user actions carry the acting user's email and address in `details`.
+        let seen_from = json!({"user_email": email, "user_ip": ip});
+        let inputs: Vec<serde_json::Value> = if kind < 40 {
+            vec![json!({"type": "user.logged_in", "actor": actor,
+                "details": {"method": "password", "mfa": true}})]
+        } else if kind < 52 {
+            vec![json!({"type": "user.login_failed", "actor": actor,
+                "details": {"reason": "wrong password"}})]
         } else if kind < 60 {
-            vec![
-                json!({"type": "user.login", "actor": actor, "outcome": "failure",
-                "summary": format!("Failed sign-in for {email}"), "details": {"reason": "wrong password"}}),
-            ]
-        } else if kind < 70 {
-            vec![
-                json!({"type": "user.logout", "actor": actor, "outcome": "success",
-                "summary": format!("{email} signed out")}),
-            ]
-        } else if kind < 77 {
-            vec![
-                json!({"type": "user.password_updated", "actor": actor, "outcome": "success",
-                "targets": [{"id": user_id, "type": "user", "name": email}],
-                "summary": format!("{email} changed their password")}),
-            ]
-        } else if kind < 84 {
+            vec![json!({"type": "user.mfa_challenge_accepted", "actor": actor})]
+        } else if kind < 67 {
+            vec![json!({"type": "user.password_updated", "actor": actor,
+                "targets": user(user_id, email), "details": seen_from})]
+        } else if kind < 74 {
             let (other_id, _, other_email) = USERS[next(USERS.len())];
-            let role = ["viewer", "editor", "admin"][next(3)];
-            vec![
-                json!({"type": "user.role_assigned", "actor": actor, "outcome": "success",
-                "targets": [{"id": other_id, "type": "user", "name": other_email}],
-                "summary": format!("{email} gave {other_email} the role {role}"), "details": {"role": role}}),
-            ]
+            vec![json!({"type": "user.permissions_updated", "actor": actor,
+                "targets": user(other_id, other_email), "details": seen_from})]
+        } else if kind < 79 {
+            vec![json!({"type": "user.mfa_created", "actor": actor, "details": seen_from})]
+        } else if kind < 84 {
+            let role = ["Viewer", "Editor", "Admin"][next(3)];
+            vec![json!({"type": "role.modified", "actor": actor,
+                "targets": [{"id": format!("role_{}", role.to_lowercase()), "type": "role", "name": role}],
+                "details": {"added_permissions": ["reports.read"]}})]
         } else if kind < 90 {
-            vec![
-                json!({"type": "document.exported", "actor": actor, "outcome": "success",
-                "targets": [{"id": format!("doc_{}", 100 + next(50)), "type": "document", "name": "Quarterly report"}],
-                "summary": format!("{email} exported a document"), "details": {"format": "pdf"}}),
-            ]
-        } else if kind < 95 {
-            vec![
-                json!({"type": "api_key.created", "actor": actor, "outcome": "success",
-                "targets": [{"id": format!("ak_{}", next(10_000)), "type": "api_key"}],
-                "summary": format!("{email} created an API key"), "details": {"scopes": ["read"]}}),
-            ]
+            vec![json!({"type": "file.download", "actor": actor,
+                "targets": [{"id": format!("doc_{}", 100 + next(50)), "type": "document", "name": "Quarterly report.pdf"}]})]
         } else {
-            // An integration set up step by step, as one operation (seed 004's lifecycle).
+            // A user invited into an integration step by step, as one operation (seed 004's
+            // lifecycle): requested, in progress, then invited or failed. The invited user is
+            // the first target; the integration the second (`target=int_okta` scopes the page
+            // to one integration, as seed 004's tab lives inside an integration's page).
             let integration = ["Slack", "GitHub", "Okta", "Salesforce"][next(4)];
             let correlation = format!("op_{}", next(1_000_000));
-            let target = json!([{"id": format!("int_{}", integration.to_lowercase()), "type": "integration", "name": integration}]);
+            let (invited_id, _, invited_email) = USERS[next(USERS.len())];
+            let targets = json!([
+                {"id": invited_id, "type": "user", "name": invited_email},
+                {"id": format!("int_{}", integration.to_lowercase()), "type": "integration", "name": integration},
+            ]);
             let failed = next(4) == 0;
             vec![
-                json!({"type": "integration.create.requested", "actor": actor, "outcome": "pending", "targets": target,
-                    "correlation_id": correlation, "summary": format!("{email} asked to connect {integration}")}),
-                json!({"type": "integration.create.in_progress", "actor": actor, "outcome": "pending", "targets": target,
-                    "correlation_id": correlation, "summary": format!("Connecting {integration}")}),
-                json!({"type": if failed {"integration.create.failed"} else {"integration.create.done"}, "actor": actor,
-                    "outcome": if failed {"failure"} else {"success"}, "targets": target, "correlation_id": correlation,
-                    "summary": if failed {format!("Connecting {integration} failed")} else {format!("{integration} connected")},
-                    "details": if failed {json!({"error": "the OAuth grant was refused"})} else {json!({"scopes": ["read", "write"]})}}),
+                json!({"type": "user_invite.requested", "actor": actor, "targets": targets,
+                    "correlation_id": correlation}),
+                json!({"type": "user_invite.in_progress", "actor": actor, "targets": targets,
+                    "correlation_id": correlation}),
+                json!({"type": if failed {"user_invite.failed"} else {"user_invite.invited"},
+                    "actor": actor, "targets": targets, "correlation_id": correlation,
+                    "details": if failed {json!({"error": format!("{integration} refused the invitation: seat limit reached")})} else {json!({"integration": integration})}}),
             ]
         };
         for mut input in inputs {

@@ -154,7 +154,7 @@ pub async fn ingest(
 /// rendered summary each record stores; under the strict policy, every refused event by
 /// index (422 `rejected_by_catalog`, nothing stored). Types under `veritrail.` are the
 /// service's own and refused from clients under any policy.
-async fn apply_catalogs(
+pub(crate) async fn apply_catalogs(
     state: &AppState,
     tenant: &TenantId,
     events: Vec<Event>,

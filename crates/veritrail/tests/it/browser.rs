@@ -35,16 +35,60 @@ fn missing() -> Option<String> {
     None
 }
 
+/// Whether the browser checks can run: in CI they must (it panics when something is
+/// missing); elsewhere a missing piece skips them with a note.
+fn can_run() -> bool {
+    let Some(why) = missing() else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the browser test must run in CI: {why}"
+    );
+    eprintln!("note: the browser test was skipped: {why} (scripts/test installs what it needs)");
+    false
+}
+
+/// Runs `script` (in `tests/browser/`) under Node with `env`, stopped by its PID after two
+/// minutes; panics unless it exits 0.
+async fn run_script(script: &str, env: &[(&str, &str)]) {
+    let mut child = Command::new("node")
+        .arg(script)
+        .current_dir(browser_dir())
+        .env("CHROMIUM", CHROMIUM)
+        .env("ARTIFACTS", artifacts())
+        .envs(env.iter().copied())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the browser checks of {script} did not finish within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        status.success(),
+        "the browser checks of {script} failed (see the output above)"
+    );
+}
+
+/// Where the screenshots go.
+fn artifacts() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/browser-artifacts"
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_activity_page_works_in_a_real_browser() {
-    if let Some(why) = missing() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!(
-            "note: the browser test was skipped: {why} (scripts/test installs what it needs)"
-        );
+    if !can_run() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -122,39 +166,47 @@ async fn the_activity_page_works_in_a_real_browser() {
         .await
         .unwrap();
 
-    let artifacts = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/browser-artifacts"
-    ));
-    let mut child = Command::new("node")
-        .arg("activity.mjs")
-        .current_dir(browser_dir())
-        .env("URL", &server.url)
-        .env("OWNER", &owner)
-        .env("PUBLISHER", &publisher)
-        .env("ARTIFACTS", artifacts)
-        .env("CHROMIUM", CHROMIUM)
-        .spawn()
-        .unwrap();
-    // Bounded: stopped by its PID after two minutes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the browser checks did not finish within 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        status.success(),
-        "the browser checks failed (see the output above)"
-    );
+    run_script(
+        "activity.mjs",
+        &[
+            ("URL", &server.url),
+            ("OWNER", &owner),
+            ("PUBLISHER", &publisher),
+        ],
+    )
+    .await;
+    let artifacts = artifacts();
     assert!(
         artifacts.join("activity-1280.png").exists() && artifacts.join("activity-390.png").exists()
     );
+    server.terminate();
+}
+
+/// The README's first steps: `veritrail serve --demo`, open the printed address, sign in
+/// with the printed key; the Activity page shows events with catalog names and codes and a
+/// histogram, a filter works, and a record opens verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_works_as_the_readme_says() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start_with_args(&dir.path().join("data"), &["--demo"], &[]);
+    let printed = |label: &str| {
+        server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix(label))
+            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("the server printed no {label:?}: {:?}", server.printed))
+    };
+    let page = printed("Activity page: ");
+    let key = printed("Viewer key (reads): ");
+    assert!(
+        page.starts_with(&server.url) && page.ends_with("/activity"),
+        "{page}"
+    );
+    assert!(key.starts_with("vt_"), "{key}");
+    run_script("demo.mjs", &[("PAGE", &page), ("KEY", &key)]).await;
     server.terminate();
 }

@@ -16,6 +16,8 @@ pub(crate) struct ServeProcess {
     pub(crate) url: String,
     /// The server-admin key, printed at the first start only.
     pub(crate) admin_key: Option<String>,
+    /// What the server printed on stdout up to its address.
+    pub(crate) printed: Vec<String>,
 }
 
 impl ServeProcess {
@@ -26,8 +28,18 @@ impl ServeProcess {
     /// [`ServeProcess::start`] with more `VERITRAIL_*` settings (which win over its own,
     /// `VERITRAIL_LISTEN` included: a server that must come back on the same address).
     pub(crate) fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        Self::start_with_args(data_dir, &[], env)
+    }
+
+    /// `veritrail serve ARGS` (`--demo`, say), as [`ServeProcess::start_with_env`].
+    pub(crate) fn start_with_args(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
             .arg("serve")
+            .args(args)
             .env("VERITRAIL_DATA_DIR", data_dir)
             .env("VERITRAIL_LISTEN", "127.0.0.1:0")
             .env("VERITRAIL_RATE_LIMIT_RPS", "0")
@@ -42,11 +54,13 @@ impl ServeProcess {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut admin_key = None;
+        let mut printed = Vec::new();
         let url = loop {
             let line = lines
                 .next()
                 .expect("the server printed its address before exiting")
                 .unwrap();
+            printed.push(line.clone());
             let trimmed = line.trim();
             if trimmed.starts_with("vt_") {
                 admin_key = Some(trimmed.to_owned());
@@ -61,6 +75,7 @@ impl ServeProcess {
             child,
             url,
             admin_key,
+            printed,
         }
     }
 
