@@ -8,7 +8,7 @@
 //! per source segment (plus one-block runs where two sources meet inside a block).
 //!
 //! Segments are immutable, so statistics are computed once per segment (reading two
-//! columns) and cached by segment id; [`BlockStatsCache::retain`] drops the entries of
+//! columns) and cached by segment id; [`BlockStatsCache::refresh`] drops the entries of
 //! segments no longer searched. Deleted documents stay in the bounds, which keeps them valid
 //! (only wider).
 

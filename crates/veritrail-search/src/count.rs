@@ -2,7 +2,7 @@
 //!
 //! `CountCollector` reads the group and time columns of every match, a block of doc ids
 //! at a time, and keeps counts per column ordinal (strings are resolved once per segment,
-//! not per document) and per time bucket (a [`Tally`]: an array over the run of buckets
+//! not per document) and per time bucket (a `Tally`: an array over the run of buckets
 //! where the matches are, a map for the rest).
 
 use std::collections::HashMap;
@@ -488,6 +488,14 @@ mod tests {
 
     use super::*;
 
+    /// The next number of a xorshift generator.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// The tally of `adds`, against a plain map.
     fn check(adds: &[(i64, [u64; 2])]) {
         let mut tally = Tally::default();
@@ -523,13 +531,8 @@ mod tests {
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         let shuffled: Vec<_> = (0..20_000)
             .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (
-                    i64::try_from(state % 3000).expect("small") - 1500,
-                    [1, state % 2],
-                )
+                let n = xorshift(&mut state);
+                (i64::try_from(n % 3000).expect("small") - 1500, [1, n % 2])
             })
             .collect();
         check(&shuffled);
@@ -621,12 +624,7 @@ mod tests {
         assert_eq!(check_ladder(&widths, 50, &descending), 60);
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let shuffled: Vec<i64> = (0..5000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                i64::try_from(state % 4000).expect("small") - 2000
-            })
+            .map(|_| i64::try_from(xorshift(&mut state) % 4000).expect("small") - 2000)
             .collect();
         assert_eq!(check_ladder(&widths, 400, &shuffled), 10);
         assert_eq!(check_ladder(&widths, 50, &[5, 6, 7]), 1);

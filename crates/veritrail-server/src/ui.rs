@@ -239,6 +239,17 @@ const UNAVAILABLE: &str = "This page cannot be shown right now";
 /// The way back to the Activity page.
 const BACK: Option<(&str, &str)> = Some(("/activity", "Back to the Activity page"));
 
+/// The page of a session's page whose log could not be read (503; the cause is logged).
+fn unreadable() -> Response {
+    problem_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        UNAVAILABLE,
+        UNREADABLE,
+        BACK,
+        false,
+    )
+}
+
 /// A page that says what went wrong: a refused key or token, a missing record, a log that
 /// cannot be read. `embeddable`: for the embedded view, which other sites frame.
 fn problem_page(
@@ -952,13 +963,7 @@ async fn record(
         }
         Err(why) => {
             tracing::error!(error = %why, "the record page could not read the log");
-            return problem_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                UNAVAILABLE,
-                UNREADABLE,
-                BACK,
-                false,
-            );
+            return unreadable();
         }
     };
     page(
@@ -1264,13 +1269,7 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(note) => note.map_or_else(String::new, |note| note.to_string()),
         Err(err) => {
             tracing::error!(error = %err, "the integrity page could not read the checkpoint");
-            return problem_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                UNAVAILABLE,
-                UNREADABLE,
-                BACK,
-                false,
-            );
+            return unreadable();
         }
     };
     let tree_size = checkpoint_size(&checkpoint).unwrap_or(0);
