@@ -304,6 +304,9 @@ pub(crate) struct Tally {
     base: i64,
     dense: Vec<[u64; 2]>,
     sparse: HashMap<i64, [u64; 2]>,
+    /// Times the array was made anew (the tests bound it: growth must be geometric).
+    #[cfg(test)]
+    regrown: usize,
 }
 
 impl Default for Tally {
@@ -323,6 +326,8 @@ impl Tally {
             base: 0,
             dense: Vec::new(),
             sparse: HashMap::new(),
+            #[cfg(test)]
+            regrown: 0,
         }
     }
 
@@ -353,47 +358,56 @@ impl Tally {
     }
 
     /// Adds `counts` to bucket `idx`, outside the array: the array grows to reach it (with
-    /// room to spare on that side) while the run of buckets in use stays within the limit.
-    /// Past it, returns false when there is a wider width to move to; at the last width,
-    /// buckets beyond the array's cap go to the map.
+    /// room to spare on that side). Before the last width, the run of buckets in use must
+    /// stay within the limit, else this returns false (move to a wider width). At the last
+    /// width, buckets the array cannot reach within its cap go to the map.
     #[cold]
     fn add_outside(&mut self, idx: i64, counts: [u64; 2]) -> bool {
         let idx_wide = i128::from(idx);
         let base = i128::from(self.base);
-        let limit = i128::try_from(self.widths.max_buckets).unwrap_or(i128::MAX);
         let last_level = self.level + 1 == self.widths.widths.len();
-        // The run of buckets in use, with `idx`.
-        let used = self
-            .dense
-            .iter()
-            .position(|counts| counts[0] > 0)
-            .zip(self.dense.iter().rposition(|counts| counts[0] > 0));
-        let (low, high) = match used {
-            Some((first, last)) => (
-                (base + first as i128).min(idx_wide),
-                (base + last as i128 + 1).max(idx_wide + 1),
-            ),
-            None => (idx_wide, idx_wide + 1),
-        };
-        if high - low > limit && !last_level {
-            return false;
-        }
-        // Twice the run, extended on the side that `idx` is on. Before the last width the
-        // array holds at most the limit, so that every bucket in it keeps the run within.
-        let cap = if last_level {
-            DENSE_MAX
+        // The run to keep in the array (with `idx`), and the part of the array to copy.
+        let (low, high, keep, cap) = if last_level {
+            // The whole array, without looking into it: this path also takes every
+            // outlier, which must not cost a scan of the array each.
+            let keep = (!self.dense.is_empty()).then(|| (0, self.dense.len() - 1));
+            let (low, high) = match keep {
+                Some(_) => (
+                    base.min(idx_wide),
+                    (base + self.dense.len() as i128).max(idx_wide + 1),
+                ),
+                None => (idx_wide, idx_wide + 1),
+            };
+            (low, high, keep, DENSE_MAX)
         } else {
-            limit.min(DENSE_MAX)
+            // The buckets in use: the array's slack does not count against the limit.
+            let keep = self
+                .dense
+                .iter()
+                .position(|counts| counts[0] > 0)
+                .zip(self.dense.iter().rposition(|counts| counts[0] > 0));
+            let (low, high) = match keep {
+                Some((first, last)) => (
+                    (base + first as i128).min(idx_wide),
+                    (base + last as i128 + 1).max(idx_wide + 1),
+                ),
+                None => (idx_wide, idx_wide + 1),
+            };
+            let limit = i128::try_from(self.widths.max_buckets).unwrap_or(i128::MAX);
+            if high - low > limit {
+                return false;
+            }
+            (low, high, keep, limit.min(DENSE_MAX))
         };
+        // Twice the run, extended on the side that `idx` is on; before the last width, at
+        // most the limit, so that every bucket in the array keeps the run within it.
         let new_len = ((high - low) * 2)
             .clamp(16, DENSE_MAX)
             .min(cap)
             .max(high - low);
-        let new_base = if idx_wide >= low && used.is_some() {
-            low
-        } else {
-            high - new_len
-        };
+        // Below the kept run: the room goes below it; else above.
+        let below = keep.is_some_and(|(first, _)| idx_wide < base + first as i128);
+        let new_base = if below { high - new_len } else { low };
         let (true, Ok(new_base), Ok(_), Ok(new_len)) = (
             high - low <= DENSE_MAX,
             i64::try_from(new_base),
@@ -406,12 +420,16 @@ impl Tally {
             return true;
         };
         let mut dense = vec![[0u64; 2]; new_len];
-        if let Some((first, last)) = used {
+        if let Some((first, last)) = keep {
             let shift = usize::try_from(base + first as i128 - i128::from(new_base)).unwrap_or(0);
             dense[shift..shift + (last - first + 1)].copy_from_slice(&self.dense[first..=last]);
         }
         self.base = new_base;
         self.dense = dense;
+        #[cfg(test)]
+        {
+            self.regrown += 1;
+        }
         let offset = usize::try_from(idx_wide - i128::from(new_base)).unwrap_or(0);
         let slot = &mut self.dense[offset];
         slot[0] += counts[0];
@@ -551,6 +569,25 @@ mod tests {
         check(&[(i64::MAX, [1, 0]), (i64::MAX - 1, [1, 0])]);
         check(&[(i64::MIN, [1, 0]), (i64::MIN + 1, [1, 0])]);
         check(&[]);
+    }
+
+    #[test]
+    fn the_array_grows_geometrically_in_either_direction() {
+        for ladder in [vec![1], vec![1, 1_000_000]] {
+            for descending in [false, true] {
+                let mut tally = Tally::new(Widths::ladder(ladder.clone(), 100_000).expect("ok"));
+                for i in 0..50_000 {
+                    tally.add_time(if descending { -i } else { i }, [1, 0]);
+                }
+                assert!(
+                    tally.regrown <= 16 && tally.sparse.is_empty(),
+                    "{} regrowths, {} in the map, {ladder:?} descending {descending}",
+                    tally.regrown,
+                    tally.sparse.len()
+                );
+                assert_eq!(tally.into_sorted().len(), 50_000);
+            }
+        }
     }
 
     #[test]
