@@ -166,6 +166,11 @@ try {
     const bad = await page.goto(`${base}/activity?from=yesterday`);
     assert.equal(bad.status(), 400);
     assert.match(await page.getByRole("alert").textContent(), /from/);
+    // A record that does not exist: a problem page with a way back.
+    const missing = await page.goto(`${base}/activity/events/99999999`);
+    assert.equal(missing.status(), 404);
+    await page.getByRole("link", { name: /Back to the Activity page/ }).waitFor();
+    await axe(page, "the problem page");
     // A slow answer: the page says it is loading and dims what it is replacing.
     await page.goto(`${base}/activity`);
     const slow = async (route) => {
