@@ -119,7 +119,7 @@ function loading() {
   main.setAttribute("aria-busy", "true");
 }
 document.querySelector("form.filters")?.addEventListener("submit", loading);
-for (const link of document.querySelectorAll("figure.histogram a, .paging a")) {
+for (const link of document.querySelectorAll("figure.histogram a, .paging a, .filters .ranges a")) {
   link.addEventListener("click", loading);
 }
 // Back to this page from the browser's cache: it is loaded.
@@ -129,3 +129,117 @@ window.addEventListener("pageshow", () => {
   pageStatus.textContent = "";
   main.removeAttribute("aria-busy");
 });
+
+// The record drawer: a row (its link, or anywhere on it) opens the record beside the
+// table, as the record page shows it, and verify.js checks its proof there. The address
+// says which record is open (#event-<seq>), so it can be shared; Escape or Close puts the
+// focus back on the row. Without script, the row's link opens the record page.
+const drawer = document.querySelector("dialog[data-drawer]");
+if (drawer) {
+  const title = drawer.querySelector("#drawer-title");
+  const body = drawer.querySelector("[data-drawer-body]");
+  const pageLink = drawer.querySelector("[data-drawer-page]");
+  const records = /^\/activity\/events\/(\d+)$/;
+  let opener = null;
+  let generation = 0;
+  // The seq of the record shown (or being loaded).
+  let shown = null;
+
+  const say = (text, className, role) => {
+    const p = document.createElement("p");
+    p.className = className;
+    p.setAttribute("role", role);
+    p.textContent = text;
+    body.replaceChildren(p);
+  };
+
+  const show = async (seq, from) => {
+    opener = from;
+    shown = seq;
+    const href = `/activity/events/${seq}`;
+    const mine = ++generation;
+    title.textContent = `Event ${seq}`;
+    pageLink.href = href;
+    say("Loading the record…", "loading", "status");
+    if (!drawer.open) drawer.showModal();
+    history.replaceState(history.state, "", `${location.pathname}${location.search}#event-${seq}`);
+    let doc = null;
+    try {
+      const response = await fetch(href, { credentials: "same-origin", headers: { accept: "text/html" } });
+      doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch (err) {
+      doc = null;
+    }
+    if (mine !== generation) return;
+    const proof = doc && doc.querySelector("main section[data-proof]");
+    if (!proof) {
+      // A missing record, an ended session (the sign-in page), a server that cannot answer.
+      const why = doc && doc.querySelector("main [role=alert]");
+      const signIn = doc && doc.querySelector("form[action='/ui/sign-in']");
+      say(why ? why.textContent : signIn
+        ? "Your session has ended: reload the page to sign in again."
+        : "The record could not be loaded. Check the connection and try again.", "problem", "alert");
+      return;
+    }
+    const heading = doc.querySelector("main h1");
+    if (heading) title.textContent = heading.textContent;
+    const sections = [...doc.querySelectorAll("main section.card")].map((section) => document.adoptNode(section));
+    // The drawer's title is its h2: the sections' headings go one level down.
+    for (const h2 of sections.flatMap((section) => [...section.querySelectorAll("h2")])) {
+      const h3 = document.createElement("h3");
+      h3.id = h2.id;
+      h3.textContent = h2.textContent;
+      h2.replaceWith(h3);
+    }
+    body.replaceChildren(...sections);
+    checkPage(body.querySelector("section[data-proof]"));
+  };
+
+  drawer.querySelector("[data-drawer-close]").addEventListener("click", () => drawer.close());
+  // A click on the backdrop (outside the panel) closes it too.
+  drawer.addEventListener("click", (event) => {
+    if (event.target === drawer) drawer.close();
+  });
+  drawer.addEventListener("close", () => {
+    // The event comes a moment after the closing: a record opened meanwhile stays open.
+    if (drawer.open) return;
+    generation++;
+    body.replaceChildren();
+    // The address stops naming the record, unless it names another one by now.
+    if (location.hash === `#event-${shown}`) {
+      history.replaceState(history.state, "", `${location.pathname}${location.search}`);
+    }
+    shown = null;
+    if (opener && opener.isConnected) opener.focus();
+    opener = null;
+  });
+
+  document.querySelector("table.events")?.addEventListener("click", (event) => {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
+      event.shiftKey || event.altKey) return;
+    const link = event.target.closest("a");
+    const match = link && records.exec(link.getAttribute("href") || "");
+    if (match) {
+      event.preventDefault();
+      show(match[1], link);
+      return;
+    }
+    // Elsewhere on a row (not on another link, an operation's steps, or text being selected).
+    if (link || event.target.closest("details, button") || String(getSelection())) return;
+    const row = event.target.closest("tbody > tr");
+    const first = row && row.querySelector("a");
+    const seq = first && records.exec(first.getAttribute("href") || "");
+    if (seq) show(seq[1], first);
+  });
+
+  // An address naming a record opens it: when the page loads, and when only its fragment
+  // changes (a link to #event-<seq>, the browser's back and forward).
+  const follow = (address) => {
+    const wanted = /#event-(\d+)$/.exec(address);
+    if (wanted) {
+      if (wanted[1] !== shown || !drawer.open) show(wanted[1], null);
+    } else if (drawer.open) drawer.close();
+  };
+  window.addEventListener("hashchange", (event) => follow(new URL(event.newURL).hash));
+  follow(location.hash);
+}

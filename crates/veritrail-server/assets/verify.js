@@ -1,11 +1,15 @@
 // veritrail: checks, in the browser, that a record is in its tenant's log.
 //
-// The record page carries the record's stored bytes, its seq, an RFC 9162 inclusion proof
-// and the signed checkpoint (a C2SP signed note: origin, tree size, base64 root hash). This
-// script hashes the record (SHA-256 of 0x00 || bytes), folds the proof up to a root, and
-// compares it with the root the checkpoint states. The badge says "verified" only if this
-// very check passed here; anything else says "failed" (or "not checked" without script).
-// It exports `verifyInclusion` for tests outside a browser (Node has the same WebCrypto).
+// A record's proof section (the record page, or the Activity page's drawer) carries the
+// record's stored bytes, its seq, an RFC 9162 inclusion proof, the signed checkpoint (a
+// C2SP signed note: origin, tree size, base64 root hash, then Ed25519 signature lines) and
+// the log's verifier key. This script hashes the record (SHA-256 of 0x00 || bytes), folds
+// the proof up to a root, compares it with the root the checkpoint states, and checks the
+// checkpoint's signature under the verifier key (WebCrypto Ed25519). When this browser has
+// pinned a key (the Integrity page's button), the page's key must be that one. The badge
+// says "verified" only if all of this passed here; anything else says "failed" (or "not
+// checked" without script, or in a browser without Ed25519). It exports its checks for
+// tests outside a browser (Node has the same WebCrypto).
 
 "use strict";
 
@@ -72,26 +76,150 @@ async function verifyInclusion(leafBytes, index, size, proof, root) {
   return sn === 0n && equal(r, root);
 }
 
-// Checks the proof section of a record page and sets its badge.
+const utf8 = new TextEncoder();
+
+// A verifier key, `name+keyid+base64(0x01 || Ed25519 public key)` (C2SP signed-note).
+function parseVerifierKey(text) {
+  // The base64 part may itself hold `+`: the name and the key id end at the first two.
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim());
+  if (!match) throw new Error("not a verifier key");
+  const raw = b64(match[3]);
+  if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
+  return { name: match[1], keyId: parseInt(match[2], 16), raw, publicKey: raw.slice(1) };
+}
+
+// Does the signed note `note` carry a valid signature by verifier key `vkey`? The key id
+// must be the one its name and public key give (SHA-256(name || \n || 0x01 || key)[:4]),
+// and the signature line naming that key must verify over the note's text.
+async function verifyNote(note, vkey) {
+  const key = parseVerifierKey(vkey);
+  const id = await sha256(utf8.encode(`${key.name}\n`), key.raw);
+  if (((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0 !== key.keyId) return false;
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0) return false;
+  const text = note.slice(0, split + 1);
+  let ok = false;
+  for (const line of note.slice(split + 2).split("\n")) {
+    const match = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    if (!match || match[1] !== key.name) continue;
+    const sig = b64(match[2]);
+    if (sig.length !== 68) continue;
+    const keyId = ((sig[0] << 24) | (sig[1] << 16) | (sig[2] << 8) | sig[3]) >>> 0;
+    if (keyId !== key.keyId) continue;
+    const publicKey = await crypto.subtle.importKey("raw", key.publicKey, { name: "Ed25519" }, false, ["verify"]);
+    // Every signature by this key must verify, and one must be there.
+    if (!(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, sig.slice(4), utf8.encode(text)))) return false;
+    ok = true;
+  }
+  return ok;
+}
+
+// The key this browser pinned (the Integrity page), if any.
+const PIN = "veritrail.pinned-verifier-key";
+function pinnedKey() {
+  try {
+    return globalThis.localStorage?.getItem(PIN) ?? null;
+  } catch (err) {
+    return null;
+  }
+}
+
+// The whole check of one record: its verdict (`verified`, `failed` or `unchecked`) and a
+// sentence that says what was checked, or what failed.
+async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinned }) {
+  let parsed;
+  try {
+    parsed = parseCheckpoint(checkpoint);
+  } catch (err) {
+    return { verdict: "failed", why: "The checkpoint cannot be read." };
+  }
+  if (BigInt(treeSize) !== parsed.size) {
+    return { verdict: "failed", why: "The proof is for another tree size than the checkpoint's." };
+  }
+  if (!(await verifyInclusion(record, seq, parsed.size, proof, parsed.root))) {
+    return { verdict: "failed", why: "The record and its proof do not lead to the checkpoint's root hash." };
+  }
+  let signed;
+  try {
+    signed = await verifyNote(checkpoint, key);
+  } catch (err) {
+    if (err && err.name === "NotSupportedError") {
+      return { verdict: "unchecked", why: "The proof leads to the checkpoint's root, but this browser cannot check Ed25519 signatures, so the checkpoint's signature was not checked." };
+    }
+    signed = false;
+  }
+  if (!signed) {
+    return { verdict: "failed", why: "The checkpoint's signature does not verify under the log's key." };
+  }
+  const { name: keyName, keyId } = parseVerifierKey(key);
+  const name = `${keyName}+${keyId.toString(16).padStart(8, "0")}`;
+  if (pinned && pinned.trim() !== key.trim()) {
+    return { verdict: "failed", why: `The checkpoint is signed by ${name}, which is not the key this browser pinned.` };
+  }
+  return {
+    verdict: "verified",
+    why: `The record's leaf hash, folded with the ${proof.length} proof hashes, gives the root of the checkpoint of ${parsed.size} records, and the checkpoint's signature verifies under ${name}${pinned ? ", the key this browser pinned" : " (pin it on the Integrity page to notice if it ever changes)"}.`,
+  };
+}
+
+const BADGE = { verified: "verified", failed: "failed", unchecked: "not checked" };
+
+// Checks a record's proof section and sets its badge.
 async function checkPage(section) {
   const badge = section.querySelector("[data-badge]");
-  let ok = false;
+  const detail = section.querySelector("[data-badge-detail]");
+  let result;
   try {
-    const checkpoint = parseCheckpoint(section.querySelector("[data-checkpoint]").textContent);
-    const proof = JSON.parse(section.dataset.proof).map(b64);
-    ok = BigInt(section.dataset.treeSize) === checkpoint.size &&
-      await verifyInclusion(b64(section.dataset.record), section.dataset.seq, checkpoint.size, proof, checkpoint.root);
+    result = await checkRecord({
+      record: b64(section.dataset.record),
+      seq: section.dataset.seq,
+      treeSize: section.dataset.treeSize,
+      proof: JSON.parse(section.dataset.proof).map(b64),
+      checkpoint: section.querySelector("[data-checkpoint]").textContent,
+      key: section.dataset.key,
+      pinned: pinnedKey(),
+    });
   } catch (err) {
-    ok = false;
+    result = { verdict: "failed", why: "The proof data on this page cannot be read." };
   }
-  badge.textContent = ok ? "verified" : "failed";
-  badge.className = ok ? "badge verified" : "badge failed";
-  section.dataset.verified = ok ? "true" : "false";
+  badge.textContent = BADGE[result.verdict];
+  badge.className = `badge ${result.verdict}`;
+  if (detail) detail.textContent = result.why;
+  section.dataset.verified = result.verdict === "verified" ? "true" : "false";
+}
+
+// The Integrity page's pin: this browser remembers the log's key, and every later check
+// requires it.
+function showPin(pin) {
+  const key = pin.dataset.key;
+  const status = pin.querySelector("[data-pin-status]");
+  const button = pin.querySelector("button");
+  const pinned = pinnedKey();
+  if (!pinned) {
+    status.textContent = "This browser has not pinned a key: records are checked against the key the server shows.";
+    button.textContent = "Pin this key in this browser";
+  } else if (pinned === key) {
+    status.textContent = "This browser has pinned this key: a record signed by any other key shows failed.";
+    button.textContent = "Forget the pinned key";
+  } else {
+    status.textContent = `This browser pinned another key (${pinned}): records signed by this one show failed. Pin this one only if you know the log's key changed.`;
+    button.textContent = "Pin this key instead";
+  }
 }
 
 if (typeof document !== "undefined") {
   for (const section of document.querySelectorAll("[data-proof]")) checkPage(section);
+  for (const pin of document.querySelectorAll("[data-pin]")) {
+    const button = pin.querySelector("button");
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      if (pinnedKey() === pin.dataset.key) localStorage.removeItem(PIN);
+      else localStorage.setItem(PIN, pin.dataset.key);
+      showPin(pin);
+    });
+    showPin(pin);
+  }
 }
 if (typeof module !== "undefined") {
-  module.exports = { verifyInclusion, parseCheckpoint, b64 };
+  module.exports = { verifyInclusion, parseCheckpoint, verifyNote, checkRecord, b64 };
 }

@@ -18,7 +18,7 @@
 //! tenant admits them (`PUT /api/v1/activity/settings`, off by default; turning it off ends
 //! their sessions). Publisher keys, and the server admin's, get a page saying why not.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,8 +52,11 @@ const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'
 const CSS: &str = include_str!("../assets/app.css");
 /// The in-browser inclusion check of the record page.
 const VERIFY_JS: &str = include_str!("../assets/verify.js");
-/// Local times on the Activity page.
+/// Local times, live mode, the record drawer and loading states of the Activity page.
 const ACTIVITY_JS: &str = include_str!("../assets/activity.js");
+const JS: &str = "text/javascript; charset=utf-8";
+/// The pages' icon.
+const ICON: &str = include_str!("../assets/icon.svg");
 
 /// Signed-in browsers.
 #[derive(Debug, Default)]
@@ -135,9 +138,24 @@ pub fn router() -> Router<AppState> {
         .route("/embed", get(embed))
         .route("/activity/stream", get(live))
         .route("/activity/integrity", get(integrity))
-        .route("/ui/assets/app.css", get(css))
-        .route("/ui/assets/verify.js", get(|| script(VERIFY_JS)))
-        .route("/ui/assets/activity.js", get(|| script(ACTIVITY_JS)))
+        .route(
+            "/ui/assets/app.css",
+            get(
+                |headers: HeaderMap| async move { asset(&headers, "text/css; charset=utf-8", CSS) },
+            ),
+        )
+        .route(
+            "/ui/assets/icon.svg",
+            get(|headers: HeaderMap| async move { asset(&headers, "image/svg+xml", ICON) }),
+        )
+        .route(
+            "/ui/assets/verify.js",
+            get(|headers: HeaderMap| async move { asset(&headers, JS, VERIFY_JS) }),
+        )
+        .route(
+            "/ui/assets/activity.js",
+            get(|headers: HeaderMap| async move { asset(&headers, JS, ACTIVITY_JS) }),
+        )
 }
 
 /// The value of cookie `name` in the request.
@@ -300,6 +318,21 @@ struct View {
     slots: u64,
     /// The histogram's bucket width, for people (`1h`).
     interval: String,
+    /// Events on this page, the steps folded into operations included.
+    shown: usize,
+    /// The category drop-down: the tenant's categories with their event counts.
+    categories: Vec<Choice>,
+    /// Suggestions for the event type: the tenant's types with their event counts.
+    types: Vec<Choice>,
+    /// Quick date ranges ending now: `(label, href)`.
+    ranges: Vec<(&'static str, String)>,
+}
+
+/// An option of a filter's list.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
 }
 
 /// One bar of the histogram: a link that narrows the date range to its bucket.
@@ -566,7 +599,24 @@ fn activity_view(
         .next_after
         .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
     let (histogram, interval, slots) = histogram(state, tenant, query, filters)?;
+    // The embedded view offers no category or type lists: its token may narrow it to one
+    // actor or target, and the tenant's counts would say more than that scope.
+    let (categories, types) = if filters.token.is_empty() {
+        choices(
+            &search
+                .catalog_counts(tenant)
+                .map_err(|err| err.to_string())?,
+            filters,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let shown = rows.iter().map(|row| 1 + row.steps.len()).sum();
     Ok(View {
+        shown,
+        categories,
+        types,
+        ranges: ranges(filters),
         live: filters.after.is_none() && filters.token.is_empty(),
         live_after: log_size
             .checked_sub(1)
@@ -579,6 +629,70 @@ fn activity_view(
         slots,
         interval,
     })
+}
+
+/// The category drop-down and the type suggestions, from the tenant's `(category, type,
+/// count)` of [`veritrail_search::SearchIndex::catalog_counts`]; a category in the URL that
+/// has no events (or a bookmark's) is kept as a choice, selected.
+fn choices(
+    counts: &[(Option<String>, String, u64)],
+    filters: &ActivityParams,
+) -> (Vec<Choice>, Vec<Choice>) {
+    let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+    for (category, event_type, count) in counts {
+        if let Some(category) = category {
+            *by_category.entry(category).or_default() += count;
+        }
+        *by_type.entry(event_type).or_default() += count;
+    }
+    let mut categories: Vec<(&str, u64)> = by_category.into_iter().collect();
+    categories.sort_by_key(|(name, _)| name.to_lowercase());
+    let wanted = filters.category.trim();
+    // Categories match in any case, as the search does.
+    let wanted_lower = wanted.to_lowercase();
+    let mut categories: Vec<Choice> = categories
+        .into_iter()
+        .map(|(name, count)| Choice {
+            selected: name.to_lowercase() == wanted_lower,
+            label: format!("{name} ({count})"),
+            value: name.to_owned(),
+        })
+        .collect();
+    if !wanted.is_empty() && !categories.iter().any(|choice| choice.selected) {
+        categories.push(Choice {
+            value: wanted.to_owned(),
+            label: format!("{wanted} (no events)"),
+            selected: true,
+        });
+    }
+    let types = by_type
+        .into_iter()
+        .map(|(value, count)| Choice {
+            label: format!("{count} events"),
+            value: value.to_owned(),
+            selected: false,
+        })
+        .collect();
+    (categories, types)
+}
+
+/// Links to the last hour, day, week and month, ending now, with the other filters kept.
+fn ranges(filters: &ActivityParams) -> Vec<(&'static str, String)> {
+    let now = crate::clock::now().unix_nanos().div_euclid(1_000_000_000);
+    [
+        ("Last hour", 3600),
+        ("24 hours", 86_400),
+        ("7 days", 7 * 86_400),
+        ("30 days", 30 * 86_400),
+    ]
+    .into_iter()
+    .map(|(label, secs)| {
+        let from = veritrail_core::event::Timestamp::from_unix_nanos((now - secs) * 1_000_000_000)
+            .to_rfc3339();
+        (label, filters.url(&from, "", None))
+    })
+    .collect()
 }
 
 /// The bucket width for a histogram over `span_nanos`: the narrowest of [`INTERVALS`]
@@ -928,6 +1042,8 @@ struct RecordPage<'a> {
     proof_json: String,
     proof_len: usize,
     record_json: String,
+    /// The log's verifier key, which the checkpoint's signature must verify under.
+    verifier_key: String,
 }
 
 /// One record with what the browser needs to check its inclusion.
@@ -981,6 +1097,7 @@ async fn record(
             checkpoint: view.checkpoint,
             record_b64: view.record_b64,
             record_json: view.record_json,
+            verifier_key: state.ledger().verifier().to_vkey_string(),
         }
         .render(),
         &[],
@@ -1293,26 +1410,29 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
     )
 }
 
-async fn script(source: &'static str) -> Response {
+/// An embedded asset. Browsers keep it but ask again each time (`no-cache`) with its
+/// `ETag`, a hash of its bytes, and get a 304 while it is unchanged: after an upgrade,
+/// pages never run an older script than their own.
+fn asset(headers: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
+    let etag = format!("\"{}\"", &hex(&digest(body))[..16]);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let status = if fresh {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
     (
+        status,
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::ETAG, etag),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
-        source,
-    )
-        .into_response()
-}
-
-async fn css() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        CSS,
+        if fresh { "" } else { body },
     )
         .into_response()
 }

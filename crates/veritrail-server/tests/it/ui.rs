@@ -122,13 +122,42 @@ async fn pages_carry_a_policy_that_allows_nothing_from_elsewhere() {
     );
     // Live mode's stream needs a session.
     server.get("/activity/stream", None).await.expect(401, None);
-    let css = server.get("/ui/assets/app.css", None).await;
-    css.expect(200, None);
-    assert!(
-        css.header("content-type")
-            .expect("type")
-            .starts_with("text/css")
-    );
+    // Every asset the pages use is in the binary, revalidated by its ETag (so that after
+    // an upgrade no page runs an older script than its own).
+    for (path, kind) in [
+        ("/ui/assets/app.css", "text/css"),
+        ("/ui/assets/activity.js", "text/javascript"),
+        ("/ui/assets/verify.js", "text/javascript"),
+        ("/ui/assets/icon.svg", "image/svg+xml"),
+    ] {
+        let asset = server.get(path, None).await;
+        asset.expect(200, None);
+        assert!(
+            asset
+                .header("content-type")
+                .expect("type")
+                .starts_with(kind)
+        );
+        assert_eq!(asset.header("cache-control").as_deref(), Some("no-cache"));
+        let etag = asset.header("etag").expect("an ETag");
+        let again = |tag: String| {
+            let server = &server;
+            async move {
+                server
+                    .send(
+                        server
+                            .request(Method::GET, path, None)
+                            .header("if-none-match", tag),
+                    )
+                    .await
+            }
+        };
+        let same = again(etag.clone()).await;
+        assert_eq!(same.status, 304, "{path}");
+        assert!(same.text().is_empty());
+        again("\"0000\"".into()).await.expect(200, None);
+    }
+    assert!(html.contains("<link rel=\"icon\" href=\"/ui/assets/icon.svg\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,7 +347,13 @@ async fn the_activity_page_shows_the_newest_events_escaped_and_sessions_end_on_s
 
 /// The `href`s of the histogram's bars, and the text of the table's rows.
 fn bars(html: &str) -> Vec<String> {
-    html.split("<a href=\"")
+    let histogram = html
+        .split("<figure class=\"histogram\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .unwrap_or("");
+    histogram
+        .split("<a href=\"")
         .skip(1)
         .map(|rest| {
             rest.split('"')
@@ -478,6 +513,61 @@ async fn filters_live_in_the_url_bars_narrow_the_dates_and_pages_follow_by_curso
     bad.expect(400, None);
     assert!(bad.text().contains("from"), "{}", bad.text());
     assert!(bad.text().contains("role=\"alert\""));
+    // ... and the category the address asked for stays in the form.
+    let bad = get("/activity?from=yesterday&category=Keys".into()).await;
+    assert!(bad.text().contains("name=\"category\" value=\"Keys\""));
+
+    // The category drop-down lists the tenant's categories with their counts (the events
+    // sent here have no catalog: 125 uncatalogued; the service's own are catalogued), in
+    // any case; the type field suggests the tenant's types.
+    let listed = get("/activity?category=uncatalogued".into()).await.text();
+    assert!(
+        listed.contains("<option value=\"Uncatalogued\" selected>Uncatalogued (125)</option>"),
+        "{listed}"
+    );
+    assert!(listed.contains("<option value=\"Keys\">Keys ("), "{listed}");
+    assert_eq!(row_count(&listed), 50);
+    assert!(listed.contains("<option value=\"user.login\" label=\"120 events\"></option>"));
+    assert!(listed.contains("<option value=\"doc.opened\" label=\"5 events\"></option>"));
+    // A category with no events (an old bookmark, say) is kept, selected.
+    let none = get("/activity?category=Billing".into()).await.text();
+    assert!(none.contains("<option value=\"Billing\" selected>Billing (no events)</option>"));
+    assert!(none.contains("No events match"));
+
+    // Quick ranges: the last hour, day, week and month, ending now, with the other filters.
+    let quick: Vec<String> = listed
+        .split("<p class=\"ranges\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("quick ranges")
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&#38;", "&").replace("&amp;", "&"))
+        .collect();
+    assert_eq!(quick.len(), 4, "{quick:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    for (href, secs) in quick.iter().zip([3600, 86_400, 7 * 86_400, 30 * 86_400]) {
+        assert!(
+            href.starts_with("/activity?category=uncatalogued&from="),
+            "{href}"
+        );
+        assert!(!href.contains("to="), "open-ended: {href}");
+        let from = href
+            .split("from=")
+            .nth(1)
+            .expect("from")
+            .replace("%3A", ":");
+        let from = veritrail_core::event::Timestamp::parse_rfc3339(&from).expect("RFC 3339");
+        let ago = i64::try_from(now).expect("now") - from.unix_nanos() / 1_000_000_000;
+        assert!(
+            (secs..secs + 60).contains(&ago),
+            "{href}: {ago} s ago, not {secs}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -660,12 +750,29 @@ async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the
 
     // The page's own check, run by Node on the page's data: the genuine record verifies,
     // every tampered variant fails; for the first record, one inside, and the newest (the
-    // tree's last leaf, whose proof climbs its right edge).
+    // tree's last leaf, whose proof climbs its right edge). The checkpoint's signature is
+    // checked under the page's key: a changed checkpoint, a changed signature, another key
+    // (a valid one, of another deployment) or a key other than the one pinned fail.
+    let vkey = server.get("/api/v1/log/key", Some(&owner)).await.json()["verifier_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let other_vkey = veritrail_core::note::NoteSigner::from_seed("veritrail.local", [7; 32])
+        .expect("a key")
+        .verifier()
+        .to_vkey_string();
     for seq in [0, seq, receipts[12].seq] {
         let html = get(format!("/activity/events/{seq}"), session.clone())
             .await
             .text();
+        assert_eq!(
+            data_attr(&html, "key"),
+            vkey,
+            "the page names the log's verifier key"
+        );
         let input = json!({
+            "key": data_attr(&html, "key"),
+            "other_key": other_vkey,
             "record": data_attr(&html, "record"),
             "seq": data_attr(&html, "seq").parse::<u64>().expect("seq"),
             "tree_size": data_attr(&html, "tree-size").parse::<u64>().expect("size"),
@@ -686,7 +793,10 @@ async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the
         assert_eq!(
             verdicts,
             json!({"genuine": true, "tampered_record": false, "tampered_proof": false, "other_seq": false,
-                   "other_root": false, "short_proof": false, "size_matches": true}),
+                   "other_root": false, "short_proof": false, "size_matches": true,
+                   "signature": true, "page": "verified", "page_pinned": "verified",
+                   "tampered_signature": "failed", "tampered_checkpoint": "failed",
+                   "other_key": "failed", "other_pinned": "failed", "other_size": "failed"}),
             "seq {seq}: {input}"
         );
     }

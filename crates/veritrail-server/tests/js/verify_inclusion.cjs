@@ -1,10 +1,10 @@
-// Runs the record page's inclusion check (assets/verify.js) outside a browser, on the
-// data a real record page carries, and on tampered copies of it. Input on stdin:
-// {"record": b64, "seq": n, "tree_size": n, "proof": [b64...], "checkpoint": text}.
-// Output: one JSON object, each case's verdict.
+// Runs the record page's checks (assets/verify.js) outside a browser, on the data a real
+// record page carries, and on tampered copies of it. Input on stdin: {"record": b64,
+// "seq": n, "tree_size": n, "proof": [b64...], "checkpoint": text, "key": verifier key,
+// "other_key": another valid verifier key}. Output: one JSON object, each case's verdict.
 "use strict";
 const path = require("path");
-const { verifyInclusion, parseCheckpoint, b64 } = require(path.join(__dirname, "../../assets/verify.js"));
+const { verifyInclusion, parseCheckpoint, verifyNote, checkRecord, b64 } = require(path.join(__dirname, "../../assets/verify.js"));
 
 function flip(bytes, at) {
   const copy = Uint8Array.from(bytes);
@@ -32,7 +32,29 @@ async function main() {
       ? await check(record, page.seq, checkpoint.size, proof.slice(1), checkpoint.root)
       : false,
     size_matches: BigInt(page.tree_size) === checkpoint.size,
+    signature: await verifyNote(page.checkpoint, page.key),
   };
+  // The page's whole check, as its badge shows it.
+  const whole = async (changes) => (await checkRecord({
+    record, seq: page.seq, treeSize: page.tree_size, proof, checkpoint: page.checkpoint,
+    key: page.key, pinned: null, ...changes,
+  })).verdict;
+  // One character of the signature changed (the last before its padding).
+  const sigAt = page.checkpoint.lastIndexOf("=") - 2;
+  const sigChar = page.checkpoint[sigAt] === "A" ? "B" : "A";
+  // The checkpoint's size changed: the proof no longer fits, and the signature no longer
+  // covers the text.
+  const lines = page.checkpoint.split("\n");
+  lines[1] = String(BigInt(lines[1]) + 1n);
+  Object.assign(out, {
+    page: await whole({}),
+    page_pinned: await whole({ pinned: page.key }),
+    tampered_signature: await whole({ checkpoint: page.checkpoint.slice(0, sigAt) + sigChar + page.checkpoint.slice(sigAt + 1) }),
+    tampered_checkpoint: await whole({ checkpoint: lines.join("\n"), treeSize: lines[1] }),
+    other_key: await whole({ key: page.other_key }),
+    other_pinned: await whole({ pinned: page.other_key }),
+    other_size: await whole({ treeSize: BigInt(page.tree_size) + 1n }),
+  });
   process.stdout.write(JSON.stringify(out));
 }
 

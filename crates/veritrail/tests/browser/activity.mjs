@@ -82,7 +82,9 @@ try {
   }
 
   // Filtering by category: only matching rows, and the URL says so.
-  await page.getByLabel("Category").fill("User Management");
+  const categories = await page.getByLabel("Category").locator("option").allTextContents();
+  assert.ok(categories.some((c) => /^User Management \(\d+\)$/.test(c)), `the tenant's categories with counts: ${categories}`);
+  await page.getByLabel("Category").selectOption("User Management");
   await page.getByRole("button", { name: "Apply" }).click();
   await page.waitForURL(/category=User\+Management|category=User%20Management/);
   const types = await page.locator("table.events > tbody > tr .type").allTextContents();
@@ -122,28 +124,104 @@ try {
     step("live mode shows an event sent during the test, without moving the reader");
   }
 
-  // Opening a record: the badge says verified once the page has checked the proof.
+  // Opening a row: the record drawer shows the whole record, and its badge says verified
+  // once this browser has checked the proof and the checkpoint's signature.
+  const drawer = page.locator("dialog[data-drawer]");
+  const badge = drawer.locator("[data-badge]");
+  const checked = () => badge.filter({ hasText: /^(verified|failed|not checked)$/ }).waitFor();
   await page.goto(`${base}/activity`);
-  await rows.first().locator("a").first().click();
-  const badge = page.locator("[data-badge]");
-  await badge.filter({ hasText: /^(verified|failed)$/ }).waitFor();
+  const link = rows.first().locator("a").first();
+  const recordPath = await link.getAttribute("href");
+  const seq = recordPath.split("/").pop();
+  await link.click();
+  await checked();
   assert.equal(await badge.textContent(), "verified");
-  await axe(page, "the record page");
-  step("opening a record shows the badge verified");
+  assert.match(await drawer.locator("[data-badge-detail]").textContent(), /signature verifies under veritrail\.local\+[0-9a-f]{8}/);
+  assert.match(await drawer.locator("pre.record").textContent(), new RegExp(`"seq": ${seq}`));
+  assert.equal(new URL(page.url()).hash, `#event-${seq}`, "the address names the open record");
+  assert.equal(new URL(page.url()).pathname, "/activity", "the table stays");
+  await page.screenshot({ path: `${ARTIFACTS}/drawer-1280.png` });
+  await axe(page, "the Activity page with the record drawer open");
+  await page.keyboard.press("Escape");
+  await drawer.waitFor({ state: "hidden" });
+  // The dialog's close event, which tidies up, comes a moment after it closed.
+  await page.waitForFunction(() => location.hash === "", null, { timeout: 2000 })
+    .catch(() => assert.fail(`closed: the address still names the record (${page.url()})`));
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute("href")), recordPath, "the focus is back on the row");
+  // Anywhere on a row opens it, and a shared address opens the record it names.
+  await rows.nth(1).locator("td").nth(1).click();
+  await checked();
+  assert.equal(await badge.textContent(), "verified");
+  await drawer.getByRole("button", { name: "Close" }).click();
+  await page.goto(`${base}/activity#event-${seq}`);
+  await checked();
+  assert.equal(await badge.textContent(), "verified");
+  assert.equal(await drawer.locator("#drawer-title").textContent(), await page.evaluate(() => document.querySelector("#drawer-title").textContent));
+  step("opening a row shows the record in the drawer with the badge verified");
 
-  // A record whose proof is corrupted on the way shows failed, not verified.
-  const recordUrl = page.url();
-  await context.route("**/activity/events/*", async (route) => {
+  // The record page (the row's link without script, or opened in a tab) checks the same.
+  const recordPage = await context.newPage();
+  await recordPage.goto(`${base}${recordPath}`);
+  const pageBadge = recordPage.locator("[data-badge]");
+  await pageBadge.filter({ hasText: /^(verified|failed)$/ }).waitFor();
+  assert.equal(await pageBadge.textContent(), "verified");
+  await axe(recordPage, "the record page");
+  await recordPage.close();
+  step("the record page shows the badge verified");
+
+  // Records whose proof or checkpoint signature is corrupted on the way show failed, in
+  // the drawer and on the record page.
+  const corrupt = (change) => async (route) => {
     const response = await route.fetch();
-    let html = await response.text();
-    html = html.replace(/data-proof="\[&#34;(.)/, (all, first) => all.slice(0, -1) + (first === "A" ? "B" : "A"));
-    await route.fulfill({ response, body: html });
-  });
-  await page.goto(recordUrl);
-  await badge.filter({ hasText: /^(verified|failed)$/ }).waitFor();
-  assert.equal(await badge.textContent(), "failed");
-  await context.unroute("**/activity/events/*");
-  step("a record whose proof is corrupted shows failed");
+    await route.fulfill({ response, body: change(await response.text()) });
+  };
+  const flipFirst = (all, first) => all.slice(0, -1) + (first === "A" ? "B" : "A");
+  const cases = [
+    ["proof", (html) => html.replace(/data-proof="\[&#34;(.)/, flipFirst)],
+    // The signature's first base64 character after the key name.
+    ["signature", (html) => html.replace(/(\u2014|&#8212;) veritrail\.local (.)/, (all, dash, first) => flipFirst(all, first))],
+  ];
+  for (const [what, change] of cases) {
+    const handler = corrupt(change);
+    await context.route("**/activity/events/*", handler);
+    await page.goto(`${base}/activity`);
+    await rows.first().locator("a").first().click();
+    await checked();
+    assert.equal(await badge.textContent(), "failed", `a corrupted ${what} fails in the drawer`);
+    await page.keyboard.press("Escape");
+    const tab = await context.newPage();
+    await tab.goto(`${base}${recordPath}`);
+    await tab.locator("[data-badge]").filter({ hasText: /^(verified|failed)$/ }).waitFor();
+    assert.equal(await tab.locator("[data-badge]").textContent(), "failed", `a corrupted ${what} fails on the page`);
+    await tab.close();
+    await context.unroute("**/activity/events/*", handler);
+  }
+  step("a record whose proof or checkpoint signature is corrupted shows failed");
+
+  // Pinning the log's key in this browser: later checks require it, and a checkpoint
+  // signed by any other key fails (here: another deployment's key, pinned by hand).
+  {
+    await page.goto(`${base}/activity/integrity`);
+    await page.getByRole("button", { name: "Pin this key in this browser" }).click();
+    await page.locator("[data-pin-status]").filter({ hasText: /has pinned this key/ }).waitFor();
+    await axe(page, "the integrity page");
+    await page.goto(`${base}/activity#event-${seq}`);
+    await checked();
+    assert.equal(await badge.textContent(), "verified");
+    assert.match(await drawer.locator("[data-badge-detail]").textContent(), /the key this browser pinned/);
+    await page.evaluate(() => localStorage.setItem("veritrail.pinned-verifier-key",
+      "other.example+31d48fb2+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs"));
+    await page.reload();
+    await checked();
+    assert.equal(await badge.textContent(), "failed");
+    assert.match(await drawer.locator("[data-badge-detail]").textContent(), /not the key this browser pinned/);
+    await page.goto(`${base}/activity/integrity`);
+    await page.locator("[data-pin-status]").filter({ hasText: /pinned another key/ }).waitFor();
+    await page.getByRole("button", { name: "Pin this key instead" }).click();
+    await page.getByRole("button", { name: "Forget the pinned key" }).click();
+    await page.locator("[data-pin-status]").filter({ hasText: /has not pinned/ }).waitFor();
+    step("a pinned key is required by later checks; another key fails");
+  }
 
   // A viewer token restricted to one actor shows only that actor, and the URL cannot widen it.
   const minted = await (await fetch(`${base}/api/v1/viewer-tokens`, {
@@ -171,23 +249,31 @@ try {
     assert.equal(missing.status(), 404);
     await page.getByRole("link", { name: /Back to the Activity page/ }).waitFor();
     await axe(page, "the problem page");
-    // A slow answer: the page says it is loading and dims what it is replacing.
+    // A slow answer: the page says it is loading and dims what it is replacing. What the
+    // old page shows once the form is sent is kept in sessionStorage, since reading the old
+    // page while a navigation runs races with it on a busy machine.
     await page.goto(`${base}/activity`);
     const slow = async (route) => {
       await new Promise((resolve) => setTimeout(resolve, 1500));
       await route.continue();
     };
     await page.route(/\/activity\?/, slow);
-    await page.getByLabel("Outcome").selectOption("failure");
-    // Without waiting for the navigation: the old page is what is looked at meanwhile.
-    await page.getByRole("button", { name: "Apply" }).click({ noWaitAfter: true });
-    // Locators wait for the navigation; the old page is read directly while it is held.
-    const shown = await page.evaluate(() => {
-      const status = document.querySelector("[data-page-status]");
-      return { text: status.textContent, hidden: status.hidden, busy: document.querySelector("main").getAttribute("aria-busy") };
+    await page.evaluate(() => {
+      // After the page's own submit handler, which was there first.
+      document.querySelector("form.filters").addEventListener("submit", () => {
+        const status = document.querySelector("[data-page-status]");
+        sessionStorage.setItem("shown", JSON.stringify({
+          text: status.textContent, hidden: status.hidden,
+          busy: document.querySelector("main").getAttribute("aria-busy"),
+          dimmed: getComputedStyle(document.querySelector("table.events")).opacity,
+        }));
+      });
     });
-    assert.deepEqual(shown, { text: "Loading events…", hidden: false, busy: "true" });
+    await page.getByLabel("Outcome").selectOption("failure");
+    await page.getByRole("button", { name: "Apply" }).click();
     await page.waitForURL(/outcome=failure/);
+    const shown = JSON.parse(await page.evaluate(() => sessionStorage.getItem("shown")));
+    assert.deepEqual(shown, { text: "Loading events…", hidden: false, busy: "true", dimmed: "0.5" });
     await page.unroute(/\/activity\?/, slow);
     assert.ok(await page.locator("[data-page-status]").isHidden(), "loaded: no loading status");
     // Live mode refused (a session that ended): it stops and says so.
@@ -228,7 +314,9 @@ try {
     // The sign-in form is at /activity too: wait for the Activity page itself.
     await kb.locator("#f-category").waitFor();
     await tabTo("#f-category");
-    await kb.keyboard.type("User Management");
+    // A drop-down: typing chooses the option that starts so; then to Apply.
+    await kb.keyboard.type("User M");
+    await tabTo("form.filters button[type=submit]");
     await kb.keyboard.press("Enter");
     await kb.waitForURL(/category=User/);
     await tabTo("figure.histogram a");
@@ -239,12 +327,23 @@ try {
     await kb.keyboard.press("Space");
     assert.equal(await kb.locator("[data-live] button").getAttribute("aria-pressed"), "true");
     await tabTo("table.events a");
+    const opened = await kb.evaluate(() => document.activeElement.getAttribute("href"));
     await kb.keyboard.press("Enter");
-    await kb.waitForURL(/\/activity\/events\/\d+$/);
-    await kb.locator("[data-badge]").filter({ hasText: /^(verified|failed)$/ }).waitFor();
-    assert.equal(await kb.locator("[data-badge]").textContent(), "verified");
+    const kbBadge = kb.locator("dialog[data-drawer] [data-badge]");
+    await kbBadge.filter({ hasText: /^(verified|failed)$/ }).waitFor();
+    assert.equal(await kbBadge.textContent(), "verified");
+    // The drawer has the focus (its Close button, ringed), and Escape gives it back.
+    const inside = await kb.evaluate(() => {
+      const element = document.activeElement;
+      const style = getComputedStyle(element);
+      return { inDrawer: !!element.closest("dialog[data-drawer]"), outline: style.outlineStyle };
+    });
+    assert.deepEqual(inside, { inDrawer: true, outline: "solid" });
+    await kb.keyboard.press("Escape");
+    await kb.locator("dialog[data-drawer]").waitFor({ state: "hidden" });
+    assert.equal(await kb.evaluate(() => document.activeElement.getAttribute("href")), opened);
     await keyboard.close();
-    step("keyboard only: sign in, filter, narrow by a bar, live mode, open a record; focus visible throughout");
+    step("keyboard only: sign in, filter, narrow by a bar, live mode, open and close a record; focus visible throughout");
   }
 
   await context.close();

@@ -30,7 +30,7 @@ try {
   await page.screenshot({ path: `${ARTIFACTS}/demo-1280.png` });
   step("signed in with the printed key: events with names and codes, a histogram");
 
-  await page.getByLabel("Category").fill("Authentication");
+  await page.getByLabel("Category").selectOption("Authentication");
   await page.getByRole("button", { name: "Apply" }).click();
   await page.waitForURL(/category=Authentication/);
   const types = await page.locator("table.events > tbody > tr .type").allTextContents();
@@ -39,9 +39,10 @@ try {
   step("filtered by category");
 
   await rows.first().locator("a").first().click();
-  const badge = page.locator("[data-badge]");
+  const badge = page.locator("dialog[data-drawer] [data-badge]");
   await badge.filter({ hasText: /^(verified|failed)$/ }).waitFor();
   assert.equal(await badge.textContent(), "verified");
+  await page.screenshot({ path: `${ARTIFACTS}/demo-drawer-1280.png` });
   step("opened a record: verified");
 } finally {
   await browser.close();
