@@ -11,6 +11,14 @@ function localTime(utc) {
   });
 }
 
+// The drawer, and the address of record `seq`'s page (the Activity page's, or the embedded
+// view's with its token), which it says with a `{seq}` in its place.
+const drawer = document.querySelector("dialog[data-drawer]");
+function recordHref(seq) {
+  const pattern = drawer ? drawer.dataset.recordHref : "/activity/events/{seq}";
+  return pattern.replace("{seq}", encodeURIComponent(seq));
+}
+
 // Live mode: new events matching the page's filters, from the live tail, added at the top
 // of the table without moving what the reader is looking at.
 function cell(row, ...parts) {
@@ -34,7 +42,8 @@ function addRow(record) {
   row.dataset.seq = record.seq;
   const utc = record.occurred_at || record.received_at;
   const link = document.createElement("a");
-  link.href = `/activity/events/${record.seq}`;
+  link.href = recordHref(record.seq);
+  link.dataset.open = record.seq;
   const time = document.createElement("time");
   time.setAttribute("datetime", utc);
   time.title = `${utc} (UTC)`;
@@ -134,12 +143,10 @@ window.addEventListener("pageshow", () => {
 // table, as the record page shows it, and verify.js checks its proof there. The address
 // says which record is open (#event-<seq>), so it can be shared; Escape or Close puts the
 // focus back on the row. Without script, the row's link opens the record page.
-const drawer = document.querySelector("dialog[data-drawer]");
 if (drawer) {
   const title = drawer.querySelector("#drawer-title");
   const body = drawer.querySelector("[data-drawer-body]");
   const pageLink = drawer.querySelector("[data-drawer-page]");
-  const records = /^\/activity\/events\/(\d+)$/;
   let opener = null;
   let generation = 0;
   // The seq of the record shown (or being loaded).
@@ -156,7 +163,7 @@ if (drawer) {
   const show = async (seq, from) => {
     opener = from;
     shown = seq;
-    const href = `/activity/events/${seq}`;
+    const href = recordHref(seq);
     const mine = ++generation;
     title.textContent = `Event ${seq}`;
     pageLink.href = href;
@@ -218,18 +225,16 @@ if (drawer) {
     if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
       event.shiftKey || event.altKey) return;
     const link = event.target.closest("a");
-    const match = link && records.exec(link.getAttribute("href") || "");
-    if (match) {
+    if (link && link.dataset.open) {
       event.preventDefault();
-      show(match[1], link);
+      show(link.dataset.open, link);
       return;
     }
     // Elsewhere on a row (not on another link, an operation's steps, or text being selected).
     if (link || event.target.closest("details, button") || String(getSelection())) return;
     const row = event.target.closest("tbody > tr");
-    const first = row && row.querySelector("a");
-    const seq = first && records.exec(first.getAttribute("href") || "");
-    if (seq) show(seq[1], first);
+    const first = row && row.querySelector("a[data-open]");
+    if (first) show(first.dataset.open, first);
   });
 
   // An address naming a record opens it: when the page loads, and when only its fragment

@@ -126,7 +126,7 @@ function pinnedKey() {
 
 // The whole check of one record: its verdict (`verified`, `failed` or `unchecked`) and a
 // sentence that says what was checked, or what failed.
-async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinned }) {
+async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinned, pinnable = false }) {
   let parsed;
   try {
     parsed = parseCheckpoint(checkpoint);
@@ -158,7 +158,7 @@ async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinn
   }
   return {
     verdict: "verified",
-    why: `The record's leaf hash, folded with the ${proof.length} proof hashes, gives the root of the checkpoint of ${parsed.size} records, and the checkpoint's signature verifies under ${name}${pinned ? ", the key this browser pinned" : " (pin it on the Integrity page to notice if it ever changes)"}.`,
+    why: `The record's leaf hash, folded with the ${proof.length} proof hashes, gives the root of the checkpoint of ${parsed.size} records, and the checkpoint's signature verifies under ${name}${pinned ? ", the key this browser pinned" : pinnable ? " (pin it on the Integrity page to notice if it ever changes)" : ""}.`,
   };
 }
 
@@ -178,6 +178,7 @@ async function checkPage(section) {
       checkpoint: section.querySelector("[data-checkpoint]").textContent,
       key: section.dataset.key,
       pinned: pinnedKey(),
+      pinnable: section.dataset.pinnable === "true",
     });
   } catch (err) {
     result = { verdict: "failed", why: "The proof data on this page cannot be read." };

@@ -47,8 +47,9 @@ const ROWS: usize = 50;
 /// Nothing from elsewhere: styles and scripts from this server only (no inline script), no
 /// frames, no other connections.
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-/// The embedded view's: the same, but any site may frame it (the token is the permission).
-const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
+/// The embedded view's: the same (its drawer fetches records from this server), but any
+/// site may frame it (the token is the permission).
+const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
 const CSS: &str = include_str!("../assets/app.css");
 /// The in-browser inclusion check of the record page.
 const VERIFY_JS: &str = include_str!("../assets/verify.js");
@@ -136,6 +137,7 @@ pub fn router() -> Router<AppState> {
         .route("/activity/events/{seq}", get(record))
         .route("/activity/catalog", get(catalog))
         .route("/embed", get(embed))
+        .route("/embed/events/{seq}", get(embed_record))
         .route("/activity/stream", get(live))
         .route("/activity/integrity", get(integrity))
         .route(
@@ -289,8 +291,6 @@ fn problem_page(
 #[derive(Template)]
 #[template(path = "activity.html")]
 struct ActivityPage<'a> {
-    /// Rows link to their record pages.
-    links: bool,
     tenant: &'a str,
     role: &'a str,
     csrf: &'a str,
@@ -326,6 +326,10 @@ struct View {
     types: Vec<Choice>,
     /// Quick date ranges ending now: `(label, href)`.
     ranges: Vec<(&'static str, String)>,
+    /// A row's record page is this, its seq, then this: `/activity/events/` and nothing
+    /// for a session, `/embed/events/` and the token for the embedded view.
+    record_prefix: &'static str,
+    record_suffix: String,
 }
 
 /// An option of a filter's list.
@@ -545,7 +549,6 @@ async fn activity(
     page(
         status,
         ActivityPage {
-            links: true,
             tenant: session.tenant.as_str(),
             role: session.role.as_str(),
             csrf: &session.csrf,
@@ -612,7 +615,17 @@ fn activity_view(
         (Vec::new(), Vec::new())
     };
     let shown = rows.iter().map(|row| 1 + row.steps.len()).sum();
+    let (record_prefix, record_suffix) = if filters.token.is_empty() {
+        ("/activity/events/", String::new())
+    } else {
+        (
+            "/embed/events/",
+            format!("?token={}", percent(&filters.token)),
+        )
+    };
     Ok(View {
+        record_prefix,
+        record_suffix,
         shown,
         categories,
         types,
@@ -1033,17 +1046,34 @@ struct RecordPage<'a> {
     tenant: &'a str,
     role: &'a str,
     csrf: &'a str,
+    back: &'a str,
+    r: Shown,
+}
+
+#[derive(Template)]
+#[template(path = "embed_record.html")]
+struct EmbedRecordPage<'a> {
+    tenant: &'a str,
+    /// The embedded view of the same token.
+    back: &'a str,
+    r: Shown,
+}
+
+/// What a record page shows (`record_sections.html`): the whole record, and what the
+/// browser needs to check it: its stored bytes, its inclusion proof, the signed checkpoint
+/// and the log's verifier key.
+struct Shown {
     seq: u64,
     title: String,
-    back: &'a str,
     tree_size: u64,
     checkpoint: String,
     record_b64: String,
     proof_json: String,
     proof_len: usize,
     record_json: String,
-    /// The log's verifier key, which the checkpoint's signature must verify under.
     verifier_key: String,
+    /// Whether the page's reader can pin the key (signed in: the Integrity page).
+    pinnable: bool,
 }
 
 /// One record with what the browser needs to check its inclusion.
@@ -1069,8 +1099,8 @@ async fn record(
     let found = tokio::task::spawn_blocking(move || record_view(&work, &tenant, seq))
         .await
         .unwrap_or_else(|err| Err(err.to_string()));
-    let view = match found {
-        Ok(Some(view)) => view,
+    let shown = match found {
+        Ok(Some(shown)) => shown,
         Ok(None) => {
             return refused(
                 StatusCode::NOT_FOUND,
@@ -1088,38 +1118,20 @@ async fn record(
             tenant: session.tenant.as_str(),
             role: session.role.as_str(),
             csrf: &session.csrf,
-            seq,
             back: "/activity",
-            proof_len: view.proof.len(),
-            proof_json: serde_json::to_string(&view.proof).unwrap_or_default(),
-            title: view.title,
-            tree_size: view.tree_size,
-            checkpoint: view.checkpoint,
-            record_b64: view.record_b64,
-            record_json: view.record_json,
-            verifier_key: state.ledger().verifier().to_vkey_string(),
+            r: Shown {
+                pinnable: true,
+                ..shown
+            },
         }
         .render(),
         &[],
     )
 }
 
-struct RecordView {
-    title: String,
-    tree_size: u64,
-    checkpoint: String,
-    record_b64: String,
-    proof: Vec<String>,
-    record_json: String,
-}
-
 /// The record `seq`, its inclusion proof in the latest checkpoint's tree, and that
 /// checkpoint; `None` when the log has no such record.
-fn record_view(
-    state: &AppState,
-    tenant: &TenantId,
-    seq: u64,
-) -> Result<Option<RecordView>, String> {
+fn record_view(state: &AppState, tenant: &TenantId, seq: u64) -> Result<Option<Shown>, String> {
     use base64::Engine;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let ledger = state.ledger();
@@ -1147,13 +1159,18 @@ fn record_view(
         .name
         .as_ref()
         .map(|name| name.as_str().to_owned());
-    Ok(Some(RecordView {
+    let proof: Vec<String> = proof.iter().map(|hash| b64(hash)).collect();
+    Ok(Some(Shown {
+        seq,
         title: catalog_name.unwrap_or_else(|| record.event().event_type().as_str().to_owned()),
         tree_size,
         checkpoint: checkpoint.to_string(),
         record_b64: b64(&bytes),
-        proof: proof.iter().map(|hash| b64(hash)).collect(),
+        proof_len: proof.len(),
+        proof_json: serde_json::to_string(&proof).unwrap_or_default(),
         record_json: serde_json::to_string_pretty(&record.to_json()).unwrap_or_default(),
+        verifier_key: ledger.verifier().to_vkey_string(),
+        pinnable: false,
     }))
 }
 
@@ -1187,8 +1204,6 @@ async fn live(
 #[derive(Template)]
 #[template(path = "embed.html")]
 struct EmbedPage<'a> {
-    /// The embedded view has no record pages (they need a session).
-    links: bool,
     tenant: &'a str,
     claims: &'a crate::viewer::Claims,
     filters: &'a ActivityParams,
@@ -1196,39 +1211,41 @@ struct EmbedPage<'a> {
     view: View,
 }
 
-/// The embeddable view: the Activity table and histogram of a viewer token's tenant, with
-/// the token's fixed filters over whatever the URL asks; each use is an audit event.
-async fn embed(
-    State(state): State<AppState>,
-    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let refused = |status: StatusCode, reason: &str| {
-        problem_page(status, "This view cannot be shown", reason, None, true)
-    };
-    let Ok(axum::extract::Query(mut filters)) = params else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "The address of this view is not valid.",
-        );
-    };
+/// The embedded view's refusal page (it has no way elsewhere: it is inside another site).
+fn embed_refused(status: StatusCode, reason: &str) -> Response {
+    problem_page(status, "This view cannot be shown", reason, None, true)
+}
+
+/// Opens the viewer token of an embedded view's request (`filters.token`): its claims and
+/// tenant, with the token's fixed filters put over the URL's in `filters` (a token cannot
+/// be widened), and this use recorded in the tenant's log; or the page that says why not.
+async fn use_token(
+    state: &AppState,
+    filters: &mut ActivityParams,
+) -> Result<(crate::viewer::Claims, TenantId), Response> {
     let now = crate::clock::now().unix_nanos().div_euclid(1_000_000_000);
     let claims = match crate::viewer::open(state.control().viewer_token_key(), &filters.token, now)
     {
         Ok(claims) => claims,
         Err(crate::viewer::TokenError::Expired) => {
-            return refused(
+            return Err(embed_refused(
                 StatusCode::UNAUTHORIZED,
                 "This view's token has expired; the page that shows it must get a new one.",
-            );
+            ));
         }
         Err(crate::viewer::TokenError::Invalid) => {
-            return refused(StatusCode::UNAUTHORIZED, "This view's token is not valid.");
+            return Err(embed_refused(
+                StatusCode::UNAUTHORIZED,
+                "This view's token is not valid.",
+            ));
         }
     };
     let Ok(tenant) = TenantId::parse(&claims.tenant) else {
-        return refused(StatusCode::UNAUTHORIZED, "This view's token is not valid.");
+        return Err(embed_refused(
+            StatusCode::UNAUTHORIZED,
+            "This view's token is not valid.",
+        ));
     };
-    // The token's filters win over the URL's: a token cannot be widened.
     if let Some(actor) = &claims.actor {
         filters.actor.clone_from(actor);
     }
@@ -1237,15 +1254,114 @@ async fn embed(
     }
     let used = crate::audit::viewer_token(None, crate::audit::types::VIEWER_TOKEN_USED, &claims.id);
     let recorded = match used {
-        Ok(event) => crate::audit::record(&state, &tenant, event).await,
+        Ok(event) => crate::audit::record(state, &tenant, event).await,
         Err(err) => Err(err),
     };
     if recorded.is_err() {
-        return refused(
+        return Err(embed_refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "The log cannot be written right now, and each use of this view is recorded in it. Try again in a moment.",
-        );
+        ));
     }
+    Ok((claims, tenant))
+}
+
+/// One record of the embedded view, as the record page shows it (the drawer opens it),
+/// when it is inside the token's scope: the search index must find it under the token's
+/// filters, the same test that put it in the view's table. Outside the scope, or missing,
+/// it is the same 404, so a token tells nothing of the records it does not show.
+async fn embed_record(
+    State(state): State<AppState>,
+    axum::extract::Path(seq): axum::extract::Path<String>,
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(mut filters)) = params else {
+        return embed_refused(
+            StatusCode::BAD_REQUEST,
+            "The address of this view is not valid.",
+        );
+    };
+    let (claims, tenant) = match use_token(&state, &mut filters).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
+    let back = ActivityParams {
+        token: filters.token.clone(),
+        ..ActivityParams::default()
+    }
+    .url("", "", None);
+    let missing = || {
+        problem_page(
+            StatusCode::NOT_FOUND,
+            "No such event",
+            "This view has no event with that number.",
+            Some((&back, "Back to the events")),
+            true,
+        )
+    };
+    let Ok(seq) = seq.parse::<u64>() else {
+        return missing();
+    };
+    let scope = ActivityParams {
+        actor: claims.actor.clone().unwrap_or_default(),
+        target: claims.target.clone().unwrap_or_default(),
+        ..ActivityParams::default()
+    };
+    let Ok(query) = crate::routes::events::Filters::of_search(&scope.search()).to_query() else {
+        return missing();
+    };
+    let (work, work_tenant) = (state.clone(), tenant.clone());
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<Shown>, String> {
+        // The newest record at or below `seq` in the scope is `seq` itself, or it is not in
+        // the scope.
+        let hit = work
+            .search()
+            .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))
+            .map_err(|err| err.to_string())?;
+        if hit.seqs.first() != Some(&seq) {
+            return Ok(None);
+        }
+        record_view(&work, &work_tenant, seq)
+    })
+    .await
+    .unwrap_or_else(|err| Err(err.to_string()));
+    let shown = match found {
+        Ok(Some(shown)) => shown,
+        Ok(None) => return missing(),
+        Err(why) => {
+            tracing::error!(error = %why, "the embedded view could not read the log");
+            return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
+        }
+    };
+    framed_page(
+        StatusCode::OK,
+        EmbedRecordPage {
+            tenant: tenant.as_str(),
+            back: &back,
+            r: shown,
+        }
+        .render(),
+        &[],
+        true,
+    )
+}
+
+/// The embeddable view: the Activity table and histogram of a viewer token's tenant, with
+/// the token's fixed filters over whatever the URL asks; each use is an audit event.
+async fn embed(
+    State(state): State<AppState>,
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(mut filters)) = params else {
+        return embed_refused(
+            StatusCode::BAD_REQUEST,
+            "The address of this view is not valid.",
+        );
+    };
+    let (claims, tenant) = match use_token(&state, &mut filters).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
     let (view, problem) =
         match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
             Ok(query) => {
@@ -1260,7 +1376,7 @@ async fn embed(
                     Ok(view) => (view, None),
                     Err(why) => {
                         tracing::error!(error = %why, "the embedded view could not read the log");
-                        return refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
+                        return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
                     }
                 }
             }
@@ -1274,7 +1390,6 @@ async fn embed(
     framed_page(
         status,
         EmbedPage {
-            links: false,
             tenant: tenant.as_str(),
             claims: &claims,
             filters: &filters,

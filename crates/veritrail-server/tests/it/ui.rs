@@ -1005,6 +1005,50 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
         .get("/api/v1/events", Some(&token))
         .await
         .expect(401, None);
+    // Its rows open their records (the drawer shows these pages), inside the token's scope
+    // only: u0's record is the same 404 as a seq past the log, whatever the URL says.
+    let records: Vec<String> = html
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/embed/events/"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|href| href.ends_with(&format!("?token={token}"))),
+        "{records:?}"
+    );
+    let record = server.get(&records[0], None).await;
+    record.expect(200, None);
+    let csp = record.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("frame-ancestors *"), "embeddable: {csp}");
+    let shown = record.text();
+    assert!(shown.contains("data-proof=\"") && shown.contains("data-key=\""));
+    assert!(shown.contains("&#34;id&#34;: &#34;u1&#34;"), "u1's record");
+    assert!(shown.contains(&format!("<a href=\"/embed?token={token}\">")));
+    let u0 = server
+        .get("/api/v1/events?actor=u0&limit=1", Some(&owner))
+        .await
+        .json()["events"][0]["seq"]
+        .as_u64()
+        .expect("a seq of u0");
+    let outside = server
+        .get(&format!("/embed/events/{u0}?token={token}&actor=u0"), None)
+        .await;
+    outside.expect(404, None);
+    let past = server
+        .get(&format!("/embed/events/999999?token={token}"), None)
+        .await;
+    past.expect(404, None);
+    assert_eq!(outside.text(), past.text(), "nothing told of other records");
+    assert!(past.text().contains("no event with that number"));
+    server
+        .get(&format!("/embed/events/{u0}"), None)
+        .await
+        .expect(401, None);
     // A changed token is refused.
     let (payload, mac) = token.rsplit_once('.').expect("mac");
     let mut tampered = payload.to_owned();
@@ -1030,7 +1074,8 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
         .await;
     expired.expect(401, None);
     assert!(expired.text().contains("expired"));
-    // Minting and each use (the page, the widened URL and the bar) are audit events.
+    // Minting and each use (the page, the widened URL, the bar and the three records) are
+    // audit events.
     crate::support::eventually("the token's events are searchable", 10, || async {
         let log = server
             .get("/api/v1/events?type=veritrail.viewer_token.*", Some(&owner))
@@ -1054,7 +1099,7 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
                 .iter()
                 .filter(|t| *t == "veritrail.viewer_token.used")
                 .count()
-                == 3
+                == 6
     })
     .await;
 }

@@ -5,6 +5,7 @@
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:http";
 import assert from "node:assert/strict";
 
 const require = createRequire(import.meta.url);
@@ -136,7 +137,7 @@ try {
   await link.click();
   await checked();
   assert.equal(await badge.textContent(), "verified");
-  assert.match(await drawer.locator("[data-badge-detail]").textContent(), /signature verifies under veritrail\.local\+[0-9a-f]{8}/);
+  assert.match(await drawer.locator("[data-badge-detail]").textContent(), /signature verifies under veritrail\.local\+[0-9a-f]{8} \(pin it on the Integrity page/);
   assert.match(await drawer.locator("pre.record").textContent(), new RegExp(`"seq": ${seq}`));
   assert.equal(new URL(page.url()).hash, `#event-${seq}`, "the address names the open record");
   assert.equal(new URL(page.url()).pathname, "/activity", "the table stays");
@@ -235,6 +236,38 @@ try {
   assert.ok(actors.length > 0 && actors.every((a) => a.trim() === "ann@example.com"), `only ann: ${actors}`);
   await axe(embed, "the embedded view");
   step("a viewer token restricted to one actor shows only that actor and cannot be widened");
+
+  // Embedded as the README says, in another site's iframe: the rows open their records in
+  // the drawer, verified there too.
+  {
+    // The product's page, from another origin (CSP's `frame-ancestors *` admits network
+    // origins, not about:blank): a server of this script's on another loopback port.
+    const product = createServer((request, response) => {
+      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      response.end(`<!doctype html><title>Your account</title><h1>Your account</h1><iframe src="${base}${minted.embed_path}" title="Activity" width="1100" height="800"></iframe>`);
+    });
+    await new Promise((resolve) => product.listen(0, "127.0.0.1", resolve));
+    const host = await context.newPage();
+    await host.goto(`http://127.0.0.1:${product.address().port}/account`);
+    const frame = host.frameLocator("iframe");
+    const framedRows = frame.locator("table.events > tbody > tr");
+    await framedRows.first().waitFor();
+    await framedRows.first().locator("a").first().click();
+    const framedBadge = frame.locator("dialog[data-drawer] [data-badge]");
+    await framedBadge.filter({ hasText: /^(verified|failed|not checked)$/ }).waitFor();
+    assert.equal(await framedBadge.textContent(), "verified");
+    assert.match(await frame.locator("dialog[data-drawer] pre.record").textContent(), /"email": "ann@example.com"/);
+    // It has no Integrity page to pin the key on, so its check does not point there.
+    assert.doesNotMatch(await frame.locator("dialog[data-drawer] [data-badge-detail]").textContent(), /Integrity/);
+    await host.screenshot({ path: `${ARTIFACTS}/embedded-drawer.png` });
+    await host.close();
+    await new Promise((resolve) => product.close(resolve));
+    await embed.goto(`${base}${minted.embed_path}`);
+    await embed.locator("table.events > tbody > tr").first().locator("a").first().click();
+    await embed.locator("dialog[data-drawer] [data-badge]").filter({ hasText: /^(verified|failed)$/ }).waitFor();
+    await axe(embed, "the embedded view with its drawer open");
+    step("the embedded view, in another site's iframe, opens its records verified");
+  }
 
   // Empty, loading and error states say what is happening.
   {
