@@ -232,7 +232,7 @@ impl Worker for PageWorker {
             return Ok(1);
         }
         anyhow::ensure!(
-            text.contains("<table class=\"events\""),
+            text.contains("<table class=\"events"),
             "{}: no table",
             self.path
         );

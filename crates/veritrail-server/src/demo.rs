@@ -17,7 +17,7 @@ use crate::error::ApiError;
 
 /// The demo tenant's id.
 pub const TENANT: &str = "demo";
-/// Sample events made.
+/// Sample events made, about (an operation of seed 004's lifecycle is never cut short).
 pub const N_EVENTS: usize = 400;
 /// The shared catalogs the demo tenant adopts, in lookup order.
 const ADOPTED: [&str; 3] = [
@@ -31,6 +31,8 @@ const ADOPTED: [&str; 3] = [
 pub struct DemoKeys {
     pub viewer: String,
     pub publisher: String,
+    /// How many sample events were stored.
+    pub events: usize,
 }
 
 /// Makes the demo tenant, its keys and its events; `None` when it exists already.
@@ -104,7 +106,11 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
     }
     let publisher = secrets.pop().unwrap_or_default();
     let viewer = secrets.pop().unwrap_or_default();
-    Ok(Some(DemoKeys { viewer, publisher }))
+    Ok(Some(DemoKeys {
+        viewer,
+        publisher,
+        events: events.len(),
+    }))
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -115,7 +121,8 @@ const USERS: &[(&str, &str, &str)] = &[
     ("u_1005", "Edsger Dijkstra", "edsger@example.com"),
 ];
 
-/// A week of events ending at `now`, oldest first; deterministic but for the times.
+/// A week of events ending at `now`, oldest first, evenly spaced (the steps of an operation
+/// a minute apart); deterministic but for the times.
 pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
     const WEEK_NANOS: i64 = 7 * 86_400 * 1_000_000_000;
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
@@ -127,10 +134,9 @@ pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
     };
     let step = WEEK_NANOS / N_EVENTS as i64;
     let mut events = Vec::with_capacity(N_EVENTS);
-    let mut i = 0;
     while events.len() < N_EVENTS {
-        let at = Timestamp::from_unix_nanos(now.unix_nanos() - WEEK_NANOS + step * i);
-        i += 1;
+        let slot = i64::try_from(events.len()).unwrap_or(0) + 1;
+        let at = Timestamp::from_unix_nanos(now.unix_nanos() - WEEK_NANOS + step * slot);
         let (user_id, name, email) = USERS[next(USERS.len())];
         let ip = format!("203.0.113.{}", 10 + next(200));
         let actor = json!({"id": user_id, "type": "user", "name": name, "email": email, "ip": ip,
@@ -187,13 +193,80 @@ pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
                     "details": if failed {json!({"error": format!("{integration} refused the invitation: seat limit reached")})} else {json!({"integration": integration})}}),
             ]
         };
-        for mut input in inputs {
+        // The steps of an operation end at `at`, a minute apart.
+        let steps = i64::try_from(inputs.len()).unwrap_or(1);
+        for (index, mut input) in (0..).zip(inputs) {
+            let at = Timestamp::from_unix_nanos(
+                at.unix_nanos() - (steps - 1 - index) * 60 * 1_000_000_000,
+            );
             input["occurred_at"] = json!(at.to_rfc3339());
             input["id"] = json!(format!("demo-{}", events.len()));
             let input: EventInput = serde_json::from_value(input).map_err(ApiError::internal)?;
             events.push(Event::parse(input).map_err(ApiError::internal)?);
         }
     }
-    events.truncate(N_EVENTS);
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_sample_week_ends_now_in_order_with_every_operation_whole() {
+        let now = Timestamp::from_unix_nanos(1_796_000_000_000_000_000);
+        let events = sample_events(now).expect("events");
+        assert!(
+            (N_EVENTS..N_EVENTS + 3).contains(&events.len()),
+            "{}",
+            events.len()
+        );
+        let times: Vec<i64> = events
+            .iter()
+            .map(|event| event.occurred_at().expect("a time").unix_nanos())
+            .collect();
+        assert!(
+            times.windows(2).all(|pair| pair[0] <= pair[1]),
+            "oldest first"
+        );
+        let week = 7 * 86_400 * 1_000_000_000;
+        let step = week / i64::try_from(N_EVENTS).expect("small");
+        assert!(times[0] > now.unix_nanos() - week, "within the week");
+        let last = *times.last().expect("events");
+        assert!(
+            last <= now.unix_nanos() && last > now.unix_nanos() - 2 * step,
+            "ends now: {} s before",
+            (now.unix_nanos() - last) / 1_000_000_000
+        );
+        // Seed 004's lifecycle: requested, in progress, then invited or failed, a minute
+        // apart; none cut short.
+        let mut operations: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+        for (event, time) in events.iter().zip(&times) {
+            if let Some(id) = event.correlation_id() {
+                operations
+                    .entry(id.as_str())
+                    .or_default()
+                    .push((event.event_type().as_str(), *time));
+            }
+        }
+        assert!(operations.len() > 10, "{} operations", operations.len());
+        for (id, steps) in &operations {
+            let types: Vec<&str> = steps.iter().map(|(kind, _)| *kind).collect();
+            assert!(
+                matches!(
+                    types.as_slice(),
+                    [
+                        "user_invite.requested",
+                        "user_invite.in_progress",
+                        "user_invite.invited" | "user_invite.failed"
+                    ]
+                ),
+                "{id}: {types:?}"
+            );
+            assert_eq!(steps[1].1 - steps[0].1, 60_000_000_000, "{id}");
+            assert_eq!(steps[2].1 - steps[1].1, 60_000_000_000, "{id}");
+        }
+    }
 }

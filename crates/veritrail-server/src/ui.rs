@@ -1216,13 +1216,20 @@ fn embed_refused(status: StatusCode, reason: &str) -> Response {
     problem_page(status, "This view cannot be shown", reason, None, true)
 }
 
-/// Opens the viewer token of an embedded view's request (`filters.token`): its claims and
-/// tenant, with the token's fixed filters put over the URL's in `filters` (a token cannot
-/// be widened), and this use recorded in the tenant's log; or the page that says why not.
+/// Opens the viewer token of an embedded view's request (the `token` of its filters): the
+/// filters, with the token's fixed ones put over the URL's (a token cannot be widened), the
+/// token's claims and tenant, with this use recorded in the tenant's log; or the page that
+/// says why not.
 async fn use_token(
     state: &AppState,
-    filters: &mut ActivityParams,
-) -> Result<(crate::viewer::Claims, TenantId), Response> {
+    params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<(ActivityParams, crate::viewer::Claims, TenantId), Response> {
+    let Ok(axum::extract::Query(mut filters)) = params else {
+        return Err(embed_refused(
+            StatusCode::BAD_REQUEST,
+            "The address of this view is not valid.",
+        ));
+    };
     let now = crate::clock::now().unix_nanos().div_euclid(1_000_000_000);
     let claims = match crate::viewer::open(state.control().viewer_token_key(), &filters.token, now)
     {
@@ -1263,7 +1270,7 @@ async fn use_token(
             "The log cannot be written right now, and each use of this view is recorded in it. Try again in a moment.",
         ));
     }
-    Ok((claims, tenant))
+    Ok((filters, claims, tenant))
 }
 
 /// One record of the embedded view, as the record page shows it (the drawer opens it),
@@ -1275,13 +1282,7 @@ async fn embed_record(
     axum::extract::Path(seq): axum::extract::Path<String>,
     params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(axum::extract::Query(mut filters)) = params else {
-        return embed_refused(
-            StatusCode::BAD_REQUEST,
-            "The address of this view is not valid.",
-        );
-    };
-    let (claims, tenant) = match use_token(&state, &mut filters).await {
+    let (filters, claims, tenant) = match use_token(&state, params).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
@@ -1352,13 +1353,7 @@ async fn embed(
     State(state): State<AppState>,
     params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(axum::extract::Query(mut filters)) = params else {
-        return embed_refused(
-            StatusCode::BAD_REQUEST,
-            "The address of this view is not valid.",
-        );
-    };
-    let (claims, tenant) = match use_token(&state, &mut filters).await {
+    let (filters, claims, tenant) = match use_token(&state, params).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };

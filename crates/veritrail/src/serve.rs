@@ -44,7 +44,7 @@ pub(crate) fn serve(config_path: Option<&Path>, demo: bool) -> anyhow::Result<Ex
                      Activity page: http://{address}/activity  (sign in with the viewer key)\n\n\
                      Try:\n\n    curl -s 'http://{address}/api/v1/events?limit=5' -H 'Authorization: Bearer {viewer}'\n",
                     tenant = veritrail_server::demo::TENANT,
-                    n = veritrail_server::demo::N_EVENTS,
+                    n = keys.events,
                     viewer = keys.viewer,
                     publisher = keys.publisher,
                 )),
