@@ -152,22 +152,32 @@ if (drawer) {
   // The seq of the record shown (or being loaded).
   let shown = null;
 
-  const say = (text, className, role) => {
+  // The drawer's own live region (always in the page, so that what it says is heard) and,
+  // for a failure, an alert in its body.
+  const status = drawer.querySelector("[data-drawer-status]");
+  const say = (text) => {
+    status.textContent = text;
+  };
+  const fail = (text) => {
     const p = document.createElement("p");
-    p.className = className;
-    p.setAttribute("role", role);
+    p.className = "problem";
+    p.setAttribute("role", "alert");
     p.textContent = text;
+    say("");
     body.replaceChildren(p);
   };
 
   const show = async (seq, from) => {
-    opener = from;
+    // Opened by the address while open (back, forward): the focus still goes back to the
+    // row that opened it first.
+    if (from || !drawer.open) opener = from;
     shown = seq;
     const href = recordHref(seq);
     const mine = ++generation;
     title.textContent = `Event ${seq}`;
-    pageLink.href = href;
-    say("Loading the record…", "loading", "status");
+    pageLink.removeAttribute("href");
+    body.replaceChildren();
+    say("Loading the record…");
     if (!drawer.open) drawer.showModal();
     history.replaceState(history.state, "", `${location.pathname}${location.search}#event-${seq}`);
     let doc = null;
@@ -183,9 +193,10 @@ if (drawer) {
       // A missing record, an ended session (the sign-in page), a server that cannot answer.
       const why = doc && doc.querySelector("main [role=alert]");
       const signIn = doc && doc.querySelector("form[action='/ui/sign-in']");
-      say(why ? why.textContent : signIn
+      pageLink.href = href;
+      fail(why ? why.textContent : signIn
         ? "Your session has ended: reload the page to sign in again."
-        : "The record could not be loaded. Check the connection and try again.", "problem", "alert");
+        : "The record could not be loaded. Check the connection and try again.");
       return;
     }
     const heading = doc.querySelector("main h1");
@@ -199,19 +210,27 @@ if (drawer) {
       h2.replaceWith(h3);
     }
     body.replaceChildren(...sections);
+    pageLink.href = href;
+    say("");
     checkPage(body.querySelector("section[data-proof]"));
   };
 
   drawer.querySelector("[data-drawer-close]").addEventListener("click", () => drawer.close());
-  // A click on the backdrop (outside the panel) closes it too.
+  // A click on the backdrop, outside the panel, closes it too (a click on the panel's own
+  // padding also has the dialog as its target: only where it lands tells them apart).
   drawer.addEventListener("click", (event) => {
-    if (event.target === drawer) drawer.close();
+    if (event.target !== drawer) return;
+    const panel = drawer.getBoundingClientRect();
+    const inside = event.clientX >= panel.left && event.clientX <= panel.right &&
+      event.clientY >= panel.top && event.clientY <= panel.bottom;
+    if (!inside) drawer.close();
   });
   drawer.addEventListener("close", () => {
     // The event comes a moment after the closing: a record opened meanwhile stays open.
     if (drawer.open) return;
     generation++;
     body.replaceChildren();
+    say("");
     // The address stops naming the record, unless it names another one by now.
     if (location.hash === `#event-${shown}`) {
       history.replaceState(history.state, "", `${location.pathname}${location.search}`);

@@ -3,9 +3,10 @@
 // A record's proof section (the record page, or the Activity page's drawer) carries the
 // record's stored bytes, its seq, an RFC 9162 inclusion proof, the signed checkpoint (a
 // C2SP signed note: origin, tree size, base64 root hash, then Ed25519 signature lines) and
-// the log's verifier key. This script hashes the record (SHA-256 of 0x00 || bytes), folds
-// the proof up to a root, compares it with the root the checkpoint states, and checks the
-// checkpoint's signature under the verifier key (WebCrypto Ed25519). When this browser has
+// the log's verifier key. This script checks that the checkpoint is of this tenant's log
+// (its origin), hashes the record (SHA-256 of 0x00 || bytes), folds the proof up to a
+// root, compares it with the root the checkpoint states, and checks the checkpoint's
+// signature under the verifier key (WebCrypto Ed25519). When this browser has
 // pinned a key (the Integrity page's button), the page's key must be that one. The badge
 // says "verified" only if all of this passed here; anything else says "failed" (or "not
 // checked" without script, or in a browser without Ed25519). It exports its checks for
@@ -126,12 +127,20 @@ function pinnedKey() {
 
 // The whole check of one record: its verdict (`verified`, `failed` or `unchecked`) and a
 // sentence that says what was checked, or what failed.
-async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinned, pinnable = false }) {
+async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, tenant, pinned, pinnable = false }) {
   let parsed;
+  let keyName;
   try {
     parsed = parseCheckpoint(checkpoint);
+    keyName = parseVerifierKey(key).name;
   } catch (err) {
-    return { verdict: "failed", why: "The checkpoint cannot be read." };
+    return { verdict: "failed", why: "The checkpoint or the log's key cannot be read." };
+  }
+  // One deployment key signs every tenant's checkpoints; the origin line says whose log
+  // this is (`<key name>/<tenant>`), so another tenant's record cannot pass for this one's.
+  const origin = checkpoint.split("\n")[0];
+  if (origin !== `${keyName}/${tenant}`) {
+    return { verdict: "failed", why: `The checkpoint is of the log ${origin}, not of tenant ${tenant}'s log.` };
   }
   if (BigInt(treeSize) !== parsed.size) {
     return { verdict: "failed", why: "The proof is for another tree size than the checkpoint's." };
@@ -151,14 +160,14 @@ async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, pinn
   if (!signed) {
     return { verdict: "failed", why: "The checkpoint's signature does not verify under the log's key." };
   }
-  const { name: keyName, keyId } = parseVerifierKey(key);
+  const { keyId } = parseVerifierKey(key);
   const name = `${keyName}+${keyId.toString(16).padStart(8, "0")}`;
   if (pinned && pinned.trim() !== key.trim()) {
     return { verdict: "failed", why: `The checkpoint is signed by ${name}, which is not the key this browser pinned.` };
   }
   return {
     verdict: "verified",
-    why: `The record's leaf hash, folded with the ${proof.length} proof hashes, gives the root of the checkpoint of ${parsed.size} records, and the checkpoint's signature verifies under ${name}${pinned ? ", the key this browser pinned" : pinnable ? " (pin it on the Integrity page to notice if it ever changes)" : ""}.`,
+    why: `The record's leaf hash, folded with the ${proof.length} proof hashes, gives the root of the checkpoint of ${parsed.size} records of ${origin}, and the checkpoint's signature verifies under ${name}${pinned ? ", the key this browser pinned" : pinnable ? " (pin it on the Integrity page to notice if it ever changes)" : ""}.`,
   };
 }
 
@@ -177,6 +186,7 @@ async function checkPage(section) {
       proof: JSON.parse(section.dataset.proof).map(b64),
       checkpoint: section.querySelector("[data-checkpoint]").textContent,
       key: section.dataset.key,
+      tenant: section.dataset.tenant,
       pinned: pinnedKey(),
       pinnable: section.dataset.pinnable === "true",
     });

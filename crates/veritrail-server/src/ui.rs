@@ -50,14 +50,14 @@ const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; conn
 /// The embedded view's: the same (its drawer fetches records from this server), but any
 /// site may frame it (the token is the permission).
 const EMBED_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors *; base-uri 'none'";
-const CSS: &str = include_str!("../assets/app.css");
-/// The in-browser inclusion check of the record page.
-const VERIFY_JS: &str = include_str!("../assets/verify.js");
+static CSS: Asset = Asset::new("text/css; charset=utf-8", include_str!("../assets/app.css"));
+/// The in-browser check of a record's proof and checkpoint.
+static VERIFY_JS: Asset = Asset::new(JS, include_str!("../assets/verify.js"));
 /// Local times, live mode, the record drawer and loading states of the Activity page.
-const ACTIVITY_JS: &str = include_str!("../assets/activity.js");
+static ACTIVITY_JS: Asset = Asset::new(JS, include_str!("../assets/activity.js"));
 const JS: &str = "text/javascript; charset=utf-8";
 /// The pages' icon.
-const ICON: &str = include_str!("../assets/icon.svg");
+static ICON: Asset = Asset::new("image/svg+xml", include_str!("../assets/icon.svg"));
 
 /// Signed-in browsers.
 #[derive(Debug, Default)]
@@ -142,21 +142,19 @@ pub fn router() -> Router<AppState> {
         .route("/activity/integrity", get(integrity))
         .route(
             "/ui/assets/app.css",
-            get(
-                |headers: HeaderMap| async move { asset(&headers, "text/css; charset=utf-8", CSS) },
-            ),
+            get(|headers: HeaderMap| async move { CSS.serve(&headers) }),
         )
         .route(
             "/ui/assets/icon.svg",
-            get(|headers: HeaderMap| async move { asset(&headers, "image/svg+xml", ICON) }),
+            get(|headers: HeaderMap| async move { ICON.serve(&headers) }),
         )
         .route(
             "/ui/assets/verify.js",
-            get(|headers: HeaderMap| async move { asset(&headers, JS, VERIFY_JS) }),
+            get(|headers: HeaderMap| async move { VERIFY_JS.serve(&headers) }),
         )
         .route(
             "/ui/assets/activity.js",
-            get(|headers: HeaderMap| async move { asset(&headers, JS, ACTIVITY_JS) }),
+            get(|headers: HeaderMap| async move { ACTIVITY_JS.serve(&headers) }),
         )
 }
 
@@ -651,23 +649,25 @@ fn choices(
     counts: &[(Option<String>, String, u64)],
     filters: &ActivityParams,
 ) -> (Vec<Choice>, Vec<Choice>) {
-    let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
+    // Categories match in any case, as the search does: one choice per category whatever
+    // its case, named as its first spelling.
+    let mut by_category: BTreeMap<String, (&str, u64)> = BTreeMap::new();
     let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
     for (category, event_type, count) in counts {
         if let Some(category) = category {
-            *by_category.entry(category).or_default() += count;
+            by_category
+                .entry(category.to_lowercase())
+                .or_insert((category, 0))
+                .1 += count;
         }
         *by_type.entry(event_type).or_default() += count;
     }
-    let mut categories: Vec<(&str, u64)> = by_category.into_iter().collect();
-    categories.sort_by_key(|(name, _)| name.to_lowercase());
     let wanted = filters.category.trim();
-    // Categories match in any case, as the search does.
     let wanted_lower = wanted.to_lowercase();
-    let mut categories: Vec<Choice> = categories
+    let mut categories: Vec<Choice> = by_category
         .into_iter()
-        .map(|(name, count)| Choice {
-            selected: name.to_lowercase() == wanted_lower,
+        .map(|(lower, (name, count))| Choice {
+            selected: lower == wanted_lower,
             label: format!("{name} ({count})"),
             value: name.to_owned(),
         })
@@ -1063,6 +1063,7 @@ struct EmbedRecordPage<'a> {
 /// browser needs to check it: its stored bytes, its inclusion proof, the signed checkpoint
 /// and the log's verifier key.
 struct Shown {
+    tenant: String,
     seq: u64,
     title: String,
     tree_size: u64,
@@ -1161,6 +1162,7 @@ fn record_view(state: &AppState, tenant: &TenantId, seq: u64) -> Result<Option<S
         .map(|name| name.as_str().to_owned());
     let proof: Vec<String> = proof.iter().map(|hash| b64(hash)).collect();
     Ok(Some(Shown {
+        tenant: tenant.as_str().to_owned(),
         seq,
         title: catalog_name.unwrap_or_else(|| record.event().event_type().as_str().to_owned()),
         tree_size,
@@ -1523,26 +1525,49 @@ async fn integrity(State(state): State<AppState>, headers: HeaderMap) -> Respons
 /// An embedded asset. Browsers keep it but ask again each time (`no-cache`) with its
 /// `ETag`, a hash of its bytes, and get a 304 while it is unchanged: after an upgrade,
 /// pages never run an older script than their own.
-fn asset(headers: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
-    let etag = format!("\"{}\"", &hex(&digest(body))[..16]);
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
-    let status = if fresh {
-        StatusCode::NOT_MODIFIED
-    } else {
-        StatusCode::OK
-    };
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
-            (header::ETAG, etag),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        if fresh { "" } else { body },
-    )
-        .into_response()
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    etag: std::sync::OnceLock<String>,
+}
+
+impl Asset {
+    const fn new(content_type: &'static str, body: &'static str) -> Self {
+        Self {
+            content_type,
+            body,
+            etag: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn serve(&self, headers: &HeaderMap) -> Response {
+        let etag = self
+            .etag
+            .get_or_init(|| format!("\"{}\"", &hex(&digest(self.body))[..16]));
+        // `*`, or the tag, also as a weak one (as compressing proxies hand it on).
+        let fresh = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|tags| {
+                tags.split(',')
+                    .map(str::trim)
+                    .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag.as_str())
+            });
+        let status = if fresh {
+            StatusCode::NOT_MODIFIED
+        } else {
+            StatusCode::OK
+        };
+        (
+            status,
+            [
+                (header::CONTENT_TYPE, self.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::ETAG, etag.as_str()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            if fresh { "" } else { self.body },
+        )
+            .into_response()
+    }
 }

@@ -152,9 +152,16 @@ async fn pages_carry_a_policy_that_allows_nothing_from_elsewhere() {
                     .await
             }
         };
-        let same = again(etag.clone()).await;
-        assert_eq!(same.status, 304, "{path}");
-        assert!(same.text().is_empty());
+        for tag in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"0000\", {etag}"),
+            "*".into(),
+        ] {
+            let same = again(tag.clone()).await;
+            assert_eq!(same.status, 304, "{path} {tag}");
+            assert!(same.text().is_empty());
+        }
         again("\"0000\"".into()).await.expect(200, None);
     }
     assert!(html.contains("<link rel=\"icon\" href=\"/ui/assets/icon.svg\""));
@@ -770,8 +777,10 @@ async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the
             vkey,
             "the page names the log's verifier key"
         );
+        assert_eq!(data_attr(&html, "tenant"), "acme", "and whose log it is");
         let input = json!({
             "key": data_attr(&html, "key"),
+            "tenant": data_attr(&html, "tenant"),
             "other_key": other_vkey,
             "record": data_attr(&html, "record"),
             "seq": data_attr(&html, "seq").parse::<u64>().expect("seq"),
@@ -796,7 +805,8 @@ async fn a_record_page_carries_what_the_browser_needs_to_check_the_proof_and_the
                    "other_root": false, "short_proof": false, "size_matches": true,
                    "signature": true, "page": "verified", "page_pinned": "verified",
                    "tampered_signature": "failed", "tampered_checkpoint": "failed",
-                   "other_key": "failed", "other_pinned": "failed", "other_size": "failed"}),
+                   "other_key": "failed", "other_pinned": "failed", "other_size": "failed",
+                   "other_tenant": "failed"}),
             "seq {seq}: {input}"
         );
     }

@@ -1,7 +1,7 @@
 // Runs the record page's checks (assets/verify.js) outside a browser, on the data a real
 // record page carries, and on tampered copies of it. Input on stdin: {"record": b64,
 // "seq": n, "tree_size": n, "proof": [b64...], "checkpoint": text, "key": verifier key,
-// "other_key": another valid verifier key}. Output: one JSON object, each case's verdict.
+// "tenant": the page's tenant, "other_key": another valid verifier key}. Output: one JSON object, each case's verdict.
 "use strict";
 const path = require("path");
 const { verifyInclusion, parseCheckpoint, verifyNote, checkRecord, b64 } = require(path.join(__dirname, "../../assets/verify.js"));
@@ -37,7 +37,7 @@ async function main() {
   // The page's whole check, as its badge shows it.
   const whole = async (changes) => (await checkRecord({
     record, seq: page.seq, treeSize: page.tree_size, proof, checkpoint: page.checkpoint,
-    key: page.key, pinned: null, ...changes,
+    key: page.key, tenant: page.tenant, pinned: null, ...changes,
   })).verdict;
   // One character of the signature changed (the last before its padding).
   const sigAt = page.checkpoint.lastIndexOf("=") - 2;
@@ -54,6 +54,7 @@ async function main() {
     other_key: await whole({ key: page.other_key }),
     other_pinned: await whole({ pinned: page.other_key }),
     other_size: await whole({ treeSize: BigInt(page.tree_size) + 1n }),
+    other_tenant: await whole({ tenant: `${page.tenant}x` }),
   });
   process.stdout.write(JSON.stringify(out));
 }
