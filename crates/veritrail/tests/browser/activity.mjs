@@ -142,6 +142,12 @@ try {
   assert.equal(new URL(page.url()).hash, `#event-${seq}`, "the address names the open record");
   assert.equal(new URL(page.url()).pathname, "/activity", "the table stays");
   await page.screenshot({ path: `${ARTIFACTS}/drawer-1280.png` });
+  // At 390 px the drawer takes the whole width, and nothing in it scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const drawerOverflow = await drawer.evaluate((d) => d.scrollWidth - d.clientWidth);
+  assert.ok(drawerOverflow <= 1, `no sideways scrolling in the drawer at 390 px (${drawerOverflow} px)`);
+  await page.screenshot({ path: `${ARTIFACTS}/drawer-390.png` });
+  await page.setViewportSize({ width: 1280, height: 900 });
   await axe(page, "the Activity page with the record drawer open");
   // A click on the panel, even on its bare padding, keeps it open.
   const panel = await drawer.boundingBox();

@@ -176,9 +176,15 @@ async fn the_activity_page_works_in_a_real_browser() {
     )
     .await;
     let artifacts = artifacts();
-    assert!(
-        artifacts.join("activity-1280.png").exists() && artifacts.join("activity-390.png").exists()
-    );
+    for shot in [
+        "activity-1280.png",
+        "activity-390.png",
+        "drawer-1280.png",
+        "drawer-390.png",
+        "embedded-drawer.png",
+    ] {
+        assert!(artifacts.join(shot).exists(), "{shot}");
+    }
     server.terminate();
 }
 
