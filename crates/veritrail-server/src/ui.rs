@@ -129,7 +129,7 @@ fn random_token() -> Option<String> {
 
 /// The UI's routes (merged into the app by [`crate::app`]).
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Redirect::to("/activity") }))
         .route("/activity", get(activity))
         .route("/ui/sign-in", post(sign_in))
@@ -139,23 +139,20 @@ pub fn router() -> Router<AppState> {
         .route("/embed", get(embed))
         .route("/embed/events/{seq}", get(embed_record))
         .route("/activity/stream", get(live))
-        .route("/activity/integrity", get(integrity))
-        .route(
-            "/ui/assets/app.css",
-            get(|headers: HeaderMap| async move { CSS.serve(&headers) }),
+        .route("/activity/integrity", get(integrity));
+    // The assets, each served by its `Asset::serve`.
+    let assets: [(&str, &'static Asset); 4] = [
+        ("/ui/assets/app.css", &CSS),
+        ("/ui/assets/icon.svg", &ICON),
+        ("/ui/assets/verify.js", &VERIFY_JS),
+        ("/ui/assets/activity.js", &ACTIVITY_JS),
+    ];
+    assets.into_iter().fold(router, |router, (path, asset)| {
+        router.route(
+            path,
+            get(move |headers: HeaderMap| async move { asset.serve(&headers) }),
         )
-        .route(
-            "/ui/assets/icon.svg",
-            get(|headers: HeaderMap| async move { ICON.serve(&headers) }),
-        )
-        .route(
-            "/ui/assets/verify.js",
-            get(|headers: HeaderMap| async move { VERIFY_JS.serve(&headers) }),
-        )
-        .route(
-            "/ui/assets/activity.js",
-            get(|headers: HeaderMap| async move { ACTIVITY_JS.serve(&headers) }),
-        )
+    })
 }
 
 /// The value of cookie `name` in the request.
