@@ -79,14 +79,23 @@ async function verifyInclusion(leafBytes, index, size, proof, root) {
 
 const utf8 = new TextEncoder();
 
-// A verifier key, `name+keyid+base64(0x01 || Ed25519 public key)` (C2SP signed-note).
+// The big-endian 32-bit number of `bytes`' first four.
+function u32be(bytes) {
+  return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+}
+
+// A verifier key, `name+keyid+base64(0x01 || Ed25519 public key)` (C2SP signed-note);
+// `label` is its `name+keyid`, for people.
 function parseVerifierKey(text) {
   // The base64 part may itself hold `+`: the name and the key id end at the first two.
   const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim());
   if (!match) throw new Error("not a verifier key");
   const raw = b64(match[3]);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
-  return { name: match[1], keyId: parseInt(match[2], 16), raw, publicKey: raw.slice(1) };
+  return {
+    name: match[1], keyId: parseInt(match[2], 16), label: `${match[1]}+${match[2]}`,
+    raw, publicKey: raw.slice(1),
+  };
 }
 
 // Does the signed note `note` carry a valid signature by verifier key `vkey`? The key id
@@ -95,7 +104,7 @@ function parseVerifierKey(text) {
 async function verifyNote(note, vkey) {
   const key = parseVerifierKey(vkey);
   const id = await sha256(utf8.encode(`${key.name}\n`), key.raw);
-  if (((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0 !== key.keyId) return false;
+  if (u32be(id) !== key.keyId) return false;
   const split = note.lastIndexOf("\n\n");
   if (split < 0) return false;
   const text = note.slice(0, split + 1);
@@ -105,8 +114,7 @@ async function verifyNote(note, vkey) {
     if (!match || match[1] !== key.name) continue;
     const sig = b64(match[2]);
     if (sig.length !== 68) continue;
-    const keyId = ((sig[0] << 24) | (sig[1] << 16) | (sig[2] << 8) | sig[3]) >>> 0;
-    if (keyId !== key.keyId) continue;
+    if (u32be(sig) !== key.keyId) continue;
     const publicKey = await crypto.subtle.importKey("raw", key.publicKey, { name: "Ed25519" }, false, ["verify"]);
     // Every signature by this key must verify, and one must be there.
     if (!(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, sig.slice(4), utf8.encode(text)))) return false;
@@ -129,17 +137,17 @@ function pinnedKey() {
 // sentence that says what was checked, or what failed.
 async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, tenant, pinned, pinnable = false }) {
   let parsed;
-  let keyName;
+  let vkey;
   try {
     parsed = parseCheckpoint(checkpoint);
-    keyName = parseVerifierKey(key).name;
+    vkey = parseVerifierKey(key);
   } catch (err) {
     return { verdict: "failed", why: "The checkpoint or the log's key cannot be read." };
   }
   // One deployment key signs every tenant's checkpoints; the origin line says whose log
   // this is (`<key name>/<tenant>`), so another tenant's record cannot pass for this one's.
   const origin = checkpoint.split("\n")[0];
-  if (origin !== `${keyName}/${tenant}`) {
+  if (origin !== `${vkey.name}/${tenant}`) {
     return { verdict: "failed", why: `The checkpoint is of the log ${origin}, not of tenant ${tenant}'s log.` };
   }
   if (BigInt(treeSize) !== parsed.size) {
@@ -160,8 +168,7 @@ async function checkRecord({ record, seq, treeSize, proof, checkpoint, key, tena
   if (!signed) {
     return { verdict: "failed", why: "The checkpoint's signature does not verify under the log's key." };
   }
-  const { keyId } = parseVerifierKey(key);
-  const name = `${keyName}+${keyId.toString(16).padStart(8, "0")}`;
+  const name = vkey.label;
   if (pinned && pinned.trim() !== key.trim()) {
     return { verdict: "failed", why: `The checkpoint is signed by ${name}, which is not the key this browser pinned.` };
   }

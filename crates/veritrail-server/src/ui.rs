@@ -597,26 +597,27 @@ fn activity_view(
         .next_after
         .map(|after| filters.url(&filters.from, &filters.to, Some(after)));
     let (histogram, interval, slots) = histogram(state, tenant, query, filters)?;
+    let embedded = !filters.token.is_empty();
     // The embedded view offers no category or type lists: its token may narrow it to one
     // actor or target, and the tenant's counts would say more than that scope.
-    let (categories, types) = if filters.token.is_empty() {
+    let (categories, types) = if embedded {
+        (Vec::new(), Vec::new())
+    } else {
         choices(
             &search
                 .catalog_counts(tenant)
                 .map_err(|err| err.to_string())?,
             filters,
         )
-    } else {
-        (Vec::new(), Vec::new())
     };
     let shown = rows.iter().map(|row| 1 + row.steps.len()).sum();
-    let (record_prefix, record_suffix) = if filters.token.is_empty() {
-        ("/activity/events/", String::new())
-    } else {
+    let (record_prefix, record_suffix) = if embedded {
         (
             "/embed/events/",
             format!("?token={}", percent(&filters.token)),
         )
+    } else {
+        ("/activity/events/", String::new())
     };
     Ok(View {
         record_prefix,
@@ -625,7 +626,7 @@ fn activity_view(
         categories,
         types,
         ranges: ranges(filters),
-        live: filters.after.is_none() && filters.token.is_empty(),
+        live: filters.after.is_none() && !embedded,
         live_after: log_size
             .checked_sub(1)
             .map_or_else(String::new, |seq| seq.to_string()),
