@@ -30,12 +30,10 @@ use veritrail_core::merkle::{
     verify_consistency, verify_consistency_bytes, verify_inclusion, verify_inclusion_bytes,
 };
 
-/// The shared, read-only test vectors (outside the repository; never copied into it).
+/// The known-answer vectors vendored in `testdata/vectors` (sources and licences in
+/// `testdata/README.md`).
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testvectors"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors"))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use veritrail_core::note::{
 
 const VECTOR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testvectors/signed-note/peterneumann.json"
+    "/../../testdata/vectors/signed-note/peterneumann.json"
 );
 
 struct Vector {

@@ -11,15 +11,16 @@ use veritrail_core::webhook::{
     Notification, WebhookSecret, envelope, rfc3339_millis, signature_header, verify,
 };
 
-fn shared(path: &str) -> String {
-    let full = format!("{}/../../../shared/{path}", env!("CARGO_MANIFEST_DIR"));
+/// A file of `testdata/` (sources and licences in `testdata/README.md`).
+fn testdata(path: &str) -> String {
+    let full = format!("{}/../../testdata/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&full).unwrap_or_else(|err| panic!("{full}: {err}"))
 }
 
 #[test]
 fn the_reference_librarys_signature_is_reproduced() {
     let vector: Value =
-        serde_json::from_str(&shared("testvectors/standard-webhooks/sign.json")).expect("vector");
+        serde_json::from_str(&testdata("vectors/standard-webhooks/sign.json")).expect("vector");
     let secret = WebhookSecret::parse(vector["secret"].as_str().expect("secret")).expect("secret");
     let msg_id = vector["msg_id"].as_str().expect("msg_id");
     let timestamp = vector["timestamp"].as_i64().expect("timestamp");
@@ -73,7 +74,7 @@ fn secrets_that_are_not_whsec_base64_of_24_to_64_bytes_are_refused() {
 
 /// The JSON examples of seed 003, in order.
 fn seed_examples() -> Vec<Value> {
-    let text = shared("seeds/003_de54e9bebdcdb743.txt");
+    let text = testdata("seeds/003-webhook-notifications.txt");
     text.split("```")
         .skip(1)
         .step_by(2)

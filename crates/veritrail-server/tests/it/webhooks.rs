@@ -343,7 +343,7 @@ fn top_level_keys(json: &[u8]) -> Vec<String> {
 /// The keys of seed 003's first example, in the seed's order.
 fn seed_key_order() -> Vec<String> {
     let path = format!(
-        "{}/../../../shared/seeds/003_de54e9bebdcdb743.txt",
+        "{}/../../testdata/seeds/003-webhook-notifications.txt",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
@@ -359,7 +359,7 @@ fn seed_key_order() -> Vec<String> {
 /// The JSON examples of seed 003, in order.
 fn seed_examples() -> Vec<Value> {
     let path = format!(
-        "{}/../../../shared/seeds/003_de54e9bebdcdb743.txt",
+        "{}/../../testdata/seeds/003-webhook-notifications.txt",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
