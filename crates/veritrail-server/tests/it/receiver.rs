@@ -639,11 +639,10 @@ fn find_official_python() -> Result<Option<OfficialPython>, String> {
             version,
         }));
     }
-    let ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false" && ci != "0");
-    if ci {
+    if tools_required() {
         return Err(
-            "the official standardwebhooks library is required in CI; scripts/test \
-                    installs it (or set VERITRAIL_TEST_PYTHON to a Python that has it)"
+            "the official standardwebhooks library is required (CI or VERITRAIL_REQUIRE_TOOLS); \
+                    scripts/test installs it (or set VERITRAIL_TEST_PYTHON to a Python that has it)"
                 .to_owned(),
         );
     }
@@ -1137,4 +1136,13 @@ mod tests {
         receiver.restart().await;
         TcpStream::connect(addr).await.expect("accepted again");
     }
+}
+
+/// Whether every test must run whatever tools it needs (Python with the official libraries,
+/// Node, Chromium) instead of skipping itself with a note: in CI, and under `scripts/test`,
+/// which installs them and sets `VERITRAIL_REQUIRE_TOOLS`.
+pub(crate) fn tools_required() -> bool {
+    ["CI", "VERITRAIL_REQUIRE_TOOLS"].iter().any(|name| {
+        std::env::var(name).is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
+    })
 }

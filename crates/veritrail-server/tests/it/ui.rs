@@ -825,13 +825,15 @@ fn run_node(input: &serde_json::Value) -> Option<serde_json::Value> {
         .spawn();
     let mut child = match child {
         Ok(child) => child,
-        Err(err) if std::env::var_os("CI").is_none() => {
+        Err(err) if !crate::receiver::tools_required() => {
             eprintln!(
                 "note: Node.js is not installed ({err}); the in-browser proof check was not run"
             );
             return None;
         }
-        Err(err) => panic!("Node.js is required in CI for the proof check: {err}"),
+        Err(err) => panic!(
+            "Node.js is required for the proof check (CI or VERITRAIL_REQUIRE_TOOLS): {err}"
+        ),
     };
     child
         .stdin
