@@ -59,6 +59,12 @@ enum Command {
         /// variables override it.
         #[arg(long, env = "VERITRAIL_CONFIG")]
         config: Option<PathBuf>,
+        /// Address to listen on, like 127.0.0.1:8080 (over the file and VERITRAIL_LISTEN).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The data directory (over the file and VERITRAIL_DATA_DIR).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Also create a demo tenant with a viewer key and a week of sample events.
         #[arg(long)]
         demo: bool,
@@ -68,6 +74,9 @@ enum Command {
         /// A TOML configuration file; VERITRAIL_* environment variables override it.
         #[arg(long, env = "VERITRAIL_CONFIG")]
         config: Option<PathBuf>,
+        /// The data directory (over the file and VERITRAIL_DATA_DIR).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Create the data directory and its log signing key (done on first use anyway).
     Init {
@@ -154,8 +163,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, demo } => serve::serve(config.as_deref(), demo),
-        Command::Reindex { config } => serve::reindex(config.as_deref()),
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            demo,
+        } => serve::serve(
+            &serve::Settings {
+                config,
+                listen,
+                data_dir,
+            },
+            demo,
+        ),
+        Command::Reindex { config, data_dir } => serve::reindex(&serve::Settings {
+            config,
+            listen: None,
+            data_dir,
+        }),
         Command::Remote(command) => remote::run(*command),
         Command::Init { data } => {
             let signer = load_signer(&data)?;

@@ -2,15 +2,38 @@
 //! [`veritrail_server::Server`] (configuration, signals, the first-start messages).
 
 use std::io::Write;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use veritrail_server::{Config, Server};
 
+/// Where the configuration comes from: a file, then the environment, then these flags,
+/// each over the one before.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir.clone_from(dir);
+        }
+        Ok(config)
+    }
+}
+
 /// Runs the service until SIGINT or SIGTERM, then shuts down gracefully.
-pub(crate) fn serve(config_path: Option<&Path>, demo: bool) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path)?;
+pub(crate) fn serve(settings: &Settings, demo: bool) -> anyhow::Result<ExitCode> {
+    let config = settings.load()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("veritrail-http")
@@ -64,8 +87,8 @@ pub(crate) fn serve(config_path: Option<&Path>, demo: bool) -> anyhow::Result<Ex
 }
 
 /// Rebuilds the search index from the ledger.
-pub(crate) fn reindex(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path)?;
+pub(crate) fn reindex(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let config = settings.load()?;
     let total = veritrail_server::reindex(&config, &mut |_| {})?;
     let _ = writeln!(
         std::io::stdout().lock(),

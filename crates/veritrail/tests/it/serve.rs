@@ -181,8 +181,13 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
         .unwrap()
         .secret;
     let mut server = server;
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Every event acknowledged so far, over all rounds: each must be in the log after every
+    // later restart too.
+    let mut all_acknowledged: Vec<String> = Vec::new();
     for round in 0..rounds {
+        // This round's acknowledgements alone: a restarted server that refused every ingest
+        // would acknowledge nothing, and the round fails.
+        let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
         // Eight senders, each sending small batches back to back until the server dies.
         let mut senders = Vec::new();
         for sender in 0..8 {
@@ -219,7 +224,8 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
             !acknowledged.is_empty(),
             "round {round} acknowledged nothing"
         );
-        let lost: Vec<_> = acknowledged
+        all_acknowledged.extend(acknowledged);
+        let lost: Vec<_> = all_acknowledged
             .iter()
             .filter(|id| !logged.contains(*id))
             .collect();
@@ -227,7 +233,7 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
             lost.is_empty(),
             "round {round}: {} of {} acknowledged events lost, like {:?}",
             lost.len(),
-            acknowledged.len(),
+            all_acknowledged.len(),
             lost.first()
         );
     }
@@ -356,4 +362,35 @@ async fn catalog_commands_import_set_policy_list_and_export() {
         "{said}"
     );
     server.terminate();
+}
+
+/// `serve --listen ADDR --data-dir DIR`, as `verify`, `key` and `init` take `--data-dir`:
+/// the flags win over the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_listen_and_data_dir_flags_over_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let flagged = dir.path().join("flagged");
+    let from_env = dir.path().join("from-env");
+    let server = ServeProcess::start_with_args(
+        &from_env,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            flagged.to_str().unwrap(),
+        ],
+        &[("VERITRAIL_LISTEN", "127.0.0.1:1")],
+    );
+    assert!(
+        !server.url.ends_with(":1"),
+        "--listen wins over VERITRAIL_LISTEN: {}",
+        server.url
+    );
+    let admin = server.client(server.admin_key.as_deref().expect("first start"));
+    admin.create_tenant("acme", None).await.unwrap();
+    assert!(flagged.join("log-key").exists(), "the data went to --data-dir");
+    assert!(!from_env.exists(), "nothing went to VERITRAIL_DATA_DIR");
+    server.terminate();
+    let key = crate::veritrail(&flagged, &["key", "--data-dir", flagged.to_str().unwrap()], None);
+    assert!(key.status.success());
 }
