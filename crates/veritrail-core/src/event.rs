@@ -373,6 +373,24 @@ fn check_event_type(value: &str) -> Result<(), ValueError> {
 
 text_newtype!(EventType, check_event_type);
 
+/// The prefix of the types only veritrail itself writes (`veritrail.key.created`), in any
+/// case: `Veritrail.key.created` is as reserved as the lower-case type.
+pub const RESERVED_TYPE_PREFIX: &str = "veritrail.";
+
+/// Whether `event_type` is under [`RESERVED_TYPE_PREFIX`], in any case.
+pub fn is_reserved_type(event_type: &str) -> bool {
+    event_type
+        .get(..RESERVED_TYPE_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(RESERVED_TYPE_PREFIX))
+}
+
+impl EventType {
+    /// Whether this type is one only veritrail writes ([`is_reserved_type`]).
+    pub fn is_reserved(&self) -> bool {
+        is_reserved_type(&self.0)
+    }
+}
+
 /// A client-chosen idempotency id: 1 to [`limits::EVENT_ID_MAX_LEN`] bytes of visible ASCII
 /// (0x21..=0x7E). A tenant's log stores an id at most once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

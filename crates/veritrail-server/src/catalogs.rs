@@ -23,7 +23,7 @@ pub const BUILTIN: &str = "veritrail";
 
 /// Types under this prefix are the service's own: only it writes them, only its catalog
 /// defines them.
-pub const RESERVED_PREFIX: &str = "veritrail.";
+pub use veritrail_core::event::RESERVED_TYPE_PREFIX as RESERVED_PREFIX;
 
 /// The shared catalogs, as shipped in `catalogs/`.
 const SHARED_SOURCES: [&str; 6] = [
@@ -245,7 +245,7 @@ pub fn check_own(doc: &CatalogDoc) -> Result<Catalog, ApiError> {
         .events
         .iter()
         .enumerate()
-        .filter(|(_, entry)| entry.event_type.starts_with(RESERVED_PREFIX))
+        .filter(|(_, entry)| veritrail_core::event::is_reserved_type(&entry.event_type))
         .map(|(idx, _)| reserved_type(format!("events[{idx}].type")))
         .collect();
     match Catalog::from_doc(doc) {

@@ -21,13 +21,13 @@ use veritrail_api::{
     ErrorBody, SharedCatalogList, SharedCatalogSummary, TypeCount, error_codes,
 };
 use veritrail_core::catalog::{Catalog, CatalogDoc, EntryDoc, FORMAT, Policy};
-use veritrail_core::event::{EventType, TenantId};
+use veritrail_core::event::TenantId;
 
 use super::{ApiPath, ApiQuery, blocking};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
-use crate::catalogs::{self, BUILTIN, DocFormat, RESERVED_PREFIX};
+use crate::catalogs::{self, BUILTIN, DocFormat};
 use crate::control::CatalogSettings;
 use crate::error::ApiError;
 
@@ -617,7 +617,3 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// Whether `event_type` is one only the service writes.
-pub fn is_reserved(event_type: &EventType) -> bool {
-    event_type.as_str().starts_with(RESERVED_PREFIX)
-}

@@ -171,7 +171,7 @@ pub(crate) async fn apply_catalogs(
     let mut applied = Vec::with_capacity(n_events);
     let mut refused = Vec::new();
     for (index, event) in events.into_iter().enumerate() {
-        let result = if super::catalog::is_reserved(event.event_type()) {
+        let result = if event.event_type().is_reserved() {
             Err(vec![crate::catalogs::reserved_type("type".to_owned())])
         } else {
             effective.apply(event)

@@ -298,14 +298,23 @@ async fn strict_refuses_by_index_and_field_lenient_marks_uncatalogued() {
         )
         .await
         .expect(200, None);
-    server
-        .post_json(
-            "/api/v1/events",
-            Some(&publisher),
-            &json!({"type": "veritrail.tenant.created"}),
-        )
-        .await
-        .expect(422, Some("rejected_by_catalog"));
+    // The reserved prefix in any case: `Veritrail.key.created` is no way around it.
+    for spoof in [
+        "veritrail.tenant.created",
+        "Veritrail.key.created",
+        "VERITRAIL.key.revoked",
+        "vEriTrail.anything",
+    ] {
+        let reply = server
+            .post_json("/api/v1/events", Some(&publisher), &json!({"type": spoof}))
+            .await;
+        reply.expect(422, Some("rejected_by_catalog"));
+        assert_eq!(
+            reply.json()["error"]["events"][0]["errors"][0]["code"],
+            json!("reserved"),
+            "{spoof}"
+        );
+    }
     let viewer = server.client(&server.key("acme", Role::Viewer).await);
     let marked = viewer
         .search(&SearchParams {
@@ -403,7 +412,8 @@ async fn changes_are_versioned_audited_and_checked_whole() {
     let bad = json!({"format": "veritrail-catalog/v1", "id": "acme", "events": [
         {"type": "a.b", "code": 5, "name": "A", "category": "C"},
         {"type": "a.b", "code": 5, "name": "B", "category": "C", "summary": "{nope}"},
-        {"type": "veritrail.key.created", "name": "Spoof", "category": "C"}
+        {"type": "veritrail.key.created", "name": "Spoof", "category": "C"},
+        {"type": "Veritrail.Key.created", "name": "Spoof", "category": "C"}
     ]});
     let reply = put_catalog(&server, &owner, "application/json", &bad.to_string()).await;
     reply.expect(422, Some("invalid_catalog"));
@@ -425,7 +435,8 @@ async fn changes_are_versioned_audited_and_checked_whole() {
             "events[1].type duplicate",
             "events[1].code duplicate",
             "events[1].summary invalid_format",
-            "events[2].type reserved"
+            "events[2].type reserved",
+            "events[3].type reserved"
         ]
     );
     put_catalog(&server, &owner, "application/json", "{\"format\": 1}")
