@@ -108,6 +108,7 @@ impl EmbeddedStore {
     /// Opens the store in `dir` (created if missing), replaying the journal past the last
     /// sync marker and cutting a torn tail left by a crash.
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
+        crate::keys::create_private_dir(dir)?;
         fs::create_dir_all(dir.join("tenants"))?;
         let journal = Journal::open(&dir.join("journal"), options.segment_max_bytes)?;
         let index = IdIndex::open(&dir.join("index.redb"), options.index_cache_bytes)?;

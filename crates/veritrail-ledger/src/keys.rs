@@ -1,4 +1,7 @@
-//! The log signing key: made on first start, kept in a file only its owner can read.
+//! The log signing key: made on first start, kept in a file only its owner can read; and
+//! the rules for every secret on disk ([`create_private_dir`], [`create_private_file`],
+//! [`loose_mode`]): the data directory is 0700, files holding secrets are 0600, made so
+//! before anything is written to them (never chmod-ed after, which leaves a window).
 //!
 //! The file holds the C2SP signed-note private key string (`PRIVATE+KEY+<name>+<id>+<key>`)
 //! and a newline. The matching verifier key string is what users pin to check checkpoints
@@ -67,7 +70,7 @@ pub fn load_or_create_signer(path: &Path, name: &str) -> Result<NoteSigner, KeyE
             })?;
             seed.fill(0);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(io_err)?;
+                create_private_dir(parent).map_err(io_err)?;
             }
             let mut file = OpenOptions::new()
                 .write(true)
@@ -100,4 +103,43 @@ pub fn verifier_key(path: &Path) -> Result<String, KeyError> {
         reason: err.to_string(),
     })?;
     Ok(signer.verifier().to_vkey_string())
+}
+
+/// Creates `dir` (and its parents) if it is missing, the last with mode 0700: the data
+/// directory holds the ledger, the control plane and the keys, readable by the server's user
+/// only. An existing directory is left as it is ([`loose_mode`] says whether it is private).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Creates the empty file `path` with mode 0600 if it is missing, so that a store opened on
+/// it next (redb) writes its secrets into a private file from the first byte.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// The mode of `path` when its group or others have any access to it (`None` when it is
+/// private, or missing).
+pub fn loose_mode(path: &Path) -> Option<u32> {
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
 }

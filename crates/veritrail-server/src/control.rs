@@ -141,9 +141,12 @@ impl ControlPlane {
     /// key and returns its secret, which is stored only as a hash: show it once.
     pub fn open(dir: &Path) -> Result<(ControlPlane, Option<String>), ControlError> {
         // Tenants, keys and catalogs are small: a small cache keeps memory flat.
+        // It holds the viewer-token signing key: private from its first byte.
+        let path = dir.join("control.redb");
+        veritrail_ledger::keys::create_private_file(&path).map_err(store_err)?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
-            .create(dir.join("control.redb"))
+            .create(&path)
             .map_err(store_err)?;
         let tx = db.begin_write().map_err(store_err)?;
         let mut new_admin_secret = None;

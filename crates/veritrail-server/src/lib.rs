@@ -165,8 +165,11 @@ impl Server {
     /// sequencer and the indexer.
     pub fn open(config: Config) -> anyhow::Result<Server> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir)
+        keys::create_private_dir(&dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        for warning in private_mode_warnings(&dir) {
+            tracing::warn!("{warning}");
+        }
         let signer = keys::load_or_create_signer(&dir.join("log-key"), &config.origin)
             .context("cannot load the log signing key")?;
         let store = EmbeddedStore::open(&dir.join("ledger"), EmbeddedOptions::default())
@@ -411,6 +414,33 @@ fn new_request_id() -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
     control::hex(&bytes)
+}
+
+/// The files of a data directory that hold secrets: the log signing key, the control plane
+/// (key hashes, the viewer-token signing key) and the webhook store (signing secrets).
+const SECRET_FILES: [&str; 3] = ["log-key", "control.redb", "webhooks.redb"];
+
+/// What is readable by others than the server's user in data directory `dir`: the directory
+/// itself (its files hold every tenant's events) and the files that hold secrets. The
+/// server warns of each at start; it does not change modes the operator chose.
+pub fn private_mode_warnings(dir: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(mode) = keys::loose_mode(dir) {
+        warnings.push(format!(
+            "the data directory {} can be read by other users (mode {mode:o}); it holds every tenant's events and the keys: run chmod 700 on it",
+            dir.display()
+        ));
+    }
+    for name in SECRET_FILES {
+        let path = dir.join(name);
+        if let Some(mode) = keys::loose_mode(&path) {
+            warnings.push(format!(
+                "{} holds secrets and can be read by other users (mode {mode:o}): run chmod 600 on it",
+                path.display()
+            ));
+        }
+    }
+    warnings
 }
 
 /// Whether `dir` looks like a data directory a server has used.

@@ -129,13 +129,14 @@ impl Store {
     /// Opens (or creates) `webhooks.redb` in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("webhooks.redb");
+        // It holds signing secrets: private from its first byte.
+        veritrail_ledger::keys::create_private_file(&path).map_err(err)?;
         // The store is small (the newest attempts only): a small cache keeps memory flat
         // (redb's default is 1 GiB).
         let db = Database::builder()
             .set_cache_size(16 << 20)
             .create(&path)
             .map_err(err)?;
-        restrict_permissions(&path);
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(SUBSCRIPTIONS).map_err(err)?;
         tx.open_table(PROGRESS).map_err(err)?;
@@ -284,16 +285,5 @@ impl Store {
             rows.push(from_json(entry.map_err(err)?.1.value())?);
         }
         Ok(rows)
-    }
-}
-
-/// The store holds signing secrets: readable by the server's user only.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(%error, path = %path.display(), "cannot make the webhook store private");
-        }
     }
 }

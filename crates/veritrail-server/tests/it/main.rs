@@ -5,6 +5,7 @@
 mod authz;
 mod catalog;
 mod flow;
+mod hardening;
 mod ingest;
 mod log;
 mod openapi;
