@@ -1,9 +1,13 @@
 //! Where deliveries may go: the SSRF guard, and the HTTP client that applies it.
 //!
-//! A delivery may not reach loopback, private, link-local (which holds the cloud metadata
-//! address 169.254.169.254), shared, multicast, broadcast or reserved addresses, in IPv4 or
-//! IPv6 (IPv4-mapped IPv6 addresses are judged as their IPv4 address), unless the operator
-//! allows the address's network in `webhooks.allow_networks`. The check is made on the
+//! A delivery may not reach any block of the IANA special-purpose address registries of
+//! either family (loopback, private, link-local with the cloud metadata address
+//! 169.254.169.254, shared, documentation, benchmarking, protocol assignments, ...),
+//! multicast, broadcast, deprecated ranges (site-local, 6to4, IPv4-compatible), or IPv6
+//! outside global unicast, unless the operator allows the address's network in
+//! `webhooks.allow_networks`. Every IPv6 form that carries an IPv4 address (mapped,
+//! compatible, SIIT, NAT64, 6to4, Teredo: [`embedded_v4`]) is judged by that address, so
+//! `[::127.0.0.2]` is the loopback address it is. The check is made on the
 //! address the client connects to: the client's resolver drops every forbidden address it
 //! resolves, and a URL whose host is an address literal is checked before sending (the
 //! client does not resolve those). So a name that resolves to a public address when the
@@ -45,9 +49,17 @@ impl Network {
         Ok(Network { addr, prefix })
     }
 
-    /// Whether `addr` is in the network.
+    /// Whether `addr`, or the IPv4 address it carries, is in the network.
     pub fn contains(&self, addr: IpAddr) -> bool {
-        match (self.addr, canonical(addr)) {
+        let carried = match addr {
+            IpAddr::V6(v6) => embedded_v4(v6).map(|(v4, _)| IpAddr::V4(v4)),
+            IpAddr::V4(_) => None,
+        };
+        self.contains_exactly(addr) || carried.is_some_and(|v4| self.contains_exactly(v4))
+    }
+
+    fn contains_exactly(&self, addr: IpAddr) -> bool {
+        match (self.addr, addr) {
             (IpAddr::V4(net), IpAddr::V4(addr)) => {
                 prefix_eq(&net.octets(), &addr.octets(), self.prefix)
             }
@@ -71,68 +83,176 @@ fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
     }
 }
 
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        IpAddr::V4(_) => addr,
+/// The IPv4 address an IPv6 address carries, with the name of the form that carries it:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated), SIIT
+/// IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`, and the local-use
+/// `64:ff9b:1::/48` with the address in its last 32 bits), 6to4 (`2002:AABB:CCDD::`) and
+/// Teredo (`2001:0:…`, the client's address inverted in the last 32 bits).
+pub fn embedded_v4(addr: Ipv6Addr) -> Option<(Ipv4Addr, &'static str)> {
+    let seg = addr.segments();
+    let last32 = Ipv4Addr::new(
+        seg[6].to_be_bytes()[0],
+        seg[6].to_be_bytes()[1],
+        seg[7].to_be_bytes()[0],
+        seg[7].to_be_bytes()[1],
+    );
+    if let Some(v4) = addr.to_ipv4_mapped() {
+        return Some((v4, "IPv4-mapped"));
+    }
+    match seg {
+        [0, 0, 0, 0, 0, 0, _, _] if u32::from(last32) > 1 => Some((last32, "IPv4-compatible")),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some((last32, "IPv4-translated (SIIT)")),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some((last32, "NAT64")),
+        [0x64, 0xff9b, 1, ..] => Some((last32, "local-use NAT64")),
+        [0x2002, a, b, ..] => {
+            let [a1, a2] = a.to_be_bytes();
+            let [b1, b2] = b.to_be_bytes();
+            Some((Ipv4Addr::new(a1, a2, b1, b2), "6to4"))
+        }
+        [0x2001, 0, ..] => Some((!last32, "Teredo")),
+        _ => None,
     }
 }
 
-/// Why an address is forbidden by default, or `None` for a public address.
-pub fn forbidden_kind(addr: IpAddr) -> Option<&'static str> {
-    match canonical(addr) {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => forbidden_v6(v6),
+/// A block of an IANA special-purpose address registry, or another range deliveries never
+/// go to.
+struct Block<A> {
+    addr: A,
+    prefix: u8,
+    kind: &'static str,
+}
+
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8, kind: &'static str) -> Block<Ipv4Addr> {
+    Block {
+        addr: Ipv4Addr::new(a, b, c, d),
+        prefix,
+        kind,
     }
+}
+
+const fn v6(segments: [u16; 8], prefix: u8, kind: &'static str) -> Block<Ipv6Addr> {
+    let [a, b, c, d, e, f, g, h] = segments;
+    Block {
+        addr: Ipv6Addr::new(a, b, c, d, e, f, g, h),
+        prefix,
+        kind,
+    }
+}
+
+/// Every block of the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its
+/// updates), multicast and the limited broadcast: including the few the registry calls
+/// globally reachable (AS112, AMT, anycast relays), which are infrastructure, never a
+/// webhook receiver.
+const V4_BLOCKS: &[Block<Ipv4Addr>] = &[
+    v4(0, 0, 0, 0, 8, "\"this network\" (unspecified)"),
+    v4(10, 0, 0, 0, 8, "private"),
+    v4(100, 64, 0, 0, 10, "shared (carrier-grade NAT)"),
+    v4(127, 0, 0, 0, 8, "loopback"),
+    v4(169, 254, 0, 0, 16, "link-local (cloud metadata)"),
+    v4(172, 16, 0, 0, 12, "private"),
+    v4(192, 0, 0, 0, 24, "reserved (IETF protocol assignments)"),
+    v4(192, 0, 2, 0, 24, "reserved (documentation)"),
+    v4(192, 31, 196, 0, 24, "reserved (AS112)"),
+    v4(192, 52, 193, 0, 24, "reserved (AMT)"),
+    v4(192, 88, 99, 0, 24, "deprecated (6to4 relay anycast)"),
+    v4(192, 168, 0, 0, 16, "private"),
+    v4(192, 175, 48, 0, 24, "reserved (AS112 direct delegation)"),
+    v4(198, 18, 0, 0, 15, "reserved (benchmarking)"),
+    v4(198, 51, 100, 0, 24, "reserved (documentation)"),
+    v4(203, 0, 113, 0, 24, "reserved (documentation)"),
+    v4(224, 0, 0, 0, 4, "multicast"),
+    v4(240, 0, 0, 0, 4, "reserved"),
+    v4(255, 255, 255, 255, 32, "broadcast"),
+];
+
+/// The blocks of the IANA IPv6 Special-Purpose Address Registry and the deprecated ranges,
+/// for addresses that carry no IPv4 address (those are judged by it, see [`embedded_v4`]).
+/// Whatever is outside global unicast (`2000::/3`) is refused as well.
+const V6_BLOCKS: &[Block<Ipv6Addr>] = &[
+    v6([0, 0, 0, 0, 0, 0, 0, 1], 128, "loopback"),
+    v6([0, 0, 0, 0, 0, 0, 0, 0], 128, "unspecified"),
+    v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, "local-use NAT64"),
+    v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64, "reserved (discard-only)"),
+    v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64, "reserved (dummy prefix)"),
+    v6(
+        [0x2001, 0, 0, 0, 0, 0, 0, 0],
+        23,
+        "reserved (IETF protocol assignments)",
+    ),
+    v6(
+        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
+        32,
+        "reserved (documentation)",
+    ),
+    v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, "deprecated (6to4)"),
+    v6(
+        [0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0],
+        48,
+        "reserved (AS112 direct delegation)",
+    ),
+    v6(
+        [0x3fff, 0, 0, 0, 0, 0, 0, 0],
+        20,
+        "reserved (documentation)",
+    ),
+    v6([0x3ffe, 0, 0, 0, 0, 0, 0, 0], 16, "reserved (former 6bone)"),
+    v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, "reserved (SRv6 SIDs)"),
+    v6(
+        [0xfc00, 0, 0, 0, 0, 0, 0, 0],
+        7,
+        "private (unique local, including cloud metadata fd00:ec2::254)",
+    ),
+    v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, "link-local"),
+    v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, "deprecated (site-local)"),
+    v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, "multicast"),
+];
+
+/// Why an address is forbidden by default, or `None` for a public address. An IPv6 address
+/// that carries an IPv4 address ([`embedded_v4`]) is judged by that address; the forms
+/// that are deprecated or only ever reach a tunnel (IPv4-compatible, SIIT, 6to4, Teredo)
+/// are refused even when it is public.
+///
+/// The answer completes "the address is …": `a loopback address`, `the IPv4-compatible
+/// form of 127.0.0.2, a loopback address`.
+pub fn forbidden_kind(addr: IpAddr) -> Option<String> {
+    match addr {
+        IpAddr::V4(v4) => forbidden_v4(v4).map(an_address),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some((v4, form)) => match forbidden_v4(v4) {
+                Some(kind) => Some(format!("the {form} form of {v4}, {}", an_address(kind))),
+                None if matches!(form, "IPv4-mapped" | "NAT64") => None,
+                None => Some(format!("a deprecated {form} address (carrying {v4})")),
+            },
+            None => forbidden_v6(v6).map(an_address),
+        },
+    }
+}
+
+/// `a loopback address`, `an unspecified address`.
+fn an_address(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind} address")
 }
 
 fn forbidden_v4(addr: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = addr.octets();
-    if addr.is_loopback() {
-        Some("loopback")
-    } else if addr.is_unspecified() || a == 0 {
-        Some("unspecified")
-    } else if addr.is_private() {
-        Some("private")
-    } else if addr.is_link_local() {
-        Some("link-local (cloud metadata)")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("shared (carrier-grade NAT)")
-    } else if addr.is_multicast() {
-        Some("multicast")
-    } else if addr.is_broadcast() || a >= 240 {
-        Some("reserved")
-    } else if a == 192 && b == 0 && addr.octets()[2] == 0 {
-        Some("reserved (IETF protocol assignments)")
-    } else if a == 198 && (b == 18 || b == 19) {
-        Some("reserved (benchmarking)")
-    } else {
-        None
-    }
+    V4_BLOCKS
+        .iter()
+        .find(|block| prefix_eq(&block.addr.octets(), &addr.octets(), block.prefix))
+        .map(|block| block.kind)
 }
 
 fn forbidden_v6(addr: Ipv6Addr) -> Option<&'static str> {
-    let first = addr.segments()[0];
-    if addr.is_loopback() {
-        Some("loopback")
-    } else if addr.is_unspecified() {
-        Some("unspecified")
-    } else if first & 0xfe00 == 0xfc00 {
-        Some("private (unique local, including cloud metadata fd00:ec2::254)")
-    } else if first & 0xffc0 == 0xfe80 {
-        Some("link-local")
-    } else if addr.is_multicast() {
-        Some("multicast")
-    } else if first == 0x64 && addr.segments()[1] == 0xff9b {
-        // NAT64 embeds an IPv4 address: judge that one.
-        let [.., c, d] = addr.segments();
-        let [c1, c2] = c.to_be_bytes();
-        let [d1, d2] = d.to_be_bytes();
-        forbidden_v4(Ipv4Addr::new(c1, c2, d1, d2))
-    } else {
-        None
-    }
+    V6_BLOCKS
+        .iter()
+        .find(|block| prefix_eq(&block.addr.octets(), &addr.octets(), block.prefix))
+        .map(|block| block.kind)
+        .or_else(|| {
+            (addr.segments()[0] & 0xe000 != 0x2000).then_some("reserved (not global unicast)")
+        })
 }
 
 /// The rule deliveries follow: the default refusals, minus the allowed networks.
@@ -156,8 +276,8 @@ impl Guard {
     /// `Err` with a sentence when deliveries may not go to `addr`.
     pub fn check(&self, addr: IpAddr) -> Result<(), String> {
         match forbidden_kind(addr) {
-            Some(kind) if !self.allowed.iter().any(|net| net.contains(addr)) => Err(format!(
-                "{addr} is a {kind} address; deliveries do not go there unless the server's webhooks.allow_networks allows it"
+            Some(what) if !self.allowed.iter().any(|net| net.contains(addr)) => Err(format!(
+                "{addr} is {what}; deliveries do not go there unless the server's webhooks.allow_networks allows it"
             )),
             _ => Ok(()),
         }
@@ -335,6 +455,37 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::10.0.0.1",
+            // Every IPv6 form that carries an IPv4 address, around loopback.
+            "::127.0.0.2",
+            "::ffff:0:127.0.0.2",
+            "2002:7f00:2::",
+            "2002:a9fe:a9fe::1",
+            // Teredo: the client's address is inverted in the last 32 bits.
+            "2001:0:4136:e378:8000:63bf:80ff:fffd",
+            "64:ff9b:1::7f00:1",
+            // The deprecated forms, even around a public address.
+            "::93.184.216.34",
+            "::ffff:0:93.184.216.34",
+            "2002:5db8:d822::1",
+            // Special-purpose and deprecated IPv6 blocks.
+            "fec0::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "2001:2::1",
+            "5f00::1",
+            "3ffe::1",
+            "4000::1",
+            "::2",
+            // Special-purpose IPv4 blocks.
+            "192.0.0.8",
+            "192.0.2.10",
+            "198.51.100.1",
+            "203.0.113.9",
+            "192.88.99.1",
+            "192.31.196.1",
+            "198.19.255.1",
+            "240.0.0.1",
         ] {
             assert!(
                 forbidden_kind(ip(addr)).is_some(),
@@ -347,9 +498,29 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "8.8.8.8",
+            "::ffff:93.184.216.34",
+            "64:ff9b::93.184.216.34",
+            "2a00:1450:4001:80b::200e",
         ] {
             assert_eq!(forbidden_kind(ip(addr)), None, "{addr} is public");
         }
+    }
+
+    #[test]
+    fn carried_ipv4_addresses_are_named_in_the_refusal() {
+        let teredo = embedded_v4("2001:0:4136:e378:8000:63bf:80ff:fffd".parse().expect("v6"));
+        assert_eq!(teredo, Some((Ipv4Addr::new(127, 0, 0, 2), "Teredo")));
+        let why = Guard::default()
+            .check(ip("::127.0.0.2"))
+            .expect_err("loopback");
+        assert!(
+            why.contains("the IPv4-compatible form of 127.0.0.2, a loopback address"),
+            "{why}"
+        );
+        let why = Guard::default()
+            .check(ip("0.0.0.0"))
+            .expect_err("unspecified");
+        assert!(why.contains("is a \"this network\""), "{why}");
     }
 
     #[test]

@@ -48,3 +48,53 @@ async fn secrets_on_disk_are_private_whatever_the_umask() {
     server.stop().await;
     assert_eq!(mode(&data), 0o755, "the operator's choice is not changed");
 }
+
+/// Finding 7: IPv6 forms that carry an IPv4 address, and deprecated or special-purpose
+/// ranges, were accepted as webhook targets. Each is refused at creation, with the address
+/// it really is named.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_targets_in_every_ipv6_form_of_an_internal_address_are_refused() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    for (url, says) in [
+        (
+            "http://[::127.0.0.2]/",
+            "IPv4-compatible form of 127.0.0.2, a loopback",
+        ),
+        (
+            "http://[::ffff:0:127.0.0.2]/",
+            "SIIT) form of 127.0.0.2, a loopback",
+        ),
+        (
+            "http://[2002:7f00:2::]/",
+            "6to4 form of 127.0.0.2, a loopback",
+        ),
+        (
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffd]/",
+            "Teredo form of 127.0.0.2, a loopback",
+        ),
+        ("http://[fec0::1]/", "site-local"),
+        (
+            "http://[::ffff:a9fe:a9fe]/",
+            "169.254.169.254, a link-local",
+        ),
+        ("http://[2001:db8::1]/", "documentation"),
+        ("http://192.0.2.1/", "documentation"),
+        ("http://2130706433/", "loopback"),
+    ] {
+        let reply = server
+            .post_json(
+                "/api/v1/webhooks",
+                Some(&owner),
+                &serde_json::json!({"url": url}),
+            )
+            .await;
+        reply.expect(422, Some("forbidden_target"));
+        let message = reply.json()["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        assert!(message.contains(says), "{url}: {message}");
+    }
+    server.stop().await;
+}
