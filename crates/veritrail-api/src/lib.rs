@@ -138,6 +138,13 @@ pub mod error_codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// 500: a bug; the detail is in the server's log under the request id.
     pub const INTERNAL: &str = "internal";
+    /// 500: stored data failed its integrity check (a checksum, or a proof that does not
+    /// fold to the signed checkpoint's root), so it was not served; the server's log has
+    /// the detail. Not worth retrying.
+    pub const INTEGRITY_ERROR: &str = "integrity_error";
+    /// 507: the server's disk is full; nothing of the request was stored. Retry later with
+    /// the same event ids.
+    pub const STORAGE_FULL: &str = "storage_full";
     /// 503: the ledger cannot store or read right now; retrying with the same event ids is
     /// safe.
     pub const UNAVAILABLE: &str = "unavailable";

@@ -85,6 +85,35 @@ pub enum ReadError {
         size: u64,
         what: String,
     },
+    /// A proof built from stored hashes does not fold to the root of the signed checkpoint
+    /// (or the checkpoint itself does not verify): stored data is damaged, and the proof is
+    /// not handed out.
+    #[error("integrity failure in tenant {tenant}'s log: {what}")]
+    Integrity { tenant: TenantId, what: String },
+}
+
+/// An inclusion proof that was checked against a signed checkpoint before it was handed out.
+#[derive(Debug, Clone)]
+pub struct CheckedInclusion {
+    pub seq: u64,
+    pub tree_size: u64,
+    /// The stored leaf hash of the record.
+    pub leaf_hash: Hash,
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint the proof was checked against (through a consistency proof
+    /// when `tree_size` is smaller than its size).
+    pub checkpoint: Arc<str>,
+    pub checkpoint_size: u64,
+}
+
+/// A consistency proof checked against a signed checkpoint before it was handed out.
+#[derive(Debug, Clone)]
+pub struct CheckedConsistency {
+    pub from: u64,
+    pub to: u64,
+    pub proof: Vec<Hash>,
+    pub checkpoint: Arc<str>,
+    pub checkpoint_size: u64,
 }
 
 /// Running totals of the sequencer, for metrics and benchmarks.
@@ -377,6 +406,212 @@ impl Ledger {
         }
         merkle::consistency_proof(&self.node_reader(tenant), size1, size2)
             .map_err(|err| proof_error(err, tenant, size2, format!("size {size1} to size {size2}")))
+    }
+
+    /// The latest signed checkpoint of `tenant`, opened with this ledger's key: its note,
+    /// its size and its root. `None` for an empty log.
+    pub fn signed_checkpoint(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<(Arc<str>, Checkpoint)>, ReadError> {
+        let Some(note) = self.store.checkpoint(tenant)? else {
+            return Ok(None);
+        };
+        let checkpoint = self.open_checkpoint(tenant, &note)?;
+        Ok(Some((note, checkpoint)))
+    }
+
+    /// `note` opened with this ledger's key and parsed as `tenant`'s checkpoint.
+    fn open_checkpoint(&self, tenant: &TenantId, note: &str) -> Result<Checkpoint, ReadError> {
+        let integrity = |what: String| ReadError::Integrity {
+            tenant: tenant.clone(),
+            what,
+        };
+        let opened = veritrail_core::note::open(note, std::slice::from_ref(&self.verifier))
+            .map_err(|err| integrity(format!("the stored checkpoint does not verify: {err}")))?;
+        let checkpoint = Checkpoint::parse(&opened.text)
+            .map_err(|err| integrity(format!("the stored checkpoint does not parse: {err}")))?;
+        if checkpoint.origin() != self.origin(tenant) {
+            return Err(integrity(format!(
+                "the stored checkpoint names the log {:?}",
+                checkpoint.origin()
+            )));
+        }
+        Ok(checkpoint)
+    }
+
+    /// The canonical bytes of record `seq` and its stored leaf hash, checked to agree (the
+    /// leaf hash is what proofs and signatures commit to); `None` past the log's end.
+    pub fn checked_record(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+    ) -> Result<Option<(Vec<u8>, Hash)>, ReadError> {
+        let Some(bytes) = self.store.read_records(tenant, seq, 1)?.pop() else {
+            return Ok(None);
+        };
+        let stored = self
+            .store
+            .read_nodes(tenant, &[NodeId::new(0, seq)])?
+            .pop()
+            .ok_or_else(|| ReadError::Integrity {
+                tenant: tenant.clone(),
+                what: format!("no leaf hash for seq {seq}"),
+            })?;
+        if merkle::leaf_hash(&bytes) != stored {
+            return Err(ReadError::Integrity {
+                tenant: tenant.clone(),
+                what: format!("the record at seq {seq} does not hash to its stored leaf hash"),
+            });
+        }
+        Ok(Some((bytes, stored)))
+    }
+
+    /// The inclusion proof of record `seq` in the tree of `tree_size` records (default: the
+    /// latest checkpoint's), checked before it is returned: it must fold the stored leaf
+    /// hash to the signed root of the latest checkpoint, or, for an older tree, to the root
+    /// of that tree, which a consistency proof must tie to the signed root. Stored hashes
+    /// that were damaged give [`ReadError::Integrity`], never a proof that does not verify.
+    pub fn checked_inclusion(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+        tree_size: Option<u64>,
+    ) -> Result<CheckedInclusion, ReadError> {
+        let (note, checkpoint) =
+            self.signed_checkpoint(tenant)?
+                .ok_or_else(|| ReadError::OutOfRange {
+                    tenant: tenant.clone(),
+                    size: 0,
+                    what: format!("seq {seq}"),
+                })?;
+        self.checked_inclusion_against(tenant, seq, tree_size, note, &checkpoint)
+    }
+
+    /// [`Ledger::checked_inclusion`] against the signed checkpoint `note` (a receipt's),
+    /// which must be of `tenant`'s log and no larger than it.
+    pub fn checked_inclusion_in(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+        note: Arc<str>,
+    ) -> Result<CheckedInclusion, ReadError> {
+        let checkpoint = self.open_checkpoint(tenant, &note)?;
+        self.checked_inclusion_against(tenant, seq, None, note, &checkpoint)
+    }
+
+    fn checked_inclusion_against(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+        tree_size: Option<u64>,
+        note: Arc<str>,
+        checkpoint: &Checkpoint,
+    ) -> Result<CheckedInclusion, ReadError> {
+        let signed_size = checkpoint.size();
+        let tree_size = tree_size.unwrap_or(signed_size);
+        if seq >= tree_size || tree_size > signed_size {
+            return Err(ReadError::OutOfRange {
+                tenant: tenant.clone(),
+                size: signed_size,
+                what: format!("seq {seq} in a tree of {tree_size}"),
+            });
+        }
+        let integrity = |what: String| ReadError::Integrity {
+            tenant: tenant.clone(),
+            what,
+        };
+        let leaf_hash = self
+            .store
+            .read_nodes(tenant, &[NodeId::new(0, seq)])?
+            .pop()
+            .ok_or_else(|| integrity(format!("no leaf hash for seq {seq}")))?;
+        let proof = self.inclusion_proof(tenant, seq, tree_size)?;
+        let root = self.root_tied_to(tenant, tree_size, checkpoint)?;
+        merkle::verify_inclusion(&leaf_hash, seq, tree_size, &proof, &root).map_err(|err| {
+            integrity(format!(
+                "the inclusion proof of seq {seq} in a tree of {tree_size} does not verify against the signed checkpoint: {err}"
+            ))
+        })?;
+        Ok(CheckedInclusion {
+            seq,
+            tree_size,
+            leaf_hash,
+            proof,
+            checkpoint: note,
+            checkpoint_size: signed_size,
+        })
+    }
+
+    /// The consistency proof from the tree of `from` records to the tree of `to` (default:
+    /// the latest checkpoint's), checked against the latest signed checkpoint before it is
+    /// returned, as [`Ledger::checked_inclusion`] is.
+    pub fn checked_consistency(
+        &self,
+        tenant: &TenantId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<CheckedConsistency, ReadError> {
+        let (note, checkpoint) =
+            self.signed_checkpoint(tenant)?
+                .ok_or_else(|| ReadError::OutOfRange {
+                    tenant: tenant.clone(),
+                    size: 0,
+                    what: format!("size {from}"),
+                })?;
+        let signed_size = checkpoint.size();
+        let to = to.unwrap_or(signed_size);
+        if from == 0 || from > to || to > signed_size {
+            return Err(ReadError::OutOfRange {
+                tenant: tenant.clone(),
+                size: signed_size,
+                what: format!("size {from} to size {to}"),
+            });
+        }
+        let proof = self.consistency_proof(tenant, from, to)?;
+        let to_root = self.root_tied_to(tenant, to, &checkpoint)?;
+        let from_root = merkle::root_at(&self.node_reader(tenant), from)
+            .map_err(|err| proof_error(err, tenant, to, format!("size {from}")))?;
+        merkle::verify_consistency(from, to, &proof, &from_root, &to_root).map_err(|err| {
+            ReadError::Integrity {
+                tenant: tenant.clone(),
+                what: format!(
+                    "the consistency proof from {from} to {to} does not verify against the signed checkpoint: {err}"
+                ),
+            }
+        })?;
+        Ok(CheckedConsistency {
+            from,
+            to,
+            proof,
+            checkpoint: note,
+            checkpoint_size: signed_size,
+        })
+    }
+
+    /// The root of the tree of `size` records: the signed root itself, or the root computed
+    /// from stored hashes once a consistency proof from it verifies against the signed root.
+    fn root_tied_to(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<Hash, ReadError> {
+        if size == checkpoint.size() {
+            return Ok(*checkpoint.root());
+        }
+        let root = merkle::root_at(&self.node_reader(tenant), size)
+            .map_err(|err| proof_error(err, tenant, checkpoint.size(), format!("size {size}")))?;
+        let proof = self.consistency_proof(tenant, size, checkpoint.size())?;
+        merkle::verify_consistency(size, checkpoint.size(), &proof, &root, checkpoint.root())
+            .map_err(|err| ReadError::Integrity {
+                tenant: tenant.clone(),
+                what: format!(
+                    "the tree of {size} records computed from stored hashes is not a prefix of the signed checkpoint of {}: {err}",
+                    checkpoint.size()
+                ),
+            })?;
+        Ok(root)
     }
 
     fn check_size(&self, tenant: &TenantId, tree_size: u64) -> Result<(), ReadError> {

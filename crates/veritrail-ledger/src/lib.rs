@@ -25,6 +25,9 @@ pub mod store;
 pub mod verify;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use ledger::{AppendError, Ledger, LedgerConfig, LedgerStats, ReadError, Receipt};
+pub use ledger::{
+    AppendError, CheckedConsistency, CheckedInclusion, Ledger, LedgerConfig, LedgerStats,
+    ReadError, Receipt,
+};
 pub use memory::{Fault, MemoryStore};
 pub use store::{LedgerStore, StoreError};

@@ -6,9 +6,9 @@
 //! recomputes each leaf hash and the tree over them, and checks every signed checkpoint in
 //! the journal (one per commit) against the pinned key and against the root of the records
 //! before it. Damage is pinned down as closely as the data allows: a record's tenant and
-//! seq, else its journal position. The derived files (offsets, stored node hashes) and the
-//! index's sync marker are cross-checked up to the marker, which is how a journal cut at a
-//! frame boundary is caught.
+//! seq, else its journal position. The derived files (offsets, and every stored node hash,
+//! inner nodes included, since proofs are built from them) and the index's sync marker are
+//! cross-checked up to the marker, which is how a journal cut at a frame boundary is caught.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -455,7 +455,12 @@ impl Checker<'_> {
         let check = self.tenant(&tenant);
         let expected = check.next_seq;
         check.next_seq = check.next_seq.max(seq.saturating_add(1));
-        check.frontier.append(leaf_hash, |_, _| {});
+        // The nodes this leaf completes (itself first): every one is checked against the
+        // stored `nodes` file, inner hashes included, since proofs are built from them.
+        let mut completed: Vec<(NodeId, merkle::Hash)> = Vec::with_capacity(8);
+        check
+            .frontier
+            .append(leaf_hash, |id, hash| completed.push((id, hash)));
         let size = check.frontier.size();
         // The root costs O(log n) hashes: only for sizes a trusted checkpoint names.
         let trusted_root = trusted
@@ -466,7 +471,7 @@ impl Checker<'_> {
         let derived = check
             .derived
             .as_mut()
-            .map(|derived| derived.check(seq, pos, body.len(), &leaf_hash));
+            .map(|derived| derived.check(seq, pos, body.len(), &completed));
         let mut faults = Vec::new();
         if seq > expected {
             faults.push(fault(
@@ -678,12 +683,14 @@ impl Derived {
         })
     }
 
+    /// Checks record `seq`'s offset entry and the stored hash of every node its leaf
+    /// completes (`completed`: the leaf first, then its new parents).
     fn check(
         &mut self,
         seq: u64,
         pos: u64,
         len: usize,
-        leaf_hash: &merkle::Hash,
+        completed: &[(NodeId, merkle::Hash)],
     ) -> Result<(), String> {
         if seq >= self.synced {
             return Ok(());
@@ -699,13 +706,22 @@ impl Derived {
                 "offsets file places the record at position {stored_pos} ({stored_len} bytes)"
             ));
         }
-        let node_pos = postorder_index(NodeId::new(0, seq)) * merkle::HASH_LEN as u64;
-        let stored = self
-            .nodes
-            .read(node_pos, merkle::HASH_LEN)
-            .ok_or("nodes file is too short")?;
-        if stored != leaf_hash {
-            return Err("the stored leaf hash differs from the hash of the record".into());
+        for (id, hash) in completed {
+            let node_pos = postorder_index(*id) * merkle::HASH_LEN as u64;
+            let stored = self
+                .nodes
+                .read(node_pos, merkle::HASH_LEN)
+                .ok_or("nodes file is too short")?;
+            if stored != hash {
+                return Err(if id.level == 0 {
+                    "the stored leaf hash differs from the hash of the record".to_owned()
+                } else {
+                    format!(
+                        "the stored hash of node (level {}, index {}) differs from the hash of the records under it: proofs through it would not verify",
+                        id.level, id.index
+                    )
+                });
+            }
         }
         Ok(())
     }

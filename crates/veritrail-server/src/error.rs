@@ -1,8 +1,12 @@
 //! [`ApiError`]: the one error type of every handler, turned into the JSON error body
 //! `{"error": {"code", "message", ...}}` with its status.
 //!
-//! Client errors keep their message. Internal errors (5xx but `unavailable`) answer with a
-//! generic sentence; the detail goes to the log with the request id.
+//! Client errors keep their message. Internal errors (5xx but `unavailable` and
+//! `storage_full`) answer with a generic sentence; the detail goes to the log with the
+//! request id. Errors are mapped by what the caller should do: 503 and 507 mean "retry
+//! later" (with `Retry-After`), 500 never does.
+
+use std::sync::atomic::Ordering::Relaxed;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +75,9 @@ impl ApiError {
     /// Storage cannot serve right now: 503, and the detail is logged.
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "storage unavailable");
+        crate::metrics::FAULTS
+            .storage_unavailable
+            .fetch_add(1, Relaxed);
         let mut err = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             error_codes::UNAVAILABLE,
@@ -78,6 +85,33 @@ impl ApiError {
         );
         err.retry_after = Some(1);
         err
+    }
+
+    /// The disk is full: 507; nothing of the request was stored, and a retry with the same
+    /// event ids is safe once space is back.
+    pub fn storage_full(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "storage full");
+        crate::metrics::FAULTS.storage_full.fetch_add(1, Relaxed);
+        let mut err = Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            error_codes::STORAGE_FULL,
+            "the server's disk is full: nothing of this request was stored; retry later with the same event ids",
+        );
+        err.retry_after = Some(10);
+        err
+    }
+
+    /// Stored data failed a check (a checksum, a decoding, a proof that does not fold to the
+    /// signed root): 500, never the damaged data. The detail is logged as an integrity
+    /// error and counted (`veritrail_integrity_failures_total`).
+    pub fn integrity(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(target: "veritrail::integrity", %detail, "integrity failure: stored data does not verify");
+        crate::metrics::FAULTS.integrity.fetch_add(1, Relaxed);
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_codes::INTEGRITY_ERROR,
+            "stored data failed its integrity check, so it is not served; the server's log has the detail under this request id",
+        )
     }
 
     /// A bug or an unexpected failure: 500 with a generic message; the detail is logged.
@@ -131,8 +165,88 @@ impl From<crate::control::ControlError> for ApiError {
     }
 }
 
+/// Each storage error by what the caller should do: retry later (`Unavailable`: 503, or 507
+/// when the disk is full), nothing (`Corrupt`, `Conflict`: 500, counted, never "retry"),
+/// or look elsewhere (`NotFound`: 404).
 impl From<veritrail_ledger::StoreError> for ApiError {
     fn from(err: veritrail_ledger::StoreError) -> Self {
-        ApiError::unavailable(err)
+        use veritrail_ledger::StoreError;
+        match err {
+            StoreError::Unavailable(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                ApiError::storage_full(io)
+            }
+            StoreError::Unavailable(_) | StoreError::Injected => ApiError::unavailable(err),
+            StoreError::Corrupt(_) => {
+                crate::metrics::FAULTS.storage_corrupt.fetch_add(1, Relaxed);
+                ApiError::integrity(err)
+            }
+            StoreError::Conflict { .. } => {
+                crate::metrics::FAULTS
+                    .storage_conflict
+                    .fetch_add(1, Relaxed);
+                ApiError::internal(err)
+            }
+            StoreError::NotFound(what) => ApiError::not_found(what),
+        }
+    }
+}
+
+/// Reads and proofs: a range the log does not have is the caller's mistake (400); a proof
+/// that does not verify is never served ([`ApiError::integrity`]).
+impl From<veritrail_ledger::ReadError> for ApiError {
+    fn from(err: veritrail_ledger::ReadError) -> Self {
+        use veritrail_ledger::ReadError;
+        match err {
+            ReadError::Store(err) => err.into(),
+            ReadError::OutOfRange { .. } => {
+                ApiError::bad_request(error_codes::INVALID_PARAMETER, err.to_string())
+            }
+            ReadError::Integrity { .. } => ApiError::integrity(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veritrail_ledger::StoreError;
+
+    use super::*;
+
+    #[test]
+    fn storage_errors_answer_by_what_the_caller_should_do() {
+        let io = |kind| StoreError::Unavailable(std::io::Error::from(kind));
+        let cases = [
+            (io(std::io::ErrorKind::Other), 503, error_codes::UNAVAILABLE),
+            (
+                io(std::io::ErrorKind::StorageFull),
+                507,
+                error_codes::STORAGE_FULL,
+            ),
+            (
+                StoreError::Corrupt("crc".into()),
+                500,
+                error_codes::INTEGRITY_ERROR,
+            ),
+            (
+                StoreError::Conflict {
+                    tenant: veritrail_core::event::TenantId::parse("acme").expect("id"),
+                    first_seq: 3,
+                    size: 4,
+                },
+                500,
+                error_codes::INTERNAL,
+            ),
+            (
+                StoreError::NotFound("seq 9".into()),
+                404,
+                error_codes::NOT_FOUND,
+            ),
+        ];
+        for (err, status, code) in cases {
+            let answer = ApiError::from(err);
+            assert_eq!(answer.status.as_u16(), status, "{}", answer.message);
+            assert_eq!(answer.code, code);
+            assert_eq!(answer.retry_after.is_some(), status >= 503, "{code}");
+        }
     }
 }

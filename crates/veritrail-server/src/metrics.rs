@@ -8,6 +8,8 @@
 //!   `veritrail_ledger_commit_seconds` (histogram: write + fdatasync), from the ledger.
 //! - `veritrail_ledger_queued_requests`, `veritrail_search_lag_events` (events acknowledged
 //!   but not yet searchable, all tenants) and `veritrail_search_commits_total`.
+//! - `veritrail_storage_errors_total{kind}` and `veritrail_integrity_failures_total`
+//!   ([`FAULTS`]).
 //! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
 //!   and `veritrail_webhook_backlog_events` (records past the progress of enabled
 //!   subscriptions).
@@ -17,9 +19,33 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
+use std::sync::atomic::AtomicU64;
+
 use veritrail_ledger::histogram::{self, Histogram};
 
 use crate::AppState;
+
+/// Failures counted where they become answers ([`crate::error::ApiError`]'s constructors),
+/// process-wide: `veritrail_storage_errors_total{kind}` and
+/// `veritrail_integrity_failures_total`.
+pub static FAULTS: Faults = Faults {
+    storage_unavailable: AtomicU64::new(0),
+    storage_full: AtomicU64::new(0),
+    storage_corrupt: AtomicU64::new(0),
+    storage_conflict: AtomicU64::new(0),
+    integrity: AtomicU64::new(0),
+};
+
+/// See [`FAULTS`].
+#[derive(Debug)]
+pub struct Faults {
+    pub storage_unavailable: AtomicU64,
+    pub storage_full: AtomicU64,
+    pub storage_corrupt: AtomicU64,
+    pub storage_conflict: AtomicU64,
+    /// Stored data that failed a check on its way out: never served.
+    pub integrity: AtomicU64,
+}
 
 /// Request metrics; the rest is read from the ledger and the indexer when rendering.
 #[derive(Debug, Default)]
@@ -127,6 +153,18 @@ impl Metrics {
              # HELP veritrail_search_commits_total Search index commits.\n# TYPE veritrail_search_commits_total counter\nveritrail_search_commits_total {}\n",
             state.search_lag(),
             state.indexer_commits(),
+        );
+        let _ = write!(
+            out,
+            "# HELP veritrail_storage_errors_total Storage failures answered, by kind (unavailable and full are retryable; corrupt and conflict are not).\n# TYPE veritrail_storage_errors_total counter\n\
+             veritrail_storage_errors_total{{kind=\"unavailable\"}} {}\nveritrail_storage_errors_total{{kind=\"full\"}} {}\n\
+             veritrail_storage_errors_total{{kind=\"corrupt\"}} {}\nveritrail_storage_errors_total{{kind=\"conflict\"}} {}\n\
+             # HELP veritrail_integrity_failures_total Stored data that failed a check (checksum, proof against the signed root) and was not served.\n# TYPE veritrail_integrity_failures_total counter\nveritrail_integrity_failures_total {}\n",
+            FAULTS.storage_unavailable.load(Ordering::Relaxed),
+            FAULTS.storage_full.load(Ordering::Relaxed),
+            FAULTS.storage_corrupt.load(Ordering::Relaxed),
+            FAULTS.storage_conflict.load(Ordering::Relaxed),
+            FAULTS.integrity.load(Ordering::Relaxed),
         );
         let hooks = state.webhooks().stats(state);
         let _ = write!(

@@ -265,6 +265,18 @@ fn unreadable() -> Response {
     )
 }
 
+/// The page of a record whose stored data failed its integrity check (500; the detail is
+/// logged as an integrity error): it is not shown, rather than shown unverifiable.
+fn damaged(embeddable: bool) -> Response {
+    problem_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "This event failed its integrity check",
+        "Its stored data does not verify against the log's signed checkpoint, so it is not shown. The server's log names the damage; the operator can check the whole log with `veritrail verify`.",
+        if embeddable { None } else { BACK },
+        embeddable,
+    )
+}
+
 /// A page that says what went wrong: a refused key or token, a missing record, a log that
 /// cannot be read. `embeddable`: for the embedded view, which other sites frame.
 fn problem_page(
@@ -1097,7 +1109,7 @@ async fn record(
     let work = state.clone();
     let found = tokio::task::spawn_blocking(move || record_view(&work, &tenant, seq))
         .await
-        .unwrap_or_else(|err| Err(err.to_string()));
+        .unwrap_or_else(|err| Err(crate::error::ApiError::internal(err)));
     let shown = match found {
         Ok(Some(shown)) => shown,
         Ok(None) => {
@@ -1106,8 +1118,11 @@ async fn record(
                 "This tenant's log has no event with that seq.",
             );
         }
-        Err(why) => {
-            tracing::error!(error = %why, "the record page could not read the log");
+        Err(err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+            return damaged(false);
+        }
+        Err(err) => {
+            tracing::error!(error = %err.message, "the record page could not read the log");
             return unreadable();
         }
     };
@@ -1129,42 +1144,42 @@ async fn record(
 }
 
 /// The record `seq`, its inclusion proof in the latest checkpoint's tree, and that
-/// checkpoint; `None` when the log has no such record.
-fn record_view(state: &AppState, tenant: &TenantId, seq: u64) -> Result<Option<Shown>, String> {
+/// checkpoint; `None` when the log has no such record. The bytes are checked against their
+/// leaf hash and the proof against the signed root first: a page never carries a proof
+/// that does not verify (`integrity_error` instead).
+fn record_view(
+    state: &AppState,
+    tenant: &TenantId,
+    seq: u64,
+) -> Result<Option<Shown>, crate::error::ApiError> {
     use base64::Engine;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let ledger = state.ledger();
-    let Some(checkpoint) = ledger.checkpoint(tenant).map_err(|err| err.to_string())? else {
+    let Some(size) = ledger.signed_checkpoint(tenant)?.map(|(_, c)| c.size()) else {
         return Ok(None);
     };
-    let tree_size = checkpoint_size(&checkpoint).map_err(|err| err.message)?;
-    if seq >= tree_size {
+    if seq >= size {
         return Ok(None);
     }
-    let Some(bytes) = ledger
-        .store()
-        .read_records(tenant, seq, 1)
-        .map_err(|err| err.to_string())?
-        .pop()
-    else {
+    let Some((bytes, _)) = ledger.checked_record(tenant, seq)? else {
         return Ok(None);
     };
-    let record = veritrail_core::record::Record::decode(&bytes).map_err(|err| err.to_string())?;
-    let proof = ledger
-        .inclusion_proof(tenant, seq, tree_size)
-        .map_err(|err| format!("{err:?}"))?;
+    let record = veritrail_core::record::Record::decode(&bytes).map_err(|err| {
+        crate::error::ApiError::integrity(format!("record {seq} does not decode: {err}"))
+    })?;
+    let checked = ledger.checked_inclusion(tenant, seq, None)?;
     let catalog_name = record
         .catalog()
         .name
         .as_ref()
         .map(|name| name.as_str().to_owned());
-    let proof: Vec<String> = proof.iter().map(|hash| b64(hash)).collect();
+    let proof: Vec<String> = checked.proof.iter().map(|hash| b64(hash)).collect();
     Ok(Some(Shown {
         tenant: tenant.as_str().to_owned(),
         seq,
         title: catalog_name.unwrap_or_else(|| record.event().event_type().as_str().to_owned()),
-        tree_size,
-        checkpoint: checkpoint.to_string(),
+        tree_size: checked.tree_size,
+        checkpoint: checked.checkpoint.to_string(),
         record_b64: b64(&bytes),
         proof_len: proof.len(),
         proof_json: serde_json::to_string(&proof).unwrap_or_default(),
@@ -1312,25 +1327,29 @@ async fn embed_record(
         return missing();
     };
     let (work, work_tenant) = (state.clone(), tenant.clone());
-    let found = tokio::task::spawn_blocking(move || -> Result<Option<Shown>, String> {
-        // The newest record at or below `seq` in the scope is `seq` itself, or it is not in
-        // the scope.
-        let hit = work
-            .search()
-            .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))
-            .map_err(|err| err.to_string())?;
-        if hit.seqs.first() != Some(&seq) {
-            return Ok(None);
-        }
-        record_view(&work, &work_tenant, seq)
-    })
-    .await
-    .unwrap_or_else(|err| Err(err.to_string()));
+    let found =
+        tokio::task::spawn_blocking(move || -> Result<Option<Shown>, crate::error::ApiError> {
+            // The newest record at or below `seq` in the scope is `seq` itself, or it is not
+            // in the scope.
+            let hit = work
+                .search()
+                .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))
+                .map_err(crate::error::ApiError::unavailable)?;
+            if hit.seqs.first() != Some(&seq) {
+                return Ok(None);
+            }
+            record_view(&work, &work_tenant, seq)
+        })
+        .await
+        .unwrap_or_else(|err| Err(crate::error::ApiError::internal(err)));
     let shown = match found {
         Ok(Some(shown)) => shown,
         Ok(None) => return missing(),
-        Err(why) => {
-            tracing::error!(error = %why, "the embedded view could not read the log");
+        Err(err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+            return damaged(true);
+        }
+        Err(err) => {
+            tracing::error!(error = %err.message, "the embedded view could not read the log");
             return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
         }
     };

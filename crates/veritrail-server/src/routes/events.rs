@@ -125,13 +125,20 @@ pub async fn ingest(
         let ledger = std::sync::Arc::clone(state.ledger());
         let proof_tenant = tenant.clone();
         let seqs: Vec<u64> = receipts.iter().map(|receipt| receipt.seq).collect();
+        let note = receipts
+            .first()
+            .map(|receipt| std::sync::Arc::clone(&receipt.checkpoint))
+            .ok_or_else(|| ApiError::internal("an append returned no receipts"))?;
         let proofs = blocking(move || {
             seqs.iter()
                 .map(|seq| {
-                    let proof = ledger
-                        .inclusion_proof(&proof_tenant, *seq, tree_size)
-                        .map_err(ApiError::unavailable)?;
-                    Ok(proof.iter().map(|hash| b64(hash)).collect())
+                    // Checked against the receipts' signed checkpoint before it is sent.
+                    let checked = ledger.checked_inclusion_in(
+                        &proof_tenant,
+                        *seq,
+                        std::sync::Arc::clone(&note),
+                    )?;
+                    Ok(checked.proof.iter().map(|hash| b64(hash)).collect())
                 })
                 .collect::<Result<Vec<Vec<String>>, ApiError>>()
         })
@@ -611,11 +618,13 @@ pub async fn record(
     let state_for_work = state.clone();
     blocking(move || {
         let ledger = state_for_work.ledger();
-        let record = ledger
-            .records(&tenant, seq, 1)?
-            .pop()
+        // The bytes are checked against their leaf hash, and a proof against the signed
+        // root: damaged data is refused, never served.
+        let (bytes, leaf_hash) = ledger
+            .checked_record(&tenant, seq)?
             .ok_or_else(|| ApiError::not_found(format!("the log has no record at seq {seq}")))?;
-        // With a proof, its body already holds the leaf hash: read it once.
+        let record = veritrail_core::record::Record::decode(&bytes)
+            .map_err(|err| ApiError::integrity(format!("record {seq} does not decode: {err}")))?;
         let proof = if with_proof {
             Some(super::log::inclusion_body(
                 &state_for_work,
@@ -626,13 +635,9 @@ pub async fn record(
         } else {
             None
         };
-        let leaf_hash = match &proof {
-            Some(proof) => proof.leaf_hash.clone(),
-            None => b64(&super::log::leaf_hash(&state_for_work, &tenant, seq)?),
-        };
         Ok(Json(RecordResponse {
             record: record.to_json(),
-            leaf_hash,
+            leaf_hash: b64(&leaf_hash),
             proof,
         }))
     })

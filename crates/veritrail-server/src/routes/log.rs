@@ -14,7 +14,6 @@ use veritrail_api::{
 };
 use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::NodeId;
-use veritrail_ledger::ReadError;
 
 use super::events::checkpoint_size;
 use super::{ApiQuery, b64, blocking};
@@ -50,20 +49,6 @@ fn latest_checkpoint_sized(state: &AppState, tenant: &TenantId) -> Result<(Strin
     let note = latest_checkpoint(state, tenant)?;
     let size = checkpoint_size(&note)?;
     Ok((note, size))
-}
-
-/// The stored leaf hash of record `seq`.
-pub fn leaf_hash(
-    state: &AppState,
-    tenant: &TenantId,
-    seq: u64,
-) -> Result<veritrail_core::merkle::Hash, ApiError> {
-    state
-        .ledger()
-        .store()
-        .read_nodes(tenant, &[NodeId::new(0, seq)])?
-        .pop()
-        .ok_or_else(|| ApiError::internal("a record without its leaf hash"))
 }
 
 fn latest_checkpoint(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
@@ -155,45 +140,36 @@ pub async fn inclusion(
 }
 
 /// The inclusion proof of `seq` in the tree of `tree_size` (default: the latest
-/// checkpoint's), with the latest checkpoint.
+/// checkpoint's), with the latest checkpoint; checked against the signed root before it is
+/// answered ([`veritrail_ledger::Ledger::checked_inclusion`]).
 pub fn inclusion_body(
     state: &AppState,
     tenant: &TenantId,
     seq: u64,
     tree_size: Option<u64>,
 ) -> Result<InclusionProofBody, ApiError> {
-    let (checkpoint, latest_size) = latest_checkpoint_sized(state, tenant)?;
-    let tree_size = tree_size.unwrap_or(latest_size);
+    let (_, latest_size) = latest_checkpoint_sized(state, tenant)?;
     if seq >= latest_size {
         return Err(ApiError::not_found(format!(
             "the log has no record at seq {seq} (its size is {latest_size})"
         )));
     }
-    if tree_size > latest_size || tree_size <= seq {
+    if let Some(tree_size) = tree_size
+        && (tree_size > latest_size || tree_size <= seq)
+    {
         return Err(ApiError::invalid_parameter(
             "tree_size",
             format!("must be more than the seq ({seq}) and at most the log's size ({latest_size})"),
         ));
     }
-    let ledger = state.ledger();
-    let proof = ledger
-        .inclusion_proof(tenant, seq, tree_size)
-        .map_err(read_error)?;
-    let leaf_hash = leaf_hash(state, tenant, seq)?;
+    let checked = state.ledger().checked_inclusion(tenant, seq, tree_size)?;
     Ok(InclusionProofBody {
         seq,
-        tree_size,
-        leaf_hash: b64(&leaf_hash),
-        proof: proof.iter().map(|hash| b64(hash)).collect(),
-        checkpoint,
+        tree_size: checked.tree_size,
+        leaf_hash: b64(&checked.leaf_hash),
+        proof: checked.proof.iter().map(|hash| b64(hash)).collect(),
+        checkpoint: checked.checkpoint.to_string(),
     })
-}
-
-fn read_error(err: ReadError) -> ApiError {
-    match err {
-        ReadError::Store(err) => ApiError::unavailable(err),
-        ReadError::OutOfRange { .. } => ApiError::invalid_parameter("tree_size", err),
-    }
 }
 
 /// Query of `GET /api/v1/log/proof/consistency`.
@@ -229,7 +205,7 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyProofBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
     blocking(move || {
-        let (checkpoint, latest_size) = latest_checkpoint_sized(&state, &tenant)?;
+        let (_, latest_size) = latest_checkpoint_sized(&state, &tenant)?;
         let to = params.to.unwrap_or(latest_size);
         if params.from == 0 || params.from > to || to > latest_size {
             return Err(ApiError::invalid_parameter(
@@ -240,15 +216,15 @@ pub async fn consistency(
                 ),
             ));
         }
-        let proof = state
+        // Checked against the signed root before it is answered.
+        let checked = state
             .ledger()
-            .consistency_proof(&tenant, params.from, to)
-            .map_err(read_error)?;
+            .checked_consistency(&tenant, params.from, Some(to))?;
         Ok(Json(ConsistencyProofBody {
-            from_size: params.from,
-            to_size: to,
-            proof: proof.iter().map(|hash| b64(hash)).collect(),
-            checkpoint,
+            from_size: checked.from,
+            to_size: checked.to,
+            proof: checked.proof.iter().map(|hash| b64(hash)).collect(),
+            checkpoint: checked.checkpoint.to_string(),
         }))
     })
     .await
@@ -345,6 +321,14 @@ fn export_chunk(
     let hashes = ledger.store().read_nodes(tenant, &ids).map_err(io)?;
     let mut out = Vec::with_capacity(records.len() * 600);
     for (i, (record, hash)) in records.iter().zip(&hashes).enumerate() {
+        if veritrail_core::merkle::leaf_hash(record) != *hash {
+            // Never served: the export ends here, and the verifier reports it short.
+            let err = ApiError::integrity(format!(
+                "tenant {tenant}: the record at seq {} does not hash to its stored leaf hash",
+                from + i as u64
+            ));
+            return Err(std::io::Error::other(err.message));
+        }
         let line = ExportLine {
             seq: from + i as u64,
             leaf_hash: b64(hash),

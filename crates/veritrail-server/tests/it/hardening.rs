@@ -98,3 +98,140 @@ async fn webhook_targets_in_every_ipv6_form_of_an_internal_address_are_refused()
     }
     server.stop().await;
 }
+
+/// Finding 9: one flipped byte in an inner hash of a tenant's `nodes` file made the server
+/// serve inclusion proofs that do not verify against its own signed checkpoint, and the
+/// offline verifier said OK. Now the verifier names the node, and the server answers 500
+/// `integrity_error` for every proof that would pass through it (counting it), while proofs
+/// that do not touch it are still served, and verify.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_node_hash_is_found_by_verify_and_never_served() {
+    use veritrail_core::merkle::NodeId;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = TestServer::start_in(data.clone(), |_| {}).await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", veritrail_api::Role::Publisher).await;
+    let events: Vec<serde_json::Value> = (0..20)
+        .map(|i| serde_json::json!({"id": format!("e{i}"), "type": "user.login"}))
+        .collect();
+    server
+        .post_json(
+            "/api/v1/events",
+            Some(&publisher),
+            &serde_json::json!(events),
+        )
+        .await
+        .expect(200, None);
+    let vkey = server.get("/api/v1/log/key", Some(&owner)).await.json()["verifier_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    server.stop().await;
+
+    // Node (level 1, index 0) = H(leaf 0, leaf 1): on the proof path of seqs 2 and 3, not 0.
+    let nodes = data.join("ledger/tenants/acme/nodes");
+    let mut bytes = std::fs::read(&nodes).expect("nodes file");
+    let at = usize::try_from(veritrail_ledger::store::postorder_index(NodeId::new(1, 0)))
+        .expect("small")
+        * 32;
+    bytes[at + 7] ^= 0x01;
+    std::fs::write(&nodes, bytes).expect("write");
+
+    let verifier = veritrail_core::note::NoteVerifier::parse(&vkey).expect("vkey");
+    let report = veritrail_ledger::verify::verify_ledger_dir(
+        &data.join("ledger"),
+        &verifier,
+        &veritrail_ledger::verify::VerifyOptions::default(),
+        &mut |_, _| {},
+    )
+    .expect("verify runs");
+    assert!(!report.is_ok(), "the damaged node is found");
+    assert!(
+        report.faults.iter().any(|fault| {
+            fault.kind == veritrail_ledger::verify::FaultKind::DerivedMismatch
+                && fault.detail.contains("level 1, index 0")
+        }),
+        "{:?}",
+        report.faults
+    );
+
+    let server = TestServer::start_in(data.clone(), |_| {}).await;
+    let integrity_before = integrity_failures(&server).await;
+    for path in [
+        "/api/v1/log/proof/inclusion?seq=2",
+        "/api/v1/log/proof/inclusion?seq=3&tree_size=10",
+        "/api/v1/log/proof/consistency?from=2",
+        "/api/v1/events/3?proof=true",
+    ] {
+        let reply = server.get(path, Some(&owner)).await;
+        reply.expect(500, Some("integrity_error"));
+        assert!(
+            !reply.text().contains("proof\""),
+            "{path}: {}",
+            reply.text()
+        );
+    }
+    assert!(
+        integrity_failures(&server).await >= integrity_before + 4,
+        "each refusal is counted"
+    );
+    // A proof that does not pass through the damaged node is served, and verifies.
+    let reply = server
+        .get("/api/v1/log/proof/inclusion?seq=0", Some(&owner))
+        .await;
+    reply.expect(200, None);
+    let body: veritrail_api::InclusionProofBody =
+        serde_json::from_slice(&reply.body).expect("proof body");
+    let checkpoint = crate::support::open_checkpoint(&body.checkpoint, &vkey);
+    let proof: Vec<_> = body.proof.iter().map(|h| crate::support::hash(h)).collect();
+    veritrail_core::merkle::verify_inclusion(
+        &crate::support::hash(&body.leaf_hash),
+        0,
+        body.tree_size,
+        &proof,
+        checkpoint.root(),
+    )
+    .expect("the served proof verifies");
+    server.stop().await;
+}
+
+async fn integrity_failures(server: &TestServer) -> u64 {
+    let text = server.get("/metrics", None).await.text();
+    text.lines()
+        .find_map(|line| line.strip_prefix("veritrail_integrity_failures_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the metric")
+}
+
+/// Finding 9, second half: a record that fails its checksum was answered 503 "retry later"
+/// (storage unavailable), which no retry mends. It is a 500 `integrity_error` now, and
+/// counted as corrupt storage.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_failing_its_checksum_is_a_500_not_a_retry_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = TestServer::start_in(data.clone(), |_| {}).await;
+    let owner = server.tenant("acme").await;
+    // Later commits, so that the damaged one is not the log's last (whose checkpoint the
+    // server reads when it opens).
+    server.key("acme", veritrail_api::Role::Viewer).await;
+    server.key("acme", veritrail_api::Role::Viewer).await;
+    server.stop().await;
+    // The tenant's first record (its creation event) is the journal's first entry.
+    let segment = data.join("ledger/journal/00000000000000000000.seg");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    bytes[16 + 12 + 9 + 40] ^= 0x20;
+    std::fs::write(&segment, bytes).expect("write");
+
+    let server = TestServer::start_in(data.clone(), |_| {}).await;
+    let reply = server.get("/api/v1/events/0", Some(&owner)).await;
+    reply.expect(500, Some("integrity_error"));
+    assert_eq!(reply.header("retry-after"), None, "not worth retrying");
+    let metrics = server.get("/metrics", None).await.text();
+    assert!(
+        !metrics.contains("veritrail_storage_errors_total{kind=\"corrupt\"} 0"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
