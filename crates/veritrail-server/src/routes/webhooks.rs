@@ -578,7 +578,7 @@ pub async fn attempts(
 /// Send one message again (by `message_id`), or the messages whose (first) event is in
 /// `from_seq..=to_seq`, each with its usual id and body (a grouped message is computed again
 /// from its window). They are sent after the message being delivered now; a restart of the
-/// server forgets redeliveries not yet sent.
+/// server forgets redeliveries not yet sent. At most 16 redeliveries wait per subscription.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{webhook_id}/redeliver",
@@ -591,7 +591,9 @@ pub async fn attempts(
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "Not an owner, super_admin or admin key.", body = ErrorBody),
         (status = 404, description = "No such subscription, or no such message or seq.", body = ErrorBody),
+        (status = 409, description = "The subscription is disabled (`conflict`): enable it first.", body = ErrorBody),
         (status = 422, description = "Neither or both of a message and a range, or a range of more than 10,000 seqs.", body = ErrorBody),
+        (status = 429, description = "16 redeliveries of this subscription are waiting already (`rate_limited`); see Retry-After.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -633,10 +635,22 @@ pub async fn redeliver(
             "seq {to} is not in the log yet (its size is {size})"
         )));
     }
-    let work_state = state.clone();
-    let work_tenant = tenant.clone();
+    if !row.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            error_codes::CONFLICT,
+            "the subscription is disabled: nothing is delivered, redeliveries included; enable it first (PATCH with {\"enabled\": true})",
+        ));
+    }
+    let redelivery = worker::Redelivery { from, to, only };
+    let (work_state, work_tenant, work_row, work_redelivery) = (
+        state.clone(),
+        tenant.clone(),
+        row.clone(),
+        redelivery.clone(),
+    );
     let messages = blocking(move || {
-        redelivery_messages(&work_state, &work_tenant, &row, from, to, only.as_deref())
+        worker::redelivery_messages(&work_state, &work_tenant, &work_row, &work_redelivery)
     })
     .await?;
     if messages.is_empty() {
@@ -644,8 +658,12 @@ pub async fn redeliver(
             "no message of this subscription covers that (its filter matches no event there)",
         ));
     }
-    let message_ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
-    state.webhooks().redeliver(tenant.as_str(), &id, messages)?;
+    let message_ids: Vec<String> = messages.into_iter().map(|m| m.id).collect();
+    // Only the request is queued (the task computes its messages again when it sends
+    // them), in a bounded queue.
+    state
+        .webhooks()
+        .redeliver(tenant.as_str(), &id, redelivery)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(WebhookRedeliverQueued {
@@ -653,57 +671,6 @@ pub async fn redeliver(
             message_ids,
         }),
     ))
-}
-
-/// The messages of `from..=to` (or the one with id `only`), as the subscription makes them
-/// now.
-fn redelivery_messages(
-    state: &AppState,
-    tenant: &TenantId,
-    row: &SubscriptionRow,
-    from: u64,
-    to: u64,
-    only: Option<&str>,
-) -> Result<Vec<Message>, ApiError> {
-    let matcher = Matcher::new(&row.filter).map_err(ApiError::internal)?;
-    let grouping = Grouping::parse(&row.grouping).map_err(ApiError::internal)?;
-    let shape = message::Shape::of(row);
-    let mut messages = Vec::new();
-    let mut at = from;
-    while at <= to {
-        let limit = usize::try_from((to - at + 1).min(512)).unwrap_or(512);
-        let records = state.ledger().records(tenant, at, limit)?;
-        if records.is_empty() {
-            break;
-        }
-        let mut next = records.last().map_or(at + 1, |record| record.seq() + 1);
-        for record in &records {
-            if record.seq() < at || !matcher.matches(record) {
-                continue;
-            }
-            match grouping {
-                Grouping::EverySingle => {
-                    let message = shape.message(record, 1, None);
-                    if only.is_none_or(|id| id == message.id) {
-                        messages.push(message);
-                    }
-                }
-                // The groups of the record's window, as they were sent: those whose first
-                // event is in the range.
-                Grouping::Window(_) => {
-                    let (window, after) = worker::window_messages(state, tenant, row, record.seq())
-                        .map_err(ApiError::internal)?;
-                    messages.extend(window.into_iter().filter(|message| {
-                        (from..=to).contains(&message.seq) && only.is_none_or(|id| id == message.id)
-                    }));
-                    next = after;
-                    break;
-                }
-            }
-        }
-        at = next;
-    }
-    Ok(messages)
 }
 
 /// Send a test message now, once, and see what the receiver answered. Its type is

@@ -62,7 +62,7 @@ impl std::fmt::Debug for WebhookService {
 struct Entry {
     shared: Arc<Shared>,
     /// The redelivery queue's receiving end, until the task starts.
-    waiting: Option<mpsc::UnboundedReceiver<Vec<Message>>>,
+    waiting: Option<mpsc::Receiver<worker::Redelivery>>,
     task: Option<tokio::task::AbortHandle>,
 }
 
@@ -106,7 +106,7 @@ impl WebhookService {
 
     fn register(&self, row: SubscriptionRow, progress: Progress) -> Arc<Shared> {
         let key = (row.tenant.clone(), row.id.clone());
-        let (redeliver, waiting) = mpsc::unbounded_channel();
+        let (redeliver, waiting) = mpsc::channel(worker::REDELIVERY_QUEUE);
         let shared = Arc::new(Shared {
             row: watch::Sender::new(Arc::new(row)),
             progress: Mutex::new(progress),
@@ -175,7 +175,7 @@ impl WebhookService {
             shared: Arc::clone(&entry.shared),
             row: entry.shared.row.subscribe(),
             redeliveries,
-            queued: std::collections::VecDeque::new(),
+            pending: None,
         };
         entry.task = Some(tokio::spawn(worker.run()).abort_handle());
     }
@@ -278,20 +278,34 @@ impl WebhookService {
         crate::audit::record(state, &tenant_id, event).await
     }
 
-    /// Queues messages to send again (after the one being sent now).
-    pub fn redeliver(
+    /// Queues a redelivery (sent after the message being sent now); 429 when
+    /// [`worker::REDELIVERY_QUEUE`] of them wait already.
+    pub(crate) fn redeliver(
         &self,
         tenant: &str,
         id: &str,
-        messages: Vec<Message>,
+        redelivery: worker::Redelivery,
     ) -> Result<(), ApiError> {
         let shared = self
             .shared(tenant, id)
             .ok_or_else(|| ApiError::not_found(format!("no webhook subscription {id}")))?;
-        shared
-            .redeliver
-            .send(messages)
-            .map_err(|_| ApiError::unavailable("the subscription's delivery task has stopped"))
+        shared.redeliver.try_send(redelivery).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                let mut err = ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    veritrail_api::error_codes::RATE_LIMITED,
+                    format!(
+                        "{} redeliveries of this subscription are waiting already; ask again once they are sent",
+                        worker::REDELIVERY_QUEUE
+                    ),
+                );
+                err.retry_after = Some(5);
+                err
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                ApiError::unavailable("the subscription's delivery task has stopped")
+            }
+        })
     }
 
     /// Sends one message now, once, and records the attempt.

@@ -19,6 +19,7 @@ use super::net;
 use super::store::{AttemptRow, Progress, SubscriptionRow};
 use crate::AppState;
 use crate::clock;
+use crate::error::ApiError;
 
 /// Records read per step.
 const CHUNK: usize = 512;
@@ -31,7 +32,20 @@ const WINDOW_GRACE: Duration = Duration::from_millis(200);
 pub(super) struct Shared {
     pub row: watch::Sender<Arc<SubscriptionRow>>,
     pub progress: Mutex<Progress>,
-    pub redeliver: mpsc::UnboundedSender<Vec<Message>>,
+    pub redeliver: mpsc::Sender<Redelivery>,
+}
+
+/// Most redeliveries that wait per subscription (the API answers 429 beyond): each is a
+/// range of at most 10,000 seqs, whose messages the task computes when it sends them.
+pub(crate) const REDELIVERY_QUEUE: usize = 16;
+
+/// A redelivery asked for through the API: the messages of `from..=to`, or only the one
+/// with id `only`.
+#[derive(Debug, Clone)]
+pub(crate) struct Redelivery {
+    pub from: u64,
+    pub to: u64,
+    pub only: Option<String>,
 }
 
 /// What one attempt came to.
@@ -47,9 +61,10 @@ pub(super) struct Worker {
     pub tenant: TenantId,
     pub shared: Arc<Shared>,
     pub row: watch::Receiver<Arc<SubscriptionRow>>,
-    pub redeliveries: mpsc::UnboundedReceiver<Vec<Message>>,
-    /// Redeliveries received, not yet sent.
-    pub queued: std::collections::VecDeque<Vec<Message>>,
+    pub redeliveries: mpsc::Receiver<Redelivery>,
+    /// The redelivery taken from the queue and not sent yet (one at most: the queue is the
+    /// bound).
+    pub pending: Option<Redelivery>,
 }
 
 /// The next step of a subscription.
@@ -88,15 +103,11 @@ impl Worker {
                 }
                 continue;
             }
-            while let Ok(messages) = self.redeliveries.try_recv() {
-                self.queued.push_back(messages);
+            if self.pending.is_none() {
+                self.pending = self.redeliveries.try_recv().ok();
             }
-            if let Some(messages) = self.queued.pop_front() {
-                for message in messages {
-                    if let Delivery::Interrupted = self.deliver(&message, "redelivery").await {
-                        break;
-                    }
-                }
+            if let Some(redelivery) = self.pending.take() {
+                self.redeliver(&row, redelivery).await;
                 continue;
             }
             commits.borrow_and_update();
@@ -147,7 +158,7 @@ impl Worker {
                         _ = commits.changed() => {}
                         _ = self.row.changed() => {}
                         _ = shutdown.changed() => {}
-                        Some(messages) = self.redeliveries.recv() => self.queued.push_back(messages),
+                        Some(redelivery) = self.redeliveries.recv() => self.pending = Some(redelivery),
                     }
                 }
                 Next::WindowOpen(until) => {
@@ -158,7 +169,7 @@ impl Worker {
                         () = tokio::time::sleep(wait) => {}
                         _ = self.row.changed() => {}
                         _ = shutdown.changed() => {}
-                        Some(messages) = self.redeliveries.recv() => self.queued.push_back(messages),
+                        Some(redelivery) = self.redeliveries.recv() => self.pending = Some(redelivery),
                     }
                 }
                 Next::WindowEnded => {
@@ -167,6 +178,27 @@ impl Worker {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// Sends the messages of a redelivery, computed from the ledger now.
+    async fn redeliver(&mut self, row: &Arc<SubscriptionRow>, redelivery: Redelivery) {
+        let (state, tenant, work_row) = (self.state.clone(), self.tenant.clone(), Arc::clone(row));
+        let messages = crate::routes::blocking(move || {
+            redelivery_messages(&state, &tenant, &work_row, &redelivery)
+        })
+        .await;
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(subscription = %row.id, error = %error.message, "webhook: a redelivery could not be computed; it is dropped");
+                return;
+            }
+        };
+        for message in messages {
+            if let Delivery::Interrupted = self.deliver(&message, "redelivery").await {
+                break;
             }
         }
     }
@@ -553,4 +585,54 @@ fn describe(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The messages of a redelivery: those of `from..=to` (or the one with id `only`), as the
+/// subscription makes them now.
+pub(crate) fn redelivery_messages(
+    state: &AppState,
+    tenant: &TenantId,
+    row: &SubscriptionRow,
+    redelivery: &Redelivery,
+) -> Result<Vec<Message>, ApiError> {
+    let (from, to, only) = (redelivery.from, redelivery.to, redelivery.only.as_deref());
+    let matcher = Matcher::new(&row.filter).map_err(ApiError::internal)?;
+    let grouping = Grouping::parse(&row.grouping).map_err(ApiError::internal)?;
+    let shape = Shape::of(row);
+    let mut messages = Vec::new();
+    let mut at = from;
+    while at <= to {
+        let limit = usize::try_from((to - at + 1).min(512)).unwrap_or(512);
+        let records = state.ledger().records(tenant, at, limit)?;
+        if records.is_empty() {
+            break;
+        }
+        let mut next = records.last().map_or(at + 1, |record| record.seq() + 1);
+        for record in &records {
+            if record.seq() < at || !matcher.matches(record) {
+                continue;
+            }
+            match grouping {
+                Grouping::EverySingle => {
+                    let message = shape.message(record, 1, None);
+                    if only.is_none_or(|id| id == message.id) {
+                        messages.push(message);
+                    }
+                }
+                // The groups of the record's window, as they were sent: those whose first
+                // event is in the range.
+                Grouping::Window(_) => {
+                    let (window, after) = window_messages(state, tenant, row, record.seq())
+                        .map_err(ApiError::internal)?;
+                    messages.extend(window.into_iter().filter(|message| {
+                        (from..=to).contains(&message.seq) && only.is_none_or(|id| id == message.id)
+                    }));
+                    next = after;
+                    break;
+                }
+            }
+        }
+        at = next;
+    }
+    Ok(messages)
 }

@@ -235,3 +235,77 @@ async fn a_record_failing_its_checksum_is_a_500_not_a_retry_later() {
     );
     server.stop().await;
 }
+
+/// Finding 3: redeliveries of a disabled subscription queued without bound (20 calls grew
+/// the server by 400 MiB). A disabled subscription refuses them (409), and an enabled one
+/// keeps at most 16 waiting (429 with Retry-After beyond), each a range, not its messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn redeliveries_wait_in_a_bounded_queue_and_never_for_a_disabled_subscription() {
+    use crate::receiver::{Receiver, Reply};
+    use serde_json::json;
+    let server = TestServer::start_with(|config| {
+        config.webhooks.allow_networks = vec!["127.0.0.0/8".into()];
+        config.webhooks.attempt_timeout_ms = 60_000;
+    })
+    .await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", veritrail_api::Role::Publisher).await;
+    let receiver = Receiver::start().await;
+    // The first delivery hangs: the subscription's task takes nothing from its queue.
+    receiver.set_default(Reply::Hang);
+    let created = server
+        .post_json(
+            "/api/v1/webhooks",
+            Some(&owner),
+            &json!({"url": receiver.url("hook")}),
+        )
+        .await;
+    created.expect(201, None);
+    let id = created.json()["webhook"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let sent = server
+        .post_json(
+            "/api/v1/events",
+            Some(&publisher),
+            &json!([{"type": "user.login"}, {"type": "user.logout"}]),
+        )
+        .await;
+    sent.expect(200, None);
+    let last = sent.json()["receipts"][1]["seq"].as_u64().expect("seq");
+    receiver
+        .wait_for(
+            |deliveries| !deliveries.is_empty(),
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    let path = format!("/api/v1/webhooks/{id}/redeliver");
+    let range = json!({"from_seq": last - 1, "to_seq": last});
+    for call in 0..16 {
+        let reply = server.post_json(&path, Some(&owner), &range).await;
+        assert_eq!(reply.status, 202, "call {call}: {}", reply.text());
+    }
+    let refused = server.post_json(&path, Some(&owner), &range).await;
+    refused.expect(429, Some("rate_limited"));
+    assert!(refused.header("retry-after").is_some());
+
+    let patched = server
+        .send(
+            server
+                .request(
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/webhooks/{id}"),
+                    Some(&owner),
+                )
+                .header("content-type", "application/json")
+                .body(r#"{"enabled": false}"#),
+        )
+        .await;
+    patched.expect(200, None);
+    let reply = server.post_json(&path, Some(&owner), &range).await;
+    reply.expect(409, Some("conflict"));
+    assert!(reply.text().contains("enable it first"), "{}", reply.text());
+    receiver.stop().await;
+    server.stop().await;
+}
