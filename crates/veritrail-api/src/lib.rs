@@ -71,6 +71,7 @@ pub mod paths {
     pub const CATALOG_SHARED_ONE: &str = "/api/v1/catalog/shared/{catalog_id}";
     /// `POST` mints a viewer token for the embeddable Activity view.
     pub const VIEWER_TOKENS: &str = "/api/v1/viewer-tokens";
+    pub const VIEWER_TOKEN: &str = "/api/v1/viewer-tokens/{token_id}";
     /// `GET` / `PUT` the tenant's Activity page settings.
     pub const ACTIVITY_SETTINGS: &str = "/api/v1/activity/settings";
     /// `GET` lists, `POST` creates the tenant's webhook subscriptions.
@@ -134,8 +135,17 @@ pub mod error_codes {
     pub const CONFLICT: &str = "conflict";
     /// 413: the body is larger than the limit, or has more events than the limit.
     pub const TOO_LARGE: &str = "too_large";
-    /// 429: this key's request rate is over its limit; see `Retry-After`.
+    /// 429: this key's request rate is over its limit, or one of its shares (streams open,
+    /// redeliveries waiting, viewer tokens alive) is used up; see `Retry-After`.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// 400: a search or count that would cost more than the server allows one query (too
+    /// many words, a prefix matching too many words, too many histogram buckets, too many
+    /// values in a list filter); the message says which and what to change.
+    pub const QUERY_TOO_COSTLY: &str = "query_too_costly";
+    /// 414: the request's path and query are longer than the server takes.
+    pub const URI_TOO_LONG: &str = "uri_too_long";
+    /// 431: the request's headers are larger than the server takes.
+    pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
     /// 500: a bug; the detail is in the server's log under the request id.
     pub const INTERNAL: &str = "internal";
     /// 500: stored data failed its integrity check (a checksum, or a proof that does not
@@ -994,4 +1004,35 @@ pub struct ViewerTokenBody {
     pub expires_at: String,
     /// The path to put in the iframe's `src`, after this server's address.
     pub embed_path: String,
+}
+
+/// One viewer token, as `GET /api/v1/viewer-tokens` lists it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ViewerTokenInfo {
+    pub token_id: String,
+    /// The actor it is limited to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The target it is limited to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub created_at: String,
+    /// The key that minted it: the token stops working when that key is revoked.
+    pub created_by: String,
+    pub expires_at: String,
+    /// When it was revoked, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// `live` (it opens the view), `revoked`, or `minter_revoked` (the key that made it
+    /// was revoked).
+    pub state: String,
+}
+
+/// `GET /api/v1/viewer-tokens`: the tenant's viewer tokens that have not expired, newest
+/// first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ViewerTokenList {
+    pub tokens: Vec<ViewerTokenInfo>,
 }

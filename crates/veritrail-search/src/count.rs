@@ -54,12 +54,17 @@ pub(crate) struct SegmentCounts {
 pub(crate) struct Widths {
     widths: Vec<i64>,
     max_buckets: usize,
+    /// `max_buckets` also bounds the buckets at the last width: past it the tally stops
+    /// counting and says so ([`SegmentCounts::overflowed`]).
+    hard: bool,
 }
 
 impl Widths {
-    /// One width, however many buckets it takes.
-    pub(crate) fn fixed(width: i64) -> Result<Self, String> {
-        Self::ladder(vec![width], usize::MAX)
+    /// One width, with at most `max_buckets` non-empty buckets (more overflow).
+    pub(crate) fn fixed(width: i64, max_buckets: usize) -> Result<Self, String> {
+        let mut widths = Self::ladder(vec![width], max_buckets)?;
+        widths.hard = true;
+        Ok(widths)
     }
 
     /// `widths`: positive, ascending, each a multiple of the one before.
@@ -78,7 +83,19 @@ impl Widths {
         Ok(Self {
             widths,
             max_buckets: max_buckets.max(1),
+            hard: false,
         })
+    }
+}
+
+impl SegmentCounts {
+    /// Whether the histogram passed its hard bucket limit (its counts are then incomplete).
+    pub(crate) fn overflowed(&self) -> bool {
+        let tally = &self.buckets;
+        tally.overflowed
+            || (tally.widths.hard
+                && tally.dense.iter().filter(|counts| counts[0] > 0).count() + tally.sparse.len()
+                    > tally.widths.max_buckets)
     }
 }
 
@@ -304,6 +321,8 @@ pub(crate) struct Tally {
     base: i64,
     dense: Vec<[u64; 2]>,
     sparse: HashMap<i64, [u64; 2]>,
+    /// A hard bucket limit was passed: counting stopped.
+    overflowed: bool,
     /// Times the array was made anew (the tests bound it: growth must be geometric).
     #[cfg(test)]
     regrown: usize,
@@ -314,6 +333,7 @@ impl Default for Tally {
         Self::new(Widths {
             widths: vec![1],
             max_buckets: usize::MAX,
+            hard: false,
         })
     }
 }
@@ -326,6 +346,7 @@ impl Tally {
             base: 0,
             dense: Vec::new(),
             sparse: HashMap::new(),
+            overflowed: false,
             #[cfg(test)]
             regrown: 0,
         }
@@ -366,6 +387,15 @@ impl Tally {
         let idx_wide = i128::from(idx);
         let base = i128::from(self.base);
         let last_level = self.level + 1 == self.widths.widths.len();
+        if last_level && self.widths.hard && !self.sparse.contains_key(&idx) {
+            // A new bucket: within the hard limit, or counting stops. (The scan of the
+            // array happens at most `max_buckets` times before the limit is passed.)
+            let used = self.dense.iter().filter(|counts| counts[0] > 0).count();
+            if self.overflowed || used + self.sparse.len() >= self.widths.max_buckets {
+                self.overflowed = true;
+                return true;
+            }
+        }
         // The run to keep in the array (with `idx`), and the part of the array to copy.
         let (low, high, keep, cap) = if last_level {
             // The whole array, without looking into it: this path also takes every
@@ -378,7 +408,16 @@ impl Tally {
                 ),
                 None => (idx_wide, idx_wide + 1),
             };
-            (low, high, keep, DENSE_MAX)
+            // Under a hard limit the array is no longer than the limit: the buckets in use,
+            // in it and in the map, are then counted at the end in bounded memory.
+            let cap = if self.widths.hard {
+                i128::try_from(self.widths.max_buckets)
+                    .unwrap_or(DENSE_MAX)
+                    .min(DENSE_MAX)
+            } else {
+                DENSE_MAX
+            };
+            (low, high, keep, cap)
         } else {
             // The buckets in use: the array's slack does not count against the limit.
             let keep = self
@@ -450,6 +489,7 @@ impl Tally {
 
     /// Adds the counts of `other` (a tally of the same widths).
     fn merge(&mut self, other: Tally) {
+        self.overflowed |= other.overflowed;
         while self.level < other.level && self.level + 1 < self.widths.widths.len() {
             self.coarsen();
         }

@@ -30,6 +30,10 @@ pub enum SearchError {
     /// A query the index cannot run, like a histogram interval that is not positive.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A query past one of the [`crate::QueryLimits`]: too many words, a prefix that
+    /// expands to too many terms, too many histogram buckets. The message says which.
+    #[error("{0}")]
+    TooCostly(String),
     /// The directory holds an index of another format version, or something that is not a
     /// veritrail search index.
     #[error("incompatible search index: {0}; delete the directory and reindex")]

@@ -55,6 +55,39 @@ pub struct SearchOptions {
     /// has at most this many documents is read in one pass rather than walked block by
     /// block (see [`crate::page`]); default 8,192. Results never depend on it.
     pub one_pass_max_docs: u64,
+    /// What one query may cost; beyond, it is refused with [`SearchError::TooCostly`].
+    pub limits: QueryLimits,
+}
+
+/// Bounds on the cost of one query, whoever asks: a query past any of them is refused with
+/// [`SearchError::TooCostly`] before (or, for buckets, while) it runs, so that no request
+/// can buy unbounded CPU or memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Words (after splitting, see [`Query::text`]) in the free text; default 32.
+    pub max_words: usize,
+    /// Terms one prefix word (`pass*`) or type prefix may expand to in the term
+    /// dictionary; default 10,000. The dictionary is shared by all tenants, so a prefix of
+    /// one letter can expand to much of it.
+    pub max_prefix_terms: usize,
+    /// Prefix words in the free text; default 4.
+    pub max_prefix_words: usize,
+    /// Buckets of a count's histogram at a fixed interval; default 10,000.
+    pub max_buckets: usize,
+    /// Alternatives of a list filter ([`Query::types`]); default 32.
+    pub max_filter_values: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_words: 32,
+            max_prefix_terms: 10_000,
+            max_prefix_words: 4,
+            max_buckets: 10_000,
+            max_filter_values: 32,
+        }
+    }
 }
 
 impl Default for SearchOptions {
@@ -66,6 +99,7 @@ impl Default for SearchOptions {
             merge_max_segment_docs: 250_000,
             count_threads: 1,
             one_pass_max_docs: 8 * 1024,
+            limits: QueryLimits::default(),
         }
     }
 }
@@ -114,6 +148,7 @@ pub struct SearchIndex {
     blocks: BlockStatsCache,
     analyzer: TextAnalyzer,
     one_pass_max_docs: u64,
+    limits: QueryLimits,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -207,6 +242,7 @@ impl SearchIndex {
             reader,
             blocks,
             one_pass_max_docs: options.one_pass_max_docs,
+            limits: options.limits,
         })
     }
 
@@ -395,6 +431,7 @@ impl SearchIndex {
             tenant,
             query,
             TimeFilter::ByCaller,
+            &self.limits,
         )?;
         let weight = tantivy_query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let after_pos = match after {
@@ -474,7 +511,7 @@ impl SearchIndex {
         interval_nanos: Option<i64>,
     ) -> Result<Counts, SearchError> {
         let widths = interval_nanos
-            .map(Widths::fixed)
+            .map(|width| Widths::fixed(width, self.limits.max_buckets))
             .transpose()
             .map_err(SearchError::InvalidQuery)?;
         Ok(self.count_with(tenant, query, group_by, widths)?.1)
@@ -517,9 +554,16 @@ impl SearchIndex {
             tenant,
             query,
             TimeFilter::InQuery,
+            &self.limits,
         )?;
         let collector = CountCollector { group_by, widths };
         let merged = searcher.search(tantivy_query.as_ref(), &collector)?;
+        if merged.overflowed() {
+            return Err(SearchError::TooCostly(format!(
+                "the histogram would have more than {} buckets; give a narrower from/to or a wider interval",
+                self.limits.max_buckets
+            )));
+        }
         Ok(collector.finish(merged))
     }
 

@@ -16,8 +16,8 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use veritrail_core::event::{EventType, Outcome, TenantId, Timestamp};
 
-use crate::SearchError;
 use crate::schema::{Fields, outcome_code};
+use crate::{QueryLimits, SearchError};
 
 /// A prefix that expands to more terms than this becomes a `TermSetQuery` (a bit set built
 /// per segment) instead of a union of term queries.
@@ -139,8 +139,16 @@ pub(crate) fn build(
     tenant: &TenantId,
     query: &Query,
     time_filter: TimeFilter,
+    limits: &QueryLimits,
 ) -> Result<Box<dyn TantivyQuery>, SearchError> {
     let mut must: Vec<Box<dyn TantivyQuery>> = vec![term_text(fields.tenant, tenant.as_str())];
+    if query.types.len() > limits.max_filter_values {
+        return Err(SearchError::TooCostly(format!(
+            "the type filter has {} values; a search takes at most {}",
+            query.types.len(),
+            limits.max_filter_values
+        )));
+    }
     if !query.types.is_empty() {
         let mut any = Vec::new();
         for filter in &query.types {
@@ -152,7 +160,7 @@ pub(crate) fn build(
                     any.push(term_text(fields.type_prefix, prefix));
                 }
                 TypeFilter::Prefix(prefix) => {
-                    any.push(prefix_query(searcher, fields.event_type, prefix)?);
+                    any.push(prefix_query(searcher, fields.event_type, prefix, limits)?);
                 }
             }
         }
@@ -201,10 +209,28 @@ pub(crate) fn build(
         }
     }
     if let Some(text) = &query.text {
-        for word in words(analyzer, text) {
+        let words = words(analyzer, text);
+        if words.len() > limits.max_words {
+            return Err(SearchError::TooCostly(format!(
+                "the free text q has {} words; a search takes at most {}",
+                words.len(),
+                limits.max_words
+            )));
+        }
+        let n_prefixes = words
+            .iter()
+            .filter(|word| matches!(word, Word::Prefix(_)))
+            .count();
+        if n_prefixes > limits.max_prefix_words {
+            return Err(SearchError::TooCostly(format!(
+                "the free text q has {n_prefixes} prefix words (ending in *); a search takes at most {}",
+                limits.max_prefix_words
+            )));
+        }
+        for word in words {
             must.push(match word {
                 Word::Exact(word) => term_text(fields.text, &word),
-                Word::Prefix(prefix) => prefix_query(searcher, fields.text, &prefix)?,
+                Word::Prefix(prefix) => prefix_query(searcher, fields.text, &prefix, limits)?,
             });
         }
     }
@@ -261,13 +287,21 @@ fn should(queries: Vec<Box<dyn TantivyQuery>>) -> Box<dyn TantivyQuery> {
 }
 
 /// Documents with a term of `field` that starts with `prefix`: the terms are looked up in
-/// every segment's dictionary now, so the query matches exactly what `searcher` holds.
+/// every segment's dictionary now, so the query matches exactly what `searcher` holds. A
+/// prefix of more than `limits.max_prefix_terms` terms is refused (the scan stops there).
 fn prefix_query(
     searcher: &Searcher,
     field: Field,
     prefix: &str,
+    limits: &QueryLimits,
 ) -> Result<Box<dyn TantivyQuery>, SearchError> {
     let mut terms = std::collections::BTreeSet::new();
+    let too_many = || {
+        SearchError::TooCostly(format!(
+            "the prefix {prefix:?}* matches more than {} words; make it longer",
+            limits.max_prefix_terms
+        ))
+    };
     for segment in searcher.segment_readers() {
         let inverted_index = segment.inverted_index(field)?;
         let mut stream = inverted_index
@@ -281,6 +315,9 @@ fn prefix_query(
                 break;
             }
             terms.insert(key.to_vec());
+            if terms.len() > limits.max_prefix_terms {
+                return Err(too_many());
+            }
         }
     }
     let terms: Vec<Term> = terms

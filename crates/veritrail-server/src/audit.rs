@@ -31,6 +31,7 @@ pub mod types {
     pub const WEBHOOK_DELETED: &str = "veritrail.webhook.deleted";
     pub const VIEWER_TOKEN_MINTED: &str = "veritrail.viewer_token.minted";
     pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
+    pub const VIEWER_TOKEN_REVOKED: &str = "veritrail.viewer_token.revoked";
 }
 
 /// Builds one of the service's events.
@@ -203,6 +204,20 @@ pub fn viewer_token(
             &details,
         ),
     }
+}
+
+/// `veritrail.viewer_token.used`: token `token_id` was used in `minute` (Unix minutes; the
+/// first use of each minute is recorded, see [`crate::viewer::Uses`]).
+pub fn viewer_token_used(token_id: &str, minute: i64) -> Result<Event, ApiError> {
+    let at =
+        veritrail_core::event::Timestamp::from_unix_nanos(minute.saturating_mul(60_000_000_000))
+            .to_rfc3339();
+    event_by(
+        types::VIEWER_TOKEN_USED,
+        &json!({"id": token_id, "type": "viewer_token"}),
+        &json!({"id": token_id, "type": "viewer_token"}),
+        &json!({"token_id": token_id, "minute": at}),
+    )
 }
 
 fn key_target(key: &KeyRow) -> serde_json::Value {

@@ -28,7 +28,8 @@ pub struct Config {
     pub webhooks: Webhooks,
 }
 
-/// Request limits.
+/// What one request, connection, key or tenant may cost. Every bound answers with a clear
+/// error (a 4xx with a stable code, or 503 with `Retry-After`), never by slowing everyone.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -36,8 +37,43 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most events in one ingest request (413 above).
     pub max_batch_events: usize,
-    /// Longest a request may take before a 504, in seconds. Exports are exempt.
+    /// Longest a request may take before a 504, in seconds. Exports and live tails are
+    /// exempt (they end when their client stops reading, see `write_timeout_secs`).
     pub request_timeout_secs: u64,
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Longest a request's head (request line and headers) may take to arrive, in seconds,
+    /// an idle keep-alive connection's next one included: slow or idle clients are dropped.
+    pub header_read_timeout_secs: u64,
+    /// A connection whose client reads nothing of its answer for this long is closed, in
+    /// seconds (an export or live tail that nobody reads ends).
+    pub write_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Longest request line target (path and query), in bytes (414 above).
+    pub max_uri_bytes: usize,
+    /// Exports and live tails open at once per API key (or session, or viewer token); 429
+    /// above.
+    pub max_streams_per_key: usize,
+    /// Exports and live tails open at once per tenant, all its keys together; 429 above.
+    pub max_streams_per_tenant: usize,
+    /// Threads for blocking work (storage reads, searches, counts), all tenants together.
+    pub blocking_threads: usize,
+    /// Of those, how many one tenant's requests may hold at once: the others wait, so one
+    /// tenant's heavy queries cannot starve another's.
+    pub blocking_per_tenant: usize,
+    /// Words in a search's free text `q` (400 above).
+    pub max_query_words: usize,
+    /// Prefix words (`pass*`) in a search's free text (400 above).
+    pub max_prefix_words: usize,
+    /// Index terms one prefix may expand to (400 above: make the prefix longer).
+    pub max_prefix_terms: usize,
+    /// Values of a list filter, like `type=a,b,c` (400 above).
+    pub max_filter_values: usize,
+    /// Buckets of a count's histogram (400 above: a narrower range or a wider interval).
+    pub max_histogram_buckets: usize,
+    /// Viewer tokens alive at once per tenant (429 above: revoke some, or let them expire).
+    pub max_viewer_tokens_per_tenant: usize,
 }
 
 /// Per-key rate limit: a token bucket per API key.
@@ -48,6 +84,9 @@ pub struct RateLimit {
     pub requests_per_second: u32,
     /// Requests a key may make at once after being idle.
     pub burst: u32,
+    /// Requests per minute one viewer token may make to the embedded view (its pages and
+    /// records); 0 turns it off.
+    pub embed_per_minute: u32,
 }
 
 /// The search index.
@@ -124,6 +163,21 @@ impl Default for Limits {
             max_body_bytes: 5 * 1024 * 1024,
             max_batch_events: 1000,
             request_timeout_secs: 30,
+            max_connections: 4096,
+            header_read_timeout_secs: 10,
+            write_timeout_secs: 30,
+            max_header_bytes: 64 * 1024,
+            max_uri_bytes: 8 * 1024,
+            max_streams_per_key: 8,
+            max_streams_per_tenant: 32,
+            blocking_threads: 64,
+            blocking_per_tenant: 8,
+            max_query_words: 32,
+            max_prefix_words: 4,
+            max_prefix_terms: 10_000,
+            max_filter_values: 32,
+            max_histogram_buckets: 10_000,
+            max_viewer_tokens_per_tenant: 10_000,
         }
     }
 }
@@ -133,6 +187,7 @@ impl Default for RateLimit {
         Self {
             requests_per_second: 5000,
             burst: 10_000,
+            embed_per_minute: 120,
         }
     }
 }
@@ -261,9 +316,52 @@ impl Config {
                 "limits.max_body_bytes must be at least 1024".into(),
             ));
         }
-        if self.limits.request_timeout_secs == 0 {
+        let limits = &self.limits;
+        for (name, value) in [
+            ("request_timeout_secs", limits.request_timeout_secs),
+            ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("write_timeout_secs", limits.write_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be at least 1"
+                )));
+            }
+        }
+        for (name, value) in [
+            ("max_connections", limits.max_connections),
+            ("max_streams_per_key", limits.max_streams_per_key),
+            ("max_streams_per_tenant", limits.max_streams_per_tenant),
+            ("blocking_threads", limits.blocking_threads),
+            ("blocking_per_tenant", limits.blocking_per_tenant),
+            ("max_query_words", limits.max_query_words),
+            ("max_prefix_terms", limits.max_prefix_terms),
+            ("max_filter_values", limits.max_filter_values),
+            ("max_histogram_buckets", limits.max_histogram_buckets),
+            (
+                "max_viewer_tokens_per_tenant",
+                limits.max_viewer_tokens_per_tenant,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be at least 1"
+                )));
+            }
+        }
+        if limits.max_header_bytes < 8192 || limits.max_uri_bytes < 1024 {
             return Err(ConfigError::Invalid(
-                "limits.request_timeout_secs must be at least 1".into(),
+                "limits.max_header_bytes must be at least 8192 and limits.max_uri_bytes at least 1024".into(),
+            ));
+        }
+        if limits.max_uri_bytes > limits.max_header_bytes {
+            return Err(ConfigError::Invalid(
+                "limits.max_uri_bytes cannot be more than limits.max_header_bytes (the request line is part of the head)".into(),
+            ));
+        }
+        if limits.blocking_per_tenant > limits.blocking_threads {
+            return Err(ConfigError::Invalid(
+                "limits.blocking_per_tenant cannot be more than limits.blocking_threads".into(),
             ));
         }
         if self.rate_limit.requests_per_second > 0 && self.rate_limit.burst == 0 {

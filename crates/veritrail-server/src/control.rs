@@ -1,10 +1,20 @@
-//! The control plane: tenants and API keys, in `control.redb` in the data directory.
+//! The control plane: tenants, API keys and viewer tokens, in `control.redb` in the data
+//! directory.
 //!
 //! Key secrets are `vt_` and 43 base64url characters (256 random bits). Only their SHA-256
 //! is stored; a plain hash is enough because the secrets are random, not chosen by people.
 //! Active keys are also held in memory, by hash, so authenticating a request is one hash and
 //! one map lookup. Every change is a durable redb transaction; the in-memory map changes
 //! only after it commits, under the same lock, so it never runs ahead of the disk.
+//!
+//! **Access changes.** Whatever takes access away (a key revoked, a viewer token revoked, a
+//! tenant's viewers no longer admitted, a session signed out) bumps one watch channel,
+//! [`ControlPlane::access_changes`]: every open stream re-checks its right to go on when it
+//! changes, so revocation reaches streams at once, not at their next request.
+//!
+//! **Viewer tokens** are stored too (id, tenant, scope, expiry, the key that minted them):
+//! a token works only while its row is live, neither revoked nor expired, and while the key
+//! that minted it is active.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +39,9 @@ const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("cata
 const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_settings");
 /// Each tenant's Activity page settings ([`ActivitySettings`]), as JSON.
 const ACTIVITY_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("activity_settings");
+/// Viewer tokens by `(tenant, id)` ([`ViewerTokenRow`], as JSON); a tenant's expired rows
+/// are removed as it mints new ones.
+const VIEWER_TOKENS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("viewer_tokens");
 /// redb's cache for `control.redb` (its default is 1 GiB).
 const CACHE_BYTES: usize = 16 << 20;
 /// The key that signs viewer tokens (32 random bytes, made at the first start).
@@ -53,6 +66,9 @@ pub struct TenantKey {
     pub tenant: TenantId,
     pub role: Role,
     pub key_id: String,
+    /// SHA-256 of its secret: what [`ControlPlane::principal_by_hash`] looks up, to ask
+    /// whether the key is still active.
+    pub key_hash: [u8; 32],
 }
 
 impl Principal {
@@ -101,6 +117,22 @@ impl KeyRow {
     }
 }
 
+/// A viewer token as stored: who minted it, what it shows, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerTokenRow {
+    pub id: String,
+    pub tenant: String,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Unix seconds after which it no longer works.
+    pub expires: i64,
+    pub created_at: String,
+    /// The key that minted it, and its secret's hash: the token ends with that key.
+    pub created_by: String,
+    pub created_by_sha256: String,
+    pub revoked_at: Option<String>,
+}
+
 /// Control-plane failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -110,6 +142,10 @@ pub enum ControlError {
     NoTenant(String),
     #[error("tenant {tenant} has no key {key_id}")]
     NoKey { tenant: String, key_id: String },
+    #[error("tenant {tenant} has no viewer token {token_id}")]
+    NoViewerToken { tenant: String, token_id: String },
+    #[error("tenant {tenant} has {live} viewer tokens alive, its limit")]
+    TooManyViewerTokens { tenant: String, live: usize },
     #[error("the control plane store failed: {0}")]
     Store(String),
     #[error("the control plane store holds invalid data: {0}")]
@@ -128,6 +164,12 @@ pub struct ControlPlane {
     active: RwLock<HashMap<[u8; 32], Principal>>,
     /// Signs viewer tokens.
     viewer_token_key: [u8; 32],
+    /// Live viewer tokens (neither revoked nor known to be expired), by tenant and id.
+    /// Changed only after the transaction that changed the row has committed, under this
+    /// lock.
+    viewer_tokens: RwLock<HashMap<String, HashMap<String, ViewerTokenRow>>>,
+    /// Bumped whenever access is taken away (see the module doc).
+    access: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -155,6 +197,7 @@ impl ControlPlane {
             tx.open_table(KEYS).map_err(store_err)?;
             tx.open_table(CATALOGS).map_err(store_err)?;
             tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+            tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
             let mut meta = tx.open_table(META).map_err(store_err)?;
             if meta.get(ADMIN_KEY_HASH).map_err(store_err)?.is_none() {
                 let secret = new_secret()?;
@@ -184,8 +227,11 @@ impl ControlPlane {
             db,
             active: RwLock::new(HashMap::new()),
             viewer_token_key,
+            viewer_tokens: RwLock::new(HashMap::new()),
+            access: tokio::sync::watch::Sender::new(0),
         };
         control.load_active()?;
+        control.load_viewer_tokens()?;
         Ok((control, new_admin_secret))
     }
 
@@ -301,6 +347,8 @@ impl ControlPlane {
         }
         tx.commit().map_err(store_err)?;
         active.retain(|_, principal| principal.id() != owner_key.id);
+        drop(active);
+        self.access_changed();
         Ok(())
     }
 
@@ -360,6 +408,8 @@ impl ControlPlane {
             .map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         active.retain(|_, principal| principal.id() != key.id);
+        drop(active);
+        self.access_changed();
         Ok(())
     }
 
@@ -418,6 +468,188 @@ impl ControlPlane {
             .map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         active.retain(|_, principal| principal.id() != row.id);
+        drop(active);
+        self.access_changed();
+        Ok((row, true))
+    }
+
+    /// Changes whenever access is taken away: a key or a viewer token revoked, viewers no
+    /// longer admitted, a session signed out. Streams re-check their right to go on.
+    pub fn access_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.access.subscribe()
+    }
+
+    /// Says that access was taken away (see [`ControlPlane::access_changes`]).
+    pub fn access_changed(&self) {
+        self.access
+            .send_modify(|epoch| *epoch = epoch.wrapping_add(1));
+    }
+
+    /// Whether the key whose secret has SHA-256 `hash` is active.
+    pub fn is_active(&self, hash: &[u8; 32]) -> bool {
+        self.active
+            .read()
+            .expect("active keys lock poisoned")
+            .contains_key(hash)
+    }
+
+    fn load_viewer_tokens(&self) -> Result<(), ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
+        let mut live: HashMap<String, HashMap<String, ViewerTokenRow>> = HashMap::new();
+        for entry in table.iter().map_err(store_err)? {
+            let row: ViewerTokenRow = decode(entry.map_err(store_err)?.1.value())?;
+            if row.revoked_at.is_none() {
+                live.entry(row.tenant.clone())
+                    .or_default()
+                    .insert(row.id.clone(), row);
+            }
+        }
+        *self
+            .viewer_tokens
+            .write()
+            .expect("viewer tokens lock poisoned") = live;
+        Ok(())
+    }
+
+    /// Stores a newly minted viewer token, durably, unless its tenant has `max_live` tokens
+    /// alive already. Rows of the tenant's tokens that expired before `now` (Unix seconds)
+    /// are removed in the same transaction, so the table holds about what is alive.
+    pub fn put_viewer_token(
+        &self,
+        row: &ViewerTokenRow,
+        max_live: usize,
+        now: i64,
+    ) -> Result<(), ControlError> {
+        let mut live = self
+            .viewer_tokens
+            .write()
+            .expect("viewer tokens lock poisoned");
+        let of_tenant = live.entry(row.tenant.clone()).or_default();
+        of_tenant.retain(|_, token| token.expires > now);
+        let alive = of_tenant.len();
+        if alive >= max_live {
+            return Err(ControlError::TooManyViewerTokens {
+                tenant: row.tenant.clone(),
+                live: alive,
+            });
+        }
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let mut removed = Vec::new();
+        {
+            let mut table = tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
+            // The tenant's expired rows, revoked ones included (they stay listed until
+            // they would have expired).
+            for entry in table
+                .range((row.tenant.as_str(), "")..)
+                .map_err(store_err)?
+            {
+                let (key, value) = entry.map_err(store_err)?;
+                if key.value().0 != row.tenant {
+                    break;
+                }
+                let token: ViewerTokenRow = decode(value.value())?;
+                if token.expires <= now {
+                    removed.push(token.id);
+                }
+            }
+            for id in &removed {
+                table
+                    .remove((row.tenant.as_str(), id.as_str()))
+                    .map_err(store_err)?;
+            }
+            table
+                .insert(
+                    (row.tenant.as_str(), row.id.as_str()),
+                    encode(row).as_slice(),
+                )
+                .map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        live.entry(row.tenant.clone())
+            .or_default()
+            .insert(row.id.clone(), row.clone());
+        Ok(())
+    }
+
+    /// `tenant`'s viewer token `id` if it works at `now` (Unix seconds): stored, not
+    /// revoked, not expired, and the key that minted it still active.
+    pub fn live_viewer_token(&self, tenant: &str, id: &str, now: i64) -> Option<ViewerTokenRow> {
+        let row = self
+            .viewer_tokens
+            .read()
+            .expect("viewer tokens lock poisoned")
+            .get(tenant)
+            .and_then(|tokens| tokens.get(id))
+            .filter(|row| row.expires > now)
+            .cloned()?;
+        let minted_by = parse_hash(&row.created_by_sha256).ok()?;
+        self.is_active(&minted_by).then_some(row)
+    }
+
+    /// `tenant`'s viewer tokens that have not expired, revoked ones included, newest first.
+    pub fn viewer_tokens(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+    ) -> Result<Vec<ViewerTokenRow>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
+        let mut rows = Vec::new();
+        for entry in table.range((tenant.as_str(), "")..).map_err(store_err)? {
+            let (key, value) = entry.map_err(store_err)?;
+            if key.value().0 != tenant.as_str() {
+                break;
+            }
+            let row: ViewerTokenRow = decode(value.value())?;
+            if row.expires > now {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(rows)
+    }
+
+    /// Revokes a viewer token of `tenant`: it opens nothing from now on. Revoking a revoked
+    /// token changes nothing; the flag says whether this call revoked it.
+    pub fn revoke_viewer_token(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<(ViewerTokenRow, bool), ControlError> {
+        let mut live = self
+            .viewer_tokens
+            .write()
+            .expect("viewer tokens lock poisoned");
+        let no_token = || ControlError::NoViewerToken {
+            tenant: tenant.to_string(),
+            token_id: id.to_owned(),
+        };
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let row = {
+            let mut table = tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
+            let mut row: ViewerTokenRow = decode(
+                table
+                    .get((tenant.as_str(), id))
+                    .map_err(store_err)?
+                    .ok_or_else(no_token)?
+                    .value(),
+            )?;
+            if row.revoked_at.is_some() {
+                return Ok((row, false));
+            }
+            row.revoked_at = Some(clock::now_rfc3339());
+            table
+                .insert((tenant.as_str(), id), encode(&row).as_slice())
+                .map_err(store_err)?;
+            row
+        };
+        tx.commit().map_err(store_err)?;
+        if let Some(tokens) = live.get_mut(tenant.as_str()) {
+            tokens.remove(id);
+        }
+        drop(live);
+        self.access_changed();
         Ok((row, true))
     }
 }
@@ -450,6 +682,7 @@ fn principal_of(row: &KeyRow) -> Result<Principal, ControlError> {
             .map_err(|err| ControlError::Corrupt(format!("key {}: {err}", row.id)))?,
         role: row.role,
         key_id: row.id.clone(),
+        key_hash: parse_hash(&row.secret_sha256)?,
     }))
 }
 
@@ -589,7 +822,12 @@ impl ControlPlane {
         tenant: &TenantId,
         settings: &ActivitySettings,
     ) -> Result<ActivitySettings, ControlError> {
-        self.put_setting(ACTIVITY_SETTINGS, tenant, settings)
+        let previous = self.put_setting(ACTIVITY_SETTINGS, tenant, settings)?;
+        if previous.admit_viewers && !settings.admit_viewers {
+            // Viewers' sessions and their live streams end.
+            self.access_changed();
+        }
+        Ok(previous)
     }
 
     fn setting<T: Default + for<'de> Deserialize<'de>>(

@@ -159,6 +159,20 @@ impl From<crate::control::ControlError> for ApiError {
             ControlError::NoKey { tenant, key_id } => {
                 ApiError::not_found(format!("tenant {tenant} has no key {key_id}"))
             }
+            ControlError::NoViewerToken { tenant, token_id } => {
+                ApiError::not_found(format!("tenant {tenant} has no viewer token {token_id}"))
+            }
+            ControlError::TooManyViewerTokens { tenant, live } => {
+                let mut answer = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    error_codes::RATE_LIMITED,
+                    format!(
+                        "tenant {tenant} has {live} viewer tokens alive, its limit (limits.max_viewer_tokens_per_tenant): revoke some (DELETE /api/v1/viewer-tokens/{{id}}) or mint shorter-lived ones"
+                    ),
+                );
+                answer.retry_after = Some(60);
+                answer
+            }
             ControlError::Store(_) => ApiError::unavailable(err),
             ControlError::Corrupt(_) => ApiError::internal(err),
         }

@@ -8,6 +8,9 @@
 //! - [`config`]: defaults, TOML file, `VERITRAIL_*` environment.
 //! - [`control`]: tenants and API keys (`control.redb`).
 //! - [`auth`]: the role rules, in one place. [`ratelimit`]: per-key token buckets.
+//! - [`limits`]: what one key or tenant may hold at once (blocking threads, streams);
+//!   [`conn`]: the accept loop and what each connection is held to (header and write
+//!   deadlines, connection count).
 //! - [`routes`]: the handlers; [`openapi`]: the generated spec and Swagger UI.
 //! - [`indexer`]: keeps the search index caught up with the ledger.
 //! - [`audit`]: the service's own audit events, written to each tenant's log.
@@ -21,10 +24,12 @@ pub mod auth;
 pub mod catalogs;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod control;
 pub mod demo;
 pub mod error;
 pub mod indexer;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
@@ -82,8 +87,15 @@ struct Inner {
     indexer: Indexer,
     metrics: Metrics,
     limiter: RateLimiter,
+    /// Requests per viewer token to the embedded view.
+    embed_limiter: RateLimiter,
+    /// Viewer-token uses recorded, by minute.
+    embed_uses: viewer::Uses,
     webhooks: webhooks::WebhookService,
     sessions: ui::Sessions,
+    blocking: limits::BlockingPool,
+    streams: Arc<limits::Streams>,
+    connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -122,12 +134,55 @@ impl AppState {
         &self.inner.limiter
     }
 
+    /// The rate limit of each viewer token on the embedded view.
+    pub fn embed_limiter(&self) -> &RateLimiter {
+        &self.inner.embed_limiter
+    }
+
+    /// The viewer-token uses recorded this minute.
+    pub fn embed_uses(&self) -> &viewer::Uses {
+        &self.inner.embed_uses
+    }
+
     pub fn webhooks(&self) -> &webhooks::WebhookService {
         &self.inner.webhooks
     }
 
     pub(crate) fn inner_sessions(&self) -> &ui::Sessions {
         &self.inner.sessions
+    }
+
+    /// Runs storage work (reads, searches, counts) on a blocking thread, within `tenant`'s
+    /// share of them ([`limits::BlockingPool`]).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        tenant: &veritrail_core::event::TenantId,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.inner.blocking.run(Some(tenant), work).await
+    }
+
+    /// [`AppState::blocking`] for work of no tenant (the server admin's).
+    pub async fn blocking_untenanted<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.inner.blocking.run(None, work).await
+    }
+
+    /// The blocking pool (for `/metrics`).
+    pub fn blocking_pool(&self) -> &limits::BlockingPool {
+        &self.inner.blocking
+    }
+
+    /// Long-lived answers open now, and the permits for more.
+    pub fn streams(&self) -> &Arc<limits::Streams> {
+        &self.inner.streams
+    }
+
+    /// Connections open, refused and closed for stalling.
+    pub fn connections(&self) -> &conn::ConnStats {
+        &self.inner.connections
     }
 
     /// Changes to true when shutdown starts.
@@ -185,6 +240,13 @@ impl Server {
         }
         let search_options = SearchOptions {
             writer_memory_bytes: config.search.writer_memory_mib * 1024 * 1024,
+            limits: veritrail_search::QueryLimits {
+                max_words: config.limits.max_query_words,
+                max_prefix_words: config.limits.max_prefix_words,
+                max_prefix_terms: config.limits.max_prefix_terms,
+                max_buckets: config.limits.max_histogram_buckets,
+                max_filter_values: config.limits.max_filter_values,
+            },
             ..SearchOptions::default()
         };
         let search_dir = dir.join("search");
@@ -219,6 +281,15 @@ impl Server {
         )
         .context("cannot start the indexer")?;
         let limiter = RateLimiter::new(&config.rate_limit);
+        let embed_limiter = RateLimiter::embedded(config.rate_limit.embed_per_minute);
+        let blocking = limits::BlockingPool::new(
+            config.limits.blocking_threads,
+            config.limits.blocking_per_tenant,
+        );
+        let streams = Arc::new(limits::Streams::new(
+            config.limits.max_streams_per_key,
+            config.limits.max_streams_per_tenant,
+        ));
         let webhooks = webhooks::WebhookService::open(&dir, &config.webhooks)
             .context("cannot open the webhook store")?;
         Ok(Server {
@@ -232,9 +303,14 @@ impl Server {
                     search,
                     indexer,
                     metrics: Metrics::default(),
+                    embed_limiter,
+                    embed_uses: viewer::Uses::default(),
                     limiter,
                     webhooks,
                     sessions: ui::Sessions::default(),
+                    blocking,
+                    streams,
+                    connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
                 }),
@@ -269,15 +345,19 @@ impl Server {
         state.webhooks().start(&state);
         let router = self.router();
         let flag_state = state.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
+        conn::serve(
+            listener,
+            router,
+            conn::ConnLimits::of(&state.config().limits),
+            Arc::clone(&state.inner.connections),
+            async move {
                 shutdown.await;
                 flag_state.inner.shutting_down.store(true, Ordering::SeqCst);
                 flag_state.inner.shutdown.send_replace(true);
                 tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await
-            .context("the HTTP server failed")?;
+            },
+        )
+        .await;
         let inner = Arc::clone(&state.inner);
         tokio::task::spawn_blocking(move || {
             inner.ledger.shutdown();
@@ -337,6 +417,10 @@ pub fn app(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            head_limits,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("a handler panicked").into_response()
@@ -392,6 +476,46 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         "request"
     );
     response
+}
+
+/// 414 for a request target over `limits.max_uri_bytes` and 431 for a head over
+/// `limits.max_header_bytes`, with the API's error body (hyper itself closes a connection
+/// whose head is over twice that, with a bare 431).
+async fn head_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = &state.config().limits;
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > limits.max_uri_bytes {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            error_codes::URI_TOO_LONG,
+            format!(
+                "the request's path and query are {target} bytes; the server takes at most {} (limits.max_uri_bytes)",
+                limits.max_uri_bytes
+            ),
+        )
+        .into_response();
+    }
+    let head: usize = target
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if head > limits.max_header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            error_codes::HEADERS_TOO_LARGE,
+            format!(
+                "the request's headers are {head} bytes; the server takes at most {} (limits.max_header_bytes)",
+                limits.max_header_bytes
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// 504 after the configured time; exports (long streams) are exempt.

@@ -8,6 +8,9 @@
 //!   `veritrail_ledger_commit_seconds` (histogram: write + fdatasync), from the ledger.
 //! - `veritrail_ledger_queued_requests`, `veritrail_search_lag_events` (events acknowledged
 //!   but not yet searchable, all tenants) and `veritrail_search_commits_total`.
+//! - `veritrail_connections_open`, `veritrail_connections_refused_total`,
+//!   `veritrail_connections_stalled_total`, `veritrail_streams_open` and
+//!   `veritrail_blocking_waiting`: what clients hold ([`crate::conn`], [`crate::limits`]).
 //! - `veritrail_storage_errors_total{kind}` and `veritrail_integrity_failures_total`
 //!   ([`FAULTS`]).
 //! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
@@ -165,6 +168,20 @@ impl Metrics {
             FAULTS.storage_corrupt.load(Ordering::Relaxed),
             FAULTS.storage_conflict.load(Ordering::Relaxed),
             FAULTS.integrity.load(Ordering::Relaxed),
+        );
+        let connections = state.connections();
+        let _ = write!(
+            out,
+            "# HELP veritrail_connections_open Client connections open.\n# TYPE veritrail_connections_open gauge\nveritrail_connections_open {}\n\
+             # HELP veritrail_connections_refused_total Connections refused over limits.max_connections.\n# TYPE veritrail_connections_refused_total counter\nveritrail_connections_refused_total {}\n\
+             # HELP veritrail_connections_stalled_total Connections closed because their client read nothing for limits.write_timeout_secs.\n# TYPE veritrail_connections_stalled_total counter\nveritrail_connections_stalled_total {}\n\
+             # HELP veritrail_streams_open Exports and live tails open.\n# TYPE veritrail_streams_open gauge\nveritrail_streams_open {}\n\
+             # HELP veritrail_blocking_waiting Storage and search jobs waiting for a blocking thread (theirs or their tenant's share is in use).\n# TYPE veritrail_blocking_waiting gauge\nveritrail_blocking_waiting {}\n",
+            connections.open.load(Ordering::Relaxed),
+            connections.refused.load(Ordering::Relaxed),
+            connections.stalled.load(Ordering::Relaxed),
+            state.streams().total(),
+            state.blocking_pool().waiting(),
         );
         let hooks = state.webhooks().stats(state);
         let _ = write!(

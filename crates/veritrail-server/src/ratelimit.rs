@@ -1,8 +1,10 @@
-//! Per-key rate limiting: a token bucket per key id, refilled continuously.
+//! Rate limiting: a token bucket per key id (or per viewer token id, for the embedded
+//! view), refilled continuously.
 //!
 //! A request takes one token; an empty bucket answers 429 with `Retry-After` (whole seconds
 //! until a token is back). Buckets live in memory: a restart refills them, which is fine for
-//! a limit meant to stop runaway clients, not to meter.
+//! a limit meant to stop runaway clients, not to meter. Buckets that refilled are dropped
+//! once there are many, so the map holds about the keys active lately.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +20,16 @@ use crate::error::ApiError;
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
+    /// Who is limited, for the 429's message: "this key", "this viewer token".
+    who: &'static str,
+    /// The limit, for the 429's message.
+    limit: String,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
+
+/// Past this many buckets, full ones are dropped (each check then prunes at most once per
+/// doubling, so the cost stays constant per check).
+const PRUNE_ABOVE: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -28,10 +38,28 @@ struct Bucket {
 }
 
 impl RateLimiter {
+    /// The per-key limit of the API.
     pub fn new(config: &RateLimit) -> Self {
         Self {
             per_second: f64::from(config.requests_per_second),
             burst: f64::from(config.burst),
+            who: "this key",
+            limit: format!(
+                "{} requests per second (batch events to send more per request)",
+                config.requests_per_second
+            ),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The per-viewer-token limit of the embedded view: `per_minute` requests a minute, as
+    /// many at once.
+    pub fn embedded(per_minute: u32) -> Self {
+        Self {
+            per_second: f64::from(per_minute) / 60.0,
+            burst: f64::from(per_minute),
+            who: "this viewer token",
+            limit: format!("{per_minute} requests per minute"),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -46,6 +74,13 @@ impl RateLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
+        if buckets.len() > PRUNE_ABOVE && !buckets.contains_key(key_id) {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, bucket| {
+                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+                bucket.tokens + elapsed * per_second < burst
+            });
+        }
         if !buckets.contains_key(key_id) {
             buckets.insert(
                 key_id.to_owned(),
@@ -70,8 +105,8 @@ impl RateLimiter {
             StatusCode::TOO_MANY_REQUESTS,
             error_codes::RATE_LIMITED,
             format!(
-                "this key is over its rate limit of {} requests per second; retry after the Retry-After seconds (batch events to send more per request)",
-                self.per_second
+                "{} is over its rate limit of {}; retry after the Retry-After seconds",
+                self.who, self.limit
             ),
         );
         // At most a few seconds: a whole number of seconds fits in u64.
@@ -91,6 +126,7 @@ mod tests {
         let limiter = RateLimiter::new(&RateLimit {
             requests_per_second: 2,
             burst: 3,
+            embed_per_minute: 0,
         });
         let start = Instant::now();
         for _ in 0..3 {
@@ -117,9 +153,29 @@ mod tests {
         let limiter = RateLimiter::new(&RateLimit {
             requests_per_second: 0,
             burst: 0,
+            embed_per_minute: 0,
         });
         for _ in 0..10_000 {
             limiter.check("a").expect("no limit");
         }
+    }
+
+    #[test]
+    fn buckets_that_refilled_are_forgotten_when_there_are_many() {
+        let limiter = RateLimiter::embedded(60);
+        let start = Instant::now();
+        for key in 0..=PRUNE_ABOVE {
+            limiter
+                .check_at(&format!("token{key}"), start)
+                .expect("first use");
+        }
+        limiter
+            .check_at("late", start + Duration::from_secs(120))
+            .expect("a new token");
+        assert_eq!(
+            limiter.buckets.lock().expect("lock").len(),
+            1,
+            "the refilled buckets are gone"
+        );
     }
 }

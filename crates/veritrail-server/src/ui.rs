@@ -37,13 +37,19 @@ use veritrail_search::{Bucket, Order, Query};
 
 use crate::AppState;
 use crate::control::{Principal, hex};
+use crate::error::ApiError;
 use crate::routes::events::checkpoint_size;
+use crate::routes::events::search_error;
 
 const SESSION_COOKIE: &str = "vt_session";
 const SIGN_IN_COOKIE: &str = "vt_sign_in";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Sessions one key may have open at once (the memory of sign-ins stays bounded).
+const SESSIONS_PER_KEY: usize = 32;
 /// Rows on the Activity page.
 const ROWS: usize = 50;
+/// Most choices a filter's list offers (categories, type suggestions).
+const MAX_CHOICES: usize = 500;
 /// Nothing from elsewhere: styles and scripts from this server only (no inline script), no
 /// frames, no other connections.
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -82,7 +88,8 @@ impl Sessions {
         self.map.lock().expect("sessions lock poisoned")
     }
 
-    /// A new session; returns its id (for the cookie).
+    /// A new session; returns its id (for the cookie). A key has at most
+    /// [`SESSIONS_PER_KEY`] sessions: a new one ends its oldest.
     fn open(&self, tenant: TenantId, role: Role, key_hash: [u8; 32]) -> Option<String> {
         let id = random_token()?;
         let session = Session {
@@ -95,6 +102,17 @@ impl Sessions {
         let mut map = self.lock();
         let now = Instant::now();
         map.retain(|_, session| session.expires > now);
+        let mut of_key: Vec<([u8; 32], Instant)> = map
+            .iter()
+            .filter(|(_, other)| other.key_hash == key_hash)
+            .map(|(id, other)| (*id, other.expires))
+            .collect();
+        if of_key.len() >= SESSIONS_PER_KEY {
+            of_key.sort_by_key(|(_, expires)| *expires);
+            for (oldest, _) in &of_key[..=of_key.len() - SESSIONS_PER_KEY] {
+                map.remove(oldest);
+            }
+        }
         map.insert(digest(&id), session);
         Some(id)
     }
@@ -488,13 +506,19 @@ fn sign_in_page(headers: &HeaderMap, status: StatusCode, problem: Option<&str>) 
 /// The session of the request, if it is open and its key still active.
 fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie(headers, SESSION_COOKIE)?;
+    Some((id.to_owned(), open_session_by_id(state, id)?))
+}
+
+/// Session `id`, if it is open, unexpired, its key still active and (for a viewer key) its
+/// tenant still admitting viewers; else it is closed and `None`.
+fn open_session_by_id(state: &AppState, id: &str) -> Option<Session> {
     let session = state.inner_sessions().get(id)?;
     match state.control().principal_by_hash(&session.key_hash) {
         Some(Principal::Tenant(key))
             if key.tenant == session.tenant
                 && (key.role != Role::Viewer || viewers_admitted(state, &key.tenant)) =>
         {
-            Some((id.to_owned(), session))
+            Some(session)
         }
         _ => {
             // The key was revoked: the session ends with it.
@@ -539,15 +563,20 @@ async fn activity(
         let tenant = session.tenant.clone();
         let work = state.clone();
         let work_filters = filters.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            activity_view(&work, &tenant, &query, &work_filters)
-        })
-        .await
-        .unwrap_or_else(|err| Err(err.to_string()));
+        let found = state
+            .blocking(&session.tenant, move || {
+                activity_view(&work, &tenant, &query, &work_filters)
+            })
+            .await;
         match found {
             Ok(found) => view = found,
-            Err(why) => {
-                tracing::error!(error = %why, "the Activity page could not read the log");
+            // A query over the server's cost limits: what to change, as for a bad filter.
+            Err(err) if err.status == StatusCode::BAD_REQUEST => {
+                status = err.status;
+                problem = Some(err.message);
+            }
+            Err(err) => {
+                tracing::error!(error = %err.message, "the Activity page could not read the log");
                 status = StatusCode::SERVICE_UNAVAILABLE;
                 problem = Some(UNREADABLE.to_owned());
             }
@@ -597,13 +626,13 @@ fn activity_view(
     tenant: &TenantId,
     query: &Query,
     filters: &ActivityParams,
-) -> Result<View, String> {
-    let log_size = state.ledger().size(tenant).map_err(|err| err.to_string())?;
+) -> Result<View, ApiError> {
+    let log_size = state.ledger().size(tenant)?;
     let indexed_size = state.search().applied(tenant).min(log_size);
     let search = state.search();
     let page = search
         .search(tenant, query, Order::Desc, ROWS, filters.after)
-        .map_err(|err| err.to_string())?;
+        .map_err(search_error)?;
     let rows = operations(rows_of(state, tenant, &page.seqs)?);
     let older = page
         .next_after
@@ -616,9 +645,7 @@ fn activity_view(
         (Vec::new(), Vec::new())
     } else {
         choices(
-            &search
-                .catalog_counts(tenant)
-                .map_err(|err| err.to_string())?,
+            &search.catalog_counts(tenant).map_err(search_error)?,
             filters,
         )
     };
@@ -689,6 +716,14 @@ fn choices(
             selected: true,
         });
     }
+    // A publisher under the lenient policy can make any number of types: the page lists
+    // the most frequent ones only.
+    let mut by_type: Vec<(&str, u64)> = by_type.into_iter().collect();
+    if by_type.len() > MAX_CHOICES {
+        by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        by_type.truncate(MAX_CHOICES);
+        by_type.sort_unstable();
+    }
     let types = by_type
         .into_iter()
         .map(|(value, count)| Choice {
@@ -697,6 +732,11 @@ fn choices(
             selected: false,
         })
         .collect();
+    if categories.len() > MAX_CHOICES {
+        categories.sort_by_key(|choice| std::cmp::Reverse(choice.selected));
+        categories.truncate(MAX_CHOICES);
+        categories.sort_by_key(|choice| choice.value.to_lowercase());
+    }
     (categories, types)
 }
 
@@ -746,7 +786,7 @@ fn histogram(
     tenant: &TenantId,
     query: &Query,
     filters: &ActivityParams,
-) -> Result<(Vec<Bar>, String, u64), String> {
+) -> Result<(Vec<Bar>, String, u64), ApiError> {
     const NANOS: i64 = 1_000_000_000;
     let none = (Vec::new(), String::new(), 0);
     let search = state.search();
@@ -761,7 +801,7 @@ fn histogram(
     };
     let (counted_nanos, counts) = search
         .histogram(tenant, query, &ladder, COUNTED_BUCKETS)
-        .map_err(|err| err.to_string())?;
+        .map_err(search_error)?;
     let counts = counts.histogram;
     let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
         return Ok(none);
@@ -781,7 +821,7 @@ fn histogram(
     } else {
         search
             .count(tenant, query, None, Some(width_nanos))
-            .map_err(|err| err.to_string())?
+            .map_err(search_error)?
             .histogram
     };
     let tallest = buckets
@@ -866,15 +906,10 @@ fn operations(rows: Vec<Row>) -> Vec<Row> {
 }
 
 /// The rows of records `seqs`.
-fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>, String> {
+fn rows_of(state: &AppState, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<Row>, ApiError> {
     let mut rows = Vec::with_capacity(seqs.len());
     for &seq in seqs {
-        let Some(record) = state
-            .ledger()
-            .records(tenant, seq, 1)
-            .map_err(|err| err.to_string())?
-            .pop()
-        else {
+        let Some(record) = state.ledger().records(tenant, seq, 1)?.pop() else {
             continue;
         };
         let event = record.event();
@@ -959,7 +994,14 @@ async fn sign_in(
             false,
         )
     };
-    match state.control().authenticate(key) {
+    let principal = state.control().authenticate(key);
+    // Sign-ins count against the key's rate limit, as its API requests do.
+    if let Some(principal) = &principal
+        && let Err(err) = state.limiter().check(principal.id())
+    {
+        return err.into_response();
+    }
+    match principal {
         None => sign_in_page(
             &headers,
             StatusCode::UNAUTHORIZED,
@@ -1033,6 +1075,8 @@ async fn sign_out(
     match session(&state, &headers) {
         Some((id, session)) if !token.is_empty() && token == session.csrf => {
             state.inner_sessions().close(&id);
+            // Its live stream ends too.
+            state.control().access_changed();
             let mut response = Redirect::to("/activity").into_response();
             if let Ok(value) =
                 HeaderValue::from_str(&set_cookie(&headers, SESSION_COOKIE, "", Some(0)))
@@ -1107,9 +1151,9 @@ async fn record(
     };
     let tenant = session.tenant.clone();
     let work = state.clone();
-    let found = tokio::task::spawn_blocking(move || record_view(&work, &tenant, seq))
-        .await
-        .unwrap_or_else(|err| Err(crate::error::ApiError::internal(err)));
+    let found = state
+        .blocking(&session.tenant, move || record_view(&work, &tenant, seq))
+        .await;
     let shown = match found {
         Ok(Some(shown)) => shown,
         Ok(None) => {
@@ -1147,11 +1191,7 @@ async fn record(
 /// checkpoint; `None` when the log has no such record. The bytes are checked against their
 /// leaf hash and the proof against the signed root first: a page never carries a proof
 /// that does not verify (`integrity_error` instead).
-fn record_view(
-    state: &AppState,
-    tenant: &TenantId,
-    seq: u64,
-) -> Result<Option<Shown>, crate::error::ApiError> {
+fn record_view(state: &AppState, tenant: &TenantId, seq: u64) -> Result<Option<Shown>, ApiError> {
     use base64::Engine;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let ledger = state.ledger();
@@ -1164,9 +1204,8 @@ fn record_view(
     let Some((bytes, _)) = ledger.checked_record(tenant, seq)? else {
         return Ok(None);
     };
-    let record = veritrail_core::record::Record::decode(&bytes).map_err(|err| {
-        crate::error::ApiError::integrity(format!("record {seq} does not decode: {err}"))
-    })?;
+    let record = veritrail_core::record::Record::decode(&bytes)
+        .map_err(|err| ApiError::integrity(format!("record {seq} does not decode: {err}")))?;
     let checked = ledger.checked_inclusion(tenant, seq, None)?;
     let catalog_name = record
         .catalog()
@@ -1196,11 +1235,26 @@ async fn live(
     headers: HeaderMap,
     params: Result<axum::extract::Query<ActivityParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Some((_, session)) = session(&state, &headers) else {
+    let Some((session_id, session)) = session(&state, &headers) else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
     let Ok(axum::extract::Query(filters)) = params else {
         return (StatusCode::BAD_REQUEST, "the filters are not valid").into_response();
+    };
+    // The stream counts among its key's streams, and ends when the session does (sign-out,
+    // expiry, the key revoked, viewers no longer admitted).
+    let Some(Principal::Tenant(key)) = state.control().principal_by_hash(&session.key_hash) else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let permit = match state.streams().open(&key.key_id, &session.tenant) {
+        Ok(permit) => permit,
+        Err(err) => return err.into_response(),
+    };
+    let check_state = state.clone();
+    let access = crate::routes::stream::Access {
+        permit,
+        allowed: Box::new(move || open_session_by_id(&check_state, &session_id).is_some()),
+        ends_at: Some(tokio::time::Instant::from_std(session.expires)),
     };
     // A reconnecting EventSource says where it stopped.
     let after = headers
@@ -1209,9 +1263,8 @@ async fn live(
         .and_then(|value| value.trim().parse().ok())
         .or(filters.after);
     match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
-        Ok(query) => {
-            crate::routes::stream::tail(&state, session.tenant, query, after).into_response()
-        }
+        Ok(query) => crate::routes::stream::tail(&state, session.tenant, query, after, access)
+            .into_response(),
         Err(err) => (StatusCode::BAD_REQUEST, err.message).into_response(),
     }
 }
@@ -1268,22 +1321,49 @@ async fn use_token(
             "This view's token is not valid.",
         ));
     };
+    if state
+        .control()
+        .live_viewer_token(&claims.tenant, &claims.id, now)
+        .is_none()
+    {
+        return Err(embed_refused(
+            StatusCode::UNAUTHORIZED,
+            "This view's token was revoked (or the key that made it was); the page that shows it must get a new one.",
+        ));
+    }
+    if let Err(err) = state.embed_limiter().check(&claims.id) {
+        let mut refusal = embed_refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "This view was asked for too often in the last minute; wait a moment and reload.",
+        );
+        if let Some(seconds) = err.retry_after {
+            refusal
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return Err(refusal);
+    }
     if let Some(actor) = &claims.actor {
         filters.actor.clone_from(actor);
     }
     if let Some(target) = &claims.target {
         filters.target.clone_from(target);
     }
-    let used = crate::audit::viewer_token(None, crate::audit::types::VIEWER_TOKEN_USED, &claims.id);
-    let recorded = match used {
-        Ok(event) => crate::audit::record(state, &tenant, event).await,
-        Err(err) => Err(err),
-    };
-    if recorded.is_err() {
-        return Err(embed_refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The log cannot be written right now, and each use of this view is recorded in it. Try again in a moment.",
-        ));
+    // Uses are recorded by token and minute: the first of each minute writes the event.
+    let minute = now.div_euclid(60);
+    if state.embed_uses().first_in_minute(&claims.id, minute) {
+        let used = crate::audit::viewer_token_used(&claims.id, minute);
+        let recorded = match used {
+            Ok(event) => crate::audit::record(state, &tenant, event).await,
+            Err(err) => Err(err),
+        };
+        if recorded.is_err() {
+            state.embed_uses().forget(&claims.id, minute);
+            return Err(embed_refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The log cannot be written right now, and the uses of this view are recorded in it. Try again in a moment.",
+            ));
+        }
     }
     Ok((filters, claims, tenant))
 }
@@ -1327,21 +1407,20 @@ async fn embed_record(
         return missing();
     };
     let (work, work_tenant) = (state.clone(), tenant.clone());
-    let found =
-        tokio::task::spawn_blocking(move || -> Result<Option<Shown>, crate::error::ApiError> {
+    let found = state
+        .blocking(&tenant, move || -> Result<Option<Shown>, ApiError> {
             // The newest record at or below `seq` in the scope is `seq` itself, or it is not
             // in the scope.
             let hit = work
                 .search()
                 .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))
-                .map_err(crate::error::ApiError::unavailable)?;
+                .map_err(ApiError::unavailable)?;
             if hit.seqs.first() != Some(&seq) {
                 return Ok(None);
             }
             record_view(&work, &work_tenant, seq)
         })
-        .await
-        .unwrap_or_else(|err| Err(crate::error::ApiError::internal(err)));
+        .await;
     let shown = match found {
         Ok(Some(shown)) => shown,
         Ok(None) => return missing(),
@@ -1376,26 +1455,30 @@ async fn embed(
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
-    let (view, problem) =
-        match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
-            Ok(query) => {
-                let (work, work_tenant, work_filters) =
-                    (state.clone(), tenant.clone(), filters.clone());
-                match tokio::task::spawn_blocking(move || {
+    let (view, problem) = match crate::routes::events::Filters::of_search(&filters.search())
+        .to_query()
+    {
+        Ok(query) => {
+            let (work, work_tenant, work_filters) =
+                (state.clone(), tenant.clone(), filters.clone());
+            match state
+                .blocking(&tenant, move || {
                     activity_view(&work, &work_tenant, &query, &work_filters)
                 })
                 .await
-                .unwrap_or_else(|err| Err(err.to_string()))
-                {
-                    Ok(view) => (view, None),
-                    Err(why) => {
-                        tracing::error!(error = %why, "the embedded view could not read the log");
-                        return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
-                    }
+            {
+                Ok(view) => (view, None),
+                Err(err) if err.status == StatusCode::BAD_REQUEST => {
+                    (View::default(), Some(err.message))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err.message, "the embedded view could not read the log");
+                    return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
                 }
             }
-            Err(err) => (View::default(), Some(err.message)),
-        };
+        }
+        Err(err) => (View::default(), Some(err.message)),
+    };
     let status = if problem.is_some() {
         StatusCode::BAD_REQUEST
     } else {

@@ -5,7 +5,16 @@
 //! under a server key made at first start, in `control.redb`). The claims name the tenant,
 //! the fixed filters (an actor, a target), the expiry and the token's id. Nothing else is
 //! trusted: a changed claim breaks the signature, and the fixed filters replace whatever
-//! the URL says, so a token can never be widened.
+//! the URL says, so a token can never be widened. A signed token opens nothing unless its row
+//! in the control plane is live too (see [`crate::control::ViewerTokenRow`]): revoking it,
+//! or the key that minted it, ends it at once.
+//!
+//! Its uses are audited by token and minute ([`Uses`]): the first request of a token in a
+//! minute writes `veritrail.viewer_token.used` (before it is answered); the others in that
+//! minute write nothing, so a busy or hostile embedding page cannot flood the log.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,6 +49,35 @@ pub enum TokenError {
     Invalid,
     /// Past its expiry.
     Expired,
+}
+
+/// The minute in which each viewer token's use was last recorded (see the module doc).
+#[derive(Debug, Default)]
+pub struct Uses {
+    recorded: Mutex<HashMap<String, i64>>,
+}
+
+/// Past this many tokens, those not used this minute are forgotten.
+const USES_KEPT: usize = 4096;
+
+impl Uses {
+    /// Whether this is `token_id`'s first use in `minute` (Unix minutes), which must be
+    /// recorded; it is marked as recorded.
+    pub fn first_in_minute(&self, token_id: &str, minute: i64) -> bool {
+        let mut recorded = self.recorded.lock().expect("uses lock poisoned");
+        if recorded.len() > USES_KEPT && !recorded.contains_key(token_id) {
+            recorded.retain(|_, at| *at >= minute);
+        }
+        recorded.insert(token_id.to_owned(), minute) != Some(minute)
+    }
+
+    /// Unmarks a use whose audit event could not be written: the next use tries again.
+    pub fn forget(&self, token_id: &str, minute: i64) {
+        let mut recorded = self.recorded.lock().expect("uses lock poisoned");
+        if recorded.get(token_id) == Some(&minute) {
+            recorded.remove(token_id);
+        }
+    }
 }
 
 /// The token text for `claims`.
@@ -105,5 +143,19 @@ mod tests {
         for junk in ["", "vtv_", "vtv_abc", "vtv_abc.def", "nope"] {
             assert_eq!(open(&key, junk, 0), Err(TokenError::Invalid), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_token_is_recorded_once_a_minute() {
+        let uses = Uses::default();
+        assert!(uses.first_in_minute("vtk_1", 100));
+        assert!(!uses.first_in_minute("vtk_1", 100));
+        assert!(uses.first_in_minute("vtk_2", 100), "tokens are apart");
+        assert!(uses.first_in_minute("vtk_1", 101), "a new minute");
+        uses.forget("vtk_1", 101);
+        assert!(
+            uses.first_in_minute("vtk_1", 101),
+            "a failed record is tried again"
+        );
     }
 }

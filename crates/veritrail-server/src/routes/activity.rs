@@ -8,7 +8,6 @@ use axum::extract::rejection::JsonRejection;
 use veritrail_api::{ActivitySettingsBody, ErrorBody};
 
 use super::admin::json_rejection;
-use super::blocking;
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -32,7 +31,12 @@ pub async fn get_settings(
     auth: Auth,
 ) -> Result<Json<ActivitySettingsBody>, ApiError> {
     let tenant = auth.settings_manager()?.tenant.clone();
-    let settings = blocking(move || Ok(state.control().activity_settings(&tenant)?)).await?;
+    let settings = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            Ok(state.control().activity_settings(&tenant)?)
+        })
+        .await?;
     Ok(Json(ActivitySettingsBody {
         admit_viewers: settings.admit_viewers,
     }))
@@ -63,22 +67,26 @@ pub async fn put_settings(
         admit_viewers: body.admit_viewers,
     };
     let (work_state, work_tenant) = (state.clone(), tenant.clone());
-    let previous = blocking(move || {
-        Ok(work_state
-            .control()
-            .put_activity_settings(&work_tenant, &settings)?)
-    })
-    .await?;
+    let previous = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            Ok(work_state
+                .control()
+                .put_activity_settings(&work_tenant, &settings)?)
+        })
+        .await?;
     let value = format!("admit_viewers={}", settings.admit_viewers);
     let event = audit::settings_changed(&auth.0, &tenant, "activity", &value)?;
     if let Err(err) = audit::record(&state, &tenant, event).await {
         let (undo_state, undo_tenant) = (state.clone(), tenant.clone());
-        blocking(move || {
-            Ok(undo_state
-                .control()
-                .put_activity_settings(&undo_tenant, &previous)?)
-        })
-        .await?;
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(undo_state
+                    .control()
+                    .put_activity_settings(&undo_tenant, &previous)?)
+            })
+            .await?;
         return Err(err);
     }
     Ok(Json(body))

@@ -12,7 +12,7 @@ use veritrail_api::{
 };
 use veritrail_core::event::TenantId;
 
-use super::{ApiPath, blocking};
+use super::ApiPath;
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -77,18 +77,25 @@ pub async fn create_tenant(
     let (row, owner, secret) = {
         let state = state.clone();
         let tenant = tenant.clone();
-        blocking(move || Ok(state.control().create_tenant(&tenant, name)?)).await?
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(state.control().create_tenant(&tenant, name)?)
+            })
+            .await?
     };
     let event = audit::tenant_created(&auth.0, &tenant, &owner)?;
     if let Err(err) = audit::record(&state, &tenant, event).await {
         let control_state = state.clone();
         let undo_tenant = tenant.clone();
-        blocking(move || {
-            Ok(control_state
-                .control()
-                .undo_create_tenant(&undo_tenant, &owner)?)
-        })
-        .await?;
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(control_state
+                    .control()
+                    .undo_create_tenant(&undo_tenant, &owner)?)
+            })
+            .await?;
         return Err(err);
     }
     let log_size = state.ledger().size(&tenant)?;
@@ -121,23 +128,25 @@ pub async fn list_tenants(
     auth: Auth,
 ) -> Result<Json<TenantList>, ApiError> {
     auth.server_admin()?;
-    blocking(move || {
-        let tenants = state
-            .control()
-            .tenants()?
-            .into_iter()
-            .map(|row| {
-                let size = TenantId::parse(&row.id)
-                    .ok()
-                    .map(|tenant| state.ledger().size(&tenant))
-                    .transpose()?
-                    .unwrap_or(0);
-                Ok(tenant_body(row, size))
-            })
-            .collect::<Result<_, ApiError>>()?;
-        Ok(Json(TenantList { tenants }))
-    })
-    .await
+    state
+        .clone()
+        .blocking_untenanted(move || {
+            let tenants = state
+                .control()
+                .tenants()?
+                .into_iter()
+                .map(|row| {
+                    let size = TenantId::parse(&row.id)
+                        .ok()
+                        .map(|tenant| state.ledger().size(&tenant))
+                        .transpose()?
+                        .unwrap_or(0);
+                    Ok(tenant_body(row, size))
+                })
+                .collect::<Result<_, ApiError>>()?;
+            Ok(Json(TenantList { tenants }))
+        })
+        .await
 }
 
 /// One tenant.
@@ -288,18 +297,25 @@ async fn new_key(
         let state = state.clone();
         let tenant = tenant.clone();
         let created_by = auth.0.id().to_owned();
-        blocking(move || {
-            Ok(state
-                .control()
-                .create_key(&tenant, body.role, name, &created_by)?)
-        })
-        .await?
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(state
+                    .control()
+                    .create_key(&tenant, body.role, name, &created_by)?)
+            })
+            .await?
     };
     let event = audit::key_created(&auth.0, &key)?;
     if let Err(err) = audit::record(state, tenant, event).await {
         let undo_state = state.clone();
         let undo_key = key.clone();
-        blocking(move || Ok(undo_state.control().undo_create_key(&undo_key)?)).await?;
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(undo_state.control().undo_create_key(&undo_key)?)
+            })
+            .await?;
         return Err(err);
     }
     Ok((

@@ -23,7 +23,7 @@ use veritrail_api::{
 use veritrail_core::catalog::{Catalog, CatalogDoc, EntryDoc, FORMAT, Policy};
 use veritrail_core::event::TenantId;
 
-use super::{ApiPath, ApiQuery, blocking};
+use super::{ApiPath, ApiQuery};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -106,22 +106,24 @@ pub async fn get_catalog(
             })
         })
         .transpose()?;
-    let (catalog, settings) = blocking(move || {
-        let control = state.control();
-        let catalog = match version {
-            None => catalogs::own_catalog(control, &tenant)?,
-            Some(version) => {
-                let json = control.catalog_version(&tenant, version)?.ok_or_else(|| {
-                    ApiError::not_found(format!("the catalog has no version {version}"))
-                })?;
-                Some(catalogs::stored_catalog(&json, version)?)
-            }
-        };
-        let doc = catalog.map_or_else(|| empty_doc(&tenant), |catalog| catalog.to_doc());
-        let settings = control.catalog_settings(&tenant)?;
-        Ok(((tenant, doc), settings))
-    })
-    .await?;
+    let (catalog, settings) = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let control = state.control();
+            let catalog = match version {
+                None => catalogs::own_catalog(control, &tenant)?,
+                Some(version) => {
+                    let json = control.catalog_version(&tenant, version)?.ok_or_else(|| {
+                        ApiError::not_found(format!("the catalog has no version {version}"))
+                    })?;
+                    Some(catalogs::stored_catalog(&json, version)?)
+                }
+            };
+            let doc = catalog.map_or_else(|| empty_doc(&tenant), |catalog| catalog.to_doc());
+            let settings = control.catalog_settings(&tenant)?;
+            Ok(((tenant, doc), settings))
+        })
+        .await?;
     let (tenant, doc) = catalog;
     if yaml {
         return yaml_response(&doc);
@@ -186,7 +188,12 @@ pub async fn get_type(
     ApiPath(event_type): ApiPath<String>,
 ) -> Result<Json<CatalogEntryBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    let effective = blocking(move || state.catalogs().effective(state.control(), &tenant)).await?;
+    let effective = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            state.catalogs().effective(state.control(), &tenant)
+        })
+        .await?;
     let (catalog, found) = effective.lookup(&event_type).ok_or_else(|| {
         ApiError::not_found(format!("no catalog of the tenant defines `{event_type}`"))
     })?;
@@ -305,32 +312,36 @@ async fn change(
     let _serial = state.catalogs().change_lock().await;
     let work_state = state.clone();
     let work_tenant = tenant.clone();
-    let (version, id, entries) = blocking(move || {
-        let control = work_state.control();
-        control.put_catalog(&work_tenant, |latest, version| {
-            let own = latest
-                .map(|json| catalogs::stored_catalog(json, version - 1))
-                .transpose()?;
-            let catalog = make(own.as_ref())?.with_version(version);
-            let json = serde_json::to_vec(&catalog.to_doc()).map_err(ApiError::internal)?;
-            Ok((
-                json,
-                (version, catalog.id().to_owned(), catalog.entries().len()),
-            ))
+    let (version, id, entries) = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let control = work_state.control();
+            control.put_catalog(&work_tenant, |latest, version| {
+                let own = latest
+                    .map(|json| catalogs::stored_catalog(json, version - 1))
+                    .transpose()?;
+                let catalog = make(own.as_ref())?.with_version(version);
+                let json = serde_json::to_vec(&catalog.to_doc()).map_err(ApiError::internal)?;
+                Ok((
+                    json,
+                    (version, catalog.id().to_owned(), catalog.entries().len()),
+                ))
+            })
         })
-    })
-    .await?;
+        .await?;
     state.catalogs().invalidate(&tenant);
     let event = audit::catalog_changed(&auth.0, &tenant, &id, version, what)?;
     if let Err(err) = audit::record(state, &tenant, event).await {
         let undo_state = state.clone();
         let undo_tenant = tenant.clone();
-        blocking(move || {
-            Ok(undo_state
-                .control()
-                .undo_put_catalog(&undo_tenant, version)?)
-        })
-        .await?;
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(undo_state
+                    .control()
+                    .undo_put_catalog(&undo_tenant, version)?)
+            })
+            .await?;
         state.catalogs().invalidate(&tenant);
         return Err(err);
     }
@@ -354,7 +365,12 @@ pub async fn get_settings(
     auth: Auth,
 ) -> Result<Json<CatalogSettingsBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    let settings = blocking(move || Ok(state.control().catalog_settings(&tenant)?)).await?;
+    let settings = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            Ok(state.control().catalog_settings(&tenant)?)
+        })
+        .await?;
     Ok(Json(settings_body(&settings)))
 }
 
@@ -417,12 +433,14 @@ pub async fn put_settings(
     let work_state = state.clone();
     let work_tenant = tenant.clone();
     let work_settings = settings.clone();
-    let previous = blocking(move || {
-        Ok(work_state
-            .control()
-            .put_catalog_settings(&work_tenant, &work_settings)?)
-    })
-    .await?;
+    let previous = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            Ok(work_state
+                .control()
+                .put_catalog_settings(&work_tenant, &work_settings)?)
+        })
+        .await?;
     state.catalogs().invalidate(&tenant);
     let value = format!(
         "policy={}; adopted={}",
@@ -433,12 +451,14 @@ pub async fn put_settings(
     if let Err(err) = audit::record(&state, &tenant, event).await {
         let undo_state = state.clone();
         let undo_tenant = tenant.clone();
-        blocking(move || {
-            Ok(undo_state
-                .control()
-                .put_catalog_settings(&undo_tenant, &previous)?)
-        })
-        .await?;
+        state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                Ok(undo_state
+                    .control()
+                    .put_catalog_settings(&undo_tenant, &previous)?)
+            })
+            .await?;
         state.catalogs().invalidate(&tenant);
         return Err(err);
     }
@@ -548,67 +568,69 @@ pub async fn categories(
     auth: Auth,
 ) -> Result<Json<CategoryList>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    blocking(move || {
-        let indexed_size = state.search().applied(&tenant);
-        let counts = state
-            .search()
-            .catalog_counts(&tenant)
-            .map_err(ApiError::internal)?;
-        let effective = state.catalogs().effective(state.control(), &tenant)?;
-        // Category (case-folded) -> (display name, types by key).
-        let mut categories: BTreeMap<Option<String>, NamedTypes> = BTreeMap::new();
-        let mut add = |category: Option<&str>, event_type: &str, count: u64| {
-            let (_, types) = categories
-                .entry(category.map(str::to_lowercase))
-                .or_insert_with(|| (category.map(str::to_owned), BTreeMap::new()));
-            let found = types.entry(event_type.to_owned()).or_insert_with(|| {
-                let entry = effective.lookup(event_type).map(|(_, entry)| entry);
-                TypeCount {
-                    event_type: event_type.to_owned(),
-                    name: entry.map(|entry| entry.name.as_str().to_owned()),
-                    code: entry.and_then(|entry| entry.code),
-                    count: 0,
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let indexed_size = state.search().applied(&tenant);
+            let counts = state
+                .search()
+                .catalog_counts(&tenant)
+                .map_err(ApiError::internal)?;
+            let effective = state.catalogs().effective(state.control(), &tenant)?;
+            // Category (case-folded) -> (display name, types by key).
+            let mut categories: BTreeMap<Option<String>, NamedTypes> = BTreeMap::new();
+            let mut add = |category: Option<&str>, event_type: &str, count: u64| {
+                let (_, types) = categories
+                    .entry(category.map(str::to_lowercase))
+                    .or_insert_with(|| (category.map(str::to_owned), BTreeMap::new()));
+                let found = types.entry(event_type.to_owned()).or_insert_with(|| {
+                    let entry = effective.lookup(event_type).map(|(_, entry)| entry);
+                    TypeCount {
+                        event_type: event_type.to_owned(),
+                        name: entry.map(|entry| entry.name.as_str().to_owned()),
+                        code: entry.and_then(|entry| entry.code),
+                        count: 0,
+                    }
+                });
+                found.count += count;
+            };
+            for (category, event_type, count) in &counts {
+                add(category.as_deref(), event_type, *count);
+            }
+            for catalog in &effective.catalogs {
+                // veritrail's own types appear once the tenant's log holds them.
+                if catalog.id() == BUILTIN {
+                    continue;
                 }
+                for entry in catalog.entries() {
+                    add(Some(entry.category.as_str()), entry.event_type.as_str(), 0);
+                }
+            }
+            let mut list: Vec<CategoryBody> = categories
+                .into_values()
+                .map(|(category, types)| CategoryBody {
+                    count: types.values().map(|t| t.count).sum(),
+                    category,
+                    types: types.into_values().collect(),
+                })
+                .collect();
+            // Named categories first, by name; events without a category last.
+            list.sort_by(|a, b| {
+                (
+                    a.category.is_none(),
+                    a.category.as_ref().map(|c| c.to_lowercase()),
+                )
+                    .cmp(&(
+                        b.category.is_none(),
+                        b.category.as_ref().map(|c| c.to_lowercase()),
+                    ))
             });
-            found.count += count;
-        };
-        for (category, event_type, count) in &counts {
-            add(category.as_deref(), event_type, *count);
-        }
-        for catalog in &effective.catalogs {
-            // veritrail's own types appear once the tenant's log holds them.
-            if catalog.id() == BUILTIN {
-                continue;
-            }
-            for entry in catalog.entries() {
-                add(Some(entry.category.as_str()), entry.event_type.as_str(), 0);
-            }
-        }
-        let mut list: Vec<CategoryBody> = categories
-            .into_values()
-            .map(|(category, types)| CategoryBody {
-                count: types.values().map(|t| t.count).sum(),
-                category,
-                types: types.into_values().collect(),
-            })
-            .collect();
-        // Named categories first, by name; events without a category last.
-        list.sort_by(|a, b| {
-            (
-                a.category.is_none(),
-                a.category.as_ref().map(|c| c.to_lowercase()),
-            )
-                .cmp(&(
-                    b.category.is_none(),
-                    b.category.as_ref().map(|c| c.to_lowercase()),
-                ))
-        });
-        Ok(Json(CategoryList {
-            categories: list,
-            indexed_size,
-        }))
-    })
-    .await
+            Ok(Json(CategoryList {
+                categories: list,
+                indexed_size,
+            }))
+        })
+        .await
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {

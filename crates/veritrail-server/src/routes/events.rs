@@ -28,7 +28,7 @@ use veritrail_core::record::CatalogFields;
 use veritrail_ledger::AppendError;
 use veritrail_search::{GroupBy, Order, Query, TypeFilter};
 
-use super::{ApiPath, ApiQuery, b64, blocking};
+use super::{ApiPath, ApiQuery, b64};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -129,20 +129,22 @@ pub async fn ingest(
             .first()
             .map(|receipt| std::sync::Arc::clone(&receipt.checkpoint))
             .ok_or_else(|| ApiError::internal("an append returned no receipts"))?;
-        let proofs = blocking(move || {
-            seqs.iter()
-                .map(|seq| {
-                    // Checked against the receipts' signed checkpoint before it is sent.
-                    let checked = ledger.checked_inclusion_in(
-                        &proof_tenant,
-                        *seq,
-                        std::sync::Arc::clone(&note),
-                    )?;
-                    Ok(checked.proof.iter().map(|hash| b64(hash)).collect())
-                })
-                .collect::<Result<Vec<Vec<String>>, ApiError>>()
-        })
-        .await?;
+        let proofs = state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                seqs.iter()
+                    .map(|seq| {
+                        // Checked against the receipts' signed checkpoint before it is sent.
+                        let checked = ledger.checked_inclusion_in(
+                            &proof_tenant,
+                            *seq,
+                            std::sync::Arc::clone(&note),
+                        )?;
+                        Ok(checked.proof.iter().map(|hash| b64(hash)).collect())
+                    })
+                    .collect::<Result<Vec<Vec<String>>, ApiError>>()
+            })
+            .await?;
         receipt_bodies(Some(proofs))
     } else {
         receipt_bodies(None)
@@ -171,7 +173,12 @@ pub(crate) async fn apply_catalogs(
         None => {
             let state = state.clone();
             let tenant = tenant.clone();
-            blocking(move || state.catalogs().effective(state.control(), &tenant)).await?
+            state
+                .clone()
+                .blocking(&tenant.clone(), move || {
+                    state.catalogs().effective(state.control(), &tenant)
+                })
+                .await?
         }
     };
     let n_events = events.len();
@@ -433,41 +440,43 @@ pub async fn search(
         .transpose()?;
     let search = std::sync::Arc::clone(state.search());
     let ledger = std::sync::Arc::clone(state.ledger());
-    blocking(move || {
-        // Read the log size first: everything the index holds is then within it.
-        let log_size = ledger.size(&tenant)?;
-        let indexed_size = search.applied(&tenant);
-        let page = search
-            .search(&tenant, &query, order, limit, after)
-            .map_err(search_error)?;
-        // The body of a `SearchResponse`, written straight from the records: a page is up
-        // to 1,000 of them, and a `Value` tree per record cost more than the search.
-        let mut body = Vec::with_capacity(page.seqs.len() * 768 + 256);
-        body.extend_from_slice(b"{\"events\":[");
-        for (idx, seq) in page.seqs.iter().enumerate() {
-            if idx > 0 {
-                body.push(b',');
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            // Read the log size first: everything the index holds is then within it.
+            let log_size = ledger.size(&tenant)?;
+            let indexed_size = search.applied(&tenant);
+            let page = search
+                .search(&tenant, &query, order, limit, after)
+                .map_err(search_error)?;
+            // The body of a `SearchResponse`, written straight from the records: a page is up
+            // to 1,000 of them, and a `Value` tree per record cost more than the search.
+            let mut body = Vec::with_capacity(page.seqs.len() * 768 + 256);
+            body.extend_from_slice(b"{\"events\":[");
+            for (idx, seq) in page.seqs.iter().enumerate() {
+                if idx > 0 {
+                    body.push(b',');
+                }
+                write_indexed_record(&ledger, &tenant, *seq, &mut body)?;
             }
-            write_indexed_record(&ledger, &tenant, *seq, &mut body)?;
-        }
-        body.push(b']');
-        if let Some(after) = page.next_after {
-            let cursor = Cursor {
-                after,
-                fingerprint: fingerprint.clone(),
+            body.push(b']');
+            if let Some(after) = page.next_after {
+                let cursor = Cursor {
+                    after,
+                    fingerprint: fingerprint.clone(),
+                }
+                .encode();
+                body.extend_from_slice(b",\"next_cursor\":");
+                serde_json::to_writer(&mut body, &cursor)
+                    .map_err(|err| ApiError::internal(err.to_string()))?;
             }
-            .encode();
-            body.extend_from_slice(b",\"next_cursor\":");
-            serde_json::to_writer(&mut body, &cursor)
-                .map_err(|err| ApiError::internal(err.to_string()))?;
-        }
-        let log_size = log_size.max(indexed_size);
-        body.extend_from_slice(
-            format!(",\"indexed_size\":{indexed_size},\"log_size\":{log_size}}}").as_bytes(),
-        );
-        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-    })
-    .await
+            let log_size = log_size.max(indexed_size);
+            body.extend_from_slice(
+                format!(",\"indexed_size\":{indexed_size},\"log_size\":{log_size}}}").as_bytes(),
+            );
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        })
+        .await
 }
 
 /// Appends the JSON of the record at `seq`, which the search index returned, to `out`.
@@ -523,37 +532,39 @@ pub async fn count(
     let interval = params.interval.as_deref().map(parse_interval).transpose()?;
     let search = std::sync::Arc::clone(state.search());
     let ledger = std::sync::Arc::clone(state.ledger());
-    blocking(move || {
-        let log_size = ledger.size(&tenant)?;
-        let indexed_size = search.applied(&tenant);
-        let counts = search
-            .count(&tenant, &query, group_by, interval)
-            .map_err(search_error)?;
-        Ok(Json(CountResponse {
-            total: counts.total,
-            groups: group_by.map(|_| {
-                counts
-                    .groups
-                    .into_iter()
-                    .map(|(key, count)| GroupCount { key, count })
-                    .collect()
-            }),
-            histogram: interval.map(|_| {
-                counts
-                    .histogram
-                    .into_iter()
-                    .map(|bucket| HistogramBucket {
-                        start: bucket.start.to_rfc3339(),
-                        count: bucket.total,
-                        failures: bucket.failures,
-                    })
-                    .collect()
-            }),
-            indexed_size,
-            log_size: log_size.max(indexed_size),
-        }))
-    })
-    .await
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let log_size = ledger.size(&tenant)?;
+            let indexed_size = search.applied(&tenant);
+            let counts = search
+                .count(&tenant, &query, group_by, interval)
+                .map_err(search_error)?;
+            Ok(Json(CountResponse {
+                total: counts.total,
+                groups: group_by.map(|_| {
+                    counts
+                        .groups
+                        .into_iter()
+                        .map(|(key, count)| GroupCount { key, count })
+                        .collect()
+                }),
+                histogram: interval.map(|_| {
+                    counts
+                        .histogram
+                        .into_iter()
+                        .map(|bucket| HistogramBucket {
+                            start: bucket.start.to_rfc3339(),
+                            count: bucket.total,
+                            failures: bucket.failures,
+                        })
+                        .collect()
+                }),
+                indexed_size,
+                log_size: log_size.max(indexed_size),
+            }))
+        })
+        .await
 }
 
 /// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds.
@@ -616,32 +627,35 @@ pub async fn record(
     })?;
     let with_proof = parse_bool("proof", params.proof.as_deref())?;
     let state_for_work = state.clone();
-    blocking(move || {
-        let ledger = state_for_work.ledger();
-        // The bytes are checked against their leaf hash, and a proof against the signed
-        // root: damaged data is refused, never served.
-        let (bytes, leaf_hash) = ledger
-            .checked_record(&tenant, seq)?
-            .ok_or_else(|| ApiError::not_found(format!("the log has no record at seq {seq}")))?;
-        let record = veritrail_core::record::Record::decode(&bytes)
-            .map_err(|err| ApiError::integrity(format!("record {seq} does not decode: {err}")))?;
-        let proof = if with_proof {
-            Some(super::log::inclusion_body(
-                &state_for_work,
-                &tenant,
-                seq,
-                None,
-            )?)
-        } else {
-            None
-        };
-        Ok(Json(RecordResponse {
-            record: record.to_json(),
-            leaf_hash: b64(&leaf_hash),
-            proof,
-        }))
-    })
-    .await
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let ledger = state_for_work.ledger();
+            // The bytes are checked against their leaf hash, and a proof against the signed
+            // root: damaged data is refused, never served.
+            let (bytes, leaf_hash) = ledger.checked_record(&tenant, seq)?.ok_or_else(|| {
+                ApiError::not_found(format!("the log has no record at seq {seq}"))
+            })?;
+            let record = veritrail_core::record::Record::decode(&bytes).map_err(|err| {
+                ApiError::integrity(format!("record {seq} does not decode: {err}"))
+            })?;
+            let proof = if with_proof {
+                Some(super::log::inclusion_body(
+                    &state_for_work,
+                    &tenant,
+                    seq,
+                    None,
+                )?)
+            } else {
+                None
+            };
+            Ok(Json(RecordResponse {
+                record: record.to_json(),
+                leaf_hash: b64(&leaf_hash),
+                proof,
+            }))
+        })
+        .await
 }
 
 /// Query parameters of `GET /api/v1/events/{seq}`.
@@ -818,6 +832,9 @@ pub(crate) fn search_error(err: veritrail_search::SearchError) -> ApiError {
     match err {
         veritrail_search::SearchError::InvalidQuery(message) => {
             ApiError::bad_request(error_codes::INVALID_PARAMETER, message)
+        }
+        veritrail_search::SearchError::TooCostly(message) => {
+            ApiError::bad_request(error_codes::QUERY_TOO_COSTLY, message)
         }
         other => ApiError::unavailable(other),
     }

@@ -16,7 +16,7 @@ use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::NodeId;
 
 use super::events::checkpoint_size;
-use super::{ApiQuery, b64, blocking};
+use super::{ApiQuery, b64};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -113,30 +113,32 @@ pub async fn inclusion(
     ApiQuery(params): ApiQuery<InclusionParams>,
 ) -> Result<Json<InclusionProofBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    blocking(move || {
-        let seq = match (params.seq, params.id) {
-            (Some(seq), None) => seq,
-            (None, Some(id)) => {
-                let event_id =
-                    EventId::parse(&id).map_err(|err| ApiError::invalid_parameter("id", err))?;
-                state
-                    .ledger()
-                    .store()
-                    .find_event_ids(&tenant, &[&event_id])?
-                    .pop()
-                    .flatten()
-                    .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?}")))?
-            }
-            _ => {
-                return Err(ApiError::invalid_parameter(
-                    "seq",
-                    "give exactly one of seq and id",
-                ));
-            }
-        };
-        inclusion_body(&state, &tenant, seq, params.tree_size).map(Json)
-    })
-    .await
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            let seq = match (params.seq, params.id) {
+                (Some(seq), None) => seq,
+                (None, Some(id)) => {
+                    let event_id = EventId::parse(&id)
+                        .map_err(|err| ApiError::invalid_parameter("id", err))?;
+                    state
+                        .ledger()
+                        .store()
+                        .find_event_ids(&tenant, &[&event_id])?
+                        .pop()
+                        .flatten()
+                        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?}")))?
+                }
+                _ => {
+                    return Err(ApiError::invalid_parameter(
+                        "seq",
+                        "give exactly one of seq and id",
+                    ));
+                }
+            };
+            inclusion_body(&state, &tenant, seq, params.tree_size).map(Json)
+        })
+        .await
 }
 
 /// The inclusion proof of `seq` in the tree of `tree_size` (default: the latest
@@ -204,7 +206,7 @@ pub async fn consistency(
     ApiQuery(params): ApiQuery<ConsistencyParams>,
 ) -> Result<Json<ConsistencyProofBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    blocking(move || {
+    state.clone().blocking(&tenant.clone(), move || {
         let (_, latest_size) = latest_checkpoint_sized(&state, &tenant)?;
         let to = params.to.unwrap_or(latest_size);
         if params.from == 0 || params.from > to || to > latest_size {
@@ -240,11 +242,16 @@ pub async fn consistency(
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "The log is empty.", body = ErrorBody),
+        (status = 429, description = "The key (or its tenant) has as many exports and live tails open as it may (`rate_limited`); see Retry-After.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
-    let tenant = auth.reader()?.tenant.clone();
+    let key = auth.reader()?;
+    let tenant = key.tenant.clone();
+    // A place among the key's and tenant's streams, held while the body streams.
+    let permit = state.streams().open(&key.key_id, &tenant)?;
+    let key_hash = key.key_hash;
     let (checkpoint, tree_size) = latest_checkpoint_sized(&state, &tenant)?;
     audit::record(
         &state,
@@ -262,29 +269,30 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Respons
     };
     let mut first = serde_json::to_vec(&header_line).map_err(ApiError::internal)?;
     first.push(b'\n');
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let ledger = Arc::clone(state.ledger());
-    tokio::task::spawn_blocking(move || {
-        if sender.blocking_send(Ok(first)).is_err() {
-            return;
-        }
-        let mut seq = 0;
-        while seq < tree_size {
-            let want = usize::try_from(tree_size - seq)
-                .unwrap_or(EXPORT_CHUNK)
-                .min(EXPORT_CHUNK);
-            let chunk = export_chunk(&ledger, &tenant, seq, want);
-            let failed = chunk.is_err();
-            let n = chunk.as_ref().map_or(0, |(n, _)| *n);
-            if sender.blocking_send(chunk.map(|(_, bytes)| bytes)).is_err() || failed || n == 0 {
-                return;
+    // Each chunk is read when the client has taken the one before (hyper polls the body
+    // only then), on a blocking thread of the tenant's share: a client that reads slowly
+    // holds no thread, and one that stops is dropped by the connection's write deadline.
+    let export = Export {
+        state,
+        tenant,
+        key_hash,
+        next: 0,
+        tree_size,
+        _permit: permit,
+    };
+    let stream =
+        futures_util::stream::unfold((Some(first), Some(export)), |(first, export)| async move {
+            if let Some(first) = first {
+                return Some((Ok(first), (None, export)));
             }
-            seq += n as u64;
-        }
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    });
+            let mut export = export?;
+            match export.chunk().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), (None, Some(export)))),
+                Ok(None) => None,
+                // The body ends early: the verifier reports the export as short.
+                Err(err) => Some((Err(err), (None, None))),
+            }
+        });
     Ok((
         StatusCode::OK,
         [
@@ -297,6 +305,59 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Respons
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// An export in progress.
+struct Export {
+    state: AppState,
+    tenant: TenantId,
+    /// The key it was asked with: revoking it ends the export.
+    key_hash: [u8; 32],
+    next: u64,
+    tree_size: u64,
+    _permit: crate::limits::StreamPermit,
+}
+
+impl Export {
+    /// The next chunk of lines, `None` at the end.
+    async fn chunk(&mut self) -> Result<Option<Vec<u8>>, std::io::Error> {
+        if self.next >= self.tree_size {
+            return Ok(None);
+        }
+        if !self.state.control().is_active(&self.key_hash) {
+            return Err(std::io::Error::other("the key of this export was revoked"));
+        }
+        let want = usize::try_from(self.tree_size - self.next)
+            .unwrap_or(EXPORT_CHUNK)
+            .min(EXPORT_CHUNK);
+        let (ledger, tenant, from) = (
+            Arc::clone(self.state.ledger()),
+            self.tenant.clone(),
+            self.next,
+        );
+        let chunk = self
+            .state
+            .blocking(&self.tenant, move || {
+                // Already logged where it failed.
+                export_chunk(&ledger, &tenant, from, want).map_err(|err| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        veritrail_api::error_codes::INTERNAL,
+                        err.to_string(),
+                    )
+                })
+            })
+            .await
+            .map_err(|err| std::io::Error::other(err.message))?;
+        let (n, bytes) = chunk;
+        if n == 0 {
+            return Err(std::io::Error::other(
+                "the log ended before the export's tree size",
+            ));
+        }
+        self.next += n as u64;
+        Ok(Some(bytes))
+    }
 }
 
 /// Lines for records `from..from + want`; an error ends the stream early, which the

@@ -85,7 +85,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             paths::ACTIVITY_SETTINGS,
             get(activity::get_settings).put(activity::put_settings),
         )
-        .route(paths::VIEWER_TOKENS, post(viewer::mint))
+        .route(paths::VIEWER_TOKENS, get(viewer::list).post(viewer::mint))
+        .route(paths::VIEWER_TOKEN, delete(viewer::revoke))
         .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
         .route(
             paths::WEBHOOK,
@@ -175,15 +176,6 @@ pub fn media_type(content_type: Option<&str>) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase()
-}
-
-/// Runs blocking storage work off the async threads.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| ApiError::internal(format!("blocking task failed: {err}")))?
 }
 
 /// Standard base64 of a hash.

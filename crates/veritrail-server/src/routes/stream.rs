@@ -9,7 +9,11 @@
 //! starts with the records appended after the request. A page comes as soon as the index
 //! holds it (at most `search.commit_interval_ms` after the acknowledgement, normally);
 //! between records a heartbeat comment every 15 s keeps idle connections open through
-//! proxies. The stream ends when the server shuts down; clients reconnect.
+//! proxies. The stream ends when the server shuts down (clients reconnect), when the key it
+//! was opened with is revoked (or the session signs out or expires) — at once, through
+//! [`crate::control::ControlPlane::access_changes`] — and when its client stops reading
+//! (see [`crate::conn`]). Each stream holds one of its key's and tenant's stream places
+//! ([`crate::limits::Streams`]) while it is open.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -24,11 +28,12 @@ use veritrail_api::{ErrorBody, SearchParams};
 use veritrail_core::event::TenantId;
 use veritrail_search::{Order, Query};
 
+use super::ApiQuery;
 use super::events::{Filters, search_error, write_indexed_record};
-use super::{ApiQuery, blocking};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::limits::StreamPermit;
 
 /// Records read per step.
 const PAGE: usize = 200;
@@ -49,6 +54,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
         (status = 400, description = "An invalid filter, a `cursor`, `order` or `limit` (a stream has none), or a `Last-Event-ID` that is not a seq (`invalid_parameter`).", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 429, description = "The key (or its tenant) has as many exports and live tails open as it may (`rate_limited`); see Retry-After.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -72,6 +78,14 @@ pub async fn stream(
         }
     }
     let query = Filters::of_search(&params).to_query()?;
+    let key = auth.reader()?;
+    let permit = state.streams().open(&key.key_id, &tenant)?;
+    let (control_state, key_hash) = (state.clone(), key.key_hash);
+    let access = Access {
+        permit,
+        allowed: Box::new(move || control_state.control().is_active(&key_hash)),
+        ends_at: None,
+    };
     let after = match headers.get("last-event-id") {
         Some(value) => {
             let text = value.to_str().unwrap_or("");
@@ -85,7 +99,21 @@ pub async fn stream(
         // From now: the records appended after this request.
         None => state.ledger().size(&tenant)?.checked_sub(1),
     };
-    Ok(tail(&state, tenant, query, after))
+    Ok(tail(&state, tenant, query, after, access))
+}
+
+/// Who a stream is for: its place among its key's and tenant's streams (given back when it
+/// ends), whether it may still go on, and when it must end at the latest.
+pub(crate) struct Access {
+    #[allow(
+        dead_code,
+        reason = "held, never read: dropping it with the stream gives the place back"
+    )]
+    pub(crate) permit: StreamPermit,
+    /// Whether the key (or session) it was opened with may still read: checked at once
+    /// whenever access is taken away anywhere.
+    pub(crate) allowed: Box<dyn Fn() -> bool + Send + Sync>,
+    pub(crate) ends_at: Option<tokio::time::Instant>,
 }
 
 /// The Server-Sent Events of `tenant`'s records matching `query` after seq `after` (also
@@ -95,6 +123,7 @@ pub(crate) fn tail(
     tenant: TenantId,
     query: Query,
     after: Option<u64>,
+    access: Access,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let tail = Tail {
         state: state.clone(),
@@ -104,6 +133,8 @@ pub(crate) fn tail(
         ready: VecDeque::new(),
         progress: state.indexer().progress(),
         shutdown: state.shutdown_signal(),
+        access_changes: state.control().access_changes(),
+        access,
     };
     let events = futures_util::stream::unfold(tail, |mut tail| async move {
         tail.next().await.map(|event| (Ok(event), tail))
@@ -122,12 +153,29 @@ struct Tail {
     ready: VecDeque<(u64, String)>,
     progress: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    access_changes: tokio::sync::watch::Receiver<u64>,
+    access: Access,
 }
 
 impl Tail {
-    /// The next event; `None` ends the stream (shutdown, or the index failed).
+    /// The next event; `None` ends the stream (shutdown, access taken away, expiry, or the
+    /// index failed).
     async fn next(&mut self) -> Option<Event> {
         loop {
+            if self.access_changes.has_changed().unwrap_or(true) {
+                self.access_changes.borrow_and_update();
+                if !(self.access.allowed)() {
+                    tracing::debug!(tenant = %self.tenant, "live tail ended: its access was taken away");
+                    return None;
+                }
+            }
+            if self
+                .access
+                .ends_at
+                .is_some_and(|at| tokio::time::Instant::now() >= at)
+            {
+                return None;
+            }
             if let Some((seq, json)) = self.ready.pop_front() {
                 return Some(Event::default().id(seq.to_string()).data(json));
             }
@@ -145,9 +193,21 @@ impl Tail {
                     return None;
                 }
             }
+            let ends = self.access.ends_at;
             tokio::select! {
                 changed = self.progress.changed() => if changed.is_err() { return None },
                 _ = self.shutdown.changed() => return None,
+                changed = self.access_changes.changed() => {
+                    if changed.is_err() || !(self.access.allowed)() {
+                        return None;
+                    }
+                }
+                () = async {
+                    match ends {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => return None,
             }
         }
     }
@@ -158,20 +218,22 @@ impl Tail {
         let tenant = self.tenant.clone();
         let query = Arc::clone(&self.query);
         let after = self.after;
-        let records = blocking(move || {
-            let page = state
-                .search()
-                .search(&tenant, &query, Order::Asc, PAGE, after)
-                .map_err(search_error)?;
-            let mut records = Vec::with_capacity(page.seqs.len());
-            for seq in page.seqs {
-                let mut json = Vec::with_capacity(768);
-                write_indexed_record(state.ledger(), &tenant, seq, &mut json)?;
-                records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
-            }
-            Ok(records)
-        })
-        .await?;
+        let records = state
+            .clone()
+            .blocking(&tenant.clone(), move || {
+                let page = state
+                    .search()
+                    .search(&tenant, &query, Order::Asc, PAGE, after)
+                    .map_err(search_error)?;
+                let mut records = Vec::with_capacity(page.seqs.len());
+                for seq in page.seqs {
+                    let mut json = Vec::with_capacity(768);
+                    write_indexed_record(state.ledger(), &tenant, seq, &mut json)?;
+                    records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
+                }
+                Ok(records)
+            })
+            .await?;
         if let Some((last, _)) = records.last() {
             self.after = Some(*last);
         }

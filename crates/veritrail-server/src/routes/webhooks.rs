@@ -17,7 +17,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::webhook::WebhookSecret;
 
 use super::admin::json_rejection;
-use super::{ApiPath, ApiQuery, blocking};
+use super::{ApiPath, ApiQuery};
 use crate::AppState;
 use crate::audit::{self, types};
 use crate::auth::Auth;
@@ -238,12 +238,14 @@ pub async fn create(
     };
     let work_state = state.clone();
     let work_row = row.clone();
-    blocking(move || {
-        work_state
-            .webhooks()
-            .create(&work_state, work_row, progress)
-    })
-    .await?;
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            work_state
+                .webhooks()
+                .create(&work_state, work_row, progress)
+        })
+        .await?;
     let undo_state = state.clone();
     let (undo_tenant, undo_id) = (row.tenant.clone(), row.id.clone());
     audited(
@@ -380,7 +382,12 @@ pub async fn update(
     row.updated_at = clock::now_rfc3339();
     let work_state = state.clone();
     let work_row = row.clone();
-    blocking(move || work_state.webhooks().update(work_row)).await?;
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            work_state.webhooks().update(work_row)
+        })
+        .await?;
     let event_type = if patch.enabled == Some(false) && changed == ["disabled"] {
         types::WEBHOOK_DISABLED
     } else {
@@ -426,7 +433,12 @@ pub async fn delete(
     let (row, progress) = found(&state, &tenant, &id)?;
     let work_state = state.clone();
     let (work_tenant, work_id) = (tenant.to_string(), id.clone());
-    blocking(move || work_state.webhooks().delete(&work_tenant, &work_id)).await?;
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            work_state.webhooks().delete(&work_tenant, &work_id)
+        })
+        .await?;
     let undo_state = state.clone();
     let undo_row = (*row).clone();
     audited(
@@ -506,7 +518,12 @@ pub async fn rotate(
     row.updated_at = clock::now_rfc3339();
     let work_state = state.clone();
     let work_row = row.clone();
-    blocking(move || work_state.webhooks().update(work_row)).await?;
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            work_state.webhooks().update(work_row)
+        })
+        .await?;
     let undo_state = state.clone();
     let undo_row = (*before).clone();
     let reason = format!("previous secret signs for {overlap} more seconds");
@@ -556,12 +573,14 @@ pub async fn attempts(
     }
     let before = params.before.unwrap_or(u64::MAX);
     let work_state = state.clone();
-    let rows = blocking(move || {
-        work_state
-            .webhooks()
-            .attempts(tenant.as_str(), &id, before, limit + 1)
-    })
-    .await?;
+    let rows = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            work_state
+                .webhooks()
+                .attempts(tenant.as_str(), &id, before, limit + 1)
+        })
+        .await?;
     let more = rows.len() > limit;
     let attempts: Vec<WebhookAttempt> = rows.iter().take(limit).map(|row| row.to_body()).collect();
     let next_before = if more {
@@ -649,10 +668,12 @@ pub async fn redeliver(
         row.clone(),
         redelivery.clone(),
     );
-    let messages = blocking(move || {
-        worker::redelivery_messages(&work_state, &work_tenant, &work_row, &work_redelivery)
-    })
-    .await?;
+    let messages = state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            worker::redelivery_messages(&work_state, &work_tenant, &work_row, &work_redelivery)
+        })
+        .await?;
     if messages.is_empty() {
         return Err(ApiError::not_found(
             "no message of this subscription covers that (its filter matches no event there)",

@@ -185,10 +185,12 @@ impl Worker {
     /// Sends the messages of a redelivery, computed from the ledger now.
     async fn redeliver(&mut self, row: &Arc<SubscriptionRow>, redelivery: Redelivery) {
         let (state, tenant, work_row) = (self.state.clone(), self.tenant.clone(), Arc::clone(row));
-        let messages = crate::routes::blocking(move || {
-            redelivery_messages(&state, &tenant, &work_row, &redelivery)
-        })
-        .await;
+        let messages = self
+            .state
+            .blocking(&self.tenant, move || {
+                redelivery_messages(&state, &tenant, &work_row, &redelivery)
+            })
+            .await;
         let messages = match messages {
             Ok(messages) => messages,
             Err(error) => {

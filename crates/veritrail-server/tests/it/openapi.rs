@@ -89,6 +89,12 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
         "post",
         &[201, 400, 401, 403, 415, 422],
     ),
+    ("/api/v1/viewer-tokens", "get", &[200, 401, 403]),
+    (
+        "/api/v1/viewer-tokens/{token_id}",
+        "delete",
+        &[204, 401, 403, 404],
+    ),
     (
         "/api/v1/activity/settings",
         "put",
@@ -128,7 +134,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     (
         "/api/v1/webhooks/{webhook_id}/redeliver",
         "post",
-        &[202, 400, 401, 403, 404, 415, 422],
+        &[202, 400, 401, 403, 404, 409, 415, 422],
     ),
     (
         "/api/v1/webhooks/{webhook_id}/ping",

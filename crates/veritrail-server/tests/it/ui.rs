@@ -9,7 +9,7 @@ use veritrail_client::{IngestOptions, KeyScope};
 use crate::support::{Reply, TestServer, event};
 
 /// `name=value` of a `Set-Cookie` of `reply`, with the whole header.
-fn set_cookie(reply: &Reply, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(reply: &Reply, name: &str) -> Option<(String, String)> {
     reply
         .headers
         .get_all("set-cookie")
@@ -68,7 +68,7 @@ fn form_value(text: &str) -> String {
 }
 
 /// Signs in with `key`; the answer.
-async fn sign_in(server: &TestServer, key: &str) -> Reply {
+pub(crate) async fn sign_in(server: &TestServer, key: &str) -> Reply {
     let (token, cookie) = sign_in_form(server).await;
     post_form(
         server,
@@ -1086,8 +1086,9 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
         .await;
     expired.expect(401, None);
     assert!(expired.text().contains("expired"));
-    // Minting and each use (the page, the widened URL, the bar and the three records) are
-    // audit events.
+    // Minting is an audit event, and the uses (the page, the widened URL, the bar and the
+    // three records, all within seconds) are recorded by token and minute: one event, or
+    // two if a minute ended in between.
     crate::support::eventually("the token's events are searchable", 10, || async {
         let log = server
             .get("/api/v1/events?type=veritrail.viewer_token.*", Some(&owner))
@@ -1107,11 +1108,12 @@ async fn a_viewer_token_shows_only_its_scope_cannot_be_widened_expires_and_is_au
             .filter(|t| *t == "veritrail.viewer_token.minted")
             .count()
             == 2
-            && types
-                .iter()
-                .filter(|t| *t == "veritrail.viewer_token.used")
-                .count()
-                == 6
+            && (1..=2).contains(
+                &types
+                    .iter()
+                    .filter(|t| *t == "veritrail.viewer_token.used")
+                    .count(),
+            )
     })
     .await;
 }
