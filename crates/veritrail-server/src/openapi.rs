@@ -49,9 +49,10 @@ use crate::routes::{activity, admin, catalog, events, log, ops, stream, viewer, 
 pub struct ApiDoc;
 
 /// The bearer-key scheme, and the answers every keyed operation can give whatever the
-/// handler: 429 from the rate limiter, 504 from the timeout; and for operations with a
-/// body, 415 for a body that is not JSON and 503 when storage (or the audit event that
-/// records the action) cannot be written.
+/// handler: 429 from the rate limiter, 504 from the timeout, 414 and 431 from the head
+/// limits, 500 and 503 from storage; 400 for an operation with parameters or a body (they
+/// are parsed strictly), 415 for a body that is not JSON, and 507 for writes when the disk
+/// is full.
 struct ApiKeyAuth;
 
 impl Modify for ApiKeyAuth {
@@ -82,7 +83,36 @@ impl Modify for ApiKeyAuth {
                 let mut common = vec![
                     ("429", "Rate limited (`rate_limited`); see Retry-After."),
                     ("504", "Slower than the server's timeout (`timeout`)."),
+                    (
+                        "414",
+                        "The path and query are longer than `limits.max_uri_bytes` (`uri_too_long`).",
+                    ),
+                    (
+                        "431",
+                        "The request's headers are larger than `limits.max_header_bytes` (`headers_too_large`).",
+                    ),
+                    (
+                        "500",
+                        "A bug (`internal`), or stored data that failed its integrity check and is not served (`integrity_error`); the server's log has the detail under the request id.",
+                    ),
+                    (
+                        "503",
+                        "Storage cannot be read or written now (`unavailable`), or the server is shutting down (`shutting_down`); retry after Retry-After.",
+                    ),
                 ];
+                // Parameters and bodies are parsed strictly: an unknown query parameter, a
+                // path segment or a body that does not parse is a 400.
+                let parsed = operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty())
+                    || operation.request_body.is_some();
+                if parsed {
+                    common.push((
+                        "400",
+                        "A parameter or body that does not parse or fit (`invalid_parameter`, `malformed_json`).",
+                    ));
+                }
                 if operation.request_body.is_some() {
                     common.push((
                         "415",
@@ -90,7 +120,7 @@ impl Modify for ApiKeyAuth {
                     ));
                 }
                 if writes {
-                    common.push(("503", "Storage, or the audit event recording the action, cannot be written now (`unavailable`, `shutting_down`); retry."));
+                    common.push(("507", "The server's disk is full (`storage_full`): nothing was stored; retry later."));
                 }
                 for (status, description) in common {
                     operation

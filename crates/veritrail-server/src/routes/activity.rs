@@ -4,10 +4,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use veritrail_api::{ActivitySettingsBody, ErrorBody};
 
-use super::admin::json_rejection;
+use super::ApiJson;
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -59,10 +58,10 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): State<AppState>,
     auth: Auth,
-    body: Result<Json<ActivitySettingsBody>, JsonRejection>,
+    body: Result<ApiJson<ActivitySettingsBody>, ApiError>,
 ) -> Result<Json<ActivitySettingsBody>, ApiError> {
     let tenant = auth.settings_manager()?.tenant.clone();
-    let Json(body) = body.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(body) = body?;
     let settings = ActivitySettings {
         admit_viewers: body.admit_viewers,
     };

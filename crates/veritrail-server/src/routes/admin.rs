@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use veritrail_api::{
     CreateKey, CreateTenant, ErrorBody, KeyBody, KeyCreated, KeyList, TenantBody, TenantCreated,
@@ -12,7 +11,7 @@ use veritrail_api::{
 };
 use veritrail_core::event::TenantId;
 
-use super::ApiPath;
+use super::{ApiJson, ApiPath};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -66,10 +65,10 @@ pub async fn me(auth: Auth) -> Json<WhoAmI> {
 pub async fn create_tenant(
     State(state): State<AppState>,
     auth: Auth,
-    body: Result<Json<CreateTenant>, JsonRejection>,
+    body: Result<ApiJson<CreateTenant>, ApiError>,
 ) -> Result<(StatusCode, Json<TenantCreated>), ApiError> {
     auth.server_admin()?;
-    let Json(body) = body.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(body) = body?;
     let tenant = TenantId::parse(&body.id).map_err(|err| {
         ApiError::bad_request(error_codes::INVALID_PARAMETER, format!("tenant id: {err}"))
     })?;
@@ -250,10 +249,10 @@ fn keys_of(state: &AppState, tenant: &TenantId) -> Result<Json<KeyList>, ApiErro
 pub async fn create_key(
     State(state): State<AppState>,
     auth: Auth,
-    body: Result<Json<CreateKey>, JsonRejection>,
+    body: Result<ApiJson<CreateKey>, ApiError>,
 ) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
     let tenant = own_tenant(&auth)?;
-    let Json(body) = body.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(body) = body?;
     new_key(&state, &auth, &tenant, body).await
 }
 
@@ -277,11 +276,11 @@ pub async fn create_tenant_key(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(tenant): ApiPath<String>,
-    body: Result<Json<CreateKey>, JsonRejection>,
+    body: Result<ApiJson<CreateKey>, ApiError>,
 ) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
     auth.server_admin()?;
     let tenant = existing_tenant(&state, &tenant)?;
-    let Json(body) = body.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(body) = body?;
     new_key(&state, &auth, &tenant, body).await
 }
 
@@ -435,21 +434,4 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
         Some(name) if name.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
-}
-
-pub(crate) fn json_rejection(rejection: &JsonRejection) -> ApiError {
-    let code = match rejection {
-        JsonRejection::MissingJsonContentType(_) => error_codes::UNSUPPORTED_MEDIA_TYPE,
-        _ => error_codes::MALFORMED_JSON,
-    };
-    let status = rejection.status();
-    ApiError::new(
-        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            status
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        code,
-        rejection.body_text(),
-    )
 }

@@ -125,6 +125,60 @@ fn query_rejection(rejection: &QueryRejection) -> ApiError {
     )
 }
 
+/// `Json` with rejections as the API's error body: 415 `unsupported_media_type` for a body
+/// that is not declared JSON, 400 `malformed_json` for one that does not parse or does not
+/// fit (an unknown field, a wrong type: serde's message names it). Take it as
+/// `Result<ApiJson<T>, ApiError>` and check the caller's role first, so that a refused key
+/// learns nothing from the body's errors. `Option<ApiJson<T>>` is `None` without a
+/// `Content-Type` (an optional body).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| ApiJson(value))
+            .map_err(|rejection| json_rejection(&rejection))
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(request, state)
+            .await
+            .map(|value| value.map(|axum::Json(value)| ApiJson(value)))
+            .map_err(|rejection| json_rejection(&rejection))
+    }
+}
+
+/// A JSON body's rejection as the API's error.
+fn json_rejection(rejection: &axum::extract::rejection::JsonRejection) -> ApiError {
+    use axum::extract::rejection::JsonRejection;
+    use axum::http::StatusCode;
+    let code = match rejection {
+        JsonRejection::MissingJsonContentType(_) => error_codes::UNSUPPORTED_MEDIA_TYPE,
+        _ => error_codes::MALFORMED_JSON,
+    };
+    let status = rejection.status();
+    ApiError::new(
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        code,
+        rejection.body_text(),
+    )
+}
+
 /// `Path` with rejections as `not_found` / `invalid_parameter` errors.
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);

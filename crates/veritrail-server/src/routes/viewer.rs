@@ -5,15 +5,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use veritrail_api::{
     ErrorBody, ViewerTokenBody, ViewerTokenInfo, ViewerTokenInput, ViewerTokenList, error_codes,
 };
 use veritrail_core::event::Timestamp;
 
-use super::ApiPath;
-use super::admin::json_rejection;
+use super::{ApiJson, ApiPath};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
@@ -45,10 +43,10 @@ const MAX_TTL: u64 = 86_400;
 pub async fn mint(
     State(state): State<AppState>,
     auth: Auth,
-    input: Result<Json<ViewerTokenInput>, JsonRejection>,
+    input: Result<ApiJson<ViewerTokenInput>, ApiError>,
 ) -> Result<(StatusCode, Json<ViewerTokenBody>), ApiError> {
     let tenant = auth.token_minter()?.tenant.clone();
-    let Json(input) = input.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(input) = input?;
     let unprocessable = |message: &str| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

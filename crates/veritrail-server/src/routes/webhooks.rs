@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use veritrail_api::{
     ErrorBody, WebhookAttempt, WebhookAttemptList, WebhookAttemptParams, WebhookBody,
@@ -16,8 +15,7 @@ use veritrail_api::{
 use veritrail_core::event::TenantId;
 use veritrail_core::webhook::WebhookSecret;
 
-use super::admin::json_rejection;
-use super::{ApiPath, ApiQuery};
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use crate::audit::{self, types};
 use crate::auth::Auth;
@@ -187,10 +185,10 @@ async fn audited(
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
-    input: Result<Json<WebhookInput>, JsonRejection>,
+    input: Result<ApiJson<WebhookInput>, ApiError>,
 ) -> Result<(StatusCode, Json<WebhookCreated>), ApiError> {
     let tenant = auth.webhook_manager()?.tenant.clone();
-    let Json(input) = input.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(input) = input?;
     let url = check_url(&state, &input.url).await?;
     Matcher::new(&input.filter).map_err(invalid)?;
     let format = input.format.unwrap_or_else(|| "standard".to_owned());
@@ -338,10 +336,10 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-    patch: Result<Json<WebhookPatch>, JsonRejection>,
+    patch: Result<ApiJson<WebhookPatch>, ApiError>,
 ) -> Result<Json<WebhookBody>, ApiError> {
     let tenant = auth.webhook_manager()?.tenant.clone();
-    let Json(patch) = patch.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(patch) = patch?;
     let (before, _) = found(&state, &tenant, &id)?;
     let mut row = (*before).clone();
     let mut changed = Vec::new();
@@ -468,6 +466,7 @@ pub async fn delete(
     request_body = WebhookRotateInput,
     responses(
         (status = 200, description = "The new secret (shown only now).", body = WebhookRotated),
+        (status = 400, description = "A body that is not valid JSON or has an unknown field (`malformed_json`).", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "Not an owner, super_admin or admin key.", body = ErrorBody),
         (status = 404, description = "No such subscription in the caller's tenant.", body = ErrorBody),
@@ -479,10 +478,11 @@ pub async fn rotate(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-    input: Option<Json<WebhookRotateInput>>,
+    input: Result<Option<ApiJson<WebhookRotateInput>>, ApiError>,
 ) -> Result<Json<WebhookRotated>, ApiError> {
     let tenant = auth.webhook_manager()?.tenant.clone();
-    let input = input.map(|Json(input)| input).unwrap_or_default();
+    // The body is optional: without one, the defaults.
+    let input = input?.map(|ApiJson(input)| input).unwrap_or_default();
     let (before, _) = found(&state, &tenant, &id)?;
     let overlap = input.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECS);
     if overlap > 30 * 86_400 {
@@ -620,10 +620,10 @@ pub async fn redeliver(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-    input: Result<Json<WebhookRedeliverInput>, JsonRejection>,
+    input: Result<ApiJson<WebhookRedeliverInput>, ApiError>,
 ) -> Result<(StatusCode, Json<WebhookRedeliverQueued>), ApiError> {
     let tenant = auth.webhook_manager()?.tenant.clone();
-    let Json(input) = input.map_err(|rejection| json_rejection(&rejection))?;
+    let ApiJson(input) = input?;
     let (row, _) = found(&state, &tenant, &id)?;
     let size = state.ledger().size(&tenant)?;
     let (from, to, only) = match (&input.message_id, input.from_seq, input.to_seq) {
