@@ -12,6 +12,8 @@
 //! - [`histogram`]: lock-free histograms for metrics.
 //! - [`keys`]: the log signing key file.
 //! - [`verify`]: the offline verifier of a data directory.
+//! - [`vfs`]: the file system operations of the embedded store ([`vfs::RealFs`] passes them
+//!   to `std::fs`).
 
 pub mod conformance;
 pub mod embedded;
@@ -23,6 +25,7 @@ pub mod ledger;
 pub mod memory;
 pub mod store;
 pub mod verify;
+pub mod vfs;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use ledger::{AppendError, Ledger, LedgerConfig, LedgerStats, ReadError, Receipt};
