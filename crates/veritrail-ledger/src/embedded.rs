@@ -33,7 +33,7 @@ use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
     CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
 };
-use crate::vfs::{OpenMode, RealFs, Vfs, VfsFile};
+use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
 
 const OFFSET_ENTRY_BYTES: usize = 12;
 const OFFSET_ENTRY_LEN: u64 = OFFSET_ENTRY_BYTES as u64;
@@ -117,6 +117,7 @@ impl EmbeddedStore {
         dir: &Path,
         options: EmbeddedOptions,
     ) -> Result<Self, StoreError> {
+        let new_dirs = vfs::missing_dirs(&*vfs, dir);
         vfs.create_private_dir(dir)?;
         vfs.create_dir_all(&dir.join("tenants"))?;
         let journal = Journal::open_with(
@@ -125,6 +126,13 @@ impl EmbeddedStore {
             options.segment_max_bytes,
         )?;
         let index = IdIndex::open(&*vfs, &dir.join("index.redb"), options.index_cache_bytes)?;
+        // A name is durable only once its directory is synced, whatever was synced inside
+        // it: without these, a power cut could take `journal/` (or the whole directory, on
+        // the first open) with every frame acknowledged in it.
+        vfs.sync_dir(dir)?;
+        for new_dir in &new_dirs {
+            vfs.sync_dir(&vfs::parent_dir(new_dir))?;
+        }
         let store = EmbeddedStore {
             vfs,
             dir: dir.to_owned(),

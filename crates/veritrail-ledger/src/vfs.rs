@@ -29,7 +29,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How [`Vfs::open`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +105,26 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
 
     /// `fsync`: [`VfsFile::sync_data`] and the rest of the file's metadata.
     fn sync_all(&self) -> io::Result<()>;
+}
+
+/// The directories of `path` (itself included) that do not exist yet, outermost first:
+/// after creating them, the caller syncs each one's parent to make its name durable.
+pub(crate) fn missing_dirs(vfs: &dyn Vfs, path: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = path
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && !vfs.is_dir(dir))
+        .map(Path::to_owned)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+/// The directory holding `path` (`.` for a relative name without one).
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// The real file system: every call goes to `std::fs` as it is.
