@@ -33,7 +33,10 @@ use veritrail_core::merkle::{
 /// The known-answer vectors vendored in `testdata/vectors` (sources and licences in
 /// `testdata/README.md`).
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/vectors"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

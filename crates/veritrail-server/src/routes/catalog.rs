@@ -616,4 +616,3 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
 }
-

@@ -831,9 +831,9 @@ fn run_node(input: &serde_json::Value) -> Option<serde_json::Value> {
             );
             return None;
         }
-        Err(err) => panic!(
-            "Node.js is required for the proof check (CI or VERITRAIL_REQUIRE_TOOLS): {err}"
-        ),
+        Err(err) => {
+            panic!("Node.js is required for the proof check (CI or VERITRAIL_REQUIRE_TOOLS): {err}")
+        }
     };
     child
         .stdin

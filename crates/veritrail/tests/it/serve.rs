@@ -388,9 +388,16 @@ async fn serve_takes_listen_and_data_dir_flags_over_the_environment() {
     );
     let admin = server.client(server.admin_key.as_deref().expect("first start"));
     admin.create_tenant("acme", None).await.unwrap();
-    assert!(flagged.join("log-key").exists(), "the data went to --data-dir");
+    assert!(
+        flagged.join("log-key").exists(),
+        "the data went to --data-dir"
+    );
     assert!(!from_env.exists(), "nothing went to VERITRAIL_DATA_DIR");
     server.terminate();
-    let key = crate::veritrail(&flagged, &["key", "--data-dir", flagged.to_str().unwrap()], None);
+    let key = crate::veritrail(
+        &flagged,
+        &["key", "--data-dir", flagged.to_str().unwrap()],
+        None,
+    );
     assert!(key.status.success());
 }
