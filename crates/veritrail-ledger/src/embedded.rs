@@ -19,9 +19,7 @@
 //! the journal design does the same work at several times that (see ARCHITECTURE.md).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -35,6 +33,7 @@ use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
     CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
 };
+use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
 
 const OFFSET_ENTRY_BYTES: usize = 12;
 const OFFSET_ENTRY_LEN: u64 = OFFSET_ENTRY_BYTES as u64;
@@ -70,6 +69,7 @@ impl Default for EmbeddedOptions {
 /// The embedded, crash-safe [`LedgerStore`].
 #[derive(Debug)]
 pub struct EmbeddedStore {
+    vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     options: EmbeddedOptions,
     journal: Journal,
@@ -82,8 +82,8 @@ pub struct EmbeddedStore {
 
 #[derive(Debug)]
 struct TenantLog {
-    offsets: File,
-    nodes: File,
+    offsets: Box<dyn VfsFile>,
+    nodes: Box<dyn VfsFile>,
     committed: RwLock<Committed>,
 }
 
@@ -108,11 +108,33 @@ impl EmbeddedStore {
     /// Opens the store in `dir` (created if missing), replaying the journal past the last
     /// sync marker and cutting a torn tail left by a crash.
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
-        crate::keys::create_private_dir(dir)?;
-        fs::create_dir_all(dir.join("tenants"))?;
-        let journal = Journal::open(&dir.join("journal"), options.segment_max_bytes)?;
-        let index = IdIndex::open(&dir.join("index.redb"), options.index_cache_bytes)?;
+        Self::open_with(Arc::new(RealFs), dir, options)
+    }
+
+    /// [`EmbeddedStore::open`] on the file system `vfs` (tests run it on a simulated disk).
+    pub fn open_with(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: EmbeddedOptions,
+    ) -> Result<Self, StoreError> {
+        let new_dirs = vfs::missing_dirs(&*vfs, dir);
+        vfs.create_private_dir(dir)?;
+        vfs.create_dir_all(&dir.join("tenants"))?;
+        let journal = Journal::open_with(
+            Arc::clone(&vfs),
+            &dir.join("journal"),
+            options.segment_max_bytes,
+        )?;
+        let index = IdIndex::open(&*vfs, &dir.join("index.redb"), options.index_cache_bytes)?;
+        // A name is durable only once its directory is synced, whatever was synced inside
+        // it: without these, a power cut could take `journal/` (or the whole directory, on
+        // the first open) with every frame acknowledged in it.
+        vfs.sync_dir(dir)?;
+        for new_dir in &new_dirs {
+            vfs.sync_dir(&vfs::parent_dir(new_dir))?;
+        }
         let store = EmbeddedStore {
+            vfs,
             dir: dir.to_owned(),
             options,
             journal,
@@ -165,24 +187,17 @@ impl EmbeddedStore {
     /// Opens (creating if needed) `tenant`'s derived files, with nothing committed yet.
     fn open_tenant_files(&self, tenant: &TenantId) -> io::Result<Arc<TenantLog>> {
         let dir = self.tenant_dir(tenant);
-        let created = !dir.exists();
-        fs::create_dir_all(&dir)?;
-        let open = |name: &str| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(dir.join(name))
-        };
+        let created = !self.vfs.is_dir(&dir);
+        self.vfs.create_dir_all(&dir)?;
+        let open = |name: &str| self.vfs.open(&dir.join(name), OpenMode::Create);
         let log = Arc::new(TenantLog {
             offsets: open("offsets")?,
             nodes: open("nodes")?,
             committed: RwLock::new(Committed::default()),
         });
         if created {
-            journal::sync_dir(&dir)?;
-            journal::sync_dir(&self.dir.join("tenants"))?;
+            self.vfs.sync_dir(&dir)?;
+            self.vfs.sync_dir(&self.dir.join("tenants"))?;
         }
         Ok(log)
     }
@@ -208,8 +223,8 @@ impl EmbeddedStore {
         let mut staged = HashMap::new();
         for (tenant, size) in &marker.sizes {
             let log = self.open_tenant_files(tenant)?;
-            if log.offsets.metadata()?.len() < size * OFFSET_ENTRY_LEN
-                || log.nodes.metadata()?.len() < node_count(*size) * NODE_LEN
+            if log.offsets.len()? < size * OFFSET_ENTRY_LEN
+                || log.nodes.len()? < node_count(*size) * NODE_LEN
             {
                 // Derived files lost or cut: rebuild every log from the whole journal.
                 tracing::warn!(%tenant, "derived files are shorter than the sync marker; replaying the whole journal");

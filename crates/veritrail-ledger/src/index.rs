@@ -22,6 +22,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use veritrail_core::event::{EventId, TenantId};
 
 use crate::store::StoreError;
+use crate::vfs::Vfs;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
@@ -62,13 +63,10 @@ pub(crate) struct IdIndex {
 }
 
 impl IdIndex {
-    pub(crate) fn open(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = Arc::new(
-            Database::builder()
-                .set_cache_size(cache_bytes)
-                .create(path)
-                .map_err(redb_err)?,
-        );
+    pub(crate) fn open(vfs: &dyn Vfs, path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let mut builder = Database::builder();
+        builder.set_cache_size(cache_bytes);
+        let db = Arc::new(vfs.create_redb(path, &builder).map_err(redb_err)?);
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let failure = Arc::new(Mutex::new(None));
         let (jobs, receiver) = mpsc::channel();

@@ -12,12 +12,12 @@
 //! and the next segment's base is `base + len`. A position names a byte for the life of the
 //! data directory.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+use crate::vfs::{OpenMode, RealFs, Vfs, VfsFile};
 
 pub(crate) const SEGMENT_MAGIC: &[u8; 4] = b"VTLJ";
 pub(crate) const SEGMENT_VERSION: u32 = 1;
@@ -180,6 +180,7 @@ fn parse_entry(payload: &[u8], at: usize, pos: u64) -> Result<Entry<'_>, (u64, S
 /// only ever ask for bytes of frames that are already appended.
 #[derive(Debug)]
 pub struct Journal {
+    vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     /// Segments in position order; the last one is the one appended to. The lock is held
     /// for writing only to add or remove a segment.
@@ -195,7 +196,7 @@ struct Segment {
     /// Bytes of the segment that hold whole frames (or the header). Written by the writer
     /// after the frame is synced.
     len: AtomicU64,
-    file: File,
+    file: Box<dyn VfsFile>,
 }
 
 impl Segment {
@@ -208,20 +209,29 @@ impl Journal {
     /// Opens (creating if needed) the journal in `dir`. Does not validate frames: see
     /// [`Journal::scan`].
     pub fn open(dir: &Path, segment_max_bytes: u64) -> io::Result<Journal> {
-        fs::create_dir_all(dir)?;
-        Self::open_inner(dir, segment_max_bytes, true)
+        Self::open_with(Arc::new(RealFs), dir, segment_max_bytes)
+    }
+
+    /// [`Journal::open`] on the file system `vfs`.
+    pub fn open_with(vfs: Arc<dyn Vfs>, dir: &Path, segment_max_bytes: u64) -> io::Result<Journal> {
+        vfs.create_dir_all(dir)?;
+        Self::open_inner(vfs, dir, segment_max_bytes, true)
     }
 
     /// Opens an existing journal for reading only (the offline verifier): creates nothing
     /// and never writes.
     pub fn open_read_only(dir: &Path) -> io::Result<Journal> {
-        Self::open_inner(dir, u64::MAX, false)
+        Self::open_inner(Arc::new(RealFs), dir, u64::MAX, false)
     }
 
-    fn open_inner(dir: &Path, segment_max_bytes: u64, writable: bool) -> io::Result<Journal> {
+    fn open_inner(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        segment_max_bytes: u64,
+        writable: bool,
+    ) -> io::Result<Journal> {
         let mut bases = Vec::new();
-        for dir_entry in fs::read_dir(dir)? {
-            let name = dir_entry?.file_name();
+        for name in vfs.read_dir(dir)? {
             let Some(name) = name.to_str() else { continue };
             if let Some(base) = name
                 .strip_suffix(".seg")
@@ -236,16 +246,21 @@ impl Journal {
         let n_segments = bases.len();
         for (idx, base) in bases.into_iter().enumerate() {
             let path = segment_path(dir, base);
-            let file = OpenOptions::new().read(true).write(writable).open(&path)?;
-            let len = file.metadata()?.len();
-            if let Err(reason) = check_segment_header(&file, base, len) {
+            let mode = if writable {
+                OpenMode::ReadWrite
+            } else {
+                OpenMode::Read
+            };
+            let file = vfs.open(&path, mode)?;
+            let len = file.len()?;
+            if let Err(reason) = check_segment_header(&*file, base, len) {
                 // A crash while a segment was being created leaves a last segment with no
                 // complete header and no frame: nothing in it was ever acknowledged.
                 if idx + 1 == n_segments && len <= SEGMENT_HEADER_LEN {
                     if writable {
                         drop(file);
-                        fs::remove_file(&path)?;
-                        sync_dir(dir)?;
+                        vfs.remove_file(&path)?;
+                        vfs.sync_dir(dir)?;
                         tracing::warn!(path = %path.display(), "removed a journal segment whose creation a crash cut short");
                     }
                     torn_segment = Some(path);
@@ -260,6 +275,7 @@ impl Journal {
             }));
         }
         let journal = Journal {
+            vfs,
             dir: dir.to_owned(),
             segments: RwLock::new(segments),
             segment_max_bytes,
@@ -331,22 +347,18 @@ impl Journal {
 
     fn new_segment(&self, base: u64) -> io::Result<()> {
         let path = segment_path(&self.dir, base);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = self.vfs.open(&path, OpenMode::CreateNew)?;
         let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
         header.extend_from_slice(SEGMENT_MAGIC);
         header.extend_from_slice(&SEGMENT_VERSION.to_be_bytes());
         header.extend_from_slice(&base.to_be_bytes());
         let written = file
-            .write_all(&header)
+            .write_all_at(&header, 0)
             .and_then(|()| file.sync_all())
-            .and_then(|()| sync_dir(&self.dir));
+            .and_then(|()| self.vfs.sync_dir(&self.dir));
         if let Err(err) = written {
             // Leave no half-made segment behind to block the next attempt.
-            let _ = fs::remove_file(&path);
+            let _ = self.vfs.remove_file(&path);
             return Err(err);
         }
         let mut segments = self.segments.write().expect("journal lock poisoned");
@@ -364,9 +376,10 @@ impl Journal {
         let mut segments = self.segments.write().expect("journal lock poisoned");
         while segments.len() > 1 && segments.last().is_some_and(|s| s.base >= pos) {
             let segment = segments.pop().expect("checked non-empty");
-            fs::remove_file(segment_path(&self.dir, segment.base))?;
+            self.vfs
+                .remove_file(&segment_path(&self.dir, segment.base))?;
         }
-        sync_dir(&self.dir)?;
+        self.vfs.sync_dir(&self.dir)?;
         let segment = segments.last().expect("a journal always has a segment");
         let len = pos.saturating_sub(segment.base).max(SEGMENT_HEADER_LEN);
         segment.file.set_len(len)?;
@@ -379,9 +392,7 @@ impl Journal {
     /// may or may not have reached the disk).
     pub(crate) fn refresh_lengths(&self) -> io::Result<()> {
         for segment in self.segments() {
-            segment
-                .len
-                .store(segment.file.metadata()?.len(), Ordering::Release);
+            segment.len.store(segment.file.len()?, Ordering::Release);
         }
         Ok(())
     }
@@ -618,7 +629,7 @@ fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}.seg"))
 }
 
-fn check_segment_header(file: &File, base: u64, len: u64) -> Result<(), String> {
+fn check_segment_header(file: &dyn VfsFile, base: u64, len: u64) -> Result<(), String> {
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
     if len < SEGMENT_HEADER_LEN {
         return Err(format!("journal segment {base} is shorter than its header"));
@@ -633,11 +644,6 @@ fn check_segment_header(file: &File, base: u64, len: u64) -> Result<(), String> 
         ));
     }
     Ok(())
-}
-
-/// Makes a directory's entries (new or removed files) durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Largest single read of [`Journal::read_entries`].

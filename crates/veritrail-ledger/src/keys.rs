@@ -14,6 +14,8 @@ use std::path::Path;
 
 use veritrail_core::note::NoteSigner;
 
+use crate::vfs::{RealFs, Vfs};
+
 /// Errors loading or creating the log key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -82,7 +84,7 @@ pub fn load_or_create_signer(path: &Path, name: &str) -> Result<NoteSigner, KeyE
                 .and_then(|()| file.sync_all())
                 .map_err(io_err)?;
             if let Some(parent) = path.parent() {
-                crate::journal::sync_dir(parent).map_err(io_err)?;
+                RealFs.sync_dir(parent).map_err(io_err)?;
             }
             tracing::info!(path = %shown, "created a new log signing key");
             Ok(signer)

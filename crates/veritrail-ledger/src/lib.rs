@@ -12,6 +12,8 @@
 //! - [`histogram`]: lock-free histograms for metrics.
 //! - [`keys`]: the log signing key file.
 //! - [`verify`]: the offline verifier of a data directory.
+//! - [`vfs`]: the file system operations of the embedded store ([`vfs::RealFs`] passes them
+//!   to `std::fs`); `simfs` (feature `testing`) is a simulated disk that can lose power.
 
 pub mod conformance;
 pub mod embedded;
@@ -21,8 +23,11 @@ pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub mod simfs;
 pub mod store;
 pub mod verify;
+pub mod vfs;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use ledger::{

@@ -1,5 +1,5 @@
 //! Integration tests of veritrail-ledger: store conformance, the sequencer, crash safety
-//! and the offline verifier.
+//! (SIGKILL and power cuts) and the offline verifier.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,6 +9,7 @@
 mod conformance;
 mod crash;
 mod ledger;
+mod powercut;
 mod recovery;
 mod support;
 mod verify;
