@@ -120,7 +120,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        other => other,
+        Err(err) => Err(err),
+        // The new name is durable only once its parent directory is synced: without it a
+        // power cut after the first start could take the whole data directory.
+        Ok(()) => match dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            Some(parent) => RealFs.sync_dir(parent),
+            None => RealFs.sync_dir(Path::new(".")),
+        },
     }
 }
 
