@@ -28,7 +28,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use veritrail_api::{Role, SearchParams};
@@ -38,6 +37,7 @@ use veritrail_search::{Bucket, Order, Query};
 use crate::AppState;
 use crate::control::{Principal, hex};
 use crate::error::ApiError;
+use crate::routes::Route;
 use crate::routes::events::checkpoint_size;
 use crate::routes::events::search_error;
 
@@ -145,19 +145,22 @@ fn random_token() -> Option<String> {
     Some(hex(&bytes))
 }
 
-/// The UI's routes (merged into the app by [`crate::app`]).
-pub fn router() -> Router<AppState> {
-    let router = Router::new()
-        .route("/", get(|| async { Redirect::to("/activity") }))
-        .route("/activity", get(activity))
-        .route("/ui/sign-in", post(sign_in))
-        .route("/ui/sign-out", post(sign_out))
-        .route("/activity/events/{seq}", get(record))
-        .route("/activity/catalog", get(catalog))
-        .route("/embed", get(embed))
-        .route("/embed/events/{seq}", get(embed_record))
-        .route("/activity/stream", get(live))
-        .route("/activity/integrity", get(integrity));
+/// The UI's routes, as a table (see [`crate::routes::Route`]): the pages, the forms, the
+/// live stream, the embedded view and the assets.
+pub fn table() -> Vec<Route> {
+    use axum::http::Method as M;
+    let mut routes = vec![
+        Route::new(M::GET, "/", || async { Redirect::to("/activity") }),
+        Route::new(M::GET, "/activity", activity),
+        Route::new(M::POST, "/ui/sign-in", sign_in),
+        Route::new(M::POST, "/ui/sign-out", sign_out),
+        Route::new(M::GET, "/activity/events/{seq}", record),
+        Route::new(M::GET, "/activity/catalog", catalog),
+        Route::new(M::GET, "/embed", embed),
+        Route::new(M::GET, "/embed/events/{seq}", embed_record),
+        Route::new(M::GET, "/activity/stream", live),
+        Route::new(M::GET, "/activity/integrity", integrity),
+    ];
     // The assets, each served by its `Asset::serve`.
     let assets: [(&str, &'static Asset); 4] = [
         ("/ui/assets/app.css", &CSS),
@@ -165,12 +168,25 @@ pub fn router() -> Router<AppState> {
         ("/ui/assets/verify.js", &VERIFY_JS),
         ("/ui/assets/activity.js", &ACTIVITY_JS),
     ];
-    assets.into_iter().fold(router, |router, (path, asset)| {
-        router.route(
-            path,
-            get(move |headers: HeaderMap| async move { asset.serve(&headers) }),
-        )
-    })
+    routes.extend(assets.into_iter().map(|(path, asset)| {
+        Route::new(M::GET, path, move |headers: HeaderMap| async move {
+            asset.serve(&headers)
+        })
+    }));
+    routes
+}
+
+/// The UI's routes (merged into the app by [`crate::app`]).
+pub fn router() -> Router<AppState> {
+    Route::router(table())
+}
+
+/// `(method, path)` of every UI route, as [`table`] has them.
+pub fn route_list() -> Vec<(axum::http::Method, &'static str)> {
+    table()
+        .into_iter()
+        .map(|route| (route.method, route.path))
+        .collect()
 }
 
 /// The value of cookie `name` in the request.

@@ -23,84 +23,130 @@ pub mod webhooks;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter};
 use serde::de::DeserializeOwned;
 use veritrail_api::{error_codes, paths};
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Every API route (the OpenAPI routes are merged by [`crate::app`]).
+/// One route: a method, a path and its handler. The router is built from a table of them,
+/// so the table is what the server answers: tests compare it with the served spec and the
+/// authorization matrix, and a route cannot be added without them noticing.
+pub struct Route<S = AppState> {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Route<S> {
+    /// `handler` for `method` on `path`.
+    pub fn new<H, T>(method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| unreachable!("the table uses plain methods"));
+        Self {
+            method,
+            path,
+            handler: axum::routing::on(filter, handler),
+        }
+    }
+
+    /// The same route with a request body limit of `bytes`.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self
+    }
+
+    /// A router of `routes`.
+    pub fn router(routes: Vec<Route<S>>) -> Router<S> {
+        routes.into_iter().fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
+    }
+}
+
+impl<S> std::fmt::Debug for Route<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every API route (the OpenAPI routes are merged by [`crate::app`]); `max_body` is the
+/// body limit of the routes that take large bodies.
+pub fn table(max_body: usize) -> Vec<Route> {
+    use Method as M;
+    vec![
+        Route::new(M::POST, paths::EVENTS, events::ingest).body_limit(max_body),
+        Route::new(M::GET, paths::EVENTS, events::search),
+        Route::new(M::GET, paths::EVENTS_COUNT, events::count),
+        Route::new(M::GET, paths::EVENTS_STREAM, stream::stream),
+        Route::new(M::GET, paths::EVENT_BY_SEQ, events::record),
+        Route::new(M::GET, paths::LOG_CHECKPOINT, log::checkpoint),
+        Route::new(M::GET, paths::LOG_KEY, log::key),
+        Route::new(M::GET, paths::LOG_INCLUSION, log::inclusion),
+        Route::new(M::GET, paths::LOG_CONSISTENCY, log::consistency),
+        Route::new(M::GET, paths::LOG_EXPORT, log::export),
+        Route::new(M::GET, paths::ME, admin::me),
+        Route::new(M::GET, paths::KEYS, admin::list_keys),
+        Route::new(M::POST, paths::KEYS, admin::create_key),
+        Route::new(M::DELETE, paths::KEY, admin::revoke_key),
+        Route::new(M::GET, paths::TENANTS, admin::list_tenants),
+        Route::new(M::POST, paths::TENANTS, admin::create_tenant),
+        Route::new(M::GET, paths::TENANT, admin::get_tenant),
+        Route::new(M::GET, paths::TENANT_KEYS, admin::list_tenant_keys),
+        Route::new(M::POST, paths::TENANT_KEYS, admin::create_tenant_key),
+        Route::new(M::DELETE, paths::TENANT_KEY, admin::revoke_tenant_key),
+        Route::new(M::GET, paths::CATALOG, catalog::get_catalog),
+        Route::new(M::PUT, paths::CATALOG, catalog::put_catalog).body_limit(max_body),
+        Route::new(M::GET, paths::CATALOG_TYPE, catalog::get_type),
+        Route::new(M::PUT, paths::CATALOG_TYPE, catalog::put_type),
+        Route::new(M::DELETE, paths::CATALOG_TYPE, catalog::delete_type),
+        Route::new(M::GET, paths::CATALOG_CATEGORIES, catalog::categories),
+        Route::new(M::GET, paths::CATALOG_SETTINGS, catalog::get_settings),
+        Route::new(M::PUT, paths::CATALOG_SETTINGS, catalog::put_settings),
+        Route::new(M::GET, paths::CATALOG_SHARED, catalog::list_shared),
+        Route::new(M::GET, paths::CATALOG_SHARED_ONE, catalog::get_shared),
+        Route::new(M::GET, paths::ACTIVITY_SETTINGS, activity::get_settings),
+        Route::new(M::PUT, paths::ACTIVITY_SETTINGS, activity::put_settings),
+        Route::new(M::GET, paths::VIEWER_TOKENS, viewer::list),
+        Route::new(M::POST, paths::VIEWER_TOKENS, viewer::mint),
+        Route::new(M::DELETE, paths::VIEWER_TOKEN, viewer::revoke),
+        Route::new(M::GET, paths::WEBHOOKS, webhooks::list),
+        Route::new(M::POST, paths::WEBHOOKS, webhooks::create),
+        Route::new(M::GET, paths::WEBHOOK, webhooks::get),
+        Route::new(M::PATCH, paths::WEBHOOK, webhooks::update),
+        Route::new(M::DELETE, paths::WEBHOOK, webhooks::delete),
+        Route::new(M::POST, paths::WEBHOOK_ROTATE, webhooks::rotate),
+        Route::new(M::GET, paths::WEBHOOK_ATTEMPTS, webhooks::attempts),
+        Route::new(M::POST, paths::WEBHOOK_REDELIVER, webhooks::redeliver),
+        Route::new(M::POST, paths::WEBHOOK_PING, webhooks::ping),
+        Route::new(M::GET, paths::HEALTHZ, ops::healthz),
+        Route::new(M::GET, paths::READYZ, ops::readyz),
+        Route::new(M::GET, paths::METRICS, ops::metrics),
+    ]
+}
+
+/// Every API route, from [`table`].
 pub fn router(state: &AppState) -> Router<AppState> {
-    let max_body = state.config().limits.max_body_bytes;
-    Router::new()
-        .route(
-            paths::EVENTS,
-            get(events::search)
-                .post(events::ingest)
-                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
-        )
-        .route(paths::EVENTS_COUNT, get(events::count))
-        .route(paths::EVENTS_STREAM, get(stream::stream))
-        .route(paths::EVENT_BY_SEQ, get(events::record))
-        .route(paths::LOG_CHECKPOINT, get(log::checkpoint))
-        .route(paths::LOG_KEY, get(log::key))
-        .route(paths::LOG_INCLUSION, get(log::inclusion))
-        .route(paths::LOG_CONSISTENCY, get(log::consistency))
-        .route(paths::LOG_EXPORT, get(log::export))
-        .route(paths::ME, get(admin::me))
-        .route(paths::KEYS, get(admin::list_keys).post(admin::create_key))
-        .route(paths::KEY, delete(admin::revoke_key))
-        .route(
-            paths::TENANTS,
-            get(admin::list_tenants).post(admin::create_tenant),
-        )
-        .route(paths::TENANT, get(admin::get_tenant))
-        .route(
-            paths::TENANT_KEYS,
-            get(admin::list_tenant_keys).post(admin::create_tenant_key),
-        )
-        .route(paths::TENANT_KEY, delete(admin::revoke_tenant_key))
-        .route(
-            paths::CATALOG,
-            get(catalog::get_catalog)
-                .put(catalog::put_catalog)
-                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
-        )
-        .route(
-            paths::CATALOG_TYPE,
-            get(catalog::get_type)
-                .put(catalog::put_type)
-                .delete(catalog::delete_type),
-        )
-        .route(paths::CATALOG_CATEGORIES, get(catalog::categories))
-        .route(
-            paths::CATALOG_SETTINGS,
-            get(catalog::get_settings).put(catalog::put_settings),
-        )
-        .route(paths::CATALOG_SHARED, get(catalog::list_shared))
-        .route(paths::CATALOG_SHARED_ONE, get(catalog::get_shared))
-        .route(
-            paths::ACTIVITY_SETTINGS,
-            get(activity::get_settings).put(activity::put_settings),
-        )
-        .route(paths::VIEWER_TOKENS, get(viewer::list).post(viewer::mint))
-        .route(paths::VIEWER_TOKEN, delete(viewer::revoke))
-        .route(paths::WEBHOOKS, get(webhooks::list).post(webhooks::create))
-        .route(
-            paths::WEBHOOK,
-            get(webhooks::get)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(paths::WEBHOOK_ROTATE, post(webhooks::rotate))
-        .route(paths::WEBHOOK_ATTEMPTS, get(webhooks::attempts))
-        .route(paths::WEBHOOK_REDELIVER, post(webhooks::redeliver))
-        .route(paths::WEBHOOK_PING, post(webhooks::ping))
-        .route(paths::HEALTHZ, get(ops::healthz))
-        .route(paths::READYZ, get(ops::readyz))
-        .route(paths::METRICS, get(ops::metrics))
+    Route::router(table(state.config().limits.max_body_bytes))
+}
+
+/// `(method, path)` of every API route, as [`table`] has them.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    table(0)
+        .into_iter()
+        .map(|route| (route.method, route.path))
+        .collect()
 }
 
 /// `Query` with rejections as `invalid_parameter` errors.

@@ -204,6 +204,11 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, F, F] },
     Row { method: "POST", path: "/api/v1/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Own, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, 201, 201, 201, F, F] },
+    Row { method: "GET", path: "/api/v1/viewer-tokens", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F] },
+    // Another tenant's token is not found (and not revoked).
+    Row { method: "DELETE", path: "/api/v1/viewer-tokens/{b_token}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F] },
     // Webhooks: owner, super_admin and admin manage them (each change an audit event);
     // another tenant's subscription is not found. New subscriptions are made disabled, so
     // that nothing is sent to their (public, unreachable) address.
@@ -227,7 +232,42 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, N, N, N, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/ping", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, N, N, N, F, F] },
+    // Operations endpoints: open to anyone (bind to loopback or guard them at the proxy).
+    Row { method: "GET", path: "/healthz", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [200; 9] },
+    Row { method: "GET", path: "/readyz", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [200; 9] },
+    Row { method: "GET", path: "/metrics", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [200; 9] },
 ];
+
+/// Whether `row_path` (a row's path, placeholders filled or not, maybe with a query) is an
+/// instance of the route `template` (`{name}` segments match anything).
+fn instance_of(row_path: &str, template: &str) -> bool {
+    let path = row_path.split('?').next().unwrap_or(row_path);
+    let (segments, pattern): (Vec<&str>, Vec<&str>) =
+        (path.split('/').collect(), template.split('/').collect());
+    segments.len() == pattern.len()
+        && segments
+            .iter()
+            .zip(&pattern)
+            .all(|(segment, part)| part.starts_with('{') || segment == part)
+}
+
+/// The matrix covers every route the router has: a route added without rows fails here.
+#[test]
+fn the_matrix_has_a_row_for_every_route_of_the_router() {
+    let missing: Vec<String> = veritrail_server::routes::route_list()
+        .into_iter()
+        .filter(|(method, template)| {
+            !ROWS
+                .iter()
+                .any(|row| row.method == method.as_str() && instance_of(row.path, template))
+        })
+        .map(|(method, template)| format!("{method} {template}"))
+        .collect();
+    assert!(missing.is_empty(), "routes without rows: {missing:?}");
+}
 
 /// What a tenant looks like from the server admin's side.
 #[derive(Debug, PartialEq)]
@@ -311,6 +351,13 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
         .expect("B's webhook")
         .to_owned();
     let b_webhook_secret = b_hook["secret"].as_str().expect("B's secret").to_owned();
+    let b_token = server
+        .post_json("/api/v1/viewer-tokens", Some(&b_owner), &json!({}))
+        .await
+        .json()["token_id"]
+        .as_str()
+        .expect("B's viewer token")
+        .to_owned();
 
     // Tenant A and one key of each kind.
     server.tenant(A).await;
@@ -415,6 +462,7 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
                 .replace("{victim}", &victim)
                 .replace("{b_key}", &b_owner_id)
                 .replace("{b_webhook}", &b_webhook)
+                .replace("{b_token}", &b_token)
                 .replace("{b_seq}", &(B_EVENTS - 1).to_string())
                 .replace("{b_event}", "bravo-secret-evt-7");
             let body = row.body.map(|body| body.replace("{fresh}", &fresh));
@@ -558,8 +606,10 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
                 .is_some_and(|id| id.starts_with("key_")))
             .all(|record| record["type"] == "veritrail.log.exported"
                 || (record["type"] == "veritrail.webhook.created"
-                    && record["details"]["subscription_id"] == json!(b_webhook))),
-        "only B's own viewer (and its owner, making its webhook) acted on B's log with a key"
+                    && record["details"]["subscription_id"] == json!(b_webhook))
+                || (record["type"] == "veritrail.viewer_token.minted"
+                    && record["details"]["token_id"] == json!(b_token))),
+        "only B's own viewer (and its owner, making its webhook and token) acted on B's log with a key"
     );
     server.stop().await;
 }
@@ -641,5 +691,349 @@ async fn the_bearer_scheme_and_key_text_are_checked() {
             .await;
         reply.expect(200, None);
     }
+    server.stop().await;
+}
+
+/// Who visits a page: nobody, an API key sent as a bearer header (which signs no one in),
+/// a session whose key was revoked since, and sessions of tenant A's owner, admin and viewer
+/// keys (A admits viewers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visitor {
+    Anonymous,
+    Bearer,
+    Stale,
+    Owner,
+    Admin,
+    Viewer,
+}
+
+const VISITORS: [Visitor; 6] = [
+    Visitor::Anonymous,
+    Visitor::Bearer,
+    Visitor::Stale,
+    Visitor::Owner,
+    Visitor::Admin,
+    Visitor::Viewer,
+];
+
+/// What a page answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shows {
+    /// 200, the sign-in form.
+    SignIn,
+    /// 200, the page itself (not the sign-in form).
+    Page,
+    /// This status.
+    Status(u16),
+}
+
+struct PageRow {
+    method: &'static str,
+    /// Placeholders: `{a_seq}` (a seq of A's log), `{b_seq}` (a seq only B's log has),
+    /// `{a_token}` (a viewer token of A).
+    path: &'static str,
+    /// A form body, sent without its CSRF token.
+    form: Option<&'static str>,
+    /// In the order of [`VISITORS`].
+    expect: [Shows; 6],
+}
+
+const S: Shows = Shows::SignIn;
+const P: Shows = Shows::Page;
+
+/// The UI's table.
+#[rustfmt::skip]
+const PAGE_ROWS: &[PageRow] = &[
+    PageRow { method: "GET", path: "/", form: None, expect: [Shows::Status(303); 6] },
+    PageRow { method: "GET", path: "/activity", form: None, expect: [S, S, S, P, P, P] },
+    PageRow { method: "GET", path: "/activity/events/{a_seq}", form: None, expect: [S, S, S, P, P, P] },
+    // Another tenant's record is the same as a missing one.
+    PageRow { method: "GET", path: "/activity/events/{b_seq}", form: None,
+              expect: [S, S, S, Shows::Status(404), Shows::Status(404), Shows::Status(404)] },
+    PageRow { method: "GET", path: "/activity/catalog", form: None, expect: [S, S, S, P, P, P] },
+    PageRow { method: "GET", path: "/activity/integrity", form: None, expect: [S, S, S, P, P, P] },
+    PageRow { method: "GET", path: "/activity/stream", form: None,
+              expect: [Shows::Status(401), Shows::Status(401), Shows::Status(401), Shows::Status(200), Shows::Status(200), Shows::Status(200)] },
+    // Forms without their CSRF token change nothing.
+    PageRow { method: "POST", path: "/ui/sign-in", form: Some("key=vt_x"), expect: [Shows::Status(403); 6] },
+    PageRow { method: "POST", path: "/ui/sign-out", form: Some("csrf="),
+              expect: [Shows::Status(303), Shows::Status(303), Shows::Status(303), Shows::Status(403), Shows::Status(403), Shows::Status(403)] },
+    // The embedded view: the viewer token is the permission, whoever asks; no token, none.
+    PageRow { method: "GET", path: "/embed", form: None, expect: [Shows::Status(401); 6] },
+    PageRow { method: "GET", path: "/embed?token={a_token}", form: None, expect: [P; 6] },
+    PageRow { method: "GET", path: "/embed/events/{a_seq}?token={a_token}", form: None, expect: [P; 6] },
+    PageRow { method: "GET", path: "/embed/events/{b_seq}?token={a_token}", form: None, expect: [Shows::Status(404); 6] },
+    PageRow { method: "GET", path: "/ui/assets/app.css", form: None, expect: [P; 6] },
+    PageRow { method: "GET", path: "/ui/assets/icon.svg", form: None, expect: [P; 6] },
+    PageRow { method: "GET", path: "/ui/assets/verify.js", form: None, expect: [P; 6] },
+    PageRow { method: "GET", path: "/ui/assets/activity.js", form: None, expect: [P; 6] },
+];
+
+#[test]
+fn the_page_matrix_has_a_row_for_every_ui_route() {
+    let missing: Vec<String> = veritrail_server::ui::route_list()
+        .into_iter()
+        .filter(|(method, template)| {
+            !PAGE_ROWS
+                .iter()
+                .any(|row| row.method == method.as_str() && instance_of(row.path, template))
+        })
+        .map(|(method, template)| format!("{method} {template}"))
+        .collect();
+    assert!(missing.is_empty(), "UI routes without rows: {missing:?}");
+}
+
+/// Every page answers every visitor as [`PAGE_ROWS`] says, and nothing of tenant B reaches
+/// tenant A's visitors.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_answers_every_visitor_as_the_page_table_says_and_nothing_leaks() {
+    let server = TestServer::start().await;
+    let b_owner = server.tenant(B).await;
+    let b_publisher = server.key(B, Role::Publisher).await;
+    let b_events: Vec<_> = (0..B_EVENTS)
+        .map(|i| {
+            event(
+                &format!("bravo-secret-evt-{i}"),
+                "bravo.secret_thing",
+                json!({"summary": format!("BRAVO-SUMMARY {i}")}),
+            )
+        })
+        .collect();
+    server
+        .client(&b_publisher)
+        .send(&b_events, IngestOptions::default())
+        .await
+        .expect("B's events");
+    drop(b_owner);
+    let owner = server.tenant(A).await;
+    server
+        .send(
+            server
+                .request(
+                    reqwest::Method::PUT,
+                    "/api/v1/activity/settings",
+                    Some(&owner),
+                )
+                .header("content-type", "application/json")
+                .body(r#"{"admit_viewers": true}"#),
+        )
+        .await
+        .expect(200, None);
+    let publisher = server.key(A, Role::Publisher).await;
+    server
+        .client(&publisher)
+        .send(
+            &[event("alpha-evt", "alpha.thing", json!({}))],
+            IngestOptions::default(),
+        )
+        .await
+        .expect("A's event");
+    let session_of = |key: String| {
+        let server = &server;
+        async move {
+            let reply = crate::ui::sign_in(server, &key).await;
+            assert_eq!(reply.status, 303, "{}", reply.text());
+            crate::ui::set_cookie(&reply, "vt_session")
+                .expect("a session")
+                .0
+        }
+    };
+    let admin_key = server.key(A, Role::Admin).await;
+    let viewer_key = server.key(A, Role::Viewer).await;
+    // The embedded view finds records through the search index.
+    crate::support::wait_indexed(&server.client(&viewer_key), 2).await;
+    let stale = server
+        .admin()
+        .create_key(&KeyScope::Tenant(A.to_owned()), Role::Admin, None)
+        .await
+        .expect("a key to revoke");
+    let sessions: BTreeMap<&str, String> = [
+        ("owner", session_of(owner.clone()).await),
+        ("admin", session_of(admin_key).await),
+        ("viewer", session_of(viewer_key).await),
+        ("stale", session_of(stale.secret.clone()).await),
+    ]
+    .into_iter()
+    .collect();
+    server
+        .admin()
+        .revoke_key(&KeyScope::Tenant(A.to_owned()), &stale.key.id)
+        .await
+        .expect("revoked");
+    let a_token = server
+        .post_json("/api/v1/viewer-tokens", Some(&owner), &json!({}))
+        .await
+        .json()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let mut failures = Vec::new();
+    for row in PAGE_ROWS {
+        for (c, &visitor) in VISITORS.iter().enumerate() {
+            let path = row
+                .path
+                .replace("{a_seq}", "1")
+                .replace("{b_seq}", &(B_EVENTS - 1).to_string())
+                .replace("{a_token}", &a_token);
+            let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
+            let mut request = server.request(
+                method,
+                &path,
+                (visitor == Visitor::Bearer).then_some(owner.as_str()),
+            );
+            let cookie = match visitor {
+                Visitor::Stale => Some(&sessions["stale"]),
+                Visitor::Owner => Some(&sessions["owner"]),
+                Visitor::Admin => Some(&sessions["admin"]),
+                Visitor::Viewer => Some(&sessions["viewer"]),
+                Visitor::Anonymous | Visitor::Bearer => None,
+            };
+            if let Some(session) = cookie {
+                request = request.header("cookie", format!("vt_session={session}"));
+            }
+            if let Some(form) = row.form {
+                request = request
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form);
+            }
+            let cell = format!("{} {path} as {visitor:?}", row.method);
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            // A live stream never ends: its status and headers are its answer.
+            let text = if path.ends_with("/stream") {
+                String::new()
+            } else {
+                response.text().await.expect("body")
+            };
+            let sign_in_form = status == 200 && text.contains("name=\"key\"");
+            let shows = match row.expect[c] {
+                Shows::SignIn => sign_in_form,
+                Shows::Page => status == 200 && !sign_in_form,
+                Shows::Status(want) => status == want,
+            };
+            if !shows {
+                failures.push(format!(
+                    "{cell}: got {status} (sign-in form: {sign_in_form}), want {:?}",
+                    row.expect[c]
+                ));
+            }
+            for leak in ["BRAVO-SUMMARY", "bravo-secret-evt", "bravo.secret_thing", B] {
+                if text.contains(leak) {
+                    failures.push(format!("{cell}: {leak:?} leaked"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    server.stop().await;
+}
+
+/// One tenant's events never reach another tenant's live tail, Activity stream or webhook
+/// subscription: B's events are sent first, then A's marker, and each of A's streams must
+/// deliver the marker with nothing of B before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_tenants_events_reach_none_of_a_tenants_streams_or_webhooks() {
+    use crate::receiver::Receiver;
+    let server = TestServer::start_with(|config| {
+        config.webhooks.allow_networks = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let a_owner = server.tenant(A).await;
+    let b_owner = server.tenant(B).await;
+    let a_publisher = server.key(A, Role::Publisher).await;
+    let b_publisher = server.key(B, Role::Publisher).await;
+    let a_viewer = server.key(A, Role::Viewer).await;
+    let receiver = Receiver::start().await;
+    for owner in [&a_owner, &b_owner] {
+        server
+            .post_json(
+                "/api/v1/webhooks",
+                Some(owner),
+                &json!({"url": receiver.url(if owner == &a_owner { "a" } else { "b" })}),
+            )
+            .await
+            .expect(201, None);
+    }
+    let mut tail = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/events/stream",
+            Some(&a_viewer),
+        )
+        .send()
+        .await
+        .expect("tail");
+    let signed_in = crate::ui::sign_in(&server, &a_owner).await;
+    let (session, _) = crate::ui::set_cookie(&signed_in, "vt_session").expect("session");
+    let mut live = server
+        .request(reqwest::Method::GET, "/activity/stream", None)
+        .header("cookie", format!("vt_session={session}"))
+        .send()
+        .await
+        .expect("activity stream");
+    let b_events: Vec<_> = (0..50)
+        .map(|i| {
+            event(
+                &format!("bravo-secret-evt-{i}"),
+                "bravo.secret_thing",
+                json!({"summary": "BRAVO-SUMMARY"}),
+            )
+        })
+        .collect();
+    server
+        .client(&b_publisher)
+        .send(&b_events, IngestOptions::default())
+        .await
+        .expect("B's events");
+    server
+        .client(&a_publisher)
+        .send(
+            &[event("alpha-marker", "alpha.marker", json!({}))],
+            IngestOptions::default(),
+        )
+        .await
+        .expect("A's marker");
+    for (what, stream) in [
+        ("the live tail", &mut tail),
+        ("the Activity stream", &mut live),
+    ] {
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !seen.contains("alpha-marker") {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: no marker; got {seen}"))
+                .expect("chunk")
+                .expect("more");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        for leak in ["bravo", "BRAVO", B] {
+            assert!(!seen.contains(leak), "{what} carried {leak:?}: {seen}");
+        }
+    }
+    let deliveries = receiver
+        .wait_for(
+            |all| {
+                all.iter().any(|d| {
+                    d.path == "/a" && String::from_utf8_lossy(&d.body).contains("alpha-marker")
+                })
+            },
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    for delivery in deliveries.iter().filter(|d| d.path == "/a") {
+        let body = String::from_utf8_lossy(&delivery.body);
+        assert!(
+            !body.contains("bravo") && !body.contains(B),
+            "A's subscription got {body}"
+        );
+    }
+    receiver.stop().await;
     server.stop().await;
 }
