@@ -536,12 +536,19 @@ pub struct WhoAmI {
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[cfg_attr(
+        feature = "openapi",
+        param(
+            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
+        )
+    )]
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
     /// Catalog category, case-insensitive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Catalog numeric code.
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Catalog event name, case-insensitive.
@@ -554,6 +561,10 @@ pub struct SearchParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// `success`, `failure`, `pending` or `unknown`.
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^(success|failure|pending|unknown)$")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -563,9 +574,11 @@ pub struct SearchParams {
     pub id: Option<String>,
     /// Events at or after this time (RFC 3339); event time is `occurred_at`, else
     /// `received_at`.
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Events before this time (RFC 3339).
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// Free text: every word must appear in the summary, name, description, type, actor,
@@ -573,9 +586,11 @@ pub struct SearchParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// `desc` (newest first, the default) or `asc`, by seq.
+    #[cfg_attr(feature = "openapi", param(pattern = r"^(asc|desc)$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
     /// Page size: 1 to 1000, default 50.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<u64>, minimum = 1, maximum = 1000))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page, with the same filters and order.
@@ -591,10 +606,17 @@ pub struct SearchParams {
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
     /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[cfg_attr(
+        feature = "openapi",
+        param(
+            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
+        )
+    )]
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -603,22 +625,33 @@ pub struct CountParams {
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^(success|failure|pending|unknown)$")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// `type`, `category`, `outcome` or `actor`.
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^(type|category|outcome|actor)$")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_by: Option<String>,
     /// Histogram bucket width: a number and a unit, `s`, `m`, `h` or `d` (like `15m`).
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[1-9][0-9]{0,6}[smhd]$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
 }
@@ -631,9 +664,11 @@ pub struct CountParams {
 pub struct IngestParams {
     /// `durable` (the default): reply once the events are stored; `searchable`: also wait
     /// until search finds them.
+    #[cfg_attr(feature = "openapi", param(pattern = r"^(durable|searchable)$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<String>,
     /// `true`: each receipt carries its inclusion proof.
+    #[cfg_attr(feature = "openapi", param(pattern = r"^(true|false)$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
 }

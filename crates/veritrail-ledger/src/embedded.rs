@@ -622,7 +622,10 @@ impl LedgerStore for EmbeddedStore {
             return Ok(Vec::new());
         };
         let size = log.committed.read().expect("committed lock poisoned").size;
-        let n_records = usize::try_from(size.saturating_sub(from_seq))
+        if from_seq >= size {
+            return Ok(Vec::new());
+        }
+        let n_records = usize::try_from(size - from_seq)
             .unwrap_or(usize::MAX)
             .min(limit);
         let mut offsets = vec![0u8; n_records * OFFSET_ENTRY_BYTES];

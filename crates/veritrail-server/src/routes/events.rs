@@ -575,7 +575,8 @@ fn parse_interval(text: &str) -> Result<i64, ApiError> {
             format!("{text:?} is not a number and a unit s, m, h or d (like 15m)"),
         )
     };
-    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
+    // The unit is the last character, whatever its width (a multi-byte one is no unit).
+    let unit_at = text.char_indices().last().ok_or_else(invalid)?.0;
     let (number, unit) = text.split_at(unit_at);
     let number: i64 = number.parse().map_err(|_| invalid())?;
     let seconds = match unit {
@@ -738,7 +739,7 @@ impl<'a> Filters<'a> {
         let code = self
             .code
             .map(|code| {
-                code.trim().parse::<u64>().map_err(|_| {
+                code.parse::<u64>().map_err(|_| {
                     ApiError::invalid_parameter("code", format!("{code:?} is not a number"))
                 })
             })
@@ -848,7 +849,18 @@ mod tests {
     fn intervals_parse_and_bad_ones_are_named() {
         assert_eq!(parse_interval("15m").expect("valid"), 900 * 1_000_000_000);
         assert_eq!(parse_interval("1d").expect("valid"), 86_400 * 1_000_000_000);
-        for bad in ["", "m", "0h", "-1h", "1w", "1.5h", "9999999d"] {
+        for bad in [
+            "",
+            "m",
+            "0h",
+            "-1h",
+            "1w",
+            "1.5h",
+            "9999999d",
+            "5é",
+            "é",
+            "1\u{1F600}",
+        ] {
             let err = parse_interval(bad).expect_err(bad);
             assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
         }

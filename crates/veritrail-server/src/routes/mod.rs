@@ -184,11 +184,28 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJ
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(request, state)
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
             .await
-            .map(|axum::Json(value)| ApiJson(value))
-            .map_err(|rejection| json_rejection(&rejection))
+            .map_err(|rejection| json_rejection(&rejection))?;
+        object_of(value).map(ApiJson)
     }
+}
+
+/// `T` from a JSON object: serde would also take a struct from an array of its fields in
+/// order (`[null, 60]`), which the API does not promise.
+fn object_of<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            error_codes::MALFORMED_JSON,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        ApiError::bad_request(
+            error_codes::MALFORMED_JSON,
+            format!("the body does not fit: {err}"),
+        )
+    })
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
@@ -198,10 +215,13 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
         request: axum::extract::Request,
         state: &S,
     ) -> Result<Option<Self>, ApiError> {
-        <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(request, state)
-            .await
-            .map(|value| value.map(|axum::Json(value)| ApiJson(value)))
-            .map_err(|rejection| json_rejection(&rejection))
+        <axum::Json<serde_json::Value> as axum::extract::OptionalFromRequest<S>>::from_request(
+            request, state,
+        )
+        .await
+        .map_err(|rejection| json_rejection(&rejection))?
+        .map(|axum::Json(value)| object_of(value).map(ApiJson))
+        .transpose()
     }
 }
 

@@ -50,7 +50,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq (the `id` of the last event received)."),
     ),
     responses(
-        (status = 200, description = "`text/event-stream` (the body is a stream of text, not JSON): one event per matching record, its `id:` line the record's seq and its `data:` line the record as a JSON object, the same object search returns in `events`; a `: heartbeat` comment every 15 s.", content_type = "text/event-stream", body = String, example = json!("id: 41\ndata: {\"seq\":41,\"type\":\"user.login\",\"tenant\":\"acme\"}\n\n")),
+        (status = 200, description = "`text/event-stream`: one event per matching record, its `id:` line the record's seq and its `data:` line the record as a JSON object (the schema here is that of each event's data), the same object search returns in `events`; a `: heartbeat` comment every 15 s.", content_type = "text/event-stream", body = Object, example = json!("id: 41\ndata: {\"seq\":41,\"type\":\"user.login\",\"tenant\":\"acme\"}\n\n")),
         (status = 400, description = "An invalid filter, a `cursor`, `order` or `limit` (a stream has none), or a `Last-Event-ID` that is not a seq (`invalid_parameter`).", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),

@@ -8,6 +8,7 @@
 mod browser;
 #[path = "../../../veritrail-server/tests/it/receiver.rs"]
 mod receiver;
+mod schemathesis;
 mod serve;
 mod tail;
 mod webhooks;
