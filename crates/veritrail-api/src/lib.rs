@@ -160,6 +160,10 @@ pub mod error_codes {
     pub const UNAVAILABLE: &str = "unavailable";
     /// 503: the server is shutting down.
     pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// 503: the server takes in as much as it can process in time already; nothing of the
+    /// request was read or stored. Retry after `Retry-After` seconds (with the same event
+    /// ids, safely).
+    pub const OVERLOADED: &str = "overloaded";
     /// 504: the request took longer than the server's timeout.
     pub const TIMEOUT: &str = "timeout";
 }

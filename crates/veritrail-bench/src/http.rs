@@ -91,6 +91,18 @@ impl Conn {
         Ok((status, parts.headers, body))
     }
 
+    /// Sends a JSON body with `key`; the answer must be a success, its body is returned.
+    pub(crate) async fn ok_json(
+        &mut self,
+        method: Method,
+        path: &str,
+        key: &str,
+        json: serde_json::Value,
+    ) -> anyhow::Result<Bytes> {
+        self.ok(method, path, Some(key), Some(Bytes::from(json.to_string())))
+            .await
+    }
+
     /// Sends a request that must answer 200 and returns its body.
     async fn ok(
         &mut self,

@@ -15,6 +15,9 @@
 //! - `webhooks`: against a running `veritrail serve` (see `scripts/bench-webhooks`): events
 //!   at a steady rate, with webhook subscriptions to an in-process receiver and a live tail;
 //!   delivery and tail lag, loss, duplicates, signatures and the server's memory.
+//! - `overload` (and `overload-check`): batched ingest at three times what the server
+//!   sustains, against a running `veritrail serve` (see `scripts/bench-overload`): answer
+//!   latencies, refusals, memory, recovery, and durability across a kill -9.
 
 #![allow(
     clippy::print_stdout,
@@ -24,6 +27,7 @@
 mod activity;
 mod http;
 mod load;
+mod overload;
 mod pg;
 mod report;
 mod synth;
@@ -116,6 +120,13 @@ enum Mode {
     /// tenant, subscriptions to an in-process receiver, events at a steady rate; lag, loss,
     /// duplicates, signatures and the server's memory.
     Webhooks(webhooks::Options),
+    /// Batched ingest at a multiple of what a running `veritrail serve` sustains: answer
+    /// latencies, refusals, memory, recovery when the load drops (see
+    /// `scripts/bench-overload`).
+    Overload(overload::Options),
+    /// After `overload --acks FILE` killed the server and it was restarted: reads every
+    /// acknowledged batch back at its receipts' seqs.
+    OverloadCheck(overload::CheckOptions),
     /// Offline verification of a log of this many events.
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
@@ -292,6 +303,8 @@ fn main() -> anyhow::Result<()> {
         }
         Mode::Report { files } => return report::print(files),
         Mode::Webhooks(options) => return webhooks::main(options),
+        Mode::Overload(options) => return overload::main(options),
+        Mode::OverloadCheck(options) => return overload::check(options),
         _ => {}
     }
     let temp = tempfile::tempdir_in(std::env::current_dir()?)?;
@@ -311,7 +324,12 @@ fn main() -> anyhow::Result<()> {
             );
             result.print(&what, ids);
         }
-        Mode::Http { .. } | Mode::Pg { .. } | Mode::Report { .. } | Mode::Webhooks(_) => {}
+        Mode::Http { .. }
+        | Mode::Pg { .. }
+        | Mode::Report { .. }
+        | Mode::Webhooks(_)
+        | Mode::Overload(_)
+        | Mode::OverloadCheck(_) => {}
         Mode::Concurrent {
             appenders,
             events,

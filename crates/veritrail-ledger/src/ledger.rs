@@ -37,12 +37,21 @@ pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
 pub struct LedgerConfig {
     /// Most events in one request, and in one commit.
     pub max_batch_events: usize,
+    /// Most events waiting for the sequencer: an append that would queue more is refused
+    /// at once ([`AppendError::Overloaded`]) rather than waiting behind them. Bounds the
+    /// queue's memory and the wait of every acknowledged append.
+    pub max_queued_events: usize,
 }
+
+/// The default of [`LedgerConfig::max_queued_events`]: about half a second of the
+/// sequencer's batched throughput on a small machine.
+pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 100_000;
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            max_queued_events: DEFAULT_MAX_QUEUED_EVENTS,
         }
     }
 }
@@ -72,6 +81,10 @@ pub enum AppendError {
     Closed,
     #[error("a request may carry at most {max} events, this one has {n_events}")]
     TooManyEvents { n_events: usize, max: usize },
+    /// The sequencer's queue holds as many events as it may: nothing was queued; retrying
+    /// later is safe.
+    #[error("the ledger's queue is full ({queued} events waiting); retry later")]
+    Overloaded { queued: usize },
 }
 
 /// Errors of reads and proofs.
@@ -127,6 +140,10 @@ pub struct LedgerStats {
     pub commit_nanos: AtomicU64,
     /// Requests waiting for the sequencer to take them.
     pub queued: AtomicU64,
+    /// Events in those requests and in the batch being committed.
+    pub queued_events: AtomicU64,
+    /// Appends refused because the queue was full.
+    pub refused: AtomicU64,
     /// Records per commit.
     pub commit_records: Histogram,
     /// Seconds per `LedgerStore::commit` (for the embedded store: the write and the
@@ -141,6 +158,8 @@ impl Default for LedgerStats {
             records: AtomicU64::new(0),
             commit_nanos: AtomicU64::new(0),
             queued: AtomicU64::new(0),
+            queued_events: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             commit_records: Histogram::new(histogram::BATCH_EVENTS),
             commit_seconds: Histogram::new(histogram::LATENCY_SECONDS),
         }
@@ -177,6 +196,7 @@ pub struct Ledger {
     verifier: NoteVerifier,
     origin_prefix: String,
     max_batch_events: usize,
+    max_queued_events: usize,
     queue: Mutex<Option<mpsc::Sender<Request>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LedgerStats>,
@@ -229,6 +249,7 @@ impl Ledger {
             verifier,
             origin_prefix: signer_name,
             max_batch_events: config.max_batch_events,
+            max_queued_events: config.max_queued_events,
             queue: Mutex::new(Some(queue)),
             sequencer: Mutex::new(Some(thread)),
             stats,
@@ -283,6 +304,21 @@ impl Ledger {
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let queue = self.queue.lock().expect("queue lock poisoned");
         let queue = queue.as_ref().ok_or(AppendError::Closed)?;
+        let n_events = events.len() as u64;
+        // An append always goes in when nothing waits, whatever its size.
+        let queued = self
+            .stats
+            .queued_events
+            .fetch_add(n_events, Ordering::Relaxed);
+        if queued > 0 && queued + n_events > self.max_queued_events as u64 {
+            self.stats
+                .queued_events
+                .fetch_sub(n_events, Ordering::Relaxed);
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::Overloaded {
+                queued: usize::try_from(queued).unwrap_or(usize::MAX),
+            });
+        }
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         let sent = queue.send(Request {
             tenant,
@@ -291,6 +327,9 @@ impl Ledger {
         });
         if sent.is_err() {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            self.stats
+                .queued_events
+                .fetch_sub(n_events, Ordering::Relaxed);
             return Err(AppendError::Closed);
         }
         Ok(receiver)
@@ -743,6 +782,10 @@ impl Sequencer {
                 .queued
                 .fetch_sub(batch.len() as u64, Ordering::Relaxed);
             self.process(batch);
+            // Out of the queue once answered.
+            self.stats
+                .queued_events
+                .fetch_sub(n_events as u64, Ordering::Relaxed);
         }
         tracing::debug!("sequencer stopped: queue closed and drained");
     }

@@ -74,6 +74,14 @@ pub struct Limits {
     pub max_histogram_buckets: usize,
     /// Viewer tokens alive at once per tenant (429 above: revoke some, or let them expire).
     pub max_viewer_tokens_per_tenant: usize,
+    /// Ingest request bodies being read, parsed or committed at once, in bytes (by their
+    /// `Content-Length`); one more is refused at once with 503 `overloaded` and
+    /// `Retry-After`. About what the server commits in a few tens of milliseconds: past it,
+    /// more in flight would only wait longer.
+    pub max_ingest_bytes_in_flight: usize,
+    /// Events waiting for the ledger's sequencer; one more request is refused with 503
+    /// `overloaded` (the HTTP bound above normally comes first).
+    pub max_queued_events: usize,
 }
 
 /// Per-key rate limit: a token bucket per API key.
@@ -178,6 +186,8 @@ impl Default for Limits {
             max_filter_values: 32,
             max_histogram_buckets: 10_000,
             max_viewer_tokens_per_tenant: 10_000,
+            max_ingest_bytes_in_flight: 4 * 1024 * 1024,
+            max_queued_events: veritrail_ledger::ledger::DEFAULT_MAX_QUEUED_EVENTS,
         }
     }
 }
@@ -357,6 +367,11 @@ impl Config {
         if limits.max_uri_bytes > limits.max_header_bytes {
             return Err(ConfigError::Invalid(
                 "limits.max_uri_bytes cannot be more than limits.max_header_bytes (the request line is part of the head)".into(),
+            ));
+        }
+        if limits.max_ingest_bytes_in_flight < 64 * 1024 {
+            return Err(ConfigError::Invalid(
+                "limits.max_ingest_bytes_in_flight must be at least 65536".into(),
             ));
         }
         if limits.blocking_per_tenant > limits.blocking_threads {

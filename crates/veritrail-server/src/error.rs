@@ -87,6 +87,19 @@ impl ApiError {
         err
     }
 
+    /// The server is taking in as much as it can process in time: 503 `overloaded` with
+    /// `Retry-After`; nothing of the request was stored.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        crate::metrics::FAULTS.overloaded.fetch_add(1, Relaxed);
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_codes::OVERLOADED,
+            message,
+        );
+        err.retry_after = Some(1);
+        err
+    }
+
     /// The disk is full: 507; nothing of the request was stored, and a retry with the same
     /// event ids is safe once space is back.
     pub fn storage_full(detail: impl std::fmt::Display) -> Self {

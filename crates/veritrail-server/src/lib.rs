@@ -95,6 +95,7 @@ struct Inner {
     sessions: ui::Sessions,
     blocking: limits::BlockingPool,
     streams: Arc<limits::Streams>,
+    ingest_admission: limits::IngestAdmission,
     connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
@@ -175,6 +176,11 @@ impl AppState {
         &self.inner.blocking
     }
 
+    /// Ingest bodies in flight, and the permits for more.
+    pub fn ingest_admission(&self) -> &limits::IngestAdmission {
+        &self.inner.ingest_admission
+    }
+
     /// Long-lived answers open now, and the permits for more.
     pub fn streams(&self) -> &Arc<limits::Streams> {
         &self.inner.streams
@@ -230,8 +236,15 @@ impl Server {
         let store = EmbeddedStore::open(&dir.join("ledger"), EmbeddedOptions::default())
             .context("cannot open the ledger")?;
         let ledger = Arc::new(
-            Ledger::start(Arc::new(store), signer, LedgerConfig::default())
-                .context("cannot start the ledger")?,
+            Ledger::start(
+                Arc::new(store),
+                signer,
+                LedgerConfig {
+                    max_queued_events: config.limits.max_queued_events,
+                    ..LedgerConfig::default()
+                },
+            )
+            .context("cannot start the ledger")?,
         );
         let (control, new_admin_key) =
             ControlPlane::open(&dir).context("cannot open the control plane")?;
@@ -282,6 +295,8 @@ impl Server {
         .context("cannot start the indexer")?;
         let limiter = RateLimiter::new(&config.rate_limit);
         let embed_limiter = RateLimiter::embedded(config.rate_limit.embed_per_minute);
+        let ingest_admission =
+            limits::IngestAdmission::new(config.limits.max_ingest_bytes_in_flight);
         let blocking = limits::BlockingPool::new(
             config.limits.blocking_threads,
             config.limits.blocking_per_tenant,
@@ -310,6 +325,7 @@ impl Server {
                     sessions: ui::Sessions::default(),
                     blocking,
                     streams,
+                    ingest_admission,
                     connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),

@@ -10,6 +10,11 @@
 //!   `limits.max_streams_per_tenant` per tenant; one more is a 429 with `Retry-After`. A
 //!   stream's [`StreamPermit`] lives as long as its body: it is given back when the stream
 //!   ends or its client goes away (see [`crate::conn`] for clients that stop reading).
+//! - [`IngestAdmission`]: ingest bodies in flight (being read, parsed, or waiting for their
+//!   commit), at most `limits.max_ingest_bytes_in_flight` together, counted by their
+//!   `Content-Length` before a byte of the body is read. One more is a 503 `overloaded`
+//!   with `Retry-After` at once: under load beyond what the server can commit, the excess
+//!   is refused for almost nothing, and what is taken in is answered in time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +26,56 @@ use veritrail_api::error_codes;
 use veritrail_core::event::TenantId;
 
 use crate::error::ApiError;
+
+/// Ingest bodies in flight, by their size (see the module doc). Counted in KiB.
+#[derive(Debug)]
+pub struct IngestAdmission {
+    budget_kib: u32,
+    permits: Arc<Semaphore>,
+}
+
+/// One admitted ingest's share of the budget, given back when it is answered.
+#[derive(Debug)]
+pub struct IngestPermit {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl IngestAdmission {
+    pub fn new(budget_bytes: usize) -> Self {
+        let budget_kib = u32::try_from(budget_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Self {
+            budget_kib,
+            permits: Arc::new(Semaphore::new(budget_kib as usize)),
+        }
+    }
+
+    /// Admits a body of `content_length` bytes (unknown: `max_body` bytes; more than the
+    /// whole budget: the whole budget, so that the largest body gets in when nothing else
+    /// is in flight), or refuses it with 503 `overloaded`.
+    pub fn admit(
+        &self,
+        content_length: Option<u64>,
+        max_body: usize,
+    ) -> Result<IngestPermit, ApiError> {
+        let bytes = content_length.unwrap_or(max_body as u64);
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_kib);
+        match Arc::clone(&self.permits).try_acquire_many_owned(kib) {
+            Ok(permit) => Ok(IngestPermit { _permit: permit }),
+            Err(_) => Err(ApiError::overloaded(
+                "the server is taking in as many events as it can commit in time; nothing of this request was read or stored: retry after the Retry-After seconds (with the same event ids, safely)",
+            )),
+        }
+    }
+
+    /// Bytes of bodies in flight now.
+    pub fn in_flight(&self) -> u64 {
+        u64::from(self.budget_kib).saturating_sub(self.permits.available_permits() as u64) * 1024
+    }
+}
 
 /// Threads for blocking work, shared fairly between tenants (see the module doc).
 #[derive(Debug)]

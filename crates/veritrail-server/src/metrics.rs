@@ -37,6 +37,7 @@ pub static FAULTS: Faults = Faults {
     storage_corrupt: AtomicU64::new(0),
     storage_conflict: AtomicU64::new(0),
     integrity: AtomicU64::new(0),
+    overloaded: AtomicU64::new(0),
 };
 
 /// See [`FAULTS`].
@@ -48,6 +49,9 @@ pub struct Faults {
     pub storage_conflict: AtomicU64,
     /// Stored data that failed a check on its way out: never served.
     pub integrity: AtomicU64,
+    /// Ingests refused because the server took in as much as it could
+    /// (`veritrail_ingest_refused_total`).
+    pub overloaded: AtomicU64,
 }
 
 /// Request metrics; the rest is read from the ledger and the indexer when rendering.
@@ -168,6 +172,15 @@ impl Metrics {
             FAULTS.storage_corrupt.load(Ordering::Relaxed),
             FAULTS.storage_conflict.load(Ordering::Relaxed),
             FAULTS.integrity.load(Ordering::Relaxed),
+        );
+        let _ = write!(
+            out,
+            "# HELP veritrail_ingest_refused_total Ingests refused with 503 overloaded (the server took in as much as it could process in time).\n# TYPE veritrail_ingest_refused_total counter\nveritrail_ingest_refused_total {}\n\
+             # HELP veritrail_ingest_bytes_in_flight Request bodies of ingests being read, parsed or committed.\n# TYPE veritrail_ingest_bytes_in_flight gauge\nveritrail_ingest_bytes_in_flight {}\n\
+             # HELP veritrail_ledger_queued_events Events waiting for the sequencer or in the commit under way.\n# TYPE veritrail_ledger_queued_events gauge\nveritrail_ledger_queued_events {}\n",
+            FAULTS.overloaded.load(Ordering::Relaxed),
+            state.ingest_admission().in_flight(),
+            state.ledger().stats().queued_events.load(Ordering::Relaxed),
         );
         let connections = state.connections();
         let _ = write!(

@@ -306,6 +306,7 @@ fn oversized_requests_are_refused_whole() {
         test_signer(),
         LedgerConfig {
             max_batch_events: 10,
+            ..LedgerConfig::default()
         },
     )
     .unwrap();
@@ -357,4 +358,65 @@ fn acknowledged_events_survive_a_restart_of_the_embedded_store() {
         ledger.consistency_proof(&acme, 0, 140),
         Err(veritrail_ledger::ReadError::OutOfRange { .. })
     ));
+}
+
+/// The sequencer's queue is bounded: past `max_queued_events` an append is refused at
+/// once (`Overloaded`), nothing of it stored, while every acknowledged one is in the log.
+#[test]
+fn a_full_queue_refuses_appends_at_once_and_keeps_every_acknowledged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(
+        Ledger::start(
+            crate::support::open_embedded(dir.path()),
+            test_signer(),
+            LedgerConfig {
+                max_queued_events: 4,
+                ..LedgerConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let appenders: Vec<_> = (0..8)
+        .map(|thread| {
+            let ledger = Arc::clone(&ledger);
+            std::thread::spawn(move || {
+                let (mut acknowledged, mut refused) = (Vec::new(), 0);
+                for i in 0..100 {
+                    match ledger
+                        .append_blocking(tenant("acme"), events(thread * 1000 + i, 2, false))
+                    {
+                        Ok(receipts) => acknowledged.extend(receipts),
+                        Err(AppendError::Overloaded { queued }) => {
+                            assert!(queued > 0 && queued <= 4, "{queued}");
+                            refused += 1;
+                        }
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    for appender in appenders {
+        let (receipts, n) = appender.join().unwrap();
+        acknowledged.extend(receipts);
+        refused += n;
+    }
+    assert!(
+        refused > 0,
+        "eight appenders of two events each overflow a queue of four"
+    );
+    assert_eq!(
+        ledger.size(&tenant("acme")).unwrap(),
+        acknowledged.len() as u64,
+        "the log holds exactly the acknowledged events"
+    );
+    assert_eq!(
+        ledger
+            .stats()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        refused
+    );
 }

@@ -33,6 +33,33 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 
+/// An ingest admitted within the bodies in flight ([`crate::limits::IngestAdmission`]),
+/// before a byte of its body is read; refused at once with 503 `overloaded` otherwise. It
+/// comes after [`Auth`], so only a valid key takes a share.
+#[derive(Debug)]
+pub struct Admitted(
+    #[allow(dead_code, reason = "held until the ingest is answered")] crate::limits::IngestPermit,
+);
+
+impl axum::extract::FromRequestParts<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let content_length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        state
+            .ingest_admission()
+            .admit(content_length, state.config().limits.max_body_bytes)
+            .map(Admitted)
+    }
+}
+
 /// Default and largest page sizes of a search.
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
@@ -56,13 +83,14 @@ pub const MAX_LIMIT: usize = 1000;
         (status = 415, description = "A Content-Type that is not JSON (`unsupported_media_type`); without one, the body is read as JSON.", body = ErrorBody),
         (status = 422, description = "Events the tenant's catalog refuses (`rejected_by_catalog`, each by index): under the strict policy a type no catalog defines (`unknown_type`) or a `details` field the entry requires that is missing or of the wrong type; under any policy a type under the reserved `veritrail.` prefix. Nothing was stored.", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After.", body = ErrorBody),
-        (status = 503, description = "Storage unavailable or shutting down; retry with the same event ids.", body = ErrorBody),
+        (status = 503, description = "Overloaded (`overloaded`: the server takes in as much as it can commit in time; nothing was read or stored), storage unavailable or shutting down; retry after Retry-After with the same event ids.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn ingest(
     State(state): State<AppState>,
     auth: Auth,
+    _admitted: Admitted,
     ApiQuery(params): ApiQuery<IngestParams>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -100,6 +128,9 @@ pub async fn ingest(
                 "the server is shutting down; retry with the same event ids",
             ),
             AppendError::Unavailable(_) => ApiError::unavailable(err),
+            AppendError::Overloaded { .. } => ApiError::overloaded(format!(
+                "{err}; nothing of this request was stored: retry after the Retry-After seconds (with the same event ids, safely)"
+            )),
         })?;
     let checkpoint = receipts
         .first()

@@ -889,3 +889,60 @@ async fn costly_queries_are_refused_at_once_with_what_to_change() {
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     server.stop().await;
 }
+
+/// Overload: ingest bodies in flight are bounded by their declared size, before a byte of
+/// the body is read. One more is a 503 `overloaded` at once, with Retry-After, and stores
+/// nothing; once the one in flight is answered, the same request goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingests_past_the_bodies_in_flight_are_refused_at_once_and_store_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|config| {
+        config.limits.max_ingest_bytes_in_flight = 64 * 1024;
+    })
+    .await;
+    server.tenant("acme").await;
+    let publisher = server.key("acme", veritrail_api::Role::Publisher).await;
+    let size = |server: &TestServer| {
+        let admin = server.admin();
+        async move { admin.tenant("acme").await.expect("tenant").log_size }
+    };
+    let before = size(&server).await;
+    // A slow upload holds 60 KiB of the 64: its body is still coming.
+    let body = format!("{:<61440}", r#"{"id": "slow", "type": "user.login"}"#);
+    let mut slow = raw(
+        &server,
+        &format!(
+            "POST /api/v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {publisher}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        ),
+    )
+    .await;
+    slow.write_all(&body.as_bytes()[..1000])
+        .await
+        .expect("part");
+    // The slow upload's permit is taken before its body is read: wait until it is.
+    crate::support::eventually("the slow upload is in flight", 10, || async {
+        let metrics = server.get("/metrics", None).await.text();
+        metric(&metrics, "veritrail_ingest_bytes_in_flight") >= 60 * 1024
+    })
+    .await;
+    let event = serde_json::json!({"id": "fast", "type": "user.login", "details": {"pad": "x".repeat(8000)}});
+    let refused = server
+        .post_json("/api/v1/events", Some(&publisher), &event)
+        .await;
+    refused.expect(503, Some("overloaded"));
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+    assert_eq!(size(&server).await, before, "nothing of it was stored");
+    slow.write_all(&body.as_bytes()[1000..])
+        .await
+        .expect("rest");
+    assert_eq!(status_of(&mut slow).await, 200);
+    server
+        .post_json("/api/v1/events", Some(&publisher), &event)
+        .await
+        .expect(200, None);
+    assert_eq!(size(&server).await, before + 2);
+    let metrics = server.get("/metrics", None).await.text();
+    assert!(metric(&metrics, "veritrail_ingest_refused_total") >= 1);
+    server.stop().await;
+}
