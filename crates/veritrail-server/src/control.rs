@@ -48,6 +48,9 @@ const CACHE_BYTES: usize = 16 << 20;
 const VIEWER_TOKEN_KEY: &str = "viewer_token_key";
 const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
 
+/// Active keys one tenant may have (they are held in memory): revoke some to make more.
+pub const MAX_ACTIVE_KEYS_PER_TENANT: usize = 1_000;
+
 /// The id that names the server admin in key lists and audit events.
 pub const SERVER_ADMIN: &str = "server_admin";
 
@@ -146,6 +149,8 @@ pub enum ControlError {
     NoViewerToken { tenant: String, token_id: String },
     #[error("tenant {tenant} has {live} viewer tokens alive, its limit")]
     TooManyViewerTokens { tenant: String, live: usize },
+    #[error("tenant {tenant} has {active} active keys, its limit")]
+    TooManyKeys { tenant: String, active: usize },
     #[error("the control plane store failed: {0}")]
     Store(String),
     #[error("the control plane store holds invalid data: {0}")]
@@ -381,6 +386,18 @@ impl ControlPlane {
         created_by: &str,
     ) -> Result<(KeyRow, String), ControlError> {
         let mut active = self.active.write().expect("active keys lock poisoned");
+        let of_tenant = active
+            .values()
+            .filter(
+                |principal| matches!(principal, Principal::Tenant(key) if key.tenant == *tenant),
+            )
+            .count();
+        if of_tenant >= MAX_ACTIVE_KEYS_PER_TENANT {
+            return Err(ControlError::TooManyKeys {
+                tenant: tenant.to_string(),
+                active: of_tenant,
+            });
+        }
         let (key, secret) = new_key(tenant, role, name, created_by)?;
         let tx = self.db.begin_write().map_err(store_err)?;
         {
@@ -931,5 +948,36 @@ mod tests {
         );
         assert!(!control.revoke_key(&tenant, &viewer.id).expect("again").1);
         assert!(control.authenticate("vt_guess").is_none());
+    }
+
+    #[test]
+    fn a_tenant_has_a_bounded_number_of_active_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (control, _) = ControlPlane::open(dir.path()).expect("open");
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let (_, owner, _) = control.create_tenant(&tenant, None).expect("tenant");
+        let mut last = None;
+        for _ in 1..MAX_ACTIVE_KEYS_PER_TENANT {
+            last = Some(
+                control
+                    .create_key(&tenant, Role::Viewer, None, &owner.id)
+                    .expect("key")
+                    .0,
+            );
+        }
+        assert!(matches!(
+            control.create_key(&tenant, Role::Viewer, None, &owner.id),
+            Err(ControlError::TooManyKeys { active, .. }) if active == MAX_ACTIVE_KEYS_PER_TENANT
+        ));
+        let other = TenantId::parse("other").expect("tenant");
+        control
+            .create_tenant(&other, None)
+            .expect("another tenant has its own");
+        control
+            .revoke_key(&tenant, &last.expect("a key").id)
+            .expect("revoke");
+        control
+            .create_key(&tenant, Role::Viewer, None, &owner.id)
+            .expect("room again after a revocation");
     }
 }

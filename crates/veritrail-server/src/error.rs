@@ -186,6 +186,13 @@ impl From<crate::control::ControlError> for ApiError {
                 answer.retry_after = Some(60);
                 answer
             }
+            ControlError::TooManyKeys { tenant, active } => ApiError::new(
+                StatusCode::CONFLICT,
+                error_codes::CONFLICT,
+                format!(
+                    "tenant {tenant} has {active} active keys, as many as a tenant may have; revoke keys it no longer uses first"
+                ),
+            ),
             ControlError::Store(_) => ApiError::unavailable(err),
             ControlError::Corrupt(_) => ApiError::internal(err),
         }

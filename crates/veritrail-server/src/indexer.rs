@@ -45,7 +45,8 @@ pub fn yield_to_ingest() {
 #[derive(Debug)]
 pub struct Indexer {
     stop: Arc<AtomicBool>,
-    nudge: Mutex<mpsc::Sender<()>>,
+    /// One pending nudge is as good as many: a queue of one.
+    nudge: Mutex<mpsc::SyncSender<()>>,
     progress: tokio::sync::watch::Receiver<u64>,
     commits: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -59,7 +60,7 @@ impl Indexer {
         interval: Duration,
     ) -> std::io::Result<Indexer> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (nudge, nudges) = mpsc::channel();
+        let (nudge, nudges) = mpsc::sync_channel(1);
         let (progress_sender, progress) = tokio::sync::watch::channel(0);
         let commits = Arc::new(AtomicU64::new(0));
         let worker = Worker {
@@ -83,7 +84,8 @@ impl Indexer {
 
     /// Asks for a pass now (an ingest waits until searchable).
     pub fn nudge(&self) {
-        let _ = self.nudge.lock().expect("nudge lock poisoned").send(());
+        // Full: a pass is asked for already.
+        let _ = self.nudge.lock().expect("nudge lock poisoned").try_send(());
     }
 
     /// Changes after every index commit.

@@ -34,6 +34,9 @@ use net::Guard;
 use store::{AttemptRow, Progress, Store, SubscriptionRow};
 use worker::{Shared, Worker};
 
+/// Attempts kept in memory while the store cannot take them (the newest).
+const MAX_UNFLUSHED_ATTEMPTS: usize = 10_000;
+
 /// How often progress and attempts are written.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -394,6 +397,9 @@ impl WebhookService {
             }
             let mut attempts = taken.attempts;
             attempts.append(&mut unflushed.attempts);
+            // While the store fails, only the newest attempts are kept.
+            let excess = attempts.len().saturating_sub(MAX_UNFLUSHED_ATTEMPTS);
+            attempts.drain(..excess);
             unflushed.attempts = attempts;
         }
         result
