@@ -558,7 +558,8 @@ fn parse_interval(text: &str) -> Result<i64, ApiError> {
         )
     };
     let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(unit_at);
+    // The unit is one ASCII byte: a text ending in a multi-byte character has none.
+    let (number, unit) = text.split_at_checked(unit_at).ok_or_else(invalid)?;
     let number: i64 = number.parse().map_err(|_| invalid())?;
     let seconds = match unit {
         "s" => 1,
@@ -827,6 +828,16 @@ mod tests {
         assert_eq!(parse_interval("15m").expect("valid"), 900 * 1_000_000_000);
         assert_eq!(parse_interval("1d").expect("valid"), 86_400 * 1_000_000_000);
         for bad in ["", "m", "0h", "-1h", "1w", "1.5h", "9999999d"] {
+            let err = parse_interval(bad).expect_err(bad);
+            assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_interval_ending_in_a_multibyte_character_is_refused() {
+        // Found by fuzz_count_query: these panicked (a split inside a character), and the
+        // count answered 500.
+        for bad in ["1é", "é", "1\u{300}", "15\u{1F600}"] {
             let err = parse_interval(bad).expect_err(bad);
             assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
         }
