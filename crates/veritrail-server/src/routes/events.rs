@@ -800,9 +800,12 @@ impl Cursor {
         else {
             return Err(invalid("is not one this server issued"));
         };
+        // Only the spelling `encode` writes (no sign, no leading zeros).
         let after = after
-            .parse()
-            .map_err(|_| invalid("is not one this server issued"))?;
+            .parse::<u64>()
+            .ok()
+            .filter(|seq| seq.to_string() == after)
+            .ok_or_else(|| invalid("is not one this server issued"))?;
         if bound_to != fingerprint {
             return Err(invalid("belongs to a different query or order"));
         }
@@ -841,6 +844,30 @@ mod tests {
             let err = parse_interval(bad).expect_err(bad);
             assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_cursor_spelling_the_server_issues_is_accepted() {
+        // Found by fuzz_search_query: `after` with a sign or leading zeros was accepted, so
+        // one page had several cursors.
+        let fingerprint = "fp";
+        let issued = Cursor {
+            after: 5,
+            fingerprint: fingerprint.to_owned(),
+        }
+        .encode();
+        assert_eq!(Cursor::decode(&issued, fingerprint).expect("issued"), 5);
+        for after in ["+5", "05", "005", " 5", "5 "] {
+            let text = URL_SAFE_NO_PAD.encode(format!("v1.{after}.{fingerprint}"));
+            let err = Cursor::decode(&text, fingerprint).expect_err(after);
+            assert_eq!(err.code, error_codes::INVALID_CURSOR, "{after}");
+        }
+        let zero = Cursor {
+            after: 0,
+            fingerprint: fingerprint.to_owned(),
+        }
+        .encode();
+        assert_eq!(Cursor::decode(&zero, fingerprint).expect("zero"), 0);
     }
 
     #[test]
