@@ -368,7 +368,9 @@ pub struct ActivityParams {
 }
 
 impl ActivityParams {
-    fn search(&self) -> SearchParams {
+    /// The search parameters of these filters (each trimmed, blank ones left out); public
+    /// for the fuzz tests.
+    pub fn search(&self) -> SearchParams {
         let some = |text: &str| {
             let text = text.trim();
             (!text.is_empty()).then(|| text.to_owned())
@@ -386,8 +388,9 @@ impl ActivityParams {
         }
     }
 
-    /// The page's URL with these filters, `from`/`to` and `after` replaced.
-    fn url(&self, from: &str, to: &str, after: Option<u64>) -> String {
+    /// The page's URL with these filters, `from`/`to` and `after` replaced (public for the
+    /// fuzz tests).
+    pub fn url(&self, from: &str, to: &str, after: Option<u64>) -> String {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (name, value) in [
             ("type", self.event_type.as_str()),

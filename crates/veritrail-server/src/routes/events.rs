@@ -222,8 +222,14 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses the body as one event or an array of events and validates every one, reporting
-/// every invalid field of every event.
-fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
+/// every invalid field of every event: what ingest does with a body before the tenant's
+/// catalogs (public for the fuzz tests).
+///
+/// # Errors
+///
+/// `empty_body`, `malformed_json`, `too_large` (more than `max_events`), or
+/// `invalid_events` with the errors of each invalid event by index.
+pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     let raws: Vec<&RawValue> = match first {
         None => {
@@ -549,8 +555,13 @@ pub async fn count(
     .await
 }
 
-/// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds.
-fn parse_interval(text: &str) -> Result<i64, ApiError> {
+/// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds: the count's `interval` (public for the
+/// fuzz tests).
+///
+/// # Errors
+///
+/// `invalid_parameter` naming `interval`.
+pub fn parse_interval(text: &str) -> Result<i64, ApiError> {
     let invalid = || {
         ApiError::invalid_parameter(
             "interval",
@@ -647,9 +658,10 @@ pub struct RecordParams {
     pub proof: Option<String>,
 }
 
-/// The filter parameters shared by search and count, as given.
+/// The filter parameters shared by search, count and the live tail, as given (public for
+/// the fuzz tests).
 #[derive(Debug, Serialize)]
-pub(crate) struct Filters<'a> {
+pub struct Filters<'a> {
     event_type: Option<&'a str>,
     category: Option<&'a str>,
     code: Option<&'a str>,
@@ -665,7 +677,8 @@ pub(crate) struct Filters<'a> {
 }
 
 impl<'a> Filters<'a> {
-    pub(crate) fn of_search(params: &'a SearchParams) -> Self {
+    /// The filters of a search (or of the live tail, which takes the same parameters).
+    pub fn of_search(params: &'a SearchParams) -> Self {
         Self {
             event_type: params.event_type.as_deref(),
             category: params.category.as_deref(),
@@ -682,7 +695,8 @@ impl<'a> Filters<'a> {
         }
     }
 
-    fn of_count(params: &'a CountParams) -> Self {
+    /// The filters of a count.
+    pub fn of_count(params: &'a CountParams) -> Self {
         Self {
             event_type: params.event_type.as_deref(),
             category: params.category.as_deref(),
@@ -699,7 +713,13 @@ impl<'a> Filters<'a> {
         }
     }
 
-    pub(crate) fn to_query(&self) -> Result<Query, ApiError> {
+    /// The search index's query.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_parameter` naming the first invalid filter: `type`, `code`, `outcome`,
+    /// `from`, `to`.
+    pub fn to_query(&self) -> Result<Query, ApiError> {
         let text = |value: Option<&str>| {
             value
                 .map(str::trim)
@@ -756,7 +776,7 @@ impl<'a> Filters<'a> {
     }
 
     /// Names the query and order, so a cursor cannot be used with another.
-    fn fingerprint(&self, tenant: &TenantId, order: Order) -> String {
+    pub fn fingerprint(&self, tenant: &TenantId, order: Order) -> String {
         let mut hasher = Sha256::new();
         hasher.update(tenant.as_str().as_bytes());
         hasher.update(b"\0");
@@ -769,19 +789,28 @@ impl<'a> Filters<'a> {
     }
 }
 
-/// The opaque paging cursor: the last seq returned, bound to its query and order.
+/// The opaque paging cursor: the last seq returned, bound to its query and order (public
+/// for the fuzz tests).
 #[derive(Debug)]
-struct Cursor {
-    after: u64,
-    fingerprint: String,
+pub struct Cursor {
+    /// The last seq of the page.
+    pub after: u64,
+    /// [`Filters::fingerprint`] of the page's query and order.
+    pub fingerprint: String,
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    /// The cursor's text: base64url of `v1.<after>.<fingerprint>`.
+    pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("v1.{}.{}", self.after, self.fingerprint))
     }
 
-    fn decode(text: &str, fingerprint: &str) -> Result<u64, ApiError> {
+    /// The `after` of a cursor's text, if it was issued for `fingerprint`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_cursor`: not a cursor this server issued, or one of another query or order.
+    pub fn decode(text: &str, fingerprint: &str) -> Result<u64, ApiError> {
         let invalid = |why: &str| {
             ApiError::bad_request(
                 error_codes::INVALID_CURSOR,
