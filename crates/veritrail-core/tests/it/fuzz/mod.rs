@@ -119,7 +119,7 @@ fn check_event_case(case: &EventCase) -> Verdict {
 
 #[test]
 fn fuzz_event_json() {
-    run("event_json", 3000, event_case, check_event_case);
+    run("event_json", 7000, event_case, check_event_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ fn check_record_case(case: &RecordCase) -> Verdict {
 
 #[test]
 fn fuzz_record_bytes() {
-    run("record_bytes", 3000, record_case, check_record_case);
+    run("record_bytes", 7000, record_case, check_record_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ fn check_canonical_case(case: &CanonicalCase) -> Verdict {
 
 #[test]
 fn fuzz_canonical_json() {
-    run("canonical_json", 3000, canonical_case, check_canonical_case);
+    run("canonical_json", 7000, canonical_case, check_canonical_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -776,7 +776,7 @@ fn check_apply(catalogs: &Catalogs, catalog: &Catalog, event: &Event) {
 
 #[test]
 fn fuzz_catalog_doc() {
-    run("catalog_doc", 1000, catalog_case, check_catalog_case);
+    run("catalog_doc", 2500, catalog_case, check_catalog_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -918,7 +918,7 @@ fn check_note_case(case: &NoteCase) -> Verdict {
 
 #[test]
 fn fuzz_checkpoint_note() {
-    run("checkpoint_note", 2000, note_case, check_note_case);
+    run("checkpoint_note", 5000, note_case, check_note_case);
 }
 
 // ---------------------------------------------------------------------------------------

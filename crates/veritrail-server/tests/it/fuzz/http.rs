@@ -235,7 +235,7 @@ fn check_http_case(fixture: &Fixture, case: &HttpCase) -> Verdict {
 #[test]
 fn fuzz_http_queries() {
     let fixture = fixture();
-    run("http_queries", 500, http_case, move |case| {
+    run("http_queries", 2000, http_case, move |case| {
         check_http_case(&fixture, case)
     });
 }

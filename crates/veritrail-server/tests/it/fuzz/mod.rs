@@ -309,7 +309,7 @@ fn check_body_case(case: &BodyCase) -> Verdict {
 
 #[test]
 fn fuzz_ingest_body() {
-    run("ingest_body", 2000, body_case, check_body_case);
+    run("ingest_body", 5000, body_case, check_body_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -732,7 +732,7 @@ fn check_search_case(case: &SearchCase) -> Verdict {
 
 #[test]
 fn fuzz_search_query() {
-    run("search_query", 5000, search_case, check_search_case);
+    run("search_query", 12_000, search_case, check_search_case);
 }
 
 #[derive(Debug)]
@@ -893,7 +893,7 @@ fn check_count_case(case: &CountCase) -> Verdict {
 
 #[test]
 fn fuzz_count_query() {
-    run("count_query", 5000, count_case, check_count_case);
+    run("count_query", 12_000, count_case, check_count_case);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1046,7 +1046,12 @@ fn uri_of(path: &str, query: &str) -> Uri {
 
 #[test]
 fn fuzz_activity_params() {
-    run("activity_params", 5000, activity_case, check_activity_case);
+    run(
+        "activity_params",
+        12_000,
+        activity_case,
+        check_activity_case,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
