@@ -11,7 +11,7 @@
 //! this file with `#[path]`). Run them long with `scripts/fuzz`. The environment:
 //!
 //! - `VERITRAIL_FUZZ_CASES`: cases per target (default: each target's count for CI, chosen
-//!   so that all of them take about 20 s in the debug test profile).
+//!   so that all of them take about 13 s in the debug test profile, CI's budget being 20 s).
 //! - `VERITRAIL_FUZZ_SEED`: the base seed, decimal or `0x` hex (default fixed, so CI runs
 //!   are reproducible).
 //! - `VERITRAIL_FUZZ_CASE`: replay only this case index (its input is printed first).
