@@ -1361,7 +1361,11 @@ pub struct EventInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<String>,
     /// Who acted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub actor: Option<ActorInput>,
     /// What was acted on; `null` reads as none.
     #[serde(
@@ -1377,7 +1381,11 @@ pub struct EventInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     /// Which system emitted the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<SourceInput>,
     /// One line for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1447,12 +1455,53 @@ pub struct SourceInput {
     pub ip: Option<String>,
 }
 
+/// `targets`: a list of objects; `null` reads as none.
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Option::<Vec<T>>::deserialize(deserializer).map(Option::unwrap_or_default)
+    Option::<Vec<ObjectOnly<T>>>::deserialize(deserializer).map(|targets| {
+        targets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|ObjectOnly(t)| t)
+            .collect()
+    })
+}
+
+/// An optional field that must be a JSON object (`actor`, `source`).
+fn object_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<ObjectOnly<T>>::deserialize(deserializer).map(|value| value.map(|ObjectOnly(t)| t))
+}
+
+/// A struct read only from a JSON object: serde's derived structs also read an array of
+/// their fields in order (`["evt-1", "user.login"]`), which the wire form does not allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
 }
 
 fn text_of<const MAX: usize>(text: Option<&BoundedText<MAX>>) -> Option<String> {

@@ -414,7 +414,9 @@ pub struct ActivityParams {
 }
 
 impl ActivityParams {
-    fn search(&self) -> SearchParams {
+    /// The search parameters of these filters (each trimmed, blank ones left out); public
+    /// for the fuzz tests.
+    pub fn search(&self) -> SearchParams {
         let some = |text: &str| {
             let text = text.trim();
             (!text.is_empty()).then(|| text.to_owned())
@@ -432,8 +434,9 @@ impl ActivityParams {
         }
     }
 
-    /// The page's URL with these filters, `from`/`to` and `after` replaced.
-    fn url(&self, from: &str, to: &str, after: Option<u64>) -> String {
+    /// The page's URL with these filters, `from`/`to` and `after` replaced (public for the
+    /// fuzz tests).
+    pub fn url(&self, from: &str, to: &str, after: Option<u64>) -> String {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (name, value) in [
             ("type", self.event_type.as_str()),
@@ -811,7 +814,10 @@ fn histogram(
         query.to.map(|t| t.unix_nanos()),
     );
     let ladder: Vec<i64> = match (from, to) {
-        (Some(from), Some(to)) if to > from => vec![interval_for(to - from).0 * NANOS],
+        // Spans saturate: events may lie anywhere in the 584 years of `Timestamp`.
+        (Some(from), Some(to)) if to > from => {
+            vec![interval_for(to.saturating_sub(from)).0 * NANOS]
+        }
         (Some(_), Some(_)) => return Ok(none),
         _ => INTERVALS.iter().map(|(width, _)| width * NANOS).collect(),
     };
@@ -828,7 +834,7 @@ fn histogram(
     if end <= start {
         return Ok(none);
     }
-    let (width, name) = interval_for(end - start);
+    let (width, name) = interval_for(end.saturating_sub(start));
     let width_nanos = width * NANOS;
     let buckets = if width_nanos == counted_nanos {
         counts
@@ -860,7 +866,7 @@ fn histogram(
         }
         let from = bucket.start.to_rfc3339();
         let to = veritrail_core::event::Timestamp::from_unix_nanos(
-            bucket.start.unix_nanos() + width_nanos,
+            bucket.start.unix_nanos().saturating_add(width_nanos),
         )
         .to_rfc3339();
         bars.push(Bar {
@@ -882,7 +888,11 @@ fn histogram(
 fn rebucket(buckets: &[Bucket], width_nanos: i64) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = Vec::new();
     for bucket in buckets {
-        let start = bucket.start.unix_nanos().div_euclid(width_nanos) * width_nanos;
+        let start = bucket
+            .start
+            .unix_nanos()
+            .div_euclid(width_nanos)
+            .saturating_mul(width_nanos);
         match out.last_mut() {
             Some(last) if last.start.unix_nanos() == start => {
                 last.total += bucket.total;

@@ -1,6 +1,7 @@
 //! Integration tests of veritrail-core: known-answer vectors and property tests.
 
 mod catalog;
+mod fuzz;
 mod merkle;
 mod note;
 mod record;

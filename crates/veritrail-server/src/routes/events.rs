@@ -267,8 +267,14 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses the body as one event or an array of events and validates every one, reporting
-/// every invalid field of every event.
-fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
+/// every invalid field of every event: what ingest does with a body before the tenant's
+/// catalogs (public for the fuzz tests).
+///
+/// # Errors
+///
+/// `empty_body`, `malformed_json`, `too_large` (more than `max_events`), or
+/// `invalid_events` with the errors of each invalid event by index.
+pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     let raws: Vec<&RawValue> = match first {
         None => {
@@ -340,29 +346,32 @@ fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> 
 /// a value of the wrong JSON type (`invalid_type`), or anything else (`malformed_json`).
 fn input_of(raw: &str) -> Result<EventInput, FieldErrorBody> {
     let mut deserializer = serde_json::Deserializer::from_str(raw);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        // serde's message ends with the position in this event's JSON: not useful here.
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else if message.starts_with("invalid type") {
-            veritrail_core::event::codes::INVALID_TYPE
-        } else {
-            error_codes::MALFORMED_JSON
-        };
-        FieldErrorBody {
-            field: if path == "." { String::new() } else { path },
-            code: code.to_owned(),
-            message,
-        }
-    })
+    // An event is an object, not an array of its fields.
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map(|veritrail_core::event::ObjectOnly(input)| input)
+        .map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let message = inner.to_string();
+            // serde's message ends with the position in this event's JSON: not useful here.
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            let code = if message.starts_with("unknown field") {
+                "unknown_field"
+            } else if message.starts_with("invalid type") {
+                veritrail_core::event::codes::INVALID_TYPE
+            } else {
+                error_codes::MALFORMED_JSON
+            };
+            FieldErrorBody {
+                field: if path == "." { String::new() } else { path },
+                code: code.to_owned(),
+                message,
+            }
+        })
 }
 
 fn malformed(err: &serde_json::Error) -> ApiError {
@@ -598,8 +607,13 @@ pub async fn count(
         .await
 }
 
-/// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds.
-fn parse_interval(text: &str) -> Result<i64, ApiError> {
+/// Parses `15m`, `1h`, `30s`, `1d` into nanoseconds: the count's `interval` (public for the
+/// fuzz tests).
+///
+/// # Errors
+///
+/// `invalid_parameter` naming `interval`.
+pub fn parse_interval(text: &str) -> Result<i64, ApiError> {
     let invalid = || {
         ApiError::invalid_parameter(
             "interval",
@@ -697,9 +711,10 @@ pub struct RecordParams {
     pub proof: Option<String>,
 }
 
-/// The filter parameters shared by search and count, as given.
+/// The filter parameters shared by search, count and the live tail, as given (public for
+/// the fuzz tests).
 #[derive(Debug, Serialize)]
-pub(crate) struct Filters<'a> {
+pub struct Filters<'a> {
     event_type: Option<&'a str>,
     category: Option<&'a str>,
     code: Option<&'a str>,
@@ -715,7 +730,8 @@ pub(crate) struct Filters<'a> {
 }
 
 impl<'a> Filters<'a> {
-    pub(crate) fn of_search(params: &'a SearchParams) -> Self {
+    /// The filters of a search (or of the live tail, which takes the same parameters).
+    pub fn of_search(params: &'a SearchParams) -> Self {
         Self {
             event_type: params.event_type.as_deref(),
             category: params.category.as_deref(),
@@ -732,7 +748,8 @@ impl<'a> Filters<'a> {
         }
     }
 
-    fn of_count(params: &'a CountParams) -> Self {
+    /// The filters of a count.
+    pub fn of_count(params: &'a CountParams) -> Self {
         Self {
             event_type: params.event_type.as_deref(),
             category: params.category.as_deref(),
@@ -749,7 +766,13 @@ impl<'a> Filters<'a> {
         }
     }
 
-    pub(crate) fn to_query(&self) -> Result<Query, ApiError> {
+    /// The search index's query.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_parameter` naming the first invalid filter: `type`, `code`, `outcome`,
+    /// `from`, `to`.
+    pub fn to_query(&self) -> Result<Query, ApiError> {
         let text = |value: Option<&str>| {
             value
                 .map(str::trim)
@@ -770,9 +793,13 @@ impl<'a> Filters<'a> {
         let code = self
             .code
             .map(|code| {
-                code.parse::<u64>().map_err(|_| {
-                    ApiError::invalid_parameter("code", format!("{code:?} is not a number"))
-                })
+                // Digits only, as the spec's pattern says (`parse` would take a `+`).
+                Some(code)
+                    .filter(|code| code.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|code| code.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid_parameter("code", format!("{code:?} is not a number"))
+                    })
             })
             .transpose()?;
         let outcome = self
@@ -806,7 +833,7 @@ impl<'a> Filters<'a> {
     }
 
     /// Names the query and order, so a cursor cannot be used with another.
-    fn fingerprint(&self, tenant: &TenantId, order: Order) -> String {
+    pub fn fingerprint(&self, tenant: &TenantId, order: Order) -> String {
         let mut hasher = Sha256::new();
         hasher.update(tenant.as_str().as_bytes());
         hasher.update(b"\0");
@@ -819,19 +846,28 @@ impl<'a> Filters<'a> {
     }
 }
 
-/// The opaque paging cursor: the last seq returned, bound to its query and order.
+/// The opaque paging cursor: the last seq returned, bound to its query and order (public
+/// for the fuzz tests).
 #[derive(Debug)]
-struct Cursor {
-    after: u64,
-    fingerprint: String,
+pub struct Cursor {
+    /// The last seq of the page.
+    pub after: u64,
+    /// [`Filters::fingerprint`] of the page's query and order.
+    pub fingerprint: String,
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    /// The cursor's text: base64url of `v1.<after>.<fingerprint>`.
+    pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("v1.{}.{}", self.after, self.fingerprint))
     }
 
-    fn decode(text: &str, fingerprint: &str) -> Result<u64, ApiError> {
+    /// The `after` of a cursor's text, if it was issued for `fingerprint`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_cursor`: not a cursor this server issued, or one of another query or order.
+    pub fn decode(text: &str, fingerprint: &str) -> Result<u64, ApiError> {
         let invalid = |why: &str| {
             ApiError::bad_request(
                 error_codes::INVALID_CURSOR,
@@ -850,9 +886,12 @@ impl Cursor {
         else {
             return Err(invalid("is not one this server issued"));
         };
+        // Only the spelling `encode` writes (no sign, no leading zeros).
         let after = after
-            .parse()
-            .map_err(|_| invalid("is not one this server issued"))?;
+            .parse::<u64>()
+            .ok()
+            .filter(|seq| seq.to_string() == after)
+            .ok_or_else(|| invalid("is not one this server issued"))?;
         if bound_to != fingerprint {
             return Err(invalid("belongs to a different query or order"));
         }
@@ -880,21 +919,44 @@ mod tests {
     fn intervals_parse_and_bad_ones_are_named() {
         assert_eq!(parse_interval("15m").expect("valid"), 900 * 1_000_000_000);
         assert_eq!(parse_interval("1d").expect("valid"), 86_400 * 1_000_000_000);
-        for bad in [
-            "",
-            "m",
-            "0h",
-            "-1h",
-            "1w",
-            "1.5h",
-            "9999999d",
-            "5é",
-            "é",
-            "1\u{1F600}",
-        ] {
+        for bad in ["", "m", "0h", "-1h", "1w", "1.5h", "9999999d"] {
             let err = parse_interval(bad).expect_err(bad);
             assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_interval_ending_in_a_multibyte_character_is_refused() {
+        // Found by fuzz_count_query: these panicked (a split inside a character), and the
+        // count answered 500.
+        for bad in ["1é", "é", "1\u{300}", "15\u{1F600}"] {
+            let err = parse_interval(bad).expect_err(bad);
+            assert_eq!(err.code, error_codes::INVALID_PARAMETER, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_cursor_spelling_the_server_issues_is_accepted() {
+        // Found by fuzz_search_query: `after` with a sign or leading zeros was accepted, so
+        // one page had several cursors.
+        let fingerprint = "fp";
+        let issued = Cursor {
+            after: 5,
+            fingerprint: fingerprint.to_owned(),
+        }
+        .encode();
+        assert_eq!(Cursor::decode(&issued, fingerprint).expect("issued"), 5);
+        for after in ["+5", "05", "005", " 5", "5 "] {
+            let text = URL_SAFE_NO_PAD.encode(format!("v1.{after}.{fingerprint}"));
+            let err = Cursor::decode(&text, fingerprint).expect_err(after);
+            assert_eq!(err.code, error_codes::INVALID_CURSOR, "{after}");
+        }
+        let zero = Cursor {
+            after: 0,
+            fingerprint: fingerprint.to_owned(),
+        }
+        .encode();
+        assert_eq!(Cursor::decode(&zero, fingerprint).expect("zero"), 0);
     }
 
     #[test]

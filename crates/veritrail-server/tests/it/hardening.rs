@@ -946,3 +946,48 @@ async fn ingests_past_the_bodies_in_flight_are_refused_at_once_and_store_nothing
     assert!(metric(&metrics, "veritrail_ingest_refused_total") >= 1);
     server.stop().await;
 }
+
+/// An event and its actor, targets and source are JSON objects: serde's derived structs
+/// would also take arrays of their fields in order, which the API does not promise, and
+/// such events are refused with the field named.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_given_as_arrays_of_their_fields_are_refused() {
+    let server = TestServer::start().await;
+    server.tenant("acme").await;
+    let publisher = server.key("acme", veritrail_api::Role::Publisher).await;
+    for (body, field) in [
+        (r#"[["evt-1", "user.login"]]"#, ""),
+        (r#"{"type": "user.login", "actor": ["u_1"]}"#, "actor"),
+        (r#"{"type": "user.login", "source": ["svc"]}"#, "source"),
+        (
+            r#"{"type": "user.login", "targets": [["t_1", "user"]]}"#,
+            "targets[0]",
+        ),
+    ] {
+        let reply = server
+            .send(
+                server
+                    .request(reqwest::Method::POST, "/api/v1/events", Some(&publisher))
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        reply.expect(400, Some("invalid_events"));
+        let error = &reply.json()["error"]["events"][0]["errors"][0];
+        assert_eq!(error["field"], serde_json::json!(field), "{body}: {error}");
+        assert_eq!(
+            error["code"],
+            serde_json::json!("invalid_type"),
+            "{body}: {error}"
+        );
+    }
+    server
+        .post_json(
+            "/api/v1/events",
+            Some(&publisher),
+            &serde_json::json!({"type": "user.login", "actor": {"id": "u_1"}, "targets": null, "source": null}),
+        )
+        .await
+        .expect(200, None);
+    server.stop().await;
+}

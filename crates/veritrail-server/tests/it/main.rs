@@ -5,6 +5,7 @@
 mod authz;
 mod catalog;
 mod flow;
+mod fuzz;
 mod hardening;
 mod ingest;
 mod log;

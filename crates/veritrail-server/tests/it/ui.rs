@@ -1195,3 +1195,53 @@ async fn lifecycle_events_sharing_a_correlation_id_show_as_one_operation_with_it
         .text();
     assert!(all.contains("doc.opened") && all.contains("Operation op_7: 3 steps"));
 }
+
+/// Found by `fuzz_http_queries`: with events at both ends of the timestamp range (a client
+/// may date its events anywhere in it), the histogram overflowed an `i64` measuring its
+/// span: a panic in a debug build (the page answered 503), a wrapped span in a release
+/// one. With no filter, as with both dates given.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_activity_page_spans_the_whole_timestamp_range() {
+    let server = TestServer::start().await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let events: Vec<_> = [
+        "1677-09-21T00:12:43.145224192Z",
+        "2025-10-23T16:31:39.680Z",
+        "2262-04-11T23:47:16.854775807Z",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, time)| event(&format!("e{i}"), "user.login", json!({"occurred_at": time})))
+    .collect();
+    server
+        .client(&publisher)
+        .send(
+            &events,
+            IngestOptions {
+                wait: veritrail_client::Wait::Searchable,
+                ..IngestOptions::default()
+            },
+        )
+        .await
+        .expect("sent");
+    let entered = sign_in(&server, &owner).await;
+    let (session, _) = set_cookie(&entered, "vt_session").expect("a session");
+    for query in [
+        "",
+        "?from=1677-09-21T00:12:43.145224192Z&to=2262-04-11T23:47:16.854775807Z",
+        "?from=1677-09-21T00:12:43.145224192Z",
+        "?to=2262-04-11T23:47:16.854775807Z",
+        "?from=2262-04-01T00:00:00Z",
+    ] {
+        let page = server
+            .send(
+                server
+                    .request(Method::GET, &format!("/activity{query}"), None)
+                    .header("cookie", format!("vt_session={session}")),
+            )
+            .await;
+        page.expect(200, None);
+        assert!(!bars(&page.text()).is_empty(), "{query}: a histogram");
+    }
+}
