@@ -8,8 +8,8 @@
 //!    to `--max-connections`). Every answer's latency is measured from when its request was
 //!    due (so a slow client cannot hide a slow server), and sorted by status.
 //! 3. **After:** the load drops to `--after-factor` times the rate for `--after-secs`; the
-//!    recovery time is how long after the drop every 100 ms window is answered 99% with
-//!    200s.
+//!    recovery time is how long after the drop the first whole second starts whose answers
+//!    are 99% 200s (refusals after it are counted apart).
 //!
 //! The server's memory (VmRSS) is sampled every 100 ms throughout. With `--acks FILE`, the
 //! server is killed with SIGKILL at the end (requests in flight) and every acknowledged
@@ -114,7 +114,7 @@ struct PhaseStats {
     /// Due but not sent: every connection was busy.
     not_sent: AtomicU64,
     events_ok: AtomicU64,
-    /// Per 100 ms window (by due time): 200s, and answers of any kind.
+    /// Per 100 ms window (by due time): 200s, and answers of any status.
     windows: Mutex<Vec<[u64; 2]>>,
     first_error: Mutex<Option<String>>,
 }
@@ -147,7 +147,8 @@ impl PhaseStats {
             due.saturating_duration_since(self.started).as_millis() / WINDOW.as_millis(),
         )
         .unwrap_or(usize::MAX);
-        {
+        // Windows count answers (a connection error, as at the kill, is not one).
+        if status.is_some() {
             let mut windows = self.windows.lock().expect("windows");
             if windows.len() <= window {
                 windows.resize(window + 1, [0, 0]);
@@ -271,17 +272,27 @@ async fn send_one(shared: Arc<Shared>, stats: Arc<PhaseStats>, due: Instant) {
         ("authorization", auth.as_str()),
         ("content-type", "application/json"),
     ];
-    let answer = conn
-        .exchange(
-            Method::POST,
-            "/api/v1/events",
-            &headers,
-            Some(body(n, shared.batch)),
-        )
+    let body = body(n, shared.batch);
+    let mut answer = conn
+        .exchange(Method::POST, "/api/v1/events", &headers, Some(body.clone()))
         .await;
+    if answer.is_err() {
+        // A kept-alive connection the server closed meanwhile (its idle timeout): once
+        // more on a new one, as HTTP clients do (the event ids make it safe).
+        if let Ok(fresh) = Conn::open(shared.addr).await {
+            conn = fresh;
+            answer = conn
+                .exchange(Method::POST, "/api/v1/events", &headers, Some(body))
+                .await;
+        }
+    }
     match answer {
         Ok((status, headers, reply)) => {
             let retry_after = headers.contains_key(hyper::header::RETRY_AFTER);
+            // A refusal that did not read the body closes its connection.
+            let closing = headers
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
             stats.record(due, Some(status.as_u16()), retry_after, shared.batch);
             if status.as_u16() == 200 {
                 if let Some(seq) = first_seq(&reply) {
@@ -299,7 +310,11 @@ async fn send_one(shared: Arc<Shared>, stats: Arc<PhaseStats>, due: Instant) {
                         )
                     });
             }
-            shared.idle.lock().expect("idle").push(conn);
+            if closing {
+                shared.open.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                shared.idle.lock().expect("idle").push(conn);
+            }
         }
         Err(err) => {
             // The server closed it (after a refusal it did not read the body of, or a
@@ -382,19 +397,33 @@ fn read_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// How long after the start of `stats`' phase until every later 100 ms window was
-/// answered 99% with 200s (`None`: never).
-fn recovery_secs(stats: &PhaseStats) -> Option<f64> {
+/// Recovery after the load drops: how long after the start of `stats`' phase until the
+/// first full second (ten 100 ms windows, before `until`, the kill) in which 99% of the
+/// answers were 200s (`None`: never); and how many refusals came after that second.
+fn recovery(stats: &PhaseStats, until: Duration) -> (Option<f64>, u64) {
     let windows = stats.windows.lock().expect("windows");
-    // The last window may be partly empty: judge the complete ones.
-    let complete = windows.len().saturating_sub(1);
-    (0..complete)
-        .find(|&start| {
-            windows[start..complete]
-                .iter()
-                .all(|[ok, all]| *all == 0 || *ok as f64 >= 0.99 * *all as f64)
-        })
-        .map(|window| window as f64 * WINDOW.as_secs_f64())
+    // The last window may be partly empty: judge the complete ones before `until`.
+    let before_until = usize::try_from(until.as_millis() / WINDOW.as_millis()).unwrap_or(0);
+    let complete = windows.len().saturating_sub(1).min(before_until);
+    let span = usize::try_from(1000 / WINDOW.as_millis()).unwrap_or(10);
+    let recovered = (0..complete.saturating_sub(span - 1)).find(|&start| {
+        let (ok, all) = windows[start..start + span]
+            .iter()
+            .fold((0, 0), |(ok, all), window| {
+                (ok + window[0], all + window[1])
+            });
+        all > 0 && ok as f64 >= 0.99 * all as f64
+    });
+    let later_refusals = recovered.map_or(0, |start| {
+        windows[start + span..complete]
+            .iter()
+            .map(|[ok, all]| all - ok)
+            .sum()
+    });
+    (
+        recovered.map(|window| window as f64 * WINDOW.as_secs_f64()),
+        later_refusals,
+    )
 }
 
 pub(crate) fn main(options: &Options) -> anyhow::Result<()> {
@@ -520,8 +549,9 @@ async fn run(options: &Options) -> anyhow::Result<()> {
         killer.await?;
     }
     let mut after_json = after.json(secs, after_rate * options.batch as f64);
-    let recovery = recovery_secs(&after);
+    let (recovery, later_refusals) = recovery(&after, Duration::from_secs(options.after_secs));
     after_json["recovery_secs"] = json!(recovery);
+    after_json["refusals_after_recovery"] = json!(later_refusals);
     results.push(after_json);
     print_phase(&results[2]);
     sampling.store(false, Ordering::Relaxed);
@@ -608,7 +638,10 @@ fn print_phase(result: &Value) {
         result["all_latency"]["max_ms"],
         result
             .get("recovery_secs")
-            .map_or_else(String::new, |secs| format!("; recovered after {secs} s")),
+            .map_or_else(String::new, |secs| format!(
+                "; recovered (a second of 99% 200s) after {secs} s, {} refusals later",
+                result["refusals_after_recovery"]
+            )),
         result["first_error"]
             .as_str()
             .map_or_else(String::new, |err| format!("; first error: {err}")),

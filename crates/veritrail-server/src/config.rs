@@ -75,10 +75,13 @@ pub struct Limits {
     /// Viewer tokens alive at once per tenant (429 above: revoke some, or let them expire).
     pub max_viewer_tokens_per_tenant: usize,
     /// Ingest request bodies being read, parsed or committed at once, in bytes (by their
-    /// `Content-Length`); one more is refused at once with 503 `overloaded` and
-    /// `Retry-After`. About what the server commits in a few tens of milliseconds: past it,
-    /// more in flight would only wait longer.
+    /// `Content-Length`), at most; one more is refused with 503 `overloaded` and
+    /// `Retry-After` before it is parsed.
     pub max_ingest_bytes_in_flight: usize,
+    /// The latency of an ingest (admitted to answered) the overload control aims at, in
+    /// milliseconds: the number of ingests admitted at once shrinks while the median takes
+    /// longer (a standing queue), and grows back when it takes less than half.
+    pub ingest_target_latency_ms: u64,
     /// Events waiting for the ledger's sequencer; one more request is refused with 503
     /// `overloaded` (the HTTP bound above normally comes first).
     pub max_queued_events: usize,
@@ -187,6 +190,7 @@ impl Default for Limits {
             max_histogram_buckets: 10_000,
             max_viewer_tokens_per_tenant: 10_000,
             max_ingest_bytes_in_flight: 4 * 1024 * 1024,
+            ingest_target_latency_ms: 20,
             max_queued_events: veritrail_ledger::ledger::DEFAULT_MAX_QUEUED_EVENTS,
         }
     }
@@ -293,6 +297,10 @@ impl Config {
         if let Some(value) = var("VERITRAIL_REQUEST_TIMEOUT_SECS") {
             self.limits.request_timeout_secs = parse("VERITRAIL_REQUEST_TIMEOUT_SECS", value)?;
         }
+        if let Some(value) = var("VERITRAIL_MAX_INGEST_BYTES_IN_FLIGHT") {
+            self.limits.max_ingest_bytes_in_flight =
+                parse("VERITRAIL_MAX_INGEST_BYTES_IN_FLIGHT", value)?;
+        }
         if let Some(value) = var("VERITRAIL_RATE_LIMIT_RPS") {
             self.rate_limit.requests_per_second = parse("VERITRAIL_RATE_LIMIT_RPS", value)?;
         }
@@ -331,6 +339,7 @@ impl Config {
             ("request_timeout_secs", limits.request_timeout_secs),
             ("header_read_timeout_secs", limits.header_read_timeout_secs),
             ("write_timeout_secs", limits.write_timeout_secs),
+            ("ingest_target_latency_ms", limits.ingest_target_latency_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(

@@ -95,7 +95,7 @@ struct Inner {
     sessions: ui::Sessions,
     blocking: limits::BlockingPool,
     streams: Arc<limits::Streams>,
-    ingest_admission: limits::IngestAdmission,
+    ingest_admission: Arc<limits::IngestAdmission>,
     connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
@@ -177,7 +177,7 @@ impl AppState {
     }
 
     /// Ingest bodies in flight, and the permits for more.
-    pub fn ingest_admission(&self) -> &limits::IngestAdmission {
+    pub fn ingest_admission(&self) -> &Arc<limits::IngestAdmission> {
         &self.inner.ingest_admission
     }
 
@@ -295,8 +295,10 @@ impl Server {
         .context("cannot start the indexer")?;
         let limiter = RateLimiter::new(&config.rate_limit);
         let embed_limiter = RateLimiter::embedded(config.rate_limit.embed_per_minute);
-        let ingest_admission =
-            limits::IngestAdmission::new(config.limits.max_ingest_bytes_in_flight);
+        let ingest_admission = Arc::new(limits::IngestAdmission::new(
+            config.limits.max_ingest_bytes_in_flight,
+            std::time::Duration::from_millis(config.limits.ingest_target_latency_ms),
+        ));
         let blocking = limits::BlockingPool::new(
             config.limits.blocking_threads,
             config.limits.blocking_per_tenant,

@@ -10,15 +10,18 @@
 //!   `limits.max_streams_per_tenant` per tenant; one more is a 429 with `Retry-After`. A
 //!   stream's [`StreamPermit`] lives as long as its body: it is given back when the stream
 //!   ends or its client goes away (see [`crate::conn`] for clients that stop reading).
-//! - [`IngestAdmission`]: ingest bodies in flight (being read, parsed, or waiting for their
-//!   commit), at most `limits.max_ingest_bytes_in_flight` together, counted by their
-//!   `Content-Length` before a byte of the body is read. One more is a 503 `overloaded`
-//!   with `Retry-After` at once: under load beyond what the server can commit, the excess
-//!   is refused for almost nothing, and what is taken in is answered in time.
+//! - [`IngestAdmission`]: ingests in flight (being read, parsed, or waiting for their
+//!   commit): at most `limits.max_ingest_bytes_in_flight` of bodies together, by their
+//!   `Content-Length`, and at most a number of requests that shrinks while the median
+//!   ingest takes longer than `limits.ingest_target_latency_ms` and grows back when it
+//!   takes less than half of it. One more is a 503 `overloaded` with `Retry-After` before
+//!   its body is parsed: under load beyond what the server can commit,
+//!   the excess is refused for little, and what is taken in is answered in time.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use tokio::sync::Semaphore;
@@ -27,53 +30,174 @@ use veritrail_core::event::TenantId;
 
 use crate::error::ApiError;
 
-/// Ingest bodies in flight, by their size (see the module doc). Counted in KiB.
+/// Ingests in flight (admitted, not yet answered): at most `limits.max_ingest_bytes_in_flight`
+/// of bodies together (by their `Content-Length`), and at most a number of requests that
+/// follows how long admitted ingests take (see the module doc).
+///
+/// The request limit moves between [`MIN_INGEST_CONCURRENCY`] and
+/// [`MAX_INGEST_CONCURRENCY`]: every 100 ms, if the median ingest answered in that window
+/// took longer than the target latency, a queue is standing and the limit drops to what
+/// the server answers in the target latency (twice the window's rate times the target,
+/// Little's law); if the median took less than half the target, the limit doubles. Under
+/// overload the server thus takes in about what it answers in the target latency and
+/// refuses the rest at once, from the first window on; under ordinary load the limit is at
+/// its ceiling and absorbs bursts; a bulk loader's few large batches stay within the floor.
 #[derive(Debug)]
 pub struct IngestAdmission {
-    budget_kib: u32,
-    permits: Arc<Semaphore>,
+    in_flight_bytes: AtomicU64,
+    in_flight: AtomicU64,
+    limit: AtomicU64,
+    max_bytes: u64,
+    target: Duration,
+    window: Mutex<LatencyWindow>,
 }
 
-/// One admitted ingest's share of the budget, given back when it is answered.
+#[derive(Debug)]
+struct LatencyWindow {
+    started: Instant,
+    /// The latencies of the window's answers (at most [`WINDOW_SAMPLES`]).
+    latencies: Vec<Duration>,
+    /// The window's answers (all of them).
+    answered: u64,
+}
+
+/// Latencies kept per window (the first ones; enough for its median).
+const WINDOW_SAMPLES: usize = 512;
+
+/// How often the limit is adjusted.
+const ADMISSION_WINDOW: Duration = Duration::from_millis(100);
+
+/// The request limit's floor: a bulk loader's connections always get in.
+pub const MIN_INGEST_CONCURRENCY: u64 = 8;
+/// The request limit's ceiling.
+pub const MAX_INGEST_CONCURRENCY: u64 = 1024;
+
+/// One admitted ingest's share, given back (and its latency counted) when it is answered.
 #[derive(Debug)]
 pub struct IngestPermit {
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    admission: Arc<IngestAdmission>,
+    bytes: u64,
+    admitted: Instant,
+}
+
+impl Drop for IngestPermit {
+    fn drop(&mut self) {
+        self.admission
+            .in_flight_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+        self.admission.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.admission
+            .answered(self.admitted.elapsed(), Instant::now());
+    }
 }
 
 impl IngestAdmission {
-    pub fn new(budget_bytes: usize) -> Self {
-        let budget_kib = u32::try_from(budget_bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .max(1);
+    /// At most `max_bytes` of bodies in flight, answering in about `target`.
+    pub fn new(max_bytes: usize, target: Duration) -> Self {
         Self {
-            budget_kib,
-            permits: Arc::new(Semaphore::new(budget_kib as usize)),
+            in_flight_bytes: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            limit: AtomicU64::new(MAX_INGEST_CONCURRENCY),
+            max_bytes: max_bytes as u64,
+            target,
+            window: Mutex::new(LatencyWindow {
+                started: Instant::now(),
+                latencies: Vec::with_capacity(WINDOW_SAMPLES),
+                answered: 0,
+            }),
         }
     }
 
     /// Admits a body of `content_length` bytes (unknown: `max_body` bytes; more than the
-    /// whole budget: the whole budget, so that the largest body gets in when nothing else
-    /// is in flight), or refuses it with 503 `overloaded`.
+    /// byte budget: the whole budget, so that the largest body gets in when nothing else is
+    /// in flight), or refuses it with 503 `overloaded`.
     pub fn admit(
-        &self,
+        self: &Arc<Self>,
         content_length: Option<u64>,
         max_body: usize,
     ) -> Result<IngestPermit, ApiError> {
-        let bytes = content_length.unwrap_or(max_body as u64);
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.budget_kib);
-        match Arc::clone(&self.permits).try_acquire_many_owned(kib) {
-            Ok(permit) => Ok(IngestPermit { _permit: permit }),
-            Err(_) => Err(ApiError::overloaded(
-                "the server is taking in as many events as it can commit in time; nothing of this request was read or stored: retry after the Retry-After seconds (with the same event ids, safely)",
-            )),
+        let overloaded = || {
+            ApiError::overloaded(
+                "the server is taking in as many events as it can commit in time; nothing of this request was stored: retry after the Retry-After seconds (with the same event ids, safely)",
+            )
+        };
+        let limit = self.limit.load(Ordering::Relaxed);
+        if self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(overloaded());
         }
+        let bytes = content_length
+            .unwrap_or(max_body as u64)
+            .clamp(1, self.max_bytes.max(1));
+        let fits = self
+            .in_flight_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |in_flight| {
+                (in_flight == 0 || in_flight + bytes <= self.max_bytes).then_some(in_flight + bytes)
+            })
+            .is_ok();
+        if !fits {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return Err(overloaded());
+        }
+        Ok(IngestPermit {
+            admission: Arc::clone(self),
+            bytes,
+            admitted: Instant::now(),
+        })
+    }
+
+    /// Counts one ingest answered at `now` after `latency`; at the end of a window, adjusts
+    /// the limit.
+    fn answered(&self, latency: Duration, now: Instant) {
+        let mut window = self.window.lock().expect("admission lock poisoned");
+        window.answered += 1;
+        if window.latencies.len() < WINDOW_SAMPLES {
+            window.latencies.push(latency);
+        }
+        let elapsed = now.saturating_duration_since(window.started);
+        if elapsed < ADMISSION_WINDOW {
+            return;
+        }
+        let latencies = &mut window.latencies;
+        latencies.sort_unstable();
+        let median = latencies[latencies.len() / 2];
+        let limit = self.limit.load(Ordering::Relaxed);
+        let next = if median > self.target {
+            // Most ingests waited longer than the target: a queue is standing. What is
+            // answered in the target latency is the rate times the target (Little's law);
+            // twice that keeps the sequencer's group commits full.
+            let sustainable = u64::try_from(
+                (2 * u128::from(window.answered) * self.target.as_nanos())
+                    .div_ceil(elapsed.as_nanos().max(1)),
+            )
+            .unwrap_or(u64::MAX);
+            limit
+                .min(sustainable)
+                .clamp(MIN_INGEST_CONCURRENCY, MAX_INGEST_CONCURRENCY)
+        } else if median < self.target / 2 {
+            (limit * 2).min(MAX_INGEST_CONCURRENCY)
+        } else {
+            limit
+        };
+        self.limit.store(next, Ordering::Relaxed);
+        window.started = now;
+        window.latencies.clear();
+        window.answered = 0;
     }
 
     /// Bytes of bodies in flight now.
-    pub fn in_flight(&self) -> u64 {
-        u64::from(self.budget_kib).saturating_sub(self.permits.available_permits() as u64) * 1024
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.in_flight_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The number of ingests admitted in flight now may reach.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
     }
 }
 
@@ -308,6 +432,64 @@ mod tests {
         drop(first);
         assert_eq!(streams.total(), 2);
         streams.open("k1", &a).expect("k1 has a place again");
+    }
+
+    #[test]
+    fn ingest_admission_bounds_bytes_and_follows_latency() {
+        let admission = Arc::new(IngestAdmission::new(1000, Duration::from_millis(20)));
+        // Bytes: the budget together; a body larger than the budget alone.
+        let first = admission.admit(Some(600), 10_000).expect("fits");
+        let err = admission
+            .admit(Some(600), 10_000)
+            .expect_err("over the bytes");
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            admission.in_flight.load(Ordering::Relaxed),
+            1,
+            "refusal gives back"
+        );
+        drop(first);
+        let huge = admission
+            .admit(None, 10_000)
+            .expect("alone, the largest gets in");
+        admission
+            .admit(Some(1), 10_000)
+            .expect_err("nothing beside it");
+        drop(huge);
+        assert_eq!(admission.in_flight_bytes(), 0);
+
+        // Latency: windows of 100 answers in 100 ms, each answered in 50 ms (a standing
+        // queue): the limit drops to twice what is answered in the target (2 x 1000/s x
+        // 20 ms = 40), then to the floor when the rate falls.
+        let admission = Arc::new(IngestAdmission::new(1000, Duration::from_millis(20)));
+        let start = admission.window.lock().expect("lock").started;
+        let feed = |from: Duration, count: u32, latency: Duration| {
+            for i in 1..=count {
+                admission.answered(latency, start + from + ADMISSION_WINDOW * i / count);
+            }
+        };
+        assert_eq!(admission.limit(), MAX_INGEST_CONCURRENCY);
+        feed(Duration::ZERO, 100, Duration::from_millis(50));
+        assert_eq!(admission.limit(), 40);
+        feed(ADMISSION_WINDOW, 10, Duration::from_millis(50));
+        assert_eq!(admission.limit(), MIN_INGEST_CONCURRENCY);
+        // Between half the target and the target: it holds.
+        feed(ADMISSION_WINDOW * 2, 100, Duration::from_millis(15));
+        assert_eq!(admission.limit(), MIN_INGEST_CONCURRENCY);
+        // Fast again: it doubles per window up to the ceiling.
+        feed(ADMISSION_WINDOW * 3, 100, Duration::from_millis(2));
+        assert_eq!(admission.limit(), 2 * MIN_INGEST_CONCURRENCY);
+        for window in 4..12 {
+            feed(ADMISSION_WINDOW * window, 100, Duration::from_millis(2));
+        }
+        assert_eq!(admission.limit(), MAX_INGEST_CONCURRENCY);
+
+        // At the limit, one more is refused at once.
+        admission.limit.store(2, Ordering::Relaxed);
+        let _a = admission.admit(Some(1), 10).expect("1");
+        let _b = admission.admit(Some(1), 10).expect("2");
+        let err = admission.admit(Some(1), 10).expect_err("over the count");
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,9 +177,11 @@ impl Metrics {
             out,
             "# HELP veritrail_ingest_refused_total Ingests refused with 503 overloaded (the server took in as much as it could process in time).\n# TYPE veritrail_ingest_refused_total counter\nveritrail_ingest_refused_total {}\n\
              # HELP veritrail_ingest_bytes_in_flight Request bodies of ingests being read, parsed or committed.\n# TYPE veritrail_ingest_bytes_in_flight gauge\nveritrail_ingest_bytes_in_flight {}\n\
+             # HELP veritrail_ingest_concurrency_limit Ingests the overload control admits in flight now.\n# TYPE veritrail_ingest_concurrency_limit gauge\nveritrail_ingest_concurrency_limit {}\n\
              # HELP veritrail_ledger_queued_events Events waiting for the sequencer or in the commit under way.\n# TYPE veritrail_ledger_queued_events gauge\nveritrail_ledger_queued_events {}\n",
             FAULTS.overloaded.load(Ordering::Relaxed),
-            state.ingest_admission().in_flight(),
+            state.ingest_admission().in_flight_bytes(),
+            state.ingest_admission().limit(),
             state.ledger().stats().queued_events.load(Ordering::Relaxed),
         );
         let connections = state.connections();

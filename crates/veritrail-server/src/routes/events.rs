@@ -90,11 +90,13 @@ pub const MAX_LIMIT: usize = 1000;
 pub async fn ingest(
     State(state): State<AppState>,
     auth: Auth,
-    _admitted: Admitted,
+    admitted: Result<Admitted, ApiError>,
     ApiQuery(params): ApiQuery<IngestParams>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
+    // Refused before the body is parsed (it was read, so the connection stays usable).
+    let _admitted = admitted?;
     let key = auth.publisher()?;
     let wait_searchable = match params.wait.as_deref() {
         None | Some("durable") => false,
