@@ -9,7 +9,7 @@
 //!    due (so a slow client cannot hide a slow server), and sorted by status.
 //! 3. **After:** the load drops to `--after-factor` times the rate for `--after-secs`; the
 //!    recovery time is how long after the drop the first whole second starts whose answers
-//!    are 99% 200s (refusals after it are counted apart).
+//!    are 99% 200s within the latency bar (refusals after it are counted apart).
 //!
 //! The server's memory (VmRSS) is sampled every 100 ms throughout. With `--acks FILE`, the
 //! server is killed with SIGKILL at the end (requests in flight) and every acknowledged
@@ -113,9 +113,12 @@ struct PhaseStats {
     with_retry_after: AtomicU64,
     /// Due but not sent: every connection was busy.
     not_sent: AtomicU64,
+    /// Requests in flight when the server was killed (their connection errors).
+    cut_by_kill: AtomicU64,
     events_ok: AtomicU64,
-    /// Per 100 ms window (by due time): 200s, and answers of any status.
-    windows: Mutex<Vec<[u64; 2]>>,
+    /// Per 100 ms window (by due time): 200s, answers of any status, the slowest answer's
+    /// latency in µs, and 200s answered within the latency bar.
+    windows: Mutex<Vec<[u64; 4]>>,
     first_error: Mutex<Option<String>>,
 }
 
@@ -133,6 +136,7 @@ impl PhaseStats {
             errors: AtomicU64::new(0),
             with_retry_after: AtomicU64::new(0),
             not_sent: AtomicU64::new(0),
+            cut_by_kill: AtomicU64::new(0),
             events_ok: AtomicU64::new(0),
             windows: Mutex::new(Vec::new()),
             first_error: Mutex::new(None),
@@ -151,11 +155,15 @@ impl PhaseStats {
         if status.is_some() {
             let mut windows = self.windows.lock().expect("windows");
             if windows.len() <= window {
-                windows.resize(window + 1, [0, 0]);
+                windows.resize(window + 1, [0; 4]);
             }
             windows[window][1] += 1;
+            windows[window][2] = windows[window][2].max(latency);
             if status == Some(200) {
                 windows[window][0] += 1;
+                if (latency as f64) < P99_BAR_MS * 1000.0 {
+                    windows[window][3] += 1;
+                }
             }
         }
         let _ = self.answered.lock().expect("histogram").record(latency);
@@ -201,9 +209,17 @@ impl PhaseStats {
             "other_status": self.other_status.load(Ordering::Relaxed),
             "errors": self.errors.load(Ordering::Relaxed),
             "not_sent": self.not_sent.load(Ordering::Relaxed),
+            "cut_by_kill": self.cut_by_kill.load(Ordering::Relaxed),
             "accepted_latency": quantiles(&self.accepted.lock().expect("histogram")),
             "all_latency": quantiles(&self.answered.lock().expect("histogram")),
             "first_error": *self.first_error.lock().expect("error"),
+            "slowest_answer_per_second_ms": self
+                .windows
+                .lock()
+                .expect("windows")
+                .chunks(10)
+                .map(|second| second.iter().map(|w| w[2]).max().unwrap_or(0) / 1000)
+                .collect::<Vec<_>>(),
         })
     }
 }
@@ -276,20 +292,24 @@ async fn send_one(shared: Arc<Shared>, stats: Arc<PhaseStats>, due: Instant) {
     let mut answer = conn
         .exchange(Method::POST, "/api/v1/events", &headers, Some(body.clone()))
         .await;
-    if answer.is_err() {
+    if let Err(first) = &answer {
         // A kept-alive connection the server closed meanwhile (its idle timeout): once
         // more on a new one, as HTTP clients do (the event ids make it safe).
-        if let Ok(fresh) = Conn::open(shared.addr).await {
-            conn = fresh;
-            answer = conn
-                .exchange(Method::POST, "/api/v1/events", &headers, Some(body))
-                .await;
+        let first = format!("{first:#}");
+        answer = match Conn::open(shared.addr).await {
+            Ok(fresh) => {
+                conn = fresh;
+                conn.exchange(Method::POST, "/api/v1/events", &headers, Some(body))
+                    .await
+            }
+            Err(err) => Err(err),
         }
+        .map_err(|err| anyhow::anyhow!("{first}; once more on a new connection: {err:#}"));
     }
     match answer {
         Ok((status, headers, reply)) => {
             let retry_after = headers.contains_key(hyper::header::RETRY_AFTER);
-            // A refusal that did not read the body closes its connection.
+            // A server that closes the connection says so.
             let closing = headers
                 .get(hyper::header::CONNECTION)
                 .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
@@ -317,9 +337,12 @@ async fn send_one(shared: Arc<Shared>, stats: Arc<PhaseStats>, due: Instant) {
             }
         }
         Err(err) => {
-            // The server closed it (after a refusal it did not read the body of, or a
-            // kill): a new one next time.
+            // The server closed it, or was killed: a new one next time.
             shared.open.fetch_sub(1, Ordering::Relaxed);
+            if shared.stop.load(Ordering::Relaxed) {
+                stats.cut_by_kill.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             stats.record(due, None, false, 0);
             stats
                 .first_error
@@ -399,7 +422,8 @@ fn read_rss_kib(pid: u32) -> Option<u64> {
 
 /// Recovery after the load drops: how long after the start of `stats`' phase until the
 /// first full second (ten 100 ms windows, before `until`, the kill) in which 99% of the
-/// answers were 200s (`None`: never); and how many refusals came after that second.
+/// answers were 200s within the latency bar (`None`: never); and how many refusals came
+/// after that second.
 fn recovery(stats: &PhaseStats, until: Duration) -> (Option<f64>, u64) {
     let windows = stats.windows.lock().expect("windows");
     // The last window may be partly empty: judge the complete ones before `until`.
@@ -410,14 +434,14 @@ fn recovery(stats: &PhaseStats, until: Duration) -> (Option<f64>, u64) {
         let (ok, all) = windows[start..start + span]
             .iter()
             .fold((0, 0), |(ok, all), window| {
-                (ok + window[0], all + window[1])
+                (ok + window[3], all + window[1])
             });
         all > 0 && ok as f64 >= 0.99 * all as f64
     });
     let later_refusals = recovered.map_or(0, |start| {
         windows[start + span..complete]
             .iter()
-            .map(|[ok, all]| all - ok)
+            .map(|window| window[1] - window[0])
             .sum()
     });
     (
@@ -538,10 +562,11 @@ async fn run(options: &Options) -> anyhow::Result<()> {
         let (pid, shared) = (options.server_pid, Arc::clone(&shared));
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            // Set first: connection errors from now on are the kill's, counted apart.
+            shared.stop.store(true, Ordering::Relaxed);
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            shared.stop.store(true, Ordering::Relaxed);
         })
     });
     let secs = open_loop(&shared, &after, after_rate, options.after_secs + 1).await;
@@ -618,7 +643,7 @@ fn pass(ok: Option<bool>) -> &'static str {
 
 fn print_phase(result: &Value) {
     println!(
-        "[overload] {}: {:.1} s, offered {:.0} events/s, acknowledged {:.0} events/s; {} ok, {} refused ({} with Retry-After), {} other, {} errors, {} not sent; latency from due time, ms: ok p50 {} p99 {} max {}; all answers p50 {} p99 {} p99.9 {} max {}{}{}",
+        "[overload] {}: {:.1} s, offered {:.0} events/s, acknowledged {:.0} events/s; {} ok, {} refused ({} with Retry-After), {} other, {} errors, {} not sent, {} cut by the kill; latency from due time, ms: ok p50 {} p99 {} max {}; all answers p50 {} p99 {} p99.9 {} max {}{}; slowest answer per second, ms: {}{}",
         result["phase"].as_str().unwrap_or(""),
         result["secs"].as_f64().unwrap_or(0.0),
         result["offered_events_per_s"].as_f64().unwrap_or(0.0),
@@ -629,6 +654,7 @@ fn print_phase(result: &Value) {
         result["other_status"],
         result["errors"],
         result["not_sent"],
+        result["cut_by_kill"],
         result["accepted_latency"]["p50_ms"],
         result["accepted_latency"]["p99_ms"],
         result["accepted_latency"]["max_ms"],
@@ -639,9 +665,10 @@ fn print_phase(result: &Value) {
         result
             .get("recovery_secs")
             .map_or_else(String::new, |secs| format!(
-                "; recovered (a second of 99% 200s) after {secs} s, {} refusals later",
+                "; recovered (a second of 99% 200s in {P99_BAR_MS} ms) after {secs} s, {} refusals later",
                 result["refusals_after_recovery"]
             )),
+        result["slowest_answer_per_second_ms"],
         result["first_error"]
             .as_str()
             .map_or_else(String::new, |err| format!("; first error: {err}")),

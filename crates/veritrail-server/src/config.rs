@@ -190,7 +190,7 @@ impl Default for Limits {
             max_histogram_buckets: 10_000,
             max_viewer_tokens_per_tenant: 10_000,
             max_ingest_bytes_in_flight: 4 * 1024 * 1024,
-            ingest_target_latency_ms: 20,
+            ingest_target_latency_ms: 15,
             max_queued_events: veritrail_ledger::ledger::DEFAULT_MAX_QUEUED_EVENTS,
         }
     }
@@ -300,6 +300,10 @@ impl Config {
         if let Some(value) = var("VERITRAIL_MAX_INGEST_BYTES_IN_FLIGHT") {
             self.limits.max_ingest_bytes_in_flight =
                 parse("VERITRAIL_MAX_INGEST_BYTES_IN_FLIGHT", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_INGEST_TARGET_LATENCY_MS") {
+            self.limits.ingest_target_latency_ms =
+                parse("VERITRAIL_INGEST_TARGET_LATENCY_MS", value)?;
         }
         if let Some(value) = var("VERITRAIL_RATE_LIMIT_RPS") {
             self.rate_limit.requests_per_second = parse("VERITRAIL_RATE_LIMIT_RPS", value)?;

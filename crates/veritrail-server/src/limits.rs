@@ -35,7 +35,7 @@ use crate::error::ApiError;
 /// follows how long admitted ingests take (see the module doc).
 ///
 /// The request limit moves between [`MIN_INGEST_CONCURRENCY`] and
-/// [`MAX_INGEST_CONCURRENCY`]: every 100 ms, if the median ingest answered in that window
+/// [`MAX_INGEST_CONCURRENCY`]: every 50 ms, if the median ingest answered in that window
 /// took longer than the target latency, a queue is standing and the limit drops to what
 /// the server answers in the target latency (twice the window's rate times the target,
 /// Little's law); if the median took less than half the target, the limit doubles. Under
@@ -65,7 +65,7 @@ struct LatencyWindow {
 const WINDOW_SAMPLES: usize = 512;
 
 /// How often the limit is adjusted.
-const ADMISSION_WINDOW: Duration = Duration::from_millis(100);
+const ADMISSION_WINDOW: Duration = Duration::from_millis(50);
 
 /// The request limit's floor: a bulk loader's connections always get in.
 pub const MIN_INGEST_CONCURRENCY: u64 = 8;
@@ -458,9 +458,9 @@ mod tests {
         drop(huge);
         assert_eq!(admission.in_flight_bytes(), 0);
 
-        // Latency: windows of 100 answers in 100 ms, each answered in 50 ms (a standing
-        // queue): the limit drops to twice what is answered in the target (2 x 1000/s x
-        // 20 ms = 40), then to the floor when the rate falls.
+        // Latency: windows of 100 answers in 50 ms, each answered in 50 ms (a standing
+        // queue): the limit drops to twice what is answered in the target (2 x 2000/s x
+        // 20 ms = 80), then to the floor when the rate falls.
         let admission = Arc::new(IngestAdmission::new(1000, Duration::from_millis(20)));
         let start = admission.window.lock().expect("lock").started;
         let feed = |from: Duration, count: u32, latency: Duration| {
@@ -470,7 +470,7 @@ mod tests {
         };
         assert_eq!(admission.limit(), MAX_INGEST_CONCURRENCY);
         feed(Duration::ZERO, 100, Duration::from_millis(50));
-        assert_eq!(admission.limit(), 40);
+        assert_eq!(admission.limit(), 80);
         feed(ADMISSION_WINDOW, 10, Duration::from_millis(50));
         assert_eq!(admission.limit(), MIN_INGEST_CONCURRENCY);
         // Between half the target and the target: it holds.
