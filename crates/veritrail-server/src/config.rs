@@ -190,7 +190,7 @@ impl Default for Limits {
             max_histogram_buckets: 10_000,
             max_viewer_tokens_per_tenant: 10_000,
             max_ingest_bytes_in_flight: 4 * 1024 * 1024,
-            ingest_target_latency_ms: 15,
+            ingest_target_latency_ms: 10,
             max_queued_events: veritrail_ledger::ledger::DEFAULT_MAX_QUEUED_EVENTS,
         }
     }

@@ -37,8 +37,9 @@ use crate::error::ApiError;
 /// The request limit moves between [`MIN_INGEST_CONCURRENCY`] and
 /// [`MAX_INGEST_CONCURRENCY`]: every 50 ms, if the median ingest answered in that window
 /// took longer than the target latency, a queue is standing and the limit drops to what
-/// the server answers in the target latency (twice the window's rate times the target,
-/// Little's law); if the median took less than half the target, the limit doubles. Under
+/// the server answers in the target latency (twice the rate times the target, by Little's
+/// law; the rate is the higher of the window's and the recent windows' average, so that a
+/// short stall does not shut clients out); if the median took less than half the target, the limit doubles. Under
 /// overload the server thus takes in about what it answers in the target latency and
 /// refuses the rest at once, from the first window on; under ordinary load the limit is at
 /// its ceiling and absorbs bursts; a bulk loader's few large batches stay within the floor.
@@ -59,6 +60,8 @@ struct LatencyWindow {
     latencies: Vec<Duration>,
     /// The window's answers (all of them).
     answered: u64,
+    /// Answers per second, averaged over recent windows (each weighs 1/4).
+    recent_rate: f64,
 }
 
 /// Latencies kept per window (the first ones; enough for its median).
@@ -104,6 +107,7 @@ impl IngestAdmission {
                 started: Instant::now(),
                 latencies: Vec::with_capacity(WINDOW_SAMPLES),
                 answered: 0,
+                recent_rate: 0.0,
             }),
         }
     }
@@ -163,6 +167,16 @@ impl IngestAdmission {
         if elapsed < ADMISSION_WINDOW {
             return;
         }
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a count of answers, far below 2^52"
+        )]
+        let rate = window.answered as f64 / elapsed.as_secs_f64();
+        // A stall (a slow disk write, a burst of indexing) answers little in one window:
+        // the rate that sizes the limit is the higher of the window's and the recent one,
+        // so that a stall does not shut out clients the server answers in time otherwise.
+        let rate_for_limit = rate.max(window.recent_rate);
+        window.recent_rate = 0.75 * window.recent_rate + 0.25 * rate;
         let latencies = &mut window.latencies;
         latencies.sort_unstable();
         let median = latencies[latencies.len() / 2];
@@ -171,11 +185,12 @@ impl IngestAdmission {
             // Most ingests waited longer than the target: a queue is standing. What is
             // answered in the target latency is the rate times the target (Little's law);
             // twice that keeps the sequencer's group commits full.
-            let sustainable = u64::try_from(
-                (2 * u128::from(window.answered) * self.target.as_nanos())
-                    .div_ceil(elapsed.as_nanos().max(1)),
-            )
-            .unwrap_or(u64::MAX);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a positive count of requests, clamped below"
+            )]
+            let sustainable = (2.0 * rate_for_limit * self.target.as_secs_f64()).round() as u64;
             limit
                 .min(sustainable)
                 .clamp(MIN_INGEST_CONCURRENCY, MAX_INGEST_CONCURRENCY)
@@ -460,29 +475,38 @@ mod tests {
 
         // Latency: windows of 100 answers in 50 ms, each answered in 50 ms (a standing
         // queue): the limit drops to twice what is answered in the target (2 x 2000/s x
-        // 20 ms = 80), then to the floor when the rate falls.
+        // 20 ms = 80).
         let admission = Arc::new(IngestAdmission::new(1000, Duration::from_millis(20)));
         let start = admission.window.lock().expect("lock").started;
-        let feed = |from: Duration, count: u32, latency: Duration| {
+        let mut at = Duration::ZERO;
+        let mut feed = |count: u32, latency: Duration| {
             for i in 1..=count {
-                admission.answered(latency, start + from + ADMISSION_WINDOW * i / count);
+                admission.answered(latency, start + at + ADMISSION_WINDOW * i / count);
             }
+            at += ADMISSION_WINDOW;
+            admission.limit()
         };
-        assert_eq!(admission.limit(), MAX_INGEST_CONCURRENCY);
-        feed(Duration::ZERO, 100, Duration::from_millis(50));
-        assert_eq!(admission.limit(), 80);
-        feed(ADMISSION_WINDOW, 10, Duration::from_millis(50));
+        assert_eq!(feed(100, Duration::from_millis(50)), 80);
+        // A stall (10 answers in a window) counts at the recent rate (2000 x 1/4 = 500/s),
+        // not at its own: 2 x 500/s x 20 ms = 20.
+        assert_eq!(feed(10, Duration::from_millis(50)), 20);
+        // Sustained, the recent rate falls to the real one: the floor.
+        for _ in 0..20 {
+            feed(10, Duration::from_millis(50));
+        }
         assert_eq!(admission.limit(), MIN_INGEST_CONCURRENCY);
         // Between half the target and the target: it holds.
-        feed(ADMISSION_WINDOW * 2, 100, Duration::from_millis(15));
-        assert_eq!(admission.limit(), MIN_INGEST_CONCURRENCY);
+        assert_eq!(feed(100, Duration::from_millis(15)), MIN_INGEST_CONCURRENCY);
         // Fast again: it doubles per window up to the ceiling.
-        feed(ADMISSION_WINDOW * 3, 100, Duration::from_millis(2));
-        assert_eq!(admission.limit(), 2 * MIN_INGEST_CONCURRENCY);
-        for window in 4..12 {
-            feed(ADMISSION_WINDOW * window, 100, Duration::from_millis(2));
+        assert_eq!(
+            feed(100, Duration::from_millis(2)),
+            2 * MIN_INGEST_CONCURRENCY
+        );
+        for _ in 0..8 {
+            feed(100, Duration::from_millis(2));
         }
         assert_eq!(admission.limit(), MAX_INGEST_CONCURRENCY);
+        let admission = Arc::new(IngestAdmission::new(1000, Duration::from_millis(20)));
 
         // At the limit, one more is refused at once.
         admission.limit.store(2, Ordering::Relaxed);
