@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use veritrail_core::checkpoint::Checkpoint;
 use veritrail_core::event::EventId;
@@ -16,7 +16,7 @@ use veritrail_ledger::conformance::{test_event, test_signer};
 use veritrail_ledger::verify::{Report, VerifyOptions, verify_ledger_dir};
 use veritrail_ledger::{EmbeddedStore, LedgerStore};
 
-use crate::support::{open_embedded, start, tenant};
+use crate::support::{Rng, open_embedded, rounds_and_seed, start, tenant};
 
 const CHILD_ENV: &str = "VERITRAIL_CRASH_CHILD_DIR";
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
@@ -73,35 +73,9 @@ fn crash_child() {
     }
 }
 
-/// A small xorshift, seeded from the clock and printed, so a failing round can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[test]
 fn acknowledged_events_survive_sigkill_at_random_moments() {
-    let rounds: u64 = std::env::var("VERITRAIL_CRASH_ROUNDS")
-        .ok()
-        .map_or(50, |n| n.parse().unwrap());
-    let seed = std::env::var("VERITRAIL_CRASH_SEED").ok().map_or_else(
-        || {
-            u64::from(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .subsec_nanos(),
-            ) | 1
-        },
-        |s| s.parse().unwrap(),
-    );
-    eprintln!("crash test: {rounds} rounds, VERITRAIL_CRASH_SEED={seed}");
+    let (rounds, seed) = rounds_and_seed("VERITRAIL_CRASH", 50);
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut acked: HashMap<(String, String), u64> = HashMap::new();

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use veritrail_core::checkpoint::Checkpoint;
 use veritrail_core::event::{Event, EventId, TenantId};
@@ -30,7 +30,7 @@ use veritrail_ledger::{
     EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, LedgerStore, Receipt, StoreError,
 };
 
-use crate::support::tenant;
+use crate::support::{Rng, rounds_and_seed, tenant};
 
 /// Where the store lives on the simulated disk: two levels of directories the first open
 /// creates.
@@ -50,22 +50,6 @@ fn options() -> EmbeddedOptions {
         sync_every_bytes: 6 << 10,
         sync_every: Duration::from_millis(10),
         index_cache_bytes: 64 << 10,
-    }
-}
-
-/// A small xorshift, seeded and printed so that a failing run's choices can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
@@ -93,21 +77,7 @@ struct Tally {
 
 #[test]
 fn acknowledged_events_survive_power_cuts() {
-    let rounds: u64 = std::env::var("VERITRAIL_POWERCUT_ROUNDS")
-        .ok()
-        .map_or(30, |n| n.parse().unwrap());
-    let seed = std::env::var("VERITRAIL_POWERCUT_SEED").ok().map_or_else(
-        || {
-            u64::from(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .subsec_nanos(),
-            ) | 1
-        },
-        |s| s.parse().unwrap(),
-    );
-    eprintln!("power-cut test: {rounds} rounds, VERITRAIL_POWERCUT_SEED={seed}");
+    let (rounds, seed) = rounds_and_seed("VERITRAIL_POWERCUT", 30);
     let started = Instant::now();
     let mut rng = Rng(seed);
     let mut tally = Tally::default();

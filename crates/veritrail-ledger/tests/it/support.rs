@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use veritrail_core::event::TenantId;
 use veritrail_ledger::conformance::test_signer;
@@ -36,4 +36,41 @@ pub(crate) fn start(store: Arc<dyn LedgerStore>) -> Ledger {
         },
     )
     .unwrap()
+}
+
+/// xorshift64: the crash tests' random moments, reproducible from their seed.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A crash test's rounds (`{var}_ROUNDS`, else `default_rounds`) and seed (`{var}_SEED`,
+/// else from the clock), printed so that a failure can be replayed.
+pub(crate) fn rounds_and_seed(var: &str, default_rounds: u64) -> (u64, u64) {
+    let rounds = std::env::var(format!("{var}_ROUNDS"))
+        .ok()
+        .map_or(default_rounds, |n| n.parse().unwrap());
+    let seed = std::env::var(format!("{var}_SEED")).ok().map_or_else(
+        || {
+            u64::from(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos(),
+            ) | 1
+        },
+        |s| s.parse().unwrap(),
+    );
+    eprintln!("{rounds} rounds, {var}_SEED={seed}");
+    (rounds, seed)
 }

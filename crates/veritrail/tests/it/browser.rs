@@ -94,12 +94,7 @@ async fn the_activity_page_works_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServeProcess::start_with_env(&dir.path().join("data"), &[]);
     let admin = server.client(server.admin_key.as_deref().expect("first start"));
-    let owner = admin
-        .create_tenant("acme", None)
-        .await
-        .unwrap()
-        .owner_key
-        .secret;
+    let owner = server.new_tenant("acme").await;
     let scope = KeyScope::Tenant("acme".into());
     let publisher = admin
         .create_key(&scope, Role::Publisher, None)

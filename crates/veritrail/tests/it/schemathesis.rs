@@ -99,12 +99,7 @@ async fn the_api_keeps_to_its_spec_for_every_kind_of_key() {
     let server = ServeProcess::start_with_env(&dir.path().join("data"), &[]);
     let admin_key = server.admin_key.clone().expect("first start");
     let admin = server.client(&admin_key);
-    let owner = admin
-        .create_tenant("acme", None)
-        .await
-        .unwrap()
-        .owner_key
-        .secret;
+    let owner = server.new_tenant("acme").await;
     let scope = KeyScope::Tenant("acme".into());
     let mut keys = vec![("server admin", admin_key.clone()), ("owner", owner)];
     for (who, role) in [

@@ -79,6 +79,16 @@ impl ServeProcess {
         }
     }
 
+    /// Creates `tenant` with the first start's admin key; its owner key's secret.
+    pub(crate) async fn new_tenant(&self, tenant: &str) -> String {
+        self.client(self.admin_key.as_deref().expect("first start"))
+            .create_tenant(tenant, None)
+            .await
+            .expect("tenant")
+            .owner_key
+            .secret
+    }
+
     pub(crate) fn client(&self, key: &str) -> Client {
         Client::with_options(
             &self.url,
@@ -262,12 +272,7 @@ async fn catalog_commands_import_set_policy_list_and_export() {
     let data = dir.path().join("data");
     let server = ServeProcess::start(&data);
     let admin = server.client(server.admin_key.as_deref().expect("first start"));
-    let owner = admin
-        .create_tenant("acme", None)
-        .await
-        .unwrap()
-        .owner_key
-        .secret;
+    let owner = server.new_tenant("acme").await;
     let scope = KeyScope::Tenant("acme".into());
     let publisher = admin
         .create_key(&scope, Role::Publisher, None)

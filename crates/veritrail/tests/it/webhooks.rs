@@ -20,12 +20,7 @@ async fn deliveries_survive_kill_9_of_the_server_in_the_middle_of_sending() {
     let data = dir.path().join("data");
     let server = ServeProcess::start_with_env(&data, ENV);
     let admin = server.client(server.admin_key.as_deref().expect("first start"));
-    let owner_key = admin
-        .create_tenant("acme", None)
-        .await
-        .unwrap()
-        .owner_key
-        .secret;
+    let owner_key = server.new_tenant("acme").await;
     let publisher_key = admin
         .create_key(&KeyScope::Tenant("acme".into()), Role::Publisher, None)
         .await

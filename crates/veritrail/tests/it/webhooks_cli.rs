@@ -59,12 +59,7 @@ async fn webhook_commands_create_deliver_inspect_redeliver_rotate_and_delete() {
         &[("VERITRAIL_WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8")],
     );
     let admin = server.client(server.admin_key.as_deref().expect("first start"));
-    let owner = admin
-        .create_tenant("acme", None)
-        .await
-        .expect("tenant")
-        .owner_key
-        .secret;
+    let owner = server.new_tenant("acme").await;
     let publisher = admin
         .create_key(&KeyScope::Tenant("acme".into()), Role::Publisher, None)
         .await
