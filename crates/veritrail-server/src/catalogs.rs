@@ -169,7 +169,7 @@ pub enum DocFormat {
 impl DocFormat {
     /// From a `Content-Type`; without one, from the first character of the body.
     pub fn of(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
-        let media_type = crate::routes::media_type(content_type);
+        let media_type = crate::extract::media_type(content_type);
         match media_type.as_str() {
             "" => Ok(
                 if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {

@@ -96,8 +96,7 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
     .await?;
     let events = sample_events(crate::clock::now())?;
     for chunk in events.chunks(100) {
-        let catalogued =
-            crate::routes::events::apply_catalogs(state, &tenant, chunk.to_vec()).await?;
+        let catalogued = crate::ingest::apply_catalogs(state, &tenant, chunk.to_vec()).await?;
         state
             .ledger()
             .append_catalogued(tenant.clone(), catalogued)

@@ -240,6 +240,45 @@ impl From<veritrail_ledger::ReadError> for ApiError {
     }
 }
 
+/// An append the ledger refused, by what the caller should do: split the request (413),
+/// or retry later with the same event ids (503: shutting down, storage unavailable, or the
+/// queue full, with `Retry-After`).
+impl From<veritrail_ledger::AppendError> for ApiError {
+    fn from(err: veritrail_ledger::AppendError) -> Self {
+        use veritrail_ledger::AppendError;
+        match err {
+            AppendError::TooManyEvents { .. } => ApiError::too_large(err.to_string()),
+            AppendError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_codes::SHUTTING_DOWN,
+                "the server is shutting down; retry with the same event ids",
+            ),
+            AppendError::Unavailable(_) => ApiError::unavailable(err),
+            AppendError::Overloaded { .. } => ApiError::overloaded(format!(
+                "{err}; nothing of this request was stored: retry after the Retry-After seconds (with the same event ids, safely)"
+            )),
+        }
+    }
+}
+
+/// A search the index refuses is the caller's to change (400: `invalid_parameter`, or
+/// `query_too_costly` with what to change); an index that cannot answer is "retry later"
+/// (503).
+impl From<veritrail_search::SearchError> for ApiError {
+    fn from(err: veritrail_search::SearchError) -> Self {
+        use veritrail_search::SearchError;
+        match err {
+            SearchError::InvalidQuery(message) => {
+                ApiError::bad_request(error_codes::INVALID_PARAMETER, message)
+            }
+            SearchError::TooCostly(message) => {
+                ApiError::bad_request(error_codes::QUERY_TOO_COSTLY, message)
+            }
+            other => ApiError::unavailable(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use veritrail_ledger::StoreError;

@@ -1,4 +1,5 @@
-//! The OpenAPI 3 spec, generated from the handlers' annotations and the wire types, served
+//! The OpenAPI 3 spec, generated from the handlers' annotations ([`ApiDoc`], beside the route
+//! table) and the wire types, served
 //! at `/api/audit/swagger/v1/swagger.json` with Swagger UI at `/api/audit/swagger/` (the
 //! paths of seed 002). Swagger UI's files are embedded in the binary: no network needed.
 
@@ -9,51 +10,14 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{activity, admin, catalog, events, log, ops, stream, viewer, webhooks};
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "veritrail audit API",
-        description = "A verifiable, multi-tenant audit log. Every tenant's log is a Merkle tree with signed checkpoints: anyone can prove that no event was altered, removed or reordered.\n\nAuthenticate with `Authorization: Bearer <key>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
-    ),
-    paths(
-        events::ingest, events::search, events::count, events::record, stream::stream,
-        log::checkpoint, log::key, log::inclusion, log::consistency, log::export,
-        admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,
-        admin::list_keys, admin::create_key, admin::revoke_key,
-        admin::list_tenant_keys, admin::create_tenant_key, admin::revoke_tenant_key,
-        catalog::get_catalog, catalog::put_catalog, catalog::get_type, catalog::put_type,
-        catalog::delete_type, catalog::categories, catalog::get_settings, catalog::put_settings,
-        catalog::list_shared, catalog::get_shared,
-        activity::get_settings, activity::put_settings, viewer::mint, viewer::list,
-        viewer::revoke,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::rotate, webhooks::attempts, webhooks::redeliver, webhooks::ping,
-        ops::healthz, ops::readyz, ops::metrics,
-    ),
-    components(schemas(veritrail_api::ActorInput, veritrail_api::TargetInput, veritrail_api::SourceInput)),
-    modifiers(&ApiKeyAuth),
-    tags(
-        (name = "events", description = "Send, search and count audit events."),
-        (name = "log", description = "The verifiable log: checkpoints, proofs, export."),
-        (name = "tenants", description = "Tenants (server admin)."),
-        (name = "keys", description = "API keys and their roles."),
-        (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
-        (name = "activity", description = "The Activity page (the web UI): who may open it, and viewer tokens for embedding it."),
-        (name = "webhooks", description = "Webhook subscriptions: signed (Standard Webhooks) at-least-once deliveries of matching events, in seq order, with retries, an attempt log, redelivery and pings."),
-        (name = "operations", description = "Health and metrics."),
-    )
-)]
-#[derive(Debug)]
-pub struct ApiDoc;
+use crate::routes::ApiDoc;
 
 /// The bearer-key scheme, and the answers every keyed operation can give whatever the
 /// handler: 429 from the rate limiter, 504 from the timeout, 414 and 431 from the head
 /// limits, 500 and 503 from storage; 400 for an operation with parameters or a body (they
 /// are parsed strictly), 415 for a body that is not JSON, and 507 for writes when the disk
 /// is full.
-struct ApiKeyAuth;
+pub(crate) struct ApiKeyAuth;
 
 impl Modify for ApiKeyAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -37,9 +37,8 @@ use veritrail_search::{Bucket, Order, Query};
 use crate::AppState;
 use crate::control::{Principal, hex};
 use crate::error::ApiError;
+use crate::proofs::checkpoint_size;
 use crate::routes::Route;
-use crate::routes::events::checkpoint_size;
-use crate::routes::events::search_error;
 
 const SESSION_COOKIE: &str = "vt_session";
 const SIGN_IN_COOKIE: &str = "vt_sign_in";
@@ -565,7 +564,7 @@ async fn activity(
             )),
         ),
     };
-    let query = match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
+    let query = match crate::params::Filters::of_search(&filters.search()).to_query() {
         Ok(query) => Some(query),
         Err(err) => {
             problem = Some(err.message);
@@ -649,9 +648,7 @@ fn activity_view(
     let log_size = state.ledger().size(tenant)?;
     let indexed_size = state.search().applied(tenant).min(log_size);
     let search = state.search();
-    let page = search
-        .search(tenant, query, Order::Desc, ROWS, filters.after)
-        .map_err(search_error)?;
+    let page = search.search(tenant, query, Order::Desc, ROWS, filters.after)?;
     let rows = operations(rows_of(state, tenant, &page.seqs)?);
     let older = page
         .next_after
@@ -663,10 +660,7 @@ fn activity_view(
     let (categories, types) = if embedded {
         (Vec::new(), Vec::new())
     } else {
-        choices(
-            &search.catalog_counts(tenant).map_err(search_error)?,
-            filters,
-        )
+        choices(&search.catalog_counts(tenant)?, filters)
     };
     let shown = rows.iter().map(|row| 1 + row.steps.len()).sum();
     let (record_prefix, record_suffix) = if embedded {
@@ -821,9 +815,7 @@ fn histogram(
         (Some(_), Some(_)) => return Ok(none),
         _ => INTERVALS.iter().map(|(width, _)| width * NANOS).collect(),
     };
-    let (counted_nanos, counts) = search
-        .histogram(tenant, query, &ladder, COUNTED_BUCKETS)
-        .map_err(search_error)?;
+    let (counted_nanos, counts) = search.histogram(tenant, query, &ladder, COUNTED_BUCKETS)?;
     let counts = counts.histogram;
     let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
         return Ok(none);
@@ -842,8 +834,7 @@ fn histogram(
         rebucket(&counts, width_nanos)
     } else {
         search
-            .count(tenant, query, None, Some(width_nanos))
-            .map_err(search_error)?
+            .count(tenant, query, None, Some(width_nanos))?
             .histogram
     };
     let tallest = buckets
@@ -1277,7 +1268,7 @@ async fn live(
         Err(err) => return err.into_response(),
     };
     let check_state = state.clone();
-    let access = crate::routes::stream::Access {
+    let access = crate::tail::Access {
         permit,
         allowed: Box::new(move || open_session_by_id(&check_state, &session_id).is_some()),
         ends_at: Some(tokio::time::Instant::from_std(session.expires)),
@@ -1288,9 +1279,10 @@ async fn live(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok())
         .or(filters.after);
-    match crate::routes::events::Filters::of_search(&filters.search()).to_query() {
-        Ok(query) => crate::routes::stream::tail(&state, session.tenant, query, after, access)
-            .into_response(),
+    match crate::params::Filters::of_search(&filters.search()).to_query() {
+        Ok(query) => {
+            crate::tail::tail(&state, session.tenant, query, after, access).into_response()
+        }
         Err(err) => (StatusCode::BAD_REQUEST, err.message).into_response(),
     }
 }
@@ -1429,7 +1421,7 @@ async fn embed_record(
         target: claims.target.clone().unwrap_or_default(),
         ..ActivityParams::default()
     };
-    let Ok(query) = crate::routes::events::Filters::of_search(&scope.search()).to_query() else {
+    let Ok(query) = crate::params::Filters::of_search(&scope.search()).to_query() else {
         return missing();
     };
     let (work, work_tenant) = (state.clone(), tenant.clone());
@@ -1481,9 +1473,7 @@ async fn embed(
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
-    let (view, problem) = match crate::routes::events::Filters::of_search(&filters.search())
-        .to_query()
-    {
+    let (view, problem) = match crate::params::Filters::of_search(&filters.search()).to_query() {
         Ok(query) => {
             let (work, work_tenant, work_filters) =
                 (state.clone(), tenant.clone(), filters.clone());

@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use veritrail_api::{ActivitySettingsBody, ErrorBody};
 
-use super::ApiJson;
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::control::ActivitySettings;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 
 /// The tenant's Activity page settings.
 #[utoipa::path(

@@ -11,12 +11,12 @@ use veritrail_api::{
 };
 use veritrail_core::event::TenantId;
 
-use super::{ApiJson, ApiPath};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::control::{Principal, TenantRow};
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
 
 /// Longest key or tenant display name.
 const MAX_NAME_LEN: usize = 256;

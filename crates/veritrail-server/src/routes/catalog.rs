@@ -23,13 +23,13 @@ use veritrail_api::{
 use veritrail_core::catalog::{Catalog, CatalogDoc, EntryDoc, FORMAT, Policy};
 use veritrail_core::event::TenantId;
 
-use super::{ApiPath, ApiQuery};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::catalogs::{self, BUILTIN, DocFormat};
 use crate::control::CatalogSettings;
 use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery, body_or_error};
 
 /// Query parameters of `GET /api/v1/catalog` and `GET /api/v1/catalog/shared/{id}`.
 #[derive(Debug, Default, Deserialize)]
@@ -161,7 +161,7 @@ pub async fn put_catalog(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogChanged>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = super::body_or_error(&state, body, "")?;
+    let body = body_or_error(&state, body, "")?;
     let format = DocFormat::of(content_type(&headers), &body)?;
     let doc: CatalogDoc = catalogs::parse_body(&body, format)?;
     let catalog = catalogs::check_own(&doc)?;
@@ -235,7 +235,7 @@ pub async fn put_type(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogChanged>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = super::body_or_error(&state, body, "")?;
+    let body = body_or_error(&state, body, "")?;
     let format = DocFormat::of(content_type(&headers), &body)?;
     let entry: EntryDoc = catalogs::parse_body(&body, format)?;
     if entry.event_type != event_type {
@@ -401,7 +401,7 @@ pub async fn put_settings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CatalogSettingsBody>, ApiError> {
     let tenant = auth.catalog_editor()?.tenant.clone();
-    let body = super::body_or_error(&state, body, "")?;
+    let body = body_or_error(&state, body, "")?;
     let wanted: CatalogSettingsBody = catalogs::parse_body(&body, DocFormat::Json)?;
     let policy = match wanted.policy.as_str() {
         "strict" => Policy::Strict,

@@ -15,12 +15,12 @@ use veritrail_api::{
 use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::NodeId;
 
-use super::events::checkpoint_size;
-use super::{ApiQuery, b64};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::proofs::{self, b64};
 
 /// Records per chunk of an export.
 const EXPORT_CHUNK: usize = 1000;
@@ -40,23 +40,8 @@ const EXPORT_CHUNK: usize = 1000;
 )]
 pub async fn checkpoint(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    let note = latest_checkpoint(&state, &tenant)?;
+    let note = proofs::latest_checkpoint(&state, &tenant)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
-}
-
-/// The latest signed checkpoint and its tree size.
-fn latest_checkpoint_sized(state: &AppState, tenant: &TenantId) -> Result<(String, u64), ApiError> {
-    let note = latest_checkpoint(state, tenant)?;
-    let size = checkpoint_size(&note)?;
-    Ok((note, size))
-}
-
-fn latest_checkpoint(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
-    state
-        .ledger()
-        .checkpoint(tenant)?
-        .map(|note| note.to_string())
-        .ok_or_else(|| ApiError::not_found("the log is empty: there is no checkpoint yet"))
 }
 
 /// The key that verifies this log's checkpoints.
@@ -136,42 +121,9 @@ pub async fn inclusion(
                     ));
                 }
             };
-            inclusion_body(&state, &tenant, seq, params.tree_size).map(Json)
+            proofs::inclusion_body(&state, &tenant, seq, params.tree_size).map(Json)
         })
         .await
-}
-
-/// The inclusion proof of `seq` in the tree of `tree_size` (default: the latest
-/// checkpoint's), with the latest checkpoint; checked against the signed root before it is
-/// answered ([`veritrail_ledger::Ledger::checked_inclusion`]).
-pub fn inclusion_body(
-    state: &AppState,
-    tenant: &TenantId,
-    seq: u64,
-    tree_size: Option<u64>,
-) -> Result<InclusionProofBody, ApiError> {
-    let (_, latest_size) = latest_checkpoint_sized(state, tenant)?;
-    if seq >= latest_size {
-        return Err(ApiError::not_found(format!(
-            "the log has no record at seq {seq} (its size is {latest_size})"
-        )));
-    }
-    if let Some(tree_size) = tree_size
-        && (tree_size > latest_size || tree_size <= seq)
-    {
-        return Err(ApiError::invalid_parameter(
-            "tree_size",
-            format!("must be more than the seq ({seq}) and at most the log's size ({latest_size})"),
-        ));
-    }
-    let checked = state.ledger().checked_inclusion(tenant, seq, tree_size)?;
-    Ok(InclusionProofBody {
-        seq,
-        tree_size: checked.tree_size,
-        leaf_hash: b64(&checked.leaf_hash),
-        proof: checked.proof.iter().map(|hash| b64(hash)).collect(),
-        checkpoint: checked.checkpoint.to_string(),
-    })
 }
 
 /// Query of `GET /api/v1/log/proof/consistency`.
@@ -206,30 +158,12 @@ pub async fn consistency(
     ApiQuery(params): ApiQuery<ConsistencyParams>,
 ) -> Result<Json<ConsistencyProofBody>, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
-    state.clone().blocking(&tenant.clone(), move || {
-        let (_, latest_size) = latest_checkpoint_sized(&state, &tenant)?;
-        let to = params.to.unwrap_or(latest_size);
-        if params.from == 0 || params.from > to || to > latest_size {
-            return Err(ApiError::invalid_parameter(
-                "from",
-                format!(
-                    "need 1 <= from <= to <= {latest_size} (the log's size); got from={} to={to}",
-                    params.from
-                ),
-            ));
-        }
-        // Checked against the signed root before it is answered.
-        let checked = state
-            .ledger()
-            .checked_consistency(&tenant, params.from, Some(to))?;
-        Ok(Json(ConsistencyProofBody {
-            from_size: checked.from,
-            to_size: checked.to,
-            proof: checked.proof.iter().map(|hash| b64(hash)).collect(),
-            checkpoint: checked.checkpoint.to_string(),
-        }))
-    })
-    .await
+    state
+        .clone()
+        .blocking(&tenant.clone(), move || {
+            proofs::consistency_body(&state, &tenant, params.from, params.to).map(Json)
+        })
+        .await
 }
 
 /// The whole log as a self-verifying bundle.
@@ -252,7 +186,7 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Respons
     // A place among the key's and tenant's streams, held while the body streams.
     let permit = state.streams().open(&key.key_id, &tenant)?;
     let key_hash = key.key_hash;
-    let (checkpoint, tree_size) = latest_checkpoint_sized(&state, &tenant)?;
+    let (checkpoint, tree_size) = proofs::latest_checkpoint_sized(&state, &tenant)?;
     audit::record(
         &state,
         &tenant,

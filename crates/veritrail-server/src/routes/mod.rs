@@ -1,5 +1,9 @@
-//! The handlers, one module per area, and the extractors that turn axum's rejections into
-//! [`ApiError`]s with stable codes.
+//! The handlers, one module per area, and the table that routes to them. Handlers speak
+//! only HTTP (parse, check the caller's role, answer); the work is in the service modules
+//! beside `routes/` ([`crate::ingest`], [`crate::records`], [`crate::proofs`],
+//! [`crate::tail`], ...). Each handler module is a leaf: it imports no other, and nothing
+//! outside `routes/` names a handler but this module's [`table`] and [`ApiDoc`] (the tidy
+//! test checks both).
 //!
 //! - [`events`]: ingest, search, count, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
@@ -21,17 +25,14 @@ pub mod viewer;
 pub mod webhooks;
 
 use axum::Router;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query};
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::http::request::Parts;
 use axum::routing::{MethodFilter, MethodRouter};
-use serde::de::DeserializeOwned;
-use veritrail_api::{error_codes, paths};
+use veritrail_api::paths;
+
+use crate::openapi::ApiKeyAuth;
 
 use crate::AppState;
-use crate::error::ApiError;
 
 /// One route: a method, a path and its handler. The router is built from a table of them,
 /// so the table is what the server answers: tests compare it with the served spec and the
@@ -136,6 +137,45 @@ pub fn table(max_body: usize) -> Vec<Route> {
     ]
 }
 
+/// The OpenAPI document of every handler in [`table`] (the spec's tests check that the two
+/// agree); [`crate::openapi`] serves it.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "veritrail audit API",
+        description = "A verifiable, multi-tenant audit log. Every tenant's log is a Merkle tree with signed checkpoints: anyone can prove that no event was altered, removed or reordered.\n\nAuthenticate with `Authorization: Bearer <key>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
+    ),
+    paths(
+        events::ingest, events::search, events::count, events::record, stream::stream,
+        log::checkpoint, log::key, log::inclusion, log::consistency, log::export,
+        admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,
+        admin::list_keys, admin::create_key, admin::revoke_key,
+        admin::list_tenant_keys, admin::create_tenant_key, admin::revoke_tenant_key,
+        catalog::get_catalog, catalog::put_catalog, catalog::get_type, catalog::put_type,
+        catalog::delete_type, catalog::categories, catalog::get_settings, catalog::put_settings,
+        catalog::list_shared, catalog::get_shared,
+        activity::get_settings, activity::put_settings, viewer::mint, viewer::list,
+        viewer::revoke,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate, webhooks::attempts, webhooks::redeliver, webhooks::ping,
+        ops::healthz, ops::readyz, ops::metrics,
+    ),
+    components(schemas(veritrail_api::ActorInput, veritrail_api::TargetInput, veritrail_api::SourceInput)),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "events", description = "Send, search and count audit events."),
+        (name = "log", description = "The verifiable log: checkpoints, proofs, export."),
+        (name = "tenants", description = "Tenants (server admin)."),
+        (name = "keys", description = "API keys and their roles."),
+        (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
+        (name = "activity", description = "The Activity page (the web UI): who may open it, and viewer tokens for embedding it."),
+        (name = "webhooks", description = "Webhook subscriptions: signed (Standard Webhooks) at-least-once deliveries of matching events, in seq order, with retries, an attempt log, redelivery and pings."),
+        (name = "operations", description = "Health and metrics."),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
 /// Every API route, from [`table`].
 pub fn router(state: &AppState) -> Router<AppState> {
     Route::router(table(state.config().limits.max_body_bytes))
@@ -147,159 +187,4 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
         .into_iter()
         .map(|route| (route.method, route.path))
         .collect()
-}
-
-/// `Query` with rejections as `invalid_parameter` errors.
-#[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(query_rejection(&rejection)),
-        }
-    }
-}
-
-fn query_rejection(rejection: &QueryRejection) -> ApiError {
-    ApiError::bad_request(
-        error_codes::INVALID_PARAMETER,
-        format!("the query string is invalid: {}", rejection.body_text()),
-    )
-}
-
-/// `Json` with rejections as the API's error body: 415 `unsupported_media_type` for a body
-/// that is not declared JSON, 400 `malformed_json` for one that does not parse or does not
-/// fit (an unknown field, a wrong type: serde's message names it). Take it as
-/// `Result<ApiJson<T>, ApiError>` and check the caller's role first, so that a refused key
-/// learns nothing from the body's errors. `Option<ApiJson<T>>` is `None` without a
-/// `Content-Type` (an optional body).
-#[derive(Debug)]
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
-            .await
-            .map_err(|rejection| json_rejection(&rejection))?;
-        object_of(value).map(ApiJson)
-    }
-}
-
-/// `T` from a JSON object: serde would also take a struct from an array of its fields in
-/// order (`[null, 60]`), which the API does not promise.
-fn object_of<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            error_codes::MALFORMED_JSON,
-            "the body must be a JSON object",
-        ));
-    }
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        ApiError::bad_request(
-            error_codes::MALFORMED_JSON,
-            format!("the body does not fit: {err}"),
-        )
-    })
-}
-
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(
-        request: axum::extract::Request,
-        state: &S,
-    ) -> Result<Option<Self>, ApiError> {
-        <axum::Json<serde_json::Value> as axum::extract::OptionalFromRequest<S>>::from_request(
-            request, state,
-        )
-        .await
-        .map_err(|rejection| json_rejection(&rejection))?
-        .map(|axum::Json(value)| object_of(value).map(ApiJson))
-        .transpose()
-    }
-}
-
-/// A JSON body's rejection as the API's error.
-fn json_rejection(rejection: &axum::extract::rejection::JsonRejection) -> ApiError {
-    use axum::extract::rejection::JsonRejection;
-    use axum::http::StatusCode;
-    let code = match rejection {
-        JsonRejection::MissingJsonContentType(_) => error_codes::UNSUPPORTED_MEDIA_TYPE,
-        _ => error_codes::MALFORMED_JSON,
-    };
-    let status = rejection.status();
-    ApiError::new(
-        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            status
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        code,
-        rejection.body_text(),
-    )
-}
-
-/// `Path` with rejections as `not_found` / `invalid_parameter` errors.
-#[derive(Debug)]
-pub struct ApiPath<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(ApiPath(value)),
-            Err(rejection) => Err(path_rejection(&rejection)),
-        }
-    }
-}
-
-fn path_rejection(rejection: &PathRejection) -> ApiError {
-    ApiError::bad_request(
-        error_codes::INVALID_PARAMETER,
-        format!("the path is invalid: {}", rejection.body_text()),
-    )
-}
-
-/// The request body, or the error for a body over the limit (`too_large`, with `hint` for
-/// what to send instead) or one that could not be read.
-pub fn body_or_error(
-    state: &AppState,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-    hint: &str,
-) -> Result<axum::body::Bytes, ApiError> {
-    let max_bytes = state.config().limits.max_body_bytes;
-    body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "the body is larger than the limit of {max_bytes} bytes{hint}"
-            ))
-        } else {
-            ApiError::bad_request(error_codes::MALFORMED_JSON, rejection.body_text())
-        }
-    })
-}
-
-/// The media type of a `Content-Type` value, lowercased, without parameters (`""` when
-/// absent).
-pub fn media_type(content_type: Option<&str>) -> String {
-    content_type
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// Standard base64 of a hash.
-pub fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

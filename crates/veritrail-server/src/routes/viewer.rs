@@ -11,13 +11,13 @@ use veritrail_api::{
 };
 use veritrail_core::event::Timestamp;
 
-use super::{ApiJson, ApiPath};
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::clock;
 use crate::control::ViewerTokenRow;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
 use crate::viewer::{self, Claims};
 
 /// Default and longest life of a token, in seconds.

@@ -15,12 +15,12 @@ use veritrail_api::{
 use veritrail_core::event::TenantId;
 use veritrail_core::webhook::WebhookSecret;
 
-use super::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use crate::audit::{self, types};
 use crate::auth::Auth;
 use crate::clock;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::webhooks::message::{self, FORMATS, Grouping, Matcher, Message};
 use crate::webhooks::net::UrlError;
 use crate::webhooks::store::{Progress, SecretRow, SubscriptionRow};

@@ -61,7 +61,8 @@ use veritrail_core::event::{EventInput, Outcome, TenantId, Timestamp};
 use veritrail_search::{Order, Query as SearchQuery, TypeFilter};
 use veritrail_server::catalogs::{self as service_catalogs, DocFormat};
 use veritrail_server::error::ApiError;
-use veritrail_server::routes::events::{Cursor, Filters, parse_events, parse_interval};
+use veritrail_server::ingest::parse_events;
+use veritrail_server::params::{Cursor, Filters, parse_interval};
 use veritrail_server::ui::ActivityParams;
 
 use self::harness::{Rng, Verdict, mutate, mutate_text, run};
