@@ -5,6 +5,12 @@
 //! `storage_full`) answer with a generic sentence; the detail goes to the log with the
 //! request id. Errors are mapped by what the caller should do: 503 and 507 mean "retry
 //! later" (with `Retry-After`), 500 never does.
+//!
+//! Building an error has no side effect: the server's faults (storage unavailable or full,
+//! integrity failures, bugs, overload) are logged and counted once, by
+//! [`ApiError::report`], when the error is answered ([`IntoResponse`]) or, where it is not
+//! answered as JSON (a web page, a stream that ends, a webhook worker), by the code that
+//! handles it.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -23,6 +29,28 @@ pub struct ApiError {
     pub errors: Vec<FieldErrorBody>,
     /// For 429 and some 503s: seconds to wait.
     pub retry_after: Option<u64>,
+    /// The server's fault behind a 5xx, with its detail for the server's log (never sent):
+    /// reported once by [`ApiError::report`].
+    fault: Option<Box<(Fault, String)>>,
+}
+
+/// A fault of the server's, by how it is logged and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Storage cannot serve right now.
+    Unavailable,
+    /// The disk is full.
+    StorageFull,
+    /// Stored data failed a check.
+    Integrity,
+    /// A stored record failed its checksum or decoding in the store.
+    StorageCorrupt,
+    /// The store refused a commit that contradicts it (a bug).
+    StorageConflict,
+    /// A bug or an unexpected failure.
+    Internal,
+    /// More ingest than can be committed in time.
+    Overloaded,
 }
 
 impl ApiError {
@@ -34,6 +62,47 @@ impl ApiError {
             events: Vec::new(),
             errors: Vec::new(),
             retry_after: None,
+            fault: None,
+        }
+    }
+
+    fn with_fault(mut self, fault: Fault, detail: impl std::fmt::Display) -> Self {
+        self.fault = Some(Box::new((fault, detail.to_string())));
+        self
+    }
+
+    /// Logs and counts the server's fault behind this error, once (later calls do nothing):
+    /// [`IntoResponse`] calls it; code that handles an error otherwise (a page, the end of a
+    /// stream) calls it itself.
+    pub fn report(&mut self) {
+        let Some((fault, detail)) = self.fault.take().map(|fault| *fault) else {
+            return;
+        };
+        let faults = &crate::metrics::FAULTS;
+        match fault {
+            Fault::Unavailable => {
+                tracing::error!(%detail, "storage unavailable");
+                faults.storage_unavailable.fetch_add(1, Relaxed);
+            }
+            Fault::StorageFull => {
+                tracing::error!(%detail, "storage full");
+                faults.storage_full.fetch_add(1, Relaxed);
+            }
+            Fault::Integrity | Fault::StorageCorrupt => {
+                tracing::error!(target: "veritrail::integrity", %detail, "integrity failure: stored data does not verify");
+                faults.integrity.fetch_add(1, Relaxed);
+                if fault == Fault::StorageCorrupt {
+                    faults.storage_corrupt.fetch_add(1, Relaxed);
+                }
+            }
+            Fault::StorageConflict => {
+                tracing::error!(%detail, "internal error");
+                faults.storage_conflict.fetch_add(1, Relaxed);
+            }
+            Fault::Internal => tracing::error!(%detail, "internal error"),
+            Fault::Overloaded => {
+                faults.overloaded.fetch_add(1, Relaxed);
+            }
         }
     }
 
@@ -72,74 +141,68 @@ impl ApiError {
         )
     }
 
-    /// Storage cannot serve right now: 503, and the detail is logged.
+    /// Storage cannot serve right now: 503 (the detail is for the server's log).
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "storage unavailable");
-        crate::metrics::FAULTS
-            .storage_unavailable
-            .fetch_add(1, Relaxed);
         let mut err = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             error_codes::UNAVAILABLE,
             "storage is unavailable right now; retry later (retrying an ingest with the same event ids is safe)",
         );
         err.retry_after = Some(1);
-        err
+        err.with_fault(Fault::Unavailable, detail)
     }
 
     /// The server is taking in as much as it can process in time: 503 `overloaded` with
     /// `Retry-After`; nothing of the request was stored.
     pub fn overloaded(message: impl Into<String>) -> Self {
-        crate::metrics::FAULTS.overloaded.fetch_add(1, Relaxed);
         let mut err = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             error_codes::OVERLOADED,
             message,
         );
         err.retry_after = Some(1);
-        err
+        err.with_fault(Fault::Overloaded, "")
     }
 
     /// The disk is full: 507; nothing of the request was stored, and a retry with the same
     /// event ids is safe once space is back.
     pub fn storage_full(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "storage full");
-        crate::metrics::FAULTS.storage_full.fetch_add(1, Relaxed);
         let mut err = Self::new(
             StatusCode::INSUFFICIENT_STORAGE,
             error_codes::STORAGE_FULL,
             "the server's disk is full: nothing of this request was stored; retry later with the same event ids",
         );
         err.retry_after = Some(10);
-        err
+        err.with_fault(Fault::StorageFull, detail)
     }
 
     /// Stored data failed a check (a checksum, a decoding, a proof that does not fold to the
-    /// signed root): 500, never the damaged data. The detail is logged as an integrity
-    /// error and counted (`veritrail_integrity_failures_total`).
+    /// signed root): 500, never the damaged data. Reported as an integrity error and
+    /// counted (`veritrail_integrity_failures_total`).
     pub fn integrity(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(target: "veritrail::integrity", %detail, "integrity failure: stored data does not verify");
-        crate::metrics::FAULTS.integrity.fetch_add(1, Relaxed);
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             error_codes::INTEGRITY_ERROR,
             "stored data failed its integrity check, so it is not served; the server's log has the detail under this request id",
         )
+        .with_fault(Fault::Integrity, detail)
     }
 
-    /// A bug or an unexpected failure: 500 with a generic message; the detail is logged.
+    /// A bug or an unexpected failure: 500 with a generic message (the detail is for the
+    /// server's log).
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             error_codes::INTERNAL,
             "internal error; the server's log has the detail under this request id",
         )
+        .with_fault(Fault::Internal, detail)
     }
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        self.report();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -211,14 +274,10 @@ impl From<veritrail_ledger::StoreError> for ApiError {
             }
             StoreError::Unavailable(_) | StoreError::Injected => ApiError::unavailable(err),
             StoreError::Corrupt(_) => {
-                crate::metrics::FAULTS.storage_corrupt.fetch_add(1, Relaxed);
-                ApiError::integrity(err)
+                ApiError::integrity("").with_fault(Fault::StorageCorrupt, err)
             }
             StoreError::Conflict { .. } => {
-                crate::metrics::FAULTS
-                    .storage_conflict
-                    .fetch_add(1, Relaxed);
-                ApiError::internal(err)
+                ApiError::internal("").with_fault(Fault::StorageConflict, err)
             }
             StoreError::NotFound(what) => ApiError::not_found(what),
         }
@@ -284,6 +343,39 @@ mod tests {
     use veritrail_ledger::StoreError;
 
     use super::*;
+
+    #[test]
+    fn a_fault_is_counted_once_when_it_is_answered_not_when_it_is_built() {
+        let faults = &crate::metrics::FAULTS;
+        let (integrity, corrupt) = (
+            faults.integrity.load(Relaxed),
+            faults.storage_corrupt.load(Relaxed),
+        );
+        let mut err = ApiError::from(StoreError::Corrupt("a crc does not match".into()));
+        assert_eq!(
+            faults.integrity.load(Relaxed),
+            integrity,
+            "built, not counted"
+        );
+        err.report();
+        err.report();
+        assert_eq!(
+            faults.integrity.load(Relaxed),
+            integrity + 1,
+            "reported once"
+        );
+        assert_eq!(faults.storage_corrupt.load(Relaxed), corrupt + 1);
+        let answer = err.into_response();
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            faults.integrity.load(Relaxed),
+            integrity + 1,
+            "answered after a report: not counted again"
+        );
+        let _ = ApiError::internal("a bug").into_response();
+        let _ = ApiError::unavailable("the disk is gone").into_response();
+        assert_eq!(faults.integrity.load(Relaxed), integrity + 1);
+    }
 
     #[test]
     fn storage_errors_answer_by_what_the_caller_should_do() {

@@ -128,7 +128,8 @@ impl Tail {
             match self.read_page().await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(err) => {
+                Err(mut err) => {
+                    err.report();
                     tracing::warn!(error = %err.message, "live tail ended: the search failed");
                     return None;
                 }

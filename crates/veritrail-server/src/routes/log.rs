@@ -282,7 +282,10 @@ impl Export {
                 })
             })
             .await
-            .map_err(|err| std::io::Error::other(err.message))?;
+            .map_err(|mut err| {
+                err.report();
+                std::io::Error::other(err.message)
+            })?;
         let (n, bytes) = chunk;
         if n == 0 {
             return Err(std::io::Error::other(
@@ -303,8 +306,9 @@ fn export_chunk(
     want: usize,
 ) -> Result<(usize, Vec<u8>), std::io::Error> {
     let io = |err: veritrail_ledger::StoreError| {
-        tracing::error!(%err, "export failed");
-        std::io::Error::other(err.to_string())
+        let mut err = ApiError::from(err);
+        err.report();
+        std::io::Error::other(err.message)
     };
     let records = ledger
         .store()
@@ -318,10 +322,11 @@ fn export_chunk(
     for (i, (record, hash)) in records.iter().zip(&hashes).enumerate() {
         if veritrail_core::merkle::leaf_hash(record) != *hash {
             // Never served: the export ends here, and the verifier reports it short.
-            let err = ApiError::integrity(format!(
+            let mut err = ApiError::integrity(format!(
                 "tenant {tenant}: the record at seq {} does not hash to its stored leaf hash",
                 from + i as u64
             ));
+            err.report();
             return Err(std::io::Error::other(err.message));
         }
         let line = ExportLine {

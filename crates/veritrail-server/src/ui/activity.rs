@@ -245,8 +245,8 @@ pub(super) async fn activity(
                 status = err.status;
                 problem = Some(err.message);
             }
-            Err(err) => {
-                tracing::error!(error = %err.message, "the Activity page could not read the log");
+            Err(mut err) => {
+                err.report();
                 status = StatusCode::SERVICE_UNAVAILABLE;
                 problem = Some(UNREADABLE.to_owned());
             }

@@ -35,8 +35,8 @@ pub(super) struct EntryView {
 pub(super) async fn catalog(State(state): State<AppState>, session: Session) -> Response {
     let catalogs = match state.catalogs().effective(state.control(), &session.tenant) {
         Ok(catalogs) => catalogs,
-        Err(err) => {
-            tracing::error!(error = %err.message, "the catalog page could not read the catalogs");
+        Err(mut err) => {
+            err.report();
             return problem_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 UNAVAILABLE,

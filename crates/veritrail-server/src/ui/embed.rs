@@ -111,7 +111,8 @@ pub(super) async fn use_token(
             Ok(event) => crate::audit::record(state, &tenant, event).await,
             Err(err) => Err(err),
         };
-        if recorded.is_err() {
+        if let Err(mut err) = recorded {
+            err.report();
             state.embed_uses().forget(&claims.id, minute);
             return Err(embed_refused(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -178,11 +179,12 @@ pub(super) async fn embed_record(
     let shown = match found {
         Ok(Some(shown)) => shown,
         Ok(None) => return missing(),
-        Err(err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+        Err(mut err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+            err.report();
             return damaged(true);
         }
-        Err(err) => {
-            tracing::error!(error = %err.message, "the embedded view could not read the log");
+        Err(mut err) => {
+            err.report();
             return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
         }
     };
@@ -223,8 +225,8 @@ pub(super) async fn embed(
                 Err(err) if err.status == StatusCode::BAD_REQUEST => {
                     (View::default(), Some(err.message))
                 }
-                Err(err) => {
-                    tracing::error!(error = %err.message, "the embedded view could not read the log");
+                Err(mut err) => {
+                    err.report();
                     return embed_refused(StatusCode::SERVICE_UNAVAILABLE, UNREADABLE);
                 }
             }

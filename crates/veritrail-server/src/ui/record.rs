@@ -68,11 +68,12 @@ pub(super) async fn record(
                 "This tenant's log has no event with that seq.",
             );
         }
-        Err(err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+        Err(mut err) if err.code == veritrail_api::error_codes::INTEGRITY_ERROR => {
+            err.report();
             return damaged(false);
         }
-        Err(err) => {
-            tracing::error!(error = %err.message, "the record page could not read the log");
+        Err(mut err) => {
+            err.report();
             return unreadable();
         }
     };

@@ -114,8 +114,9 @@ impl Worker {
             let progress = *self.shared.progress.lock().expect("progress lock");
             let next = match self.next(&row, progress, window_closable).await {
                 Ok(next) => next,
-                Err(error) => {
-                    tracing::warn!(subscription = %row.id, %error, "webhook: cannot read the ledger; retrying");
+                Err(mut error) => {
+                    error.report();
+                    tracing::warn!(subscription = %row.id, error = %error.message, "webhook: cannot read the ledger; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -193,7 +194,8 @@ impl Worker {
             .await;
         let messages = match messages {
             Ok(messages) => messages,
-            Err(error) => {
+            Err(mut error) => {
+                error.report();
                 tracing::warn!(subscription = %row.id, error = %error.message, "webhook: a redelivery could not be computed; it is dropped");
                 return;
             }
@@ -235,7 +237,7 @@ impl Worker {
         row: &Arc<SubscriptionRow>,
         progress: Progress,
         window_closable: bool,
-    ) -> Result<Next, String> {
+    ) -> Result<Next, ApiError> {
         let state = self.state.clone();
         let tenant = self.tenant.clone();
         let row = Arc::clone(row);
@@ -243,7 +245,7 @@ impl Worker {
             compute(&state, &tenant, &row, progress.unit_start, window_closable)
         })
         .await
-        .map_err(|err| err.to_string())?
+        .map_err(ApiError::internal)?
     }
 
     /// Delivers one message, retrying with backoff until a 2xx, or until the subscription
@@ -306,12 +308,13 @@ impl Worker {
     }
 
     async fn disable(&self, row: &SubscriptionRow, reason: &str) {
-        if let Err(error) = self
+        if let Err(mut error) = self
             .state
             .webhooks()
             .disable(&self.state, &row.tenant, &row.id, reason)
             .await
         {
+            error.report();
             tracing::error!(subscription = %row.id, error = %error.message, "webhook: cannot disable the subscription");
         }
     }
@@ -339,6 +342,21 @@ pub(crate) fn backoff(config: &crate::config::Webhooks, retry: u32) -> Duration 
     Duration::from_millis(half + jitter)
 }
 
+/// The filter and grouping of a stored subscription, checked when it was created: one that
+/// no longer parses is a fault of the server's (500), not the caller's.
+fn stored_rules(row: &SubscriptionRow) -> Result<(Matcher, Grouping), ApiError> {
+    let matcher = Matcher::new(&row.filter).map_err(|err| {
+        ApiError::internal(format!("subscription {}: its stored filter: {err}", row.id))
+    })?;
+    let grouping = Grouping::parse(&row.grouping).map_err(|err| {
+        ApiError::internal(format!(
+            "subscription {}: its stored grouping: {err}",
+            row.id
+        ))
+    })?;
+    Ok((matcher, grouping))
+}
+
 /// Computes the unit that starts at `from`.
 fn compute(
     state: &AppState,
@@ -346,20 +364,15 @@ fn compute(
     row: &SubscriptionRow,
     from: u64,
     window_closable: bool,
-) -> Result<Next, String> {
-    let matcher = Matcher::new(&row.filter)?;
-    let grouping = Grouping::parse(&row.grouping)?;
+) -> Result<Next, ApiError> {
+    let (matcher, grouping) = stored_rules(row)?;
     let shape = Shape::of(row);
     let ledger = state.ledger();
-    let size = ledger.size(tenant).map_err(|err| err.to_string())?;
+    let size = ledger.size(tenant)?;
     if from >= size {
         return Ok(Next::Idle);
     }
-    let read = |at: u64| -> Result<Vec<Record>, String> {
-        ledger
-            .records(tenant, at, CHUNK)
-            .map_err(|err| err.to_string())
-    };
+    let read = |at: u64| ledger.records(tenant, at, CHUNK);
     if grouping == Grouping::EverySingle {
         let records = read(from)?;
         let end = from + records.len() as u64;
@@ -422,25 +435,23 @@ pub(crate) fn window_messages(
     tenant: &TenantId,
     row: &SubscriptionRow,
     seq: u64,
-) -> Result<(Vec<Message>, u64), String> {
-    let matcher = Matcher::new(&row.filter)?;
-    let grouping = Grouping::parse(&row.grouping)?;
+) -> Result<(Vec<Message>, u64), ApiError> {
+    let (matcher, grouping) = stored_rules(row)?;
     let shape = Shape::of(row);
     let ledger = state.ledger();
-    let size = ledger.size(tenant).map_err(|err| err.to_string())?;
-    let read_one = |at: u64| -> Result<Record, String> {
+    let size = ledger.size(tenant)?;
+    let read_one = |at: u64| -> Result<Record, ApiError> {
         ledger
-            .records(tenant, at, 1)
-            .map_err(|err| err.to_string())?
+            .records(tenant, at, 1)?
             .pop()
-            .ok_or_else(|| format!("no record {at}"))
+            .ok_or_else(|| ApiError::internal(format!("the log has no record {at} below its size")))
     };
     let record = read_one(seq)?;
     let Some((start, end)) = grouping.window_of(&record) else {
         return Ok((vec![shape.message(&record, 1, None)], seq + 1));
     };
     // The first seq in `lo..hi` received at or after `time` (`hi` if none).
-    let first_at = |mut lo: u64, mut hi: u64, time: i64| -> Result<u64, String> {
+    let first_at = |mut lo: u64, mut hi: u64, time: i64| -> Result<u64, ApiError> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if read_one(mid)?.received_at().unix_nanos() >= time {
@@ -457,9 +468,7 @@ pub(crate) fn window_messages(
     let mut at = lo;
     while at < hi {
         let limit = usize::try_from((hi - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let records = ledger
-            .records(tenant, at, limit)
-            .map_err(|err| err.to_string())?;
+        let records = ledger.records(tenant, at, limit)?;
         if records.is_empty() {
             break;
         }
@@ -598,8 +607,7 @@ pub(crate) fn redelivery_messages(
     redelivery: &Redelivery,
 ) -> Result<Vec<Message>, ApiError> {
     let (from, to, only) = (redelivery.from, redelivery.to, redelivery.only.as_deref());
-    let matcher = Matcher::new(&row.filter).map_err(ApiError::internal)?;
-    let grouping = Grouping::parse(&row.grouping).map_err(ApiError::internal)?;
+    let (matcher, grouping) = stored_rules(row)?;
     let shape = Shape::of(row);
     let mut messages = Vec::new();
     let mut at = from;
@@ -624,8 +632,7 @@ pub(crate) fn redelivery_messages(
                 // The groups of the record's window, as they were sent: those whose first
                 // event is in the range.
                 Grouping::Window(_) => {
-                    let (window, after) = window_messages(state, tenant, row, record.seq())
-                        .map_err(ApiError::internal)?;
+                    let (window, after) = window_messages(state, tenant, row, record.seq())?;
                     messages.extend(window.into_iter().filter(|message| {
                         (from..=to).contains(&message.seq) && only.is_none_or(|id| id == message.id)
                     }));
