@@ -18,6 +18,17 @@
 //! - `overload` (and `overload-check`): batched ingest at three times what the server
 //!   sustains, against a running `veritrail serve` (see `scripts/bench-overload`): answer
 //!   latencies, refusals, memory, recovery, and durability across a kill -9.
+//!
+//! # Layout
+//!
+//! - This file: the flags, and the ledger's own runs (`batch`, `concurrent`, `verify`).
+//! - `synth`: the events and queries, the same for veritrail and PostgreSQL.
+//! - `http`: the veritrail side of `http` (a lean keep-alive client, set-up, phases).
+//! - `load`: the measured phases: N connections, requests back to back, bounded.
+//! - `activity`: the Activity page's requests, as a signed-in browser makes them.
+//! - `pg`: the PostgreSQL baseline. `report`: the Markdown tables.
+//! - `webhooks`: webhook delivery and live-tail lag.
+//! - `overload`: three times the sustainable load, and what the server does with it.
 
 #![allow(
     clippy::print_stdout,

@@ -10,6 +10,10 @@
 //!   consistency proofs (generated from stored node hashes, and verified).
 //! - [`checkpoint`]: the C2SP `tlog-checkpoint` body.
 //! - [`note`]: C2SP `signed-note` signing and verification with Ed25519.
+//! - [`catalog`]: event catalogs (the `veritrail-catalog/v1` document, its checks, the
+//!   summary templates, and a tenant's catalogs applied to an event).
+//! - [`webhook`]: Standard Webhooks secrets and signatures, and the notification bodies.
+//! - `json_out`: a record's JSON view written straight into a buffer.
 
 pub mod canonical_json;
 pub mod catalog;

@@ -1,23 +1,31 @@
 //! veritrail's HTTP service: the only crate that knows HTTP.
 //!
+//! [`Server`] opens the data directory (ledger, control plane, search index), starts the
+//! indexer, and serves [`Server::router`] until a shutdown signal, then finishes in-flight
+//! requests and the ledger's queue. Handlers (in [`routes`] and [`ui`]) speak HTTP; the
+//! service modules beside them do the work.
+//!
 //! # Layout
 //!
-//! - [`Server`]: opens the data directory (ledger, control plane, search index), starts the
-//!   indexer, and serves [`Server::router`] until a shutdown signal, then finishes in-flight
-//!   requests and the ledger's queue.
-//! - [`config`]: defaults, TOML file, `VERITRAIL_*` environment.
-//! - [`control`]: tenants and API keys (`control.redb`).
-//! - [`auth`]: the role rules, in one place. [`ratelimit`]: per-key token buckets.
-//! - [`limits`]: what one key or tenant may hold at once (blocking threads, streams);
-//!   [`conn`]: the accept loop and what each connection is held to (header and write
-//!   deadlines, connection count).
-//! - [`routes`]: the handlers; [`openapi`]: the generated spec and Swagger UI.
-//! - [`indexer`]: keeps the search index caught up with the ledger.
+//! - [`routes`]: the API's handlers and their table; [`openapi`]: Swagger UI and the spec.
+//! - [`ui`]: the web UI (sign-in, the Activity page, the embedded view).
+//! - [`extract`]: the extractors that answer bad requests with the API's errors.
+//! - [`error`]: `ApiError`, the one error type, mapped by what the caller should do.
+//! - [`auth`]: the role rules, in one place; [`viewer`]: viewer tokens.
+//! - [`params`]: the filters, cursors and flags the API and the UI share.
+//! - [`ingest`]: a body to validated events, through the catalogs, into the ledger.
+//! - [`records`]: checked records and search pages; [`proofs`]: checkpoints and proofs.
+//! - [`tail`]: the live tail (Server-Sent Events).
+//! - [`catalogs`]: the shared catalogs and each tenant's effective ones.
+//! - [`control`]: tenants, API keys, settings (`control.redb`).
 //! - [`audit`]: the service's own audit events, written to each tenant's log.
-//! - [`metrics`]: Prometheus text at `/metrics`. [`error`]: `ApiError`, the one error type.
-//! - [`demo`]: the demo tenant of `veritrail serve --demo`.
+//! - [`config`]: defaults, TOML file, `VERITRAIL_*` environment.
+//! - [`conn`]: the accept loop and what each connection is held to.
+//! - [`limits`]: what one key or tenant may hold at once; [`ratelimit`]: token buckets.
+//! - [`indexer`]: keeps the search index caught up with the ledger.
 //! - [`webhooks`]: webhook subscriptions and their delivery from the ledger.
-//! - [`ui`]: the web UI (sign-in, the Activity page).
+//! - [`metrics`]: Prometheus text at `/metrics`. [`clock`]: the wall clock, in one place.
+//! - [`demo`]: the demo tenant of `veritrail serve --demo`.
 
 pub mod audit;
 pub mod auth;

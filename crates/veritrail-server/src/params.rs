@@ -79,41 +79,36 @@ pub struct Filters<'a> {
     q: Option<&'a str>,
 }
 
+/// The [`Filters`] of parameters that carry the filter fields under their names (a search's,
+/// a count's).
+macro_rules! filters_of {
+    ($params:expr) => {
+        Filters {
+            event_type: $params.event_type.as_deref(),
+            category: $params.category.as_deref(),
+            code: $params.code.as_deref(),
+            name: $params.name.as_deref(),
+            actor: $params.actor.as_deref(),
+            target: $params.target.as_deref(),
+            outcome: $params.outcome.as_deref(),
+            correlation_id: $params.correlation_id.as_deref(),
+            id: $params.id.as_deref(),
+            from: $params.from.as_deref(),
+            to: $params.to.as_deref(),
+            q: $params.q.as_deref(),
+        }
+    };
+}
+
 impl<'a> Filters<'a> {
     /// The filters of a search (or of the live tail, which takes the same parameters).
     pub fn of_search(params: &'a SearchParams) -> Self {
-        Self {
-            event_type: params.event_type.as_deref(),
-            category: params.category.as_deref(),
-            code: params.code.as_deref(),
-            name: params.name.as_deref(),
-            actor: params.actor.as_deref(),
-            target: params.target.as_deref(),
-            outcome: params.outcome.as_deref(),
-            correlation_id: params.correlation_id.as_deref(),
-            id: params.id.as_deref(),
-            from: params.from.as_deref(),
-            to: params.to.as_deref(),
-            q: params.q.as_deref(),
-        }
+        filters_of!(params)
     }
 
     /// The filters of a count.
     pub fn of_count(params: &'a CountParams) -> Self {
-        Self {
-            event_type: params.event_type.as_deref(),
-            category: params.category.as_deref(),
-            code: params.code.as_deref(),
-            name: params.name.as_deref(),
-            actor: params.actor.as_deref(),
-            target: params.target.as_deref(),
-            outcome: params.outcome.as_deref(),
-            correlation_id: params.correlation_id.as_deref(),
-            id: params.id.as_deref(),
-            from: params.from.as_deref(),
-            to: params.to.as_deref(),
-            q: params.q.as_deref(),
-        }
+        filters_of!(params)
     }
 
     /// The search index's query.

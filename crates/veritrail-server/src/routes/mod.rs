@@ -5,10 +5,13 @@
 //! outside `routes/` names a handler but this module's [`table`] and [`ApiDoc`] (the tidy
 //! test checks both).
 //!
+//! # Layout
+//!
 //! - [`events`]: ingest, search, count, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
 //! - [`admin`]: tenants, keys, who-am-I.
-//! - [`activity`]: the Activity page's settings. [`viewer`]: viewer tokens.
+//! - [`activity`]: the Activity page's settings.
+//! - [`viewer`]: viewer tokens.
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`stream`]: the live tail (Server-Sent Events).

@@ -19,10 +19,16 @@
 //! default; turning it off ends their sessions). Publisher keys, and the server admin's, get
 //! a page saying why not.
 //!
-//! **Files.** `session.rs` (sign-in, cookies, CSRF, the [`Sessions`] store and the `Session`
-//! extractor), `page.rs` (security headers, problem pages), `activity.rs` (the Activity page
-//! and live mode), `histogram.rs`, `record.rs`, `embed.rs` (the embedded view),
-//! `catalog.rs`, `integrity.rs`, `assets.rs`.
+//! # Layout
+//!
+//! - `session`: sign-in, cookies, CSRF, the [`Sessions`] store and the `Session` extractor.
+//! - `page`: the security headers every page carries, and the problem pages.
+//! - `activity`: the Activity page (filters, table, operations) and its live mode.
+//! - `histogram`: the Activity page's histogram.
+//! - `record`: a record with what the browser needs to check it.
+//! - `embed`: the embedded view of a viewer token.
+//! - `catalog`, `integrity`: the catalog and integrity pages.
+//! - `assets`: the embedded styles, scripts and icon.
 
 mod activity;
 mod assets;

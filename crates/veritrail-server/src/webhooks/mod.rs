@@ -1,10 +1,14 @@
 //! Webhook notifications: subscriptions, and their durable at-least-once delivery from the
 //! ledger.
 //!
+//! # Layout
+//!
 //! - [`store`]: `webhooks.redb` (subscriptions with their secrets, progress, attempts).
 //! - [`message`]: which records a subscription sends and the messages they make.
 //! - [`net`]: where deliveries may go (the SSRF guard) and the HTTP client.
 //! - `worker`: one task per subscription, delivering in order with retries.
+//!
+//! # Delivery
 //!
 //! **Delivery is driven by the ledger**, not by ingest: each subscription's progress is a
 //! point in its tenant's log, so events appended while a receiver is down, or while the
