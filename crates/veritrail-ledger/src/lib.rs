@@ -34,5 +34,5 @@ pub use ledger::{
     AppendError, CheckedConsistency, CheckedInclusion, Ledger, LedgerConfig, LedgerStats,
     ReadError, Receipt,
 };
-pub use memory::{Fault, MemoryStore};
+pub use memory::{InjectedFault, MemoryStore};
 pub use store::{LedgerStore, StoreError};

@@ -3,8 +3,9 @@
 //! It keeps the same contract as the embedded store, and so passes the same conformance
 //! suite, but nothing survives the process. A test can make the next commits fail in the
 //! two ways a real disk fails (Sunlight's memory backend does the same):
-//! [`Fault::FailNotPersist`] (the write never happened) and [`Fault::FailButPersist`] (the
-//! write happened, but the caller was told it failed).
+//! [`InjectedFault::FailNotPersist`] (the write never happened) and
+//! [`InjectedFault::FailButPersist`] (the write happened, but the caller was told it
+//! failed).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,9 +17,10 @@ use crate::store::{
     CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
 };
 
-/// A failure to inject into a coming commit.
+/// A failure to inject into a coming commit (not to be confused with
+/// [`verify::Fault`](crate::verify::Fault), damage the verifier found).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub enum InjectedFault {
     /// The commit returns an error and stores nothing.
     FailNotPersist,
     /// The commit stores the whole batch, then returns an error.
@@ -34,7 +36,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     logs: HashMap<TenantId, TenantLog>,
-    faults: VecDeque<Fault>,
+    faults: VecDeque<InjectedFault>,
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +54,7 @@ impl MemoryStore {
     }
 
     /// Makes the next commit (after any already queued faults) fail this way.
-    pub fn inject(&self, fault: Fault) {
+    pub fn inject(&self, fault: InjectedFault) {
         self.lock().faults.push_back(fault);
     }
 
@@ -82,7 +84,7 @@ impl LedgerStore for MemoryStore {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let fault = inner.faults.pop_front();
-        if fault == Some(Fault::FailNotPersist) {
+        if fault == Some(InjectedFault::FailNotPersist) {
             return Err(StoreError::Injected);
         }
         for append in &batch.tenants {
@@ -124,7 +126,7 @@ impl LedgerStore for MemoryStore {
             log.checkpoint = Some(Arc::clone(&append.checkpoint));
         }
         match fault {
-            Some(Fault::FailButPersist) => Err(StoreError::Injected),
+            Some(InjectedFault::FailButPersist) => Err(StoreError::Injected),
             _ => Ok(()),
         }
     }

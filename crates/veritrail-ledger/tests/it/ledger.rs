@@ -11,7 +11,7 @@ use veritrail_core::record::Record;
 use veritrail_ledger::conformance::{test_event, test_signer};
 use veritrail_ledger::store::{CommitBatch, TenantState};
 use veritrail_ledger::{
-    AppendError, Fault, Ledger, LedgerConfig, LedgerStore, MemoryStore, Receipt, StoreError,
+    AppendError, InjectedFault, Ledger, LedgerConfig, LedgerStore, MemoryStore, Receipt, StoreError,
 };
 
 use crate::support::{open_embedded, start, tenant};
@@ -223,7 +223,7 @@ fn a_failed_commit_that_stored_nothing_is_an_error_and_the_log_goes_on() {
     ledger
         .append_blocking(acme.clone(), events(0, 3, true))
         .unwrap();
-    store.inject(Fault::FailNotPersist);
+    store.inject(InjectedFault::FailNotPersist);
     let err = ledger
         .append_blocking(acme.clone(), events(3, 2, true))
         .unwrap_err();
@@ -251,7 +251,7 @@ fn a_failed_commit_that_was_stored_is_found_again_by_a_retry_with_the_same_ids()
     ledger
         .append_blocking(acme.clone(), events(0, 3, true))
         .unwrap();
-    store.inject(Fault::FailButPersist);
+    store.inject(InjectedFault::FailButPersist);
     let err = ledger
         .append_blocking(acme.clone(), events(3, 2, true))
         .unwrap_err();
