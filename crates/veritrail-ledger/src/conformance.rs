@@ -1,4 +1,5 @@
-//! The conformance suite of [`LedgerStore`]: the contract written on the trait, as tests.
+//! The conformance suite of [`LedgerStore`]: the contract written on the trait, as tests
+//! (feature `testing`).
 //!
 //! Every backend runs [`run_all`] from its own tests with a [`Harness`] that can open the
 //! store again over the same data (a "restart"). The embedded and in-memory stores do; a

@@ -1,4 +1,4 @@
-//! An in-memory [`LedgerStore`] for tests, with injectable faults.
+//! An in-memory [`LedgerStore`] for tests (feature `testing`), with injectable faults.
 //!
 //! It keeps the same contract as the embedded store, and so passes the same conformance
 //! suite, but nothing survives the process. A test can make the next commits fail in the

@@ -3,9 +3,9 @@
 //! The sequencer inside [`Ledger`](crate::Ledger) is the only writer. It decides sequence numbers,
 //! computes leaf and node hashes and signs checkpoints; a store only keeps what it is
 //! given, durably and atomically, and serves it back. That split keeps every backend small
-//! and lets one conformance suite ([`crate::conformance`]) hold them all to the same
-//! contract: the embedded [`EmbeddedStore`](crate::EmbeddedStore), the in-memory
-//! [`MemoryStore`](crate::MemoryStore) and, later, PostgreSQL.
+//! and lets one conformance suite (`conformance`, feature `testing`) hold them all to the
+//! same contract: the embedded [`EmbeddedStore`](crate::EmbeddedStore), the in-memory
+//! `MemoryStore` of the tests (feature `testing`) and, later, PostgreSQL.
 
 use std::sync::Arc;
 
@@ -72,7 +72,9 @@ pub enum StoreError {
     /// A read beyond the end of a log, or of an unknown tenant.
     #[error("{0}")]
     NotFound(String),
-    /// A fault injected by a test (the in-memory store only).
+    /// A fault injected by a test (`MemoryStore`, feature `testing`, only; no shipped store
+    /// returns it). The variant exists without the feature too, so that a `match` on
+    /// `StoreError` compiles the same with and without it.
     #[error("injected fault")]
     Injected,
 }
