@@ -3,7 +3,38 @@
 //!
 //! Every backend runs [`run_all`] from its own tests with a [`Harness`] that can open the
 //! store again over the same data (a "restart"). The embedded and in-memory stores do; a
-//! PostgreSQL store must pass it unchanged. Failures panic with a message naming the rule.
+//! PostgreSQL store must pass it unchanged. Each test is named after the rule it checks
+//! and quotes it; `run_all` prints the name before it runs the test, so a failure's output
+//! names the rule.
+//!
+//! # The contract's rules and their tests
+//!
+//! The rules listed under "Contract" on [`LedgerStore`]:
+//!
+//! | Rule | Test |
+//! |---|---|
+//! | **Durable on return** | `commits_are_durable_when_they_return` (across a restart) |
+//! | **Atomic** | `a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing` (a refused commit) |
+//! | **Append-only** | `a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing` |
+//! | **Read your commits** | `every_read_sees_a_commit_once_it_returns` |
+//! | Reads are served concurrently with a commit in progress | not here (see below) |
+//!
+//! The promises of the trait's methods:
+//!
+//! | Method | Test |
+//! |---|---|
+//! | `load`, `size`, `checkpoint`, `find_event_ids`, `read_records` of a tenant with no log | `an_unknown_tenant_reads_as_an_empty_log` |
+//! | `find_event_ids`: the seq of each committed id, `None` where the tenant has no such id | `event_ids_are_found_at_their_seq_within_their_tenant` |
+//! | `read_records`: up to `limit` records from `from_seq`, in seq order | `read_records_returns_up_to_limit_records_from_from_seq` |
+//! | `read_nodes`: hashes of complete nodes, in the order asked | `stored_nodes_prove_inclusion_and_consistency` |
+//! | `read_nodes`: `NotFound` for a node that is not complete yet | `a_node_not_complete_yet_is_not_found` |
+//! | `checkpoint`: the latest signed checkpoint | `the_checkpoint_is_the_latest_signed_one` |
+//!
+//! What a [`Harness`] cannot reach is tested elsewhere, for the embedded store: atomicity
+//! and durability across a crash and a power cut (`tests/it/crash.rs`,
+//! `tests/it/powercut.rs`), and a commit that fails but persists (`tests/it/ledger.rs`,
+//! with [`MemoryStore`](crate::MemoryStore)'s injected faults). Reads concurrent with a
+//! commit, and reads that never see part of a batch, are not tested by the suite.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,12 +55,28 @@ pub trait Harness {
     fn open(&mut self) -> Self::Store;
 }
 
-/// Runs every rule against fresh harnesses from `new_harness`.
+/// Runs every rule's test, each against a fresh harness from `new_harness`.
 pub fn run_all<H: Harness>(mut new_harness: impl FnMut() -> H) {
-    empty_store_has_nothing(&mut new_harness());
-    commits_are_read_back_and_survive_a_restart(&mut new_harness());
-    conflicting_appends_store_nothing(&mut new_harness());
-    proofs_from_stored_nodes_verify(&mut new_harness());
+    // Each rule's name goes to stderr before its test runs: a failure's output names it.
+    macro_rules! run {
+        ($($rule:ident),+ $(,)?) => {$(
+            eprintln!("conformance rule: {}", stringify!($rule));
+            $rule(&mut new_harness());
+        )+};
+    }
+    run!(
+        // The contract's rules.
+        commits_are_durable_when_they_return,
+        a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing,
+        every_read_sees_a_commit_once_it_returns,
+        // The methods' promises.
+        an_unknown_tenant_reads_as_an_empty_log,
+        event_ids_are_found_at_their_seq_within_their_tenant,
+        read_records_returns_up_to_limit_records_from_from_seq,
+        stored_nodes_prove_inclusion_and_consistency,
+        a_node_not_complete_yet_is_not_found,
+        the_checkpoint_is_the_latest_signed_one,
+    );
 }
 
 /// Builds commit batches the way the sequencer does, and remembers what it built.
@@ -188,62 +235,61 @@ fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).expect("valid tenant id")
 }
 
-fn empty_store_has_nothing<H: Harness>(harness: &mut H) {
-    let store = harness.open();
-    let acme = tenant("acme");
-    assert!(
-        store.load().expect("load").is_empty(),
-        "a new store has no logs"
-    );
-    assert_eq!(store.size(&acme).expect("size"), 0);
-    assert!(store.checkpoint(&acme).expect("checkpoint").is_none());
-    assert!(store.read_records(&acme, 0, 10).expect("read").is_empty());
-    let id = EventId::parse("evt-1").expect("id");
-    assert_eq!(
-        store.find_event_ids(&acme, &[&id]).expect("find"),
-        vec![None]
-    );
-    assert!(
-        store.read_nodes(&acme, &[NodeId::new(0, 0)]).is_err(),
-        "no node of an empty log"
-    );
+/// The `round`th of six commits the suite makes to a store: `acme` grows by
+/// `1 + 3 * round` events with ids, `globex` by 2 events without ids every other round.
+fn round_batch(builder: &mut BatchBuilder, round: usize) -> CommitBatch {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut batch = CommitBatch::default();
+    batch
+        .tenants
+        .push(builder.append(&acme, 1 + round * 3, true));
+    if round.is_multiple_of(2) {
+        batch.tenants.push(builder.append(&globex, 2, false));
+    }
+    batch
 }
 
-fn commits_are_read_back_and_survive_a_restart<H: Harness>(harness: &mut H) {
-    let (acme, globex) = (tenant("acme"), tenant("globex"));
+/// Commits the six rounds of [`round_batch`].
+fn commit_rounds(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
+    for round in 0..6 {
+        let batch = round_batch(builder, round);
+        store.commit(&batch).expect("commit");
+        builder.accept(&batch);
+    }
+}
+
+/// Grows `acme`'s log by commits of many sizes (1, 2, 5, 1, 13, 64, 7, 100), then opens
+/// the store again. Returns the reopened store and the sizes the log had (0 first).
+fn commit_many_sizes_and_restart<H: Harness>(
+    harness: &mut H,
+    builder: &mut BatchBuilder,
+) -> (H::Store, Vec<u64>) {
+    let acme = tenant("acme");
+    let store = harness.open();
+    let mut sizes = vec![0];
+    for n in [1, 2, 5, 1, 13, 64, 7, 100] {
+        let mut batch = CommitBatch::default();
+        batch.tenants.push(builder.append(&acme, n, false));
+        store.commit(&batch).expect("commit");
+        builder.accept(&batch);
+        sizes.push(builder.tree(&acme).expect("tree").size());
+    }
+    drop(store);
+    (harness.open(), sizes)
+}
+
+/// **Durable on return.** "When `commit` returns `Ok`, every record, node, event id and
+/// checkpoint of the batch survives a crash or power loss."
+///
+/// Through a [`Harness`] the suite checks it across a restart: the store is dropped and
+/// opened again over the same data, which then holds every committed batch, and the logs
+/// go on from there.
+fn commits_are_durable_when_they_return<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
     let mut builder = BatchBuilder::new();
     {
         let store = harness.open();
-        for round in 0..6 {
-            let mut batch = CommitBatch::default();
-            batch
-                .tenants
-                .push(builder.append(&acme, 1 + round * 3, true));
-            if round % 2 == 0 {
-                batch.tenants.push(builder.append(&globex, 2, false));
-            }
-            store.commit(&batch).expect("commit");
-            builder.accept(&batch);
-            builder.assert_matches(&store);
-        }
-        let ids: Vec<EventId> = ["evt-0", "evt-5", "evt-999999"]
-            .iter()
-            .map(|id| EventId::parse(id).expect("id"))
-            .collect();
-        let id_refs: Vec<&EventId> = ids.iter().collect();
-        assert_eq!(
-            store.find_event_ids(&acme, &id_refs).expect("find"),
-            vec![Some(0), Some(3), None],
-            "event ids map to their seqs (evt-1 and evt-2 went to globex, without ids)"
-        );
-        assert_eq!(
-            store.find_event_ids(&globex, &id_refs).expect("find"),
-            vec![None, None, None],
-            "event ids are per tenant"
-        );
-        let tail = store.read_records(&acme, 10, 3).expect("read");
-        assert_eq!(tail.len(), 3, "read_records honours from and limit");
-        assert_eq!(tail[0], builder.records[&acme][10]);
+        commit_rounds(&store, &mut builder);
     }
     let store = harness.open();
     builder.assert_matches(&store);
@@ -254,7 +300,15 @@ fn commits_are_read_back_and_survive_a_restart<H: Harness>(harness: &mut H) {
     builder.assert_matches(&store);
 }
 
-fn conflicting_appends_store_nothing<H: Harness>(harness: &mut H) {
+/// **Append-only.** "`commit` only extends logs: a `TenantAppend` whose `first_seq` is not
+/// the log's current size is refused with [`StoreError::Conflict`] and nothing of the
+/// batch is written."
+///
+/// Also **Atomic** for a `commit` that returned `Err`: the batch's valid append to another
+/// tenant is not stored either, and still is not after a restart.
+fn a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing<H: Harness>(
+    harness: &mut H,
+) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let mut builder = BatchBuilder::new();
     let store = harness.open();
@@ -282,20 +336,85 @@ fn conflicting_appends_store_nothing<H: Harness>(harness: &mut H) {
     builder.assert_matches(&store);
 }
 
-fn proofs_from_stored_nodes_verify<H: Harness>(harness: &mut H) {
+/// **Read your commits.** "Once `commit` returned `Ok`, every read method sees the batch."
+///
+/// After each commit: `load` (tenants, sizes, frontiers, checkpoints), `size`,
+/// `checkpoint` and `read_records` give exactly what was committed so far.
+fn every_read_sees_a_commit_once_it_returns<H: Harness>(harness: &mut H) {
+    let mut builder = BatchBuilder::new();
+    let store = harness.open();
+    for round in 0..6 {
+        let batch = round_batch(&mut builder, round);
+        store.commit(&batch).expect("commit");
+        builder.accept(&batch);
+        builder.assert_matches(&store);
+    }
+}
+
+/// The methods' promises for a tenant with no log, in a new store: `load` lists "every
+/// tenant log" (none); `size` is "0 for an unknown tenant"; `checkpoint` is "`None` for an
+/// unknown tenant"; `find_event_ids` is "`None` where the tenant has no such id";
+/// `read_records` gives "none when the log ends earlier".
+fn an_unknown_tenant_reads_as_an_empty_log<H: Harness>(harness: &mut H) {
+    let store = harness.open();
+    let acme = tenant("acme");
+    assert!(
+        store.load().expect("load").is_empty(),
+        "a new store has no logs"
+    );
+    assert_eq!(store.size(&acme).expect("size"), 0);
+    assert!(store.checkpoint(&acme).expect("checkpoint").is_none());
+    assert!(store.read_records(&acme, 0, 10).expect("read").is_empty());
+    let id = EventId::parse("evt-1").expect("id");
+    assert_eq!(
+        store.find_event_ids(&acme, &[&id]).expect("find"),
+        vec![None]
+    );
+}
+
+/// `find_event_ids`: "The seq of each committed event id, `None` where the tenant has no
+/// such id." Ids are per tenant: another tenant's id is not found.
+fn event_ids_are_found_at_their_seq_within_their_tenant<H: Harness>(harness: &mut H) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut builder = BatchBuilder::new();
+    let store = harness.open();
+    commit_rounds(&store, &mut builder);
+    let ids: Vec<EventId> = ["evt-0", "evt-5", "evt-999999"]
+        .iter()
+        .map(|id| EventId::parse(id).expect("id"))
+        .collect();
+    let id_refs: Vec<&EventId> = ids.iter().collect();
+    assert_eq!(
+        store.find_event_ids(&acme, &id_refs).expect("find"),
+        vec![Some(0), Some(3), None],
+        "event ids map to their seqs (evt-1 and evt-2 went to globex, without ids)"
+    );
+    assert_eq!(
+        store.find_event_ids(&globex, &id_refs).expect("find"),
+        vec![None, None, None],
+        "event ids are per tenant"
+    );
+}
+
+/// `read_records`: "Up to `limit` canonical records of `tenant` starting at `from_seq`, in
+/// seq order."
+fn read_records_returns_up_to_limit_records_from_from_seq<H: Harness>(harness: &mut H) {
     let acme = tenant("acme");
     let mut builder = BatchBuilder::new();
     let store = harness.open();
-    let mut sizes = vec![0];
-    for n in [1, 2, 5, 1, 13, 64, 7, 100] {
-        let mut batch = CommitBatch::default();
-        batch.tenants.push(builder.append(&acme, n, false));
-        store.commit(&batch).expect("commit");
-        builder.accept(&batch);
-        sizes.push(builder.tree(&acme).expect("tree").size());
-    }
-    drop(store);
-    let store = harness.open();
+    commit_rounds(&store, &mut builder);
+    let tail = store.read_records(&acme, 10, 3).expect("read");
+    assert_eq!(tail.len(), 3, "read_records honours from and limit");
+    assert_eq!(tail[0], builder.records[&acme][10]);
+}
+
+/// `read_nodes`: "Hashes of complete nodes of `tenant`'s tree, in the order asked." Read
+/// back after a restart, they give inclusion proofs and consistency proofs (from each size
+/// the log had after a commit) that verify against the tree the commits built.
+fn stored_nodes_prove_inclusion_and_consistency<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    let mut builder = BatchBuilder::new();
+    let (store, sizes) = commit_many_sizes_and_restart(harness, &mut builder);
     let reader = StoreReader(&store, &acme);
     let tree = builder.tree(&acme).expect("tree");
     let size = tree.size();
@@ -311,13 +430,47 @@ fn proofs_from_stored_nodes_verify<H: Harness>(harness: &mut H) {
         merkle::verify_consistency(window[0], size, &proof, &old_root, &tree.root())
             .expect("consistency proof from stored nodes verifies");
     }
+}
+
+/// `read_nodes`: "`NotFound` for a node that is not complete yet": the first leaf of a
+/// tenant with no log, and the leaf just past the end of a log.
+fn a_node_not_complete_yet_is_not_found<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    {
+        let store = harness.open();
+        assert!(
+            matches!(
+                store.read_nodes(&acme, &[NodeId::new(0, 0)]),
+                Err(StoreError::NotFound(_))
+            ),
+            "no node of an empty log"
+        );
+    }
+    let mut builder = BatchBuilder::new();
+    let (store, _) = commit_many_sizes_and_restart(harness, &mut builder);
+    let size = builder.tree(&acme).expect("tree").size();
+    assert!(
+        matches!(
+            store.read_nodes(&acme, &[NodeId::new(0, size)]),
+            Err(StoreError::NotFound(_))
+        ),
+        "a node past the end is not served"
+    );
+}
+
+/// `checkpoint`: "The latest signed checkpoint of `tenant`": after a restart, the note
+/// opens with the log key and names the log's size and root.
+fn the_checkpoint_is_the_latest_signed_one<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    let mut builder = BatchBuilder::new();
+    let (store, _) = commit_many_sizes_and_restart(harness, &mut builder);
+    let tree = builder.tree(&acme).expect("tree");
     let checkpoint = store.checkpoint(&acme).expect("checkpoint").expect("some");
     let opened = note::open(&checkpoint, &[test_signer().verifier()]).expect("signed");
     let checkpoint = Checkpoint::parse(&opened.text).expect("checkpoint body");
-    assert_eq!((checkpoint.size(), *checkpoint.root()), (size, tree.root()));
-    assert!(
-        store.read_nodes(&acme, &[NodeId::new(0, size)]).is_err(),
-        "a node past the end is not served"
+    assert_eq!(
+        (checkpoint.size(), *checkpoint.root()),
+        (tree.size(), tree.root())
     );
 }
 

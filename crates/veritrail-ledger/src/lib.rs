@@ -18,8 +18,8 @@
 //! dev-dependency):
 //!
 //! - `conformance`: the [`LedgerStore`] contract as a test suite (`run_all` over a
-//!   `Harness`), and the fixtures tests build batches with (`BatchBuilder`,
-//!   `test_signer`, `test_event`).
+//!   `Harness`), one test per rule, and the fixtures tests build batches with
+//!   (`BatchBuilder`, `test_signer`, `test_event`).
 //! - `memory`: `MemoryStore`, an in-memory store with injectable faults (`InjectedFault`).
 //! - `simfs`: a simulated disk that can lose power.
 

@@ -94,6 +94,10 @@ pub enum StoreError {
 /// - **Read your commits.** Once `commit` returned `Ok`, every read method sees the batch.
 ///   Reads never see part of a batch that is still being committed.
 /// - Reads are served concurrently with a commit in progress (`&self` everywhere).
+///
+/// The conformance suite (`conformance::run_all`, feature `testing`) checks these rules and
+/// the methods' promises below, one test named after each; its docs say which rules it
+/// cannot reach through a restart and where those are tested.
 pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every tenant log with its size, frontier and latest checkpoint.
     fn load(&self) -> Result<Vec<TenantState>, StoreError>;
