@@ -641,7 +641,7 @@ impl LedgerStore for EmbeddedStore {
             .collect();
         self.journal
             .read_entries(&entries, EntryKind::Record)
-            .map_err(StoreError::Corrupt)
+            .map_err(StoreError::from)
     }
 
     fn read_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::store::StoreError;
 use crate::vfs::{OpenMode, RealFs, Vfs, VfsFile};
 
 pub(crate) const SEGMENT_MAGIC: &[u8; 4] = b"VTLJ";
@@ -418,14 +419,20 @@ impl Journal {
 
     /// Reads the body of the entry at `pos` whose body is `body_len` bytes, checking the
     /// entry's kind and CRC.
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError::Io`] when the read fails, [`EntryError::Damaged`] when what is there
+    /// is not the entry (outside the journal, another kind or length, a bad checksum).
     pub fn read_entry(
         &self,
         pos: u64,
         body_len: usize,
         kind: EntryKind,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, EntryError> {
         let mut buf = vec![0; ENTRY_HEADER_LEN + body_len];
-        self.read_at(pos, &mut buf).map_err(|err| err.to_string())?;
+        self.read_at(pos, &mut buf)
+            .map_err(|source| EntryError::of_read(pos, source))?;
         check_entry(&buf, pos, body_len, kind)?;
         Ok(buf.split_off(ENTRY_HEADER_LEN))
     }
@@ -437,7 +444,7 @@ impl Journal {
         &self,
         entries: &[(u64, usize)],
         kind: EntryKind,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    ) -> Result<Vec<Vec<u8>>, EntryError> {
         let mut bodies = Vec::with_capacity(entries.len());
         let mut start = 0;
         while start < entries.len() {
@@ -453,7 +460,9 @@ impl Journal {
                 run_end = next_end;
                 end += 1;
             }
-            let run_len = usize::try_from(run_end - run_pos).map_err(|err| err.to_string())?;
+            let run_len = usize::try_from(run_end - run_pos).map_err(|_| {
+                EntryError::Damaged(format!("a run of entries at {run_pos} too long to read"))
+            })?;
             let mut buf = vec![0; run_len];
             if self.read_at(run_pos, &mut buf).is_err() {
                 // Not within one segment (or damaged): entry by entry, with their errors.
@@ -651,19 +660,63 @@ pub const MAX_COALESCED_READ: u64 = 1 << 20;
 
 /// Checks an entry (header and body) read from `pos` against the expected kind, body length
 /// and CRC; its body.
-fn check_entry(entry: &[u8], pos: u64, body_len: usize, kind: EntryKind) -> Result<&[u8], String> {
+fn check_entry(
+    entry: &[u8],
+    pos: u64,
+    body_len: usize,
+    kind: EntryKind,
+) -> Result<&[u8], EntryError> {
     let stored_len = u32::from_be_bytes([entry[1], entry[2], entry[3], entry[4]]) as usize;
     let crc = u32::from_be_bytes([entry[5], entry[6], entry[7], entry[8]]);
     if entry[0] != kind as u8 || stored_len != body_len {
-        return Err(format!(
+        return Err(EntryError::Damaged(format!(
             "no {kind:?} entry of {body_len} bytes at journal position {pos}"
-        ));
+        )));
     }
     let body = &entry[ENTRY_HEADER_LEN..];
     if crc32c::crc32c(body) != crc {
-        return Err(format!("entry checksum mismatch at journal position {pos}"));
+        return Err(EntryError::Damaged(format!(
+            "entry checksum mismatch at journal position {pos}"
+        )));
     }
     Ok(body)
+}
+
+/// Why an entry could not be read, by what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The read failed (the disk, the file system): it may be retried.
+    #[error("journal read at position {pos}: {source}")]
+    Io {
+        pos: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// What is there is not the entry expected: the journal or what points into it is
+    /// damaged, and no retry changes that.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+impl EntryError {
+    /// A failed read at `pos`: past the end of the journal or of a segment is damage (the
+    /// position came from a damaged index); anything else is the disk's.
+    fn of_read(pos: u64, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::UnexpectedEof {
+            EntryError::Damaged(format!("journal position {pos}: {source}"))
+        } else {
+            EntryError::Io { pos, source }
+        }
+    }
+}
+
+impl From<EntryError> for StoreError {
+    fn from(err: EntryError) -> Self {
+        match err {
+            EntryError::Io { source, .. } => StoreError::Unavailable(source),
+            EntryError::Damaged(what) => StoreError::Corrupt(what),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -754,7 +807,16 @@ mod tests {
         let err = journal
             .read_entries(&entries[6..9], EntryKind::Record)
             .expect_err("damaged");
-        assert!(err.contains("checksum"), "{err}");
+        assert!(
+            matches!(&err, EntryError::Damaged(what) if what.contains("checksum")),
+            "{err}"
+        );
+        // Damage is corruption to the store's callers, a failed read is "retry later".
+        assert!(matches!(StoreError::from(err), StoreError::Corrupt(_)));
+        let io = EntryError::of_read(3, io::Error::other("the disk went away"));
+        assert!(matches!(StoreError::from(io), StoreError::Unavailable(_)));
+        let past_end = EntryError::of_read(3, io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert!(matches!(past_end, EntryError::Damaged(_)));
         assert!(
             journal
                 .read_entries(&entries[8..9], EntryKind::Record)
