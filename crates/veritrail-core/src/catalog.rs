@@ -47,7 +47,7 @@ pub const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
 pub struct CatalogDoc {
     /// Always [`FORMAT`].
     pub format: String,
-    /// `[a-z0-9-]`, 1 to 64 characters, like `seed-000-monitor-activity`.
+    /// `[a-z0-9-]`, 1 to 64 characters, like `perimeter81-monitor-activity`.
     pub id: String,
     /// Set by veritrail when it stores the catalog (each change adds one); ignored on input.
     #[serde(default)]

@@ -1,8 +1,12 @@
 //! Event catalogs in the service: each tenant's own catalog (every version kept in
-//! `control.redb`), the shared catalogs built into the binary (the seed systems' catalogs
-//! and veritrail's own, from `catalogs/` in the repository), each tenant's settings (policy
-//! and adopted shared catalogs), and the effective [`Catalogs`] that ingest applies: the
-//! tenant's own, then the adopted ones in order, then the built-in `veritrail` catalog.
+//! `control.redb`), the shared catalogs built into the binary (those modelled on the public
+//! documents of other products, and veritrail's own, from `catalogs/` in the repository),
+//! each tenant's settings (policy and adopted shared catalogs), and the effective
+//! [`Catalogs`] that ingest applies: the tenant's own, then the adopted ones in order, then
+//! the built-in `veritrail` catalog.
+//!
+//! A shared catalog that was renamed keeps its old id as an alias ([`SHARED_ALIASES`]):
+//! requests may name it, settings stored with it keep working, and both show the new id.
 //!
 //! Effective sets are cached per tenant and dropped whenever the tenant's catalog or
 //! settings change.
@@ -28,17 +32,99 @@ pub use veritrail_core::event::RESERVED_TYPE_PREFIX as RESERVED_PREFIX;
 /// The shared catalogs, as shipped in `catalogs/`.
 const SHARED_SOURCES: [&str; 6] = [
     include_str!("../../../catalogs/veritrail.yaml"),
-    include_str!("../../../catalogs/seed-000-monitor-activity.yaml"),
-    include_str!("../../../catalogs/seed-001-audit-events-reference.yaml"),
-    include_str!("../../../catalogs/seed-002-audit-api.yaml"),
-    include_str!("../../../catalogs/seed-003-user-actions.yaml"),
-    include_str!("../../../catalogs/seed-004-integration-activity.yaml"),
+    include_str!("../../../catalogs/perimeter81-monitor-activity.yaml"),
+    include_str!("../../../catalogs/privx-audit-events.yaml"),
+    include_str!("../../../catalogs/thru-mft-audit-api.yaml"),
+    include_str!("../../../catalogs/vgs-user-actions.yaml"),
+    include_str!("../../../catalogs/cerby-integration-activity.yaml"),
 ];
+
+/// Ids the shared catalogs were published under before, as `(old id, current id)`. An old
+/// id is accepted wherever a shared catalog is named (adopting, `GET
+/// /api/v1/catalog/shared/{id}`) and in the settings tenants stored with it; it resolves
+/// to the current catalog and is never listed.
+pub const SHARED_ALIASES: [(&str, &str); 5] = [
+    ("seed-000-monitor-activity", "perimeter81-monitor-activity"),
+    ("seed-001-audit-events-reference", "privx-audit-events"),
+    ("seed-002-audit-api", "thru-mft-audit-api"),
+    ("seed-003-user-actions", "vgs-user-actions"),
+    (
+        "seed-004-integration-activity",
+        "cerby-integration-activity",
+    ),
+];
+
+/// The current id of the shared catalog named `id`: the one it is an alias of, else `id`.
+pub fn current_id(id: &str) -> &str {
+    SHARED_ALIASES
+        .iter()
+        .find(|(old, _)| *old == id)
+        .map_or(id, |(_, current)| current)
+}
+
+/// `ids` with every alias replaced by its current id, each id once, in the first one's
+/// place.
+pub fn current_ids(ids: &[String]) -> Vec<String> {
+    let mut current: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = current_id(id);
+        if !current.iter().any(|seen| seen == id) {
+            current.push(id.to_owned());
+        }
+    }
+    current
+}
+
+/// The shared catalogs by current id; looking one up by an old id ([`SHARED_ALIASES`])
+/// finds it too.
+#[derive(Debug)]
+pub struct SharedCatalogs(BTreeMap<String, Arc<Catalog>>);
+
+impl SharedCatalogs {
+    /// The catalog named `id` (current or old).
+    pub fn get(&self, id: &str) -> Option<&Arc<Catalog>> {
+        self.0.get(current_id(id))
+    }
+
+    /// Whether `id` (current or old) names a shared catalog.
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Every shared catalog, by current id.
+    pub fn iter(&self) -> std::collections::btree_map::Iter<'_, String, Arc<Catalog>> {
+        self.0.iter()
+    }
+
+    /// Every shared catalog, in order of current id.
+    pub fn values(&self) -> std::collections::btree_map::Values<'_, String, Arc<Catalog>> {
+        self.0.values()
+    }
+
+    /// How many there are (aliases not counted).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a SharedCatalogs {
+    type Item = (&'a String, &'a Arc<Catalog>);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, Arc<Catalog>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
 
 /// Shared catalogs and the per-tenant effective sets.
 #[derive(Debug)]
 pub struct CatalogService {
-    shared: BTreeMap<String, Arc<Catalog>>,
+    shared: SharedCatalogs,
     builtin: Arc<Catalogs>,
     effective: RwLock<HashMap<TenantId, Arc<Catalogs>>>,
     /// Held while a catalog or its settings change (store, audit event, maybe undo).
@@ -65,7 +151,7 @@ impl CatalogService {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the built-in catalog is missing"))?;
         Ok(Self {
-            shared,
+            shared: SharedCatalogs(shared),
             builtin: Arc::new(Catalogs {
                 catalogs: vec![builtin],
                 policy: Policy::Lenient,
@@ -80,8 +166,8 @@ impl CatalogService {
         self.change.lock().await
     }
 
-    /// Every shared catalog, by id.
-    pub fn shared(&self) -> &BTreeMap<String, Arc<Catalog>> {
+    /// Every shared catalog, by id (old ids resolve to the current ones).
+    pub fn shared(&self) -> &SharedCatalogs {
         &self.shared
     }
 
@@ -484,6 +570,41 @@ mod tests {
                 assert_eq!(reserved, 0, "{id}");
             }
         }
+    }
+
+    #[test]
+    fn every_old_id_resolves_to_a_shipped_catalog_and_is_never_listed() {
+        let service = CatalogService::new().expect("shipped catalogs");
+        let shared = service.shared();
+        for (old, current) in SHARED_ALIASES {
+            assert_eq!(current_id(old), current);
+            assert!(!shared.iter().any(|(id, _)| id == old), "{old} is listed");
+            let catalog = shared.get(old).unwrap_or_else(|| panic!("{old} resolves"));
+            assert_eq!(catalog.id(), current);
+            assert!(Arc::ptr_eq(catalog, &shared.0[current]));
+            assert!(shared.contains_key(old) && shared.contains_key(current));
+            assert_ne!(current, BUILTIN);
+            // An old id is never the current id of another catalog, nor an alias's target.
+            assert!(SHARED_ALIASES.iter().all(|(_, to)| *to != old));
+        }
+        let olds: std::collections::HashSet<_> =
+            SHARED_ALIASES.iter().map(|(old, _)| old).collect();
+        assert_eq!(olds.len(), SHARED_ALIASES.len(), "each old id once");
+        // Current and unknown ids are themselves.
+        for id in ["thru-mft-audit-api", BUILTIN, "no-such", "seed-005"] {
+            assert_eq!(current_id(id), id);
+        }
+        assert!(shared.get("no-such").is_none());
+        assert_eq!(
+            current_ids(&[
+                "seed-003-user-actions".to_owned(),
+                "thru-mft-audit-api".to_owned(),
+                "vgs-user-actions".to_owned(),
+                "seed-002-audit-api".to_owned(),
+                "no-such".to_owned(),
+            ]),
+            ["vgs-user-actions", "thru-mft-audit-api", "no-such"]
+        );
     }
 
     #[test]

@@ -745,6 +745,16 @@ pub struct CatalogSettings {
     pub adopted: Vec<String>,
 }
 
+impl CatalogSettings {
+    /// These settings with each adopted catalog named by its current id, once (a tenant
+    /// may have adopted a shared catalog under an id it has since been renamed from).
+    #[must_use]
+    pub fn with_current_ids(mut self) -> Self {
+        self.adopted = crate::catalogs::current_ids(&self.adopted);
+        self
+    }
+}
+
 impl ControlPlane {
     /// The latest version of `tenant`'s own catalog, as `(version, JSON)`.
     pub fn catalog(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>, ControlError> {
@@ -814,18 +824,23 @@ impl ControlPlane {
         tx.commit().map_err(store_err)
     }
 
-    /// `tenant`'s catalog settings (the defaults when never set).
+    /// `tenant`'s catalog settings (the defaults when never set). Shared catalogs adopted
+    /// under an old id are given by their current one.
     pub fn catalog_settings(&self, tenant: &TenantId) -> Result<CatalogSettings, ControlError> {
         self.setting(CATALOG_SETTINGS, tenant)
+            .map(CatalogSettings::with_current_ids)
     }
 
-    /// Replaces `tenant`'s catalog settings; returns the previous ones.
+    /// Replaces `tenant`'s catalog settings (stored with the current ids of the shared
+    /// catalogs); returns the previous ones.
     pub fn put_catalog_settings(
         &self,
         tenant: &TenantId,
         settings: &CatalogSettings,
     ) -> Result<CatalogSettings, ControlError> {
-        self.put_setting(CATALOG_SETTINGS, tenant, settings)
+        let settings = settings.clone().with_current_ids();
+        self.put_setting(CATALOG_SETTINGS, tenant, &settings)
+            .map(CatalogSettings::with_current_ids)
     }
 
     /// `tenant`'s Activity page settings (the defaults when never set).

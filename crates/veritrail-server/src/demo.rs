@@ -21,9 +21,9 @@ pub const TENANT: &str = "demo";
 pub const N_EVENTS: usize = 400;
 /// The shared catalogs the demo tenant adopts, in lookup order.
 const ADOPTED: [&str; 3] = [
-    "seed-001-audit-events-reference",
-    "seed-003-user-actions",
-    "seed-004-integration-activity",
+    "privx-audit-events",
+    "vgs-user-actions",
+    "cerby-integration-activity",
 ];
 
 /// Keys made for the demo tenant (secrets shown once).

@@ -1,5 +1,5 @@
 //! Standard Webhooks signatures against the reference library's known answer, rotation,
-//! and the seed 003 envelopes built from the seed's own examples.
+//! and the `envelope` notifications built from VGS's own documented examples.
 
 use std::sync::Arc;
 
@@ -72,8 +72,8 @@ fn secrets_that_are_not_whsec_base64_of_24_to_64_bytes_are_refused() {
     assert!(WebhookSecret::from_bytes(vec![0; 65]).is_err());
 }
 
-/// The JSON examples of seed 003, in order.
-fn seed_examples() -> Vec<Value> {
+/// The JSON examples of VGS's "Monitoring User Actions Programmatically", in order.
+fn vgs_examples() -> Vec<Value> {
     let text = testdata("seeds/003-webhook-notifications.txt");
     text.split("```")
         .skip(1)
@@ -83,11 +83,11 @@ fn seed_examples() -> Vec<Value> {
 }
 
 #[test]
-fn envelopes_match_the_seed_003_examples_field_for_field() {
-    let examples = seed_examples();
-    assert_eq!(examples.len(), 6, "seed 003 has six examples");
+fn envelopes_match_the_vgs_examples_field_for_field() {
+    let examples = vgs_examples();
+    assert_eq!(examples.len(), 6, "VGS documents six examples");
     let yaml = std::fs::read_to_string(format!(
-        "{}/../../catalogs/seed-003-user-actions.yaml",
+        "{}/../../catalogs/vgs-user-actions.yaml",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("catalog file");
@@ -110,7 +110,7 @@ fn envelopes_match_the_seed_003_examples_field_for_field() {
         .expect("input");
         let (event, fields) = catalogs
             .apply(Event::parse(input).expect("event"))
-            .expect("the catalog defines every seed event");
+            .expect("the catalog defines every documented event");
         let record = Record::new(tenant.clone(), seq as u64, time, event, fields);
         let built = envelope(
             &record,
@@ -140,8 +140,8 @@ fn envelopes_match_the_seed_003_examples_field_for_field() {
                 example["event"]
             );
         }
-        // Every value that derives from the input. The tenant is ours (the seed's org id is
-        // not a valid tenant id); seed 003's user.mfa_deleted summary repeats the
+        // Every value that derives from the input. The tenant is ours (the example's org id
+        // is not a valid tenant id); VGS's user.mfa_deleted summary repeats the
         // "enabled MFA" of the example before it, which the catalog corrects.
         for key in [
             "id",

@@ -191,11 +191,11 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
     Row { method: "GET", path: "/api/v1/catalog/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
-    Row { method: "PUT", path: "/api/v1/catalog/settings", body: Some(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+    Row { method: "PUT", path: "/api/v1/catalog/settings", body: Some(r#"{"policy": "lenient", "adopted": ["vgs-user-actions"]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, 200, 200, 200, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/shared", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
-    Row { method: "GET", path: "/api/v1/catalog/shared/seed-003-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+    Row { method: "GET", path: "/api/v1/catalog/shared/vgs-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
     // The Activity page's settings: the roles that manage the tenant.
     Row { method: "GET", path: "/api/v1/activity/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,

@@ -1,8 +1,9 @@
-//! Catalogs over HTTP: each seed catalog loads into a tenant, every one of its types is
-//! ingested under the strict policy and found by type, code and category; the strict policy
-//! refuses what it should, by index and field; the lenient one marks what no catalog
-//! defines; changes are versioned audit events; the service's own events use the built-in
-//! catalog.
+//! Catalogs over HTTP: each shipped product catalog loads into a tenant, every one of its
+//! types is ingested under the strict policy and found by type, code and category; the
+//! strict policy refuses what it should, by index and field; the lenient one marks what no
+//! catalog defines; changes are versioned audit events; the service's own events use the
+//! built-in catalog; a shared catalog adopted under the id it had before it was renamed
+//! keeps working and shows under its current id.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,12 +23,13 @@ fn catalog_file(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
-const SEEDS: [&str; 5] = [
-    "seed-000-monitor-activity",
-    "seed-001-audit-events-reference",
-    "seed-002-audit-api",
-    "seed-003-user-actions",
-    "seed-004-integration-activity",
+/// The catalogs modelled on other products' documents, as shipped in `catalogs/`.
+const PRODUCT_CATALOGS: [&str; 5] = [
+    "perimeter81-monitor-activity",
+    "privx-audit-events",
+    "thru-mft-audit-api",
+    "vgs-user-actions",
+    "cerby-integration-activity",
 ];
 
 async fn put_catalog(
@@ -76,14 +78,14 @@ fn details_for(entry: &Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_category() {
+async fn every_product_catalog_loads_and_each_type_is_found_by_type_code_and_category() {
     let server = TestServer::start().await;
-    for (n, seed) in SEEDS.iter().enumerate() {
-        let tenant = format!("seed{n}");
+    for (n, catalog) in PRODUCT_CATALOGS.iter().enumerate() {
+        let tenant = format!("product{n}");
         let owner = server.tenant(&tenant).await;
         let publisher = server.key(&tenant, Role::Publisher).await;
         let viewer = server.client(&server.key(&tenant, Role::Viewer).await);
-        let yaml = catalog_file(seed);
+        let yaml = catalog_file(catalog);
         let stored = put_catalog(&server, &owner, "application/yaml", &yaml).await;
         stored.expect(200, None);
         let doc = server.get("/api/v1/catalog", Some(&owner)).await.json();
@@ -91,7 +93,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
             .as_array()
             .expect("entries")
             .clone();
-        assert_eq!(stored.json()["entries"], json!(entries.len()), "{seed}");
+        assert_eq!(stored.json()["entries"], json!(entries.len()), "{catalog}");
         assert_eq!(doc["version"], json!(1));
         put_settings(&server, &owner, &json!({"policy": "strict"}))
             .await
@@ -103,7 +105,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
             .enumerate()
             .map(|(i, entry)| {
                 event(
-                    &format!("{seed}-{i}"),
+                    &format!("{catalog}-{i}"),
                     entry["type"].as_str().expect("type"),
                     json!({"actor": {"email": "ann@example.com"}, "details": details_for(entry)}),
                 )
@@ -119,7 +121,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                 },
             )
             .await
-            .unwrap_or_else(|err| panic!("{seed}: {err}"));
+            .unwrap_or_else(|err| panic!("{catalog}: {err}"));
 
         let mut per_category: BTreeMap<String, u64> = BTreeMap::new();
         for entry in &entries {
@@ -131,16 +133,16 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                 })
                 .await
                 .expect("by type");
-            assert_eq!(found.events.len(), 1, "{seed} {event_type}");
+            assert_eq!(found.events.len(), 1, "{catalog} {event_type}");
             let record = &found.events[0];
-            assert_eq!(record["name"], entry["name"], "{seed} {event_type}");
+            assert_eq!(record["name"], entry["name"], "{catalog} {event_type}");
             assert_eq!(record["category"], entry["category"]);
             assert_eq!(record.get("code"), entry.get("code"));
             assert_eq!(record.get("description"), entry.get("description"));
             if entry.get("summary").is_some() {
                 assert!(
                     record["summary"].is_string(),
-                    "{seed} {event_type}: no summary"
+                    "{catalog} {event_type}: no summary"
                 );
             }
             if let Some(code) = entry.get("code") {
@@ -151,7 +153,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                     })
                     .await
                     .expect("by code");
-                assert_eq!(by_code.events.len(), 1, "{seed} code {code}");
+                assert_eq!(by_code.events.len(), 1, "{catalog} code {code}");
                 assert_eq!(by_code.events[0]["type"], json!(event_type));
             }
             let by_name = viewer
@@ -161,7 +163,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                 })
                 .await
                 .expect("by name");
-            assert!(by_name.total >= 1, "{seed} name {}", entry["name"]);
+            assert!(by_name.total >= 1, "{catalog} name {}", entry["name"]);
             *per_category
                 .entry(entry["category"].as_str().expect("category").to_owned())
                 .or_default() += 1;
@@ -174,7 +176,7 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                 })
                 .await
                 .expect("by category");
-            assert_eq!(counted.total, *n, "{seed} category {category}");
+            assert_eq!(counted.total, *n, "{catalog} category {category}");
         }
         // The drop-down endpoint agrees.
         let categories = server
@@ -187,12 +189,12 @@ async fn every_seed_catalog_loads_and_each_type_is_found_by_type_code_and_catego
                 .expect("categories")
                 .iter()
                 .find(|c| c["category"] == json!(category))
-                .unwrap_or_else(|| panic!("{seed}: {category} not listed"));
-            assert_eq!(listed["count"], json!(n), "{seed} {category}");
+                .unwrap_or_else(|| panic!("{catalog}: {category} not listed"));
+            assert_eq!(listed["count"], json!(n), "{catalog} {category}");
         }
     }
-    // Seed 000's dotted codes: a prefix finds the family.
-    let viewer = server.client(&server.key("seed0", Role::Viewer).await);
+    // Perimeter 81's dotted codes: a prefix finds the family.
+    let viewer = server.client(&server.key("product0", Role::Viewer).await);
     let logins = viewer
         .count(&CountParams {
             event_type: Some("api.activity.login.*".into()),
@@ -221,7 +223,7 @@ async fn strict_refuses_by_index_and_field_lenient_marks_uncatalogued() {
         &server,
         &owner,
         "application/yaml",
-        &catalog_file("seed-003-user-actions"),
+        &catalog_file("vgs-user-actions"),
     )
     .await
     .expect(200, None);
@@ -474,7 +476,7 @@ async fn changes_are_versioned_audited_and_checked_whole() {
     put_settings(
         &server,
         &owner,
-        &json!({"policy": "strict", "adopted": ["seed-002-audit-api"]}),
+        &json!({"policy": "strict", "adopted": ["thru-mft-audit-api"]}),
     )
     .await
     .expect(200, None);
@@ -552,5 +554,117 @@ async fn the_service_events_use_the_builtin_catalog() {
     );
     assert!(!summary.contains('{'), "rendered: {summary}");
     drop(owner);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_catalog_adopted_under_its_old_id_works_and_shows_under_its_new_one() {
+    // A tenant that adopted `seed-002-audit-api` before the catalogs were named after their
+    // products: its settings in `control.redb` still hold the old id.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_in(dir.path().to_owned(), |_| {}).await;
+    let owner = server.tenant("acme").await;
+    let publisher = server.key("acme", Role::Publisher).await;
+    let viewer = server.key("acme", Role::Viewer).await;
+    server.stop().await;
+    {
+        let table: redb::TableDefinition<&str, &[u8]> =
+            redb::TableDefinition::new("catalog_settings");
+        let db = redb::Database::open(dir.path().join("control.redb")).expect("control.redb");
+        let tx = db.begin_write().expect("write");
+        tx.open_table(table)
+            .expect("table")
+            .insert(
+                "acme",
+                br#"{"policy": "strict", "adopted": ["seed-002-audit-api"]}"#.as_slice(),
+            )
+            .expect("insert");
+        tx.commit().expect("commit");
+    }
+    let server = TestServer::start_in(dir.path().to_owned(), |_| {}).await;
+
+    // Shown under the new id, and its types are known to the strict policy.
+    let settings = server.get("/api/v1/catalog/settings", Some(&viewer)).await;
+    settings.expect(200, None);
+    assert_eq!(
+        settings.json(),
+        json!({"policy": "strict", "adopted": ["thru-mft-audit-api"]})
+    );
+    assert_eq!(
+        server.get("/api/v1/catalog", Some(&viewer)).await.json()["adopted"],
+        json!(["thru-mft-audit-api"])
+    );
+    server
+        .post_json(
+            "/api/v1/events",
+            Some(&publisher),
+            &json!({"type": "user_action.login_failed"}),
+        )
+        .await
+        .expect(200, None);
+    let log = crate::support::all_records(&server.client(&viewer)).await;
+    let stored = log
+        .iter()
+        .find(|r| r["type"] == json!("user_action.login_failed"))
+        .expect("stored");
+    assert_eq!(stored["code"], json!(202));
+
+    // The old id names the catalog in requests; listings give only the new ids.
+    let by_old = server
+        .get("/api/v1/catalog/shared/seed-002-audit-api", Some(&viewer))
+        .await;
+    by_old.expect(200, None);
+    assert_eq!(by_old.json()["id"], json!("thru-mft-audit-api"));
+    let listed = server
+        .get("/api/v1/catalog/shared", Some(&viewer))
+        .await
+        .json();
+    let ids: Vec<&str> = listed["catalogs"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "cerby-integration-activity",
+            "perimeter81-monitor-activity",
+            "privx-audit-events",
+            "thru-mft-audit-api",
+            "veritrail",
+            "vgs-user-actions"
+        ]
+    );
+
+    // Adopting by an old id is accepted; an old and a new id of one catalog count once.
+    put_settings(
+        &server,
+        &owner,
+        &json!({"policy": "lenient", "adopted": ["seed-003-user-actions", "vgs-user-actions", "seed-002-audit-api"]}),
+    )
+    .await
+    .expect(200, None);
+    assert_eq!(
+        server
+            .get("/api/v1/catalog/settings", Some(&viewer))
+            .await
+            .json()["adopted"],
+        json!(["vgs-user-actions", "thru-mft-audit-api"])
+    );
+    server
+        .post_json(
+            "/api/v1/events",
+            Some(&publisher),
+            &json!({"type": "user.mfa_deleted", "details": {"user_email": "a@example.com", "user_ip": "192.0.2.1"}}),
+        )
+        .await
+        .expect(200, None);
+    let log = crate::support::all_records(&server.client(&viewer)).await;
+    let mfa = log
+        .iter()
+        .find(|r| r["type"] == json!("user.mfa_deleted"))
+        .expect("stored");
+    assert_eq!(mfa["category"], json!("User Management"));
     server.stop().await;
 }

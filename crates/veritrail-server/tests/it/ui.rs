@@ -859,7 +859,7 @@ async fn the_catalog_and_integrity_views_show_the_tenants_catalogs_checkpoint_an
             server
                 .request(Method::PUT, "/api/v1/catalog/settings", Some(&owner))
                 .header("content-type", "application/json")
-                .body(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#),
+                .body(r#"{"policy": "lenient", "adopted": ["vgs-user-actions"]}"#),
         )
         .await
         .expect(200, None);
@@ -881,9 +881,7 @@ async fn the_catalog_and_integrity_views_show_the_tenants_catalogs_checkpoint_an
     let catalog = get("/activity/catalog").await;
     catalog.expect(200, None);
     let html = catalog.text();
-    let adopted = html
-        .find("seed-003-user-actions")
-        .expect("the adopted catalog");
+    let adopted = html.find("vgs-user-actions").expect("the adopted catalog");
     let builtin = html.find(">veritrail <").expect("veritrail's own catalog");
     assert!(adopted < builtin, "in lookup order");
     assert!(html.contains("user.logged_in") && html.contains("veritrail.webhook.created"));

@@ -1,5 +1,5 @@
 //! Webhook subscriptions over real HTTP, delivering to real HTTP receivers on loopback:
-//! the seed 003 envelopes field for field, Standard Webhooks signatures (checked by the
+//! VGS's user-action notification envelopes field for field, Standard Webhooks signatures (checked by the
 //! official library too, see `receiver::verify_all`), receivers that are down, answer 500,
 //! 429 with Retry-After or 410, or never answer, secret rotation, grouping windows,
 //! redelivery, pings, the SSRF guard and the management API with its audit events.
@@ -148,7 +148,7 @@ fn assert_all_once_in_order(deliveries: &[Delivery], want: &[u64]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
+async fn envelopes_match_the_vgs_examples_and_standard_payloads_carry_the_record() {
     let server = TestServer::start_with(tune).await;
     let acme = tenant(&server, "acme").await;
     server
@@ -156,7 +156,7 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
             server
                 .request(Method::PUT, "/api/v1/catalog/settings", Some(&acme.owner))
                 .header("content-type", "application/json")
-                .body(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#),
+                .body(r#"{"policy": "lenient", "adopted": ["vgs-user-actions"]}"#),
         )
         .await
         .expect(200, None);
@@ -174,14 +174,14 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
     )
     .await;
 
-    let examples = seed_examples();
-    assert_eq!(examples.len(), 6, "seed 003 has six examples");
+    let examples = vgs_examples();
+    assert_eq!(examples.len(), 6, "VGS documents six examples");
     let mut events: Vec<Value> = examples
         .iter()
         .enumerate()
         .map(|(i, example)| {
             json!({
-                "id": format!("seed-{i}"),
+                "id": format!("vgs-{i}"),
                 "type": example["event"],
                 "occurred_at": example["timestamp"],
                 "actor": {"email": example["producer"]["user_email"]},
@@ -214,8 +214,8 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
         let got = delivery.json();
         assert_eq!(
             top_level_keys(&delivery.body),
-            seed_key_order(),
-            "the keys in the seed's order"
+            vgs_key_order(),
+            "the keys in VGS's order"
         );
         let (want, got) = (
             example.as_object().expect("object"),
@@ -224,7 +224,7 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
         assert_eq!(
             want.keys().collect::<Vec<_>>(),
             got.keys().collect::<Vec<_>>(),
-            "the seed's keys, in its order"
+            "VGS's keys, in its order"
         );
         for (key, value) in want {
             assert_eq!(
@@ -246,7 +246,7 @@ async fn envelopes_match_seed_003_and_standard_payloads_carry_the_record() {
         ] {
             assert_eq!(got[key], want[key], "{key} of {}", example["event"]);
         }
-        // seed 003's user.mfa_deleted example repeats the summary of the one before it.
+        // VGS's user.mfa_deleted example repeats the summary of the one before it.
         if example["event"] != "user.mfa_deleted" {
             assert_eq!(
                 got["summary"], want["summary"],
@@ -340,8 +340,8 @@ fn top_level_keys(json: &[u8]) -> Vec<String> {
         .expect("a JSON object")
 }
 
-/// The keys of seed 003's first example, in the seed's order.
-fn seed_key_order() -> Vec<String> {
+/// The keys of VGS's first example, in the document's order.
+fn vgs_key_order() -> Vec<String> {
     let path = format!(
         "{}/../../testdata/seeds/003-webhook-notifications.txt",
         env!("CARGO_MANIFEST_DIR")
@@ -356,8 +356,8 @@ fn seed_key_order() -> Vec<String> {
     top_level_keys(block.trim().as_bytes())
 }
 
-/// The JSON examples of seed 003, in order.
-fn seed_examples() -> Vec<Value> {
+/// The JSON examples of VGS's "Monitoring User Actions Programmatically", in order.
+fn vgs_examples() -> Vec<Value> {
     let path = format!(
         "{}/../../testdata/seeds/003-webhook-notifications.txt",
         env!("CARGO_MANIFEST_DIR")

@@ -21,11 +21,11 @@ try {
   await rows.first().waitFor();
   assert.ok((await rows.count()) >= 40, "a page of events");
   assert.ok((await page.locator("figure.histogram a").count()) > 10, "a histogram");
-  // Events carry their catalog names, and codes where the catalog has them (seed 001).
+  // Events carry their catalog names, and codes where the catalog has them (PrivX's audit events).
   const names = await page.locator("table.events .event-name").allTextContents();
   assert.ok(names.includes("User-logged-in"), `catalog names: ${names.slice(0, 5)}`);
   assert.ok((await page.locator("table.events .code").count()) > 0, "catalog codes");
-  // Seed 004's lifecycle steps fold into operations.
+  // Cerby-style integration lifecycle steps fold into operations.
   assert.ok((await page.locator("table.events details.operation").count()) > 0, "operations");
   await page.screenshot({ path: `${ARTIFACTS}/demo-1280.png` });
   step("signed in with the printed key: events with names and codes, a histogram");

@@ -108,12 +108,12 @@ async fn the_activity_page_works_in_a_real_browser() {
         .put(format!("{}/api/v1/catalog/settings", server.url))
         .bearer_auth(&owner)
         .header("content-type", "application/json")
-        .body(r#"{"policy": "lenient", "adopted": ["seed-003-user-actions"]}"#)
+        .body(r#"{"policy": "lenient", "adopted": ["vgs-user-actions"]}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(adopted.status(), 200);
-    // Two days of events: seed 003's user actions by two people, and documents.
+    // Two days of events: VGS-style user actions by two people, and documents.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -284,11 +284,11 @@ async fn catalog_commands_import_set_policy_list_and_export() {
         all.extend(["--url", server.url.as_str(), "--key", key]);
         crate::veritrail(&data, &all, stdin)
     };
-    let seed = concat!(
+    let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../catalogs/seed-003-user-actions.yaml"
+        "/../../catalogs/vgs-user-actions.yaml"
     );
-    let imported = run(&owner, &["catalog", "import", seed], None);
+    let imported = run(&owner, &["catalog", "import", file], None);
     assert!(
         imported.status.success(),
         "{}",
@@ -339,7 +339,7 @@ async fn catalog_commands_import_set_policy_list_and_export() {
         .unwrap()
         .iter()
         .find(|c| c["category"] == "User Management")
-        .expect("the seed's category");
+        .expect("the catalog's category");
     assert_eq!(users["count"], 1);
     assert_eq!(users["types"].as_array().unwrap().len(), 6);
     let exported = run(&owner, &["catalog", "export"], None);
