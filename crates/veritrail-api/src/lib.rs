@@ -92,7 +92,7 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
     /// Prometheus metrics.
     pub const METRICS: &str = "/metrics";
-    /// The OpenAPI 3 spec (the path seed 002 uses).
+    /// The OpenAPI 3 spec (at the path Thru MFT's Audit API serves its spec at).
     pub const OPENAPI: &str = "/api/audit/swagger/v1/swagger.json";
     /// Swagger UI.
     pub const SWAGGER_UI: &str = "/api/audit/swagger/";
@@ -824,7 +824,8 @@ pub struct WebhookInput {
     #[serde(default)]
     pub filter: WebhookFilter,
     /// `standard` (the default): Standard Webhooks `{type, timestamp, data}` with the record
-    /// in `data`. `envelope`: seed 003's notification envelope.
+    /// in `data`. `envelope`: user-action notifications as VGS sends them (its documented
+    /// envelope: `event`, `description`, `summary`, `details`, `producer`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `every_single` (the default): one message per event. A window such as `60s`, `5m`

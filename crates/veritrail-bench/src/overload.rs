@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use crate::http::Conn;
 
-/// The bars of the issue.
+/// The bars a run must meet.
 const P99_BAR_MS: f64 = 100.0;
 const RSS_BAR_MIB: f64 = 1024.0;
 const RECOVERY_BAR_SECS: f64 = 1.0;

@@ -1,5 +1,5 @@
 //! `veritrail-bench report`: the Markdown tables of an HTTP benchmark run, veritrail beside
-//! PostgreSQL, with the ratios and the bars of the issue.
+//! PostgreSQL, with the ratios and the bars each phase must meet.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ const POSTGRES: &str = "postgresql";
 
 /// Ingest phases: key, bar in events/s.
 const INGEST: [(&str, f64); 2] = [("ingest_batch", 100_000.0), ("ingest_single", 20_000.0)];
-/// Search phases: key, bar on p99 in ms (the categories drop-down's is issue 4's).
+/// Search phases: key, bar on p99 in ms (`categories` is the category drop-down's).
 const SEARCH: [(&str, Option<f64>); 5] = [
     ("search_filtered", Some(10.0)),
     ("search_text_1", Some(50.0)),
@@ -22,7 +22,7 @@ const SEARCH: [(&str, Option<f64>); 5] = [
     ("categories", Some(20.0)),
 ];
 const RATIO_BAR: f64 = 3.0;
-/// The Activity page's bar (issue 7): server time p95, in ms, of every page kind.
+/// The Activity page's bar: server time p95, in ms, of every page kind.
 const ACTIVITY_BAR_MS: f64 = 150.0;
 
 pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {

@@ -35,7 +35,7 @@ use veritrail_core::webhook::{WebhookSecret, verify};
 use crate::http::Conn;
 use crate::load;
 
-/// The bars of the issue.
+/// The bars a run must meet.
 const LAG_P99_BAR_US: u64 = 1_000_000;
 /// RSS is flat when, over the second half of the sending, the mean of its last third of
 /// samples is at most this fraction above the mean of its first third (means, because one
@@ -1338,7 +1338,7 @@ fn report_rss(
     Ok(rss_flat)
 }
 
-/// The bars of the issue, met or not.
+/// The bars a run must meet, met or not.
 fn report_bars(
     options: &Options,
     output: &Output<'_>,

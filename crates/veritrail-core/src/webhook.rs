@@ -1,6 +1,7 @@
 //! Webhook notifications, the pure parts: Standard Webhooks signatures
-//! (<https://www.standardwebhooks.com>) and the notification envelope of seed 003. The
-//! delivery machinery builds on these; nothing here does I/O or reads the clock.
+//! (<https://www.standardwebhooks.com>) and the `envelope` format, user-action notifications
+//! as VGS sends them ("Monitoring User Actions Programmatically"). The delivery machinery
+//! builds on these; nothing here does I/O or reads the clock.
 //!
 //! A signature is `v1,` and the standard base64 of HMAC-SHA256, keyed with the secret's
 //! bytes, over `msg_id.timestamp.body` (the `webhook-id` and `webhook-timestamp` headers and
@@ -169,10 +170,10 @@ pub struct Notification<'a> {
     pub occurrence: u64,
 }
 
-/// The seed 003 envelope of a notification about `record`: `id`, `event` (the type),
+/// The VGS-style envelope of a notification about `record`: `id`, `event` (the type),
 /// `description` and `summary` (the catalog's description and the record's summary, `""`
 /// when absent), `details` (`{}` when absent), `producer` (`user_agent` and `user_email` of
-/// the actor, `""` when absent), `scope` (the type's first segment, as seed 003 has
+/// the actor, `""` when absent), `scope` (the type's first segment, as VGS has
 /// `user` for `user.logged_in`), `tenant` and `org_id` (the tenant), `integration_id`,
 /// `grouping`, `occurrence`, and `timestamp` (the event's time, RFC 3339 with milliseconds
 /// in UTC).
@@ -181,14 +182,14 @@ pub fn envelope(record: &Record, notification: &Notification<'_>) -> Value {
     serde_json::to_value(Envelope::of(record, notification)).unwrap_or(Value::Null)
 }
 
-/// [`envelope`] as JSON text, with the keys in the seed's order (alphabetical, `description`
+/// [`envelope`] as JSON text, with the keys in VGS's order (alphabetical, `description`
 /// to `timestamp`): the body a webhook delivery sends.
 #[must_use]
 pub fn envelope_json(record: &Record, notification: &Notification<'_>) -> Vec<u8> {
     serde_json::to_vec(&Envelope::of(record, notification)).unwrap_or_default()
 }
 
-/// The envelope's fields, in seed 003's order (which is alphabetical).
+/// The envelope's fields, in VGS's order (which is alphabetical).
 #[derive(serde::Serialize)]
 struct Envelope<'a> {
     description: &'a str,

@@ -107,7 +107,7 @@ impl Auth {
     }
 
     /// A tenant key that may change its tenant's catalog and catalog settings: owner,
-    /// super_admin, admin (the roles that manage the tenant, as in seed 004).
+    /// super_admin, admin (the roles that manage the tenant).
     pub fn catalog_editor(&self) -> Result<&TenantKey, ApiError> {
         self.manager("change the catalog")
     }

@@ -1,4 +1,4 @@
-//! The OpenAPI spec and Swagger UI at the seed's paths: the spec is OpenAPI 3, documents
+//! The OpenAPI spec and Swagger UI at the paths Thru MFT's Audit API uses: the spec is OpenAPI 3, documents
 //! exactly the routes the server mounts with their methods, each operation with the
 //! statuses it can answer and the search and count parameters; the UI page and every
 //! file it links are served from the binary, with no external URL.
