@@ -414,6 +414,8 @@ pub async fn put_settings(
     };
     let mut adopted: Vec<String> = Vec::new();
     for id in wanted.adopted {
+        // A catalog's former id is accepted, and stored and answered as its current one.
+        let id = catalogs::current_id(&id).to_owned();
         if id == BUILTIN {
             return Err(settings_error(format!(
                 "`{BUILTIN}` is always in force; adopt only the other shared catalogs"
@@ -479,7 +481,7 @@ fn settings_error(message: String) -> ApiError {
     path = "/api/v1/catalog/shared",
     tag = "catalog",
     responses(
-        (status = 200, description = "Every shared catalog (the seed systems' and veritrail's own).", body = SharedCatalogList),
+        (status = 200, description = "Every shared catalog (those modelled on other products' audit documentation, and veritrail's own).", body = SharedCatalogList),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
     ),

@@ -637,14 +637,19 @@ async fn a_shared_catalog_adopted_under_its_old_id_works_and_shows_under_its_new
         ]
     );
 
-    // Adopting by an old id is accepted; an old and a new id of one catalog count once.
-    put_settings(
+    // Adopting by an old id is accepted, and answered with the current id; an old and a
+    // new id of one catalog count once.
+    let answer = put_settings(
         &server,
         &owner,
         &json!({"policy": "lenient", "adopted": ["seed-003-user-actions", "vgs-user-actions", "seed-002-audit-api"]}),
     )
-    .await
-    .expect(200, None);
+    .await;
+    answer.expect(200, None);
+    assert_eq!(
+        answer.json()["adopted"],
+        json!(["vgs-user-actions", "thru-mft-audit-api"])
+    );
     assert_eq!(
         server
             .get("/api/v1/catalog/settings", Some(&viewer))
