@@ -2,7 +2,7 @@
 //! publisher key and a week of realistic sample events (sign-ins, failures, password,
 //! permission and role changes, downloads, users invited into integrations step by step),
 //! so that a new user sees a working system at once. The tenant adopts the shared
-//! catalogs of seeds 001, 003 and 004, and its events go through the catalogs as any
+//! catalogs `privx-audit-events`, `vgs-user-actions` and `cerby-integration-activity`, and its events go through the catalogs as any
 //! ingest does, so they carry names, codes and categories. Made once; later starts reuse
 //! it.
 
@@ -17,7 +17,8 @@ use crate::error::ApiError;
 
 /// The demo tenant's id.
 pub const TENANT: &str = "demo";
-/// Sample events made, about (an operation of seed 004's lifecycle is never cut short).
+/// Sample events made, about (an integration invite's lifecycle, requested to invited or
+/// failed, is never cut short).
 pub const N_EVENTS: usize = 400;
 /// The shared catalogs the demo tenant adopts, in lookup order.
 const ADOPTED: [&str; 3] = [
@@ -142,7 +143,7 @@ pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0"});
         let kind = next(100);
         let user = |id: &str, email: &str| json!([{"id": id, "type": "user", "name": email}]);
-        // Seed 003's user actions carry the acting user's email and address in `details`.
+        // VGS-style user actions (`vgs-user-actions`) carry the acting user's email and address in `details`.
         let seen_from = json!({"user_email": email, "user_ip": ip});
         let inputs: Vec<serde_json::Value> = if kind < 40 {
             vec![json!({"type": "user.logged_in", "actor": actor,
@@ -170,10 +171,10 @@ pub fn sample_events(now: Timestamp) -> Result<Vec<Event>, ApiError> {
             vec![json!({"type": "file.download", "actor": actor,
                 "targets": [{"id": format!("doc_{}", 100 + next(50)), "type": "document", "name": "Quarterly report.pdf"}]})]
         } else {
-            // A user invited into an integration step by step, as one operation (seed 004's
-            // lifecycle): requested, in progress, then invited or failed. The invited user is
+            // A user invited into an integration step by step, as one operation (the
+            // lifecycle of Cerby's integration events): requested, in progress, then invited or failed. The invited user is
             // the first target; the integration the second (`target=int_okta` scopes the page
-            // to one integration, as seed 004's tab lives inside an integration's page).
+            // to one integration, as Cerby's Activity tab lives inside an integration's page).
             let integration = ["Slack", "GitHub", "Okta", "Salesforce"][next(4)];
             let correlation = format!("op_{}", next(1_000_000));
             let (invited_id, _, invited_email) = USERS[next(USERS.len())];
@@ -239,7 +240,7 @@ mod tests {
             "ends now: {} s before",
             (now.unix_nanos() - last) / 1_000_000_000
         );
-        // Seed 004's lifecycle: requested, in progress, then invited or failed, a minute
+        // The invite lifecycle (as in `cerby-integration-activity`): requested, in progress, then invited or failed, a minute
         // apart; none cut short.
         let mut operations: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
         for (event, time) in events.iter().zip(&times) {

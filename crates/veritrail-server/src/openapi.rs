@@ -1,7 +1,8 @@
 //! The OpenAPI 3 spec, generated from the handlers' annotations ([`ApiDoc`], beside the route
-//! table) and the wire types, served
-//! at `/api/audit/swagger/v1/swagger.json` with Swagger UI at `/api/audit/swagger/` (the
-//! paths of seed 002). Swagger UI's files are embedded in the binary: no network needed.
+//! table) and the wire types, served at `/api/audit/swagger/v1/swagger.json` with Swagger UI
+//! at `/api/audit/swagger/` (the paths Thru MFT's audit API serves its spec at, so tools
+//! pointed at one find the other). Swagger UI's files are embedded in the binary: no network
+//! needed.
 
 use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};

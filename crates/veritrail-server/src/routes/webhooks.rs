@@ -63,7 +63,7 @@ fn check_format(format: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(invalid(format!(
-            "format: {format:?} is not `standard` (Standard Webhooks) or `envelope` (seed 003)"
+            "format: {format:?} is not `standard` (Standard Webhooks) or `envelope` (user-action notifications as VGS sends them)"
         )))
     }
 }

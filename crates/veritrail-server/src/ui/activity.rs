@@ -187,7 +187,8 @@ pub(super) fn percent(text: &str) -> String {
 /// One event as the Activity table shows it.
 pub(super) struct Row {
     pub(super) seq: u64,
-    /// The operation it is a step of (lifecycle events share one, as in seed 004).
+    /// The operation it is a step of (a lifecycle's events share one: requested, in
+    /// progress, done or failed).
     pub(super) correlation_id: Option<String>,
     /// The other steps of its operation on this page, newest first (only on the newest).
     pub(super) steps: Vec<Row>,

@@ -394,7 +394,7 @@ pub(crate) struct WebhookSettingsArgs {
     #[command(flatten)]
     pub(super) filter: WebhookFilterArgs,
     /// `standard` (Standard Webhooks: `{type, timestamp, data}`, the default) or
-    /// `envelope` (seed 003's notification envelope).
+    /// `envelope` (user-action notifications as VGS sends them).
     #[arg(long)]
     pub(super) format: Option<String>,
     /// `every_single` (one message per event, the default) or a window like `60s`, `5m`,
