@@ -5,7 +5,7 @@
 //! - [`store`]: the [`LedgerStore`] trait and its contract; every backend passes the
 //!   conformance suite.
 //! - [`embedded`]: [`EmbeddedStore`], the default backend: a [`journal`] of synced frames as
-//!   the source of truth, plus derived per-tenant files and a redb index.
+//!   the source of truth, plus derived per-tenant files and `index`, the redb id index.
 //! - [`ledger`]: [`Ledger`], the sequencer (one writer, group commit) and the read and proof
 //!   API on top of a store.
 //! - [`histogram`]: lock-free histograms for metrics.

@@ -2,6 +2,12 @@
 //!
 //! # Layout
 //!
+//! - This file: the flags, and the commands on a local data directory (below).
+//! - `serve`: `serve` and `reindex`.
+//! - `remote`: the client commands, over the HTTP API, and `verify --export`.
+//!
+//! # Commands on a data directory
+//!
 //! - `init`: create a data directory with its log signing key.
 //! - `key`: print the verifier key that checks this data directory's checkpoints.
 //! - `append`: append events (JSON) to a tenant's log in a local data directory.

@@ -11,6 +11,7 @@ mod receiver;
 mod schemathesis;
 mod serve;
 mod tail;
+mod tidy;
 mod webhooks;
 mod webhooks_cli;
 
