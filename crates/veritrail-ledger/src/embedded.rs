@@ -597,9 +597,7 @@ impl LedgerStore for EmbeddedStore {
         }
         if let Some(failure) = self.index.take_failure() {
             writer.poisoned = true;
-            return Err(StoreError::Unavailable(io::Error::other(format!(
-                "the event id index failed: {failure}"
-            ))));
+            return Err(failure.to_store_error("the event id index failed: "));
         }
         self.commit_locked(&mut writer, batch)
     }

@@ -46,8 +46,8 @@ type Pending = HashMap<TenantId, HashMap<String, u64>>;
 
 enum Job {
     Ids(Vec<(TenantId, EventId, u64)>),
-    Marker(Marker, mpsc::Sender<Result<(), String>>),
-    Flush(mpsc::Sender<Result<(), String>>),
+    Marker(Marker, mpsc::Sender<Result<(), IndexFailure>>),
+    Flush(mpsc::Sender<Result<(), IndexFailure>>),
 }
 
 /// The id index and its writer thread.
@@ -59,7 +59,7 @@ pub(crate) struct IdIndex {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set by the indexer when a transaction failed; the store then recovers.
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<IndexFailure>>>,
 }
 
 impl IdIndex {
@@ -154,7 +154,7 @@ impl IdIndex {
     }
 
     /// A failure of the indexer since the last call, if any.
-    pub(crate) fn take_failure(&self) -> Option<String> {
+    pub(crate) fn take_failure(&self) -> Option<IndexFailure> {
         self.failure.lock().expect("failure lock poisoned").take()
     }
 
@@ -241,10 +241,46 @@ impl Drop for IdIndex {
     }
 }
 
-fn wait_for(wait: &mpsc::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+/// A failure of the index thread, kept for every later caller: its message, and the kind
+/// of I/O error behind it, so that a full disk is still a full disk to whoever waits.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexFailure {
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl IndexFailure {
+    fn of(err: &StoreError) -> Self {
+        let kind = match err {
+            StoreError::Unavailable(io) => io.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        Self {
+            kind,
+            message: err.to_string(),
+        }
+    }
+
+    /// The failure as a store error: the index is derived, so its failure is storage
+    /// unavailable (recovery replays what it lost), of the same kind.
+    pub(crate) fn to_store_error(&self, context: &str) -> StoreError {
+        StoreError::Unavailable(std::io::Error::new(
+            self.kind,
+            format!("{context}{}", self.message),
+        ))
+    }
+}
+
+impl std::fmt::Display for IndexFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn wait_for(wait: &mpsc::Receiver<Result<(), IndexFailure>>) -> Result<(), StoreError> {
     match wait.recv() {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(StoreError::Unavailable(std::io::Error::other(err))),
+        Ok(Err(failure)) => Err(failure.to_store_error("")),
         Err(_) => Err(StoreError::Unavailable(std::io::Error::other(
             "the indexer has stopped",
         ))),
@@ -256,7 +292,7 @@ fn wait_for(wait: &mpsc::Receiver<Result<(), String>>) -> Result<(), StoreError>
 fn run_indexer(
     db: &Database,
     pending: &Mutex<Pending>,
-    failure: &Mutex<Option<String>>,
+    failure: &Mutex<Option<IndexFailure>>,
     jobs: &mpsc::Receiver<Job>,
 ) {
     while let Ok(first) = jobs.recv() {
@@ -266,8 +302,11 @@ fn run_indexer(
         // ids that never reached the index), until recovery clears the failure.
         let earlier_failure = failure.lock().expect("failure lock poisoned").clone();
         let result = match earlier_failure {
-            Some(err) => Err(format!("the index failed earlier: {err}")),
-            None => apply(db, &round).map_err(|err| err.to_string()),
+            Some(failure) => Err(IndexFailure {
+                kind: failure.kind,
+                message: format!("the index failed earlier: {}", failure.message),
+            }),
+            None => apply(db, &round).map_err(|err| IndexFailure::of(&err)),
         };
         if let Err(err) = &result {
             tracing::error!(%err, "the event id index could not be written");
@@ -349,5 +388,27 @@ pub(crate) fn redb_err(err: impl Into<redb::Error>) -> StoreError {
         redb::Error::Io(err) => StoreError::Unavailable(err),
         redb::Error::Corrupted(msg) => StoreError::Corrupt(format!("index: {msg}")),
         other => StoreError::Unavailable(std::io::Error::other(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_failure_keeps_its_kind_for_every_later_caller() {
+        let full = StoreError::Unavailable(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let failure = IndexFailure::of(&full);
+        let StoreError::Unavailable(io) = failure.to_store_error("the index failed: ") else {
+            panic!("an index failure is storage unavailable");
+        };
+        // A full disk stays a full disk (507, not 503, at the API).
+        assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
+        assert!(io.to_string().starts_with("the index failed: "), "{io}");
+        let corrupt = IndexFailure::of(&StoreError::Corrupt("crc".into()));
+        let StoreError::Unavailable(io) = corrupt.to_store_error("") else {
+            panic!("an index failure is storage unavailable");
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
     }
 }
