@@ -71,12 +71,15 @@ pub struct Receipt {
 }
 
 /// Why an append failed. Nothing of a failed request is acknowledged; whether it was stored
-/// is unknown only for [`AppendError::Unavailable`], and a retry with the same event ids is
-/// then safe.
+/// is unknown only for [`AppendError::Unavailable`] and [`AppendError::StorageFull`], and a
+/// retry with the same event ids is then safe.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppendError {
     #[error("the ledger could not store the batch: {0}")]
     Unavailable(String),
+    /// The disk is full: retry once space is back.
+    #[error("the ledger could not store the batch, the disk is full: {0}")]
+    StorageFull(String),
     #[error("the ledger is shut down")]
     Closed,
     #[error("a request may carry at most {max} events, this one has {n_events}")]
@@ -85,6 +88,19 @@ pub enum AppendError {
     /// later is safe.
     #[error("the ledger's queue is full ({queued} events waiting); retry later")]
     Overloaded { queued: usize },
+}
+
+impl AppendError {
+    /// The failure of a commit (or of the reload after one) as every request of the batch
+    /// gets it: a full disk stays a full disk.
+    fn of_store(err: &StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                AppendError::StorageFull(err.to_string())
+            }
+            _ => AppendError::Unavailable(err.to_string()),
+        }
+    }
 }
 
 /// Errors of reads and proofs.
@@ -830,7 +846,7 @@ impl Sequencer {
             && let Err(err) = self.reload()
         {
             tracing::error!(%err, "ledger store still unavailable");
-            let err = AppendError::Unavailable(err.to_string());
+            let err = AppendError::of_store(&err);
             for request in batch {
                 let _ = request.reply.send(Err(err.clone()));
             }
@@ -846,7 +862,7 @@ impl Sequencer {
             Err(err) => {
                 tracing::error!(%err, "ledger commit failed");
                 self.needs_reload = true;
-                let err = AppendError::Unavailable(err.to_string());
+                let err = AppendError::of_store(&err);
                 for request in batch {
                     let _ = request.reply.send(Err(err.clone()));
                 }

@@ -81,8 +81,7 @@ pub async fn record(state: &AppState, tenant: &TenantId, event: Event) -> Result
     state
         .ledger()
         .append_catalogued(tenant.clone(), vec![catalogued])
-        .await
-        .map_err(ApiError::unavailable)?;
+        .await?;
     Ok(())
 }
 

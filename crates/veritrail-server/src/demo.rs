@@ -101,8 +101,7 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
         state
             .ledger()
             .append_catalogued(tenant.clone(), catalogued)
-            .await
-            .map_err(ApiError::unavailable)?;
+            .await?;
     }
     let publisher = secrets.pop().unwrap_or_default();
     let viewer = secrets.pop().unwrap_or_default();

@@ -301,7 +301,7 @@ impl From<veritrail_ledger::ReadError> for ApiError {
 
 /// An append the ledger refused, by what the caller should do: split the request (413),
 /// or retry later with the same event ids (503: shutting down, storage unavailable, or the
-/// queue full, with `Retry-After`).
+/// queue full; 507: the disk is full; with `Retry-After`).
 impl From<veritrail_ledger::AppendError> for ApiError {
     fn from(err: veritrail_ledger::AppendError) -> Self {
         use veritrail_ledger::AppendError;
@@ -313,6 +313,7 @@ impl From<veritrail_ledger::AppendError> for ApiError {
                 "the server is shutting down; retry with the same event ids",
             ),
             AppendError::Unavailable(_) => ApiError::unavailable(err),
+            AppendError::StorageFull(_) => ApiError::storage_full(err),
             AppendError::Overloaded { .. } => ApiError::overloaded(format!(
                 "{err}; nothing of this request was stored: retry after the Retry-After seconds (with the same event ids, safely)"
             )),

@@ -166,10 +166,9 @@ pub(super) async fn embed_record(
         .blocking(&tenant, move || -> Result<Option<Shown>, ApiError> {
             // The newest record at or below `seq` in the scope is `seq` itself, or it is not
             // in the scope.
-            let hit = work
-                .search()
-                .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))
-                .map_err(ApiError::unavailable)?;
+            let hit =
+                work.search()
+                    .search(&work_tenant, &query, Order::Desc, 1, seq.checked_add(1))?;
             if hit.seqs.first() != Some(&seq) {
                 return Ok(None);
             }
