@@ -207,9 +207,17 @@ impl EmbeddedStore {
     /// aside and swapped in at the end, so readers never see it half-made.
     fn recover(&self, writer: &mut WriterState) -> Result<(), StoreError> {
         self.journal.refresh_lengths()?;
-        // A failed index write is repaired by the replay; queued ids go in first.
+        // A failed index write is repaired by the replay; queued ids go in first. After an
+        // I/O error redb refuses everything until the database is opened again.
         self.index.take_failure();
-        let _ = self.index.flush();
+        if self.index.flush().is_err() {
+            self.index.take_failure();
+            self.index.reopen(&*self.vfs)?;
+            if let Err(err) = self.index.flush() {
+                self.index.take_failure();
+                return Err(err);
+            }
+        }
         let start = self.journal.start();
         let mut marker = self.index.read_marker(start)?;
         if marker.applied_pos > self.journal.end() {

@@ -13,9 +13,9 @@
 //! ids before it, and tells recovery where to start replaying.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -50,10 +50,17 @@ enum Job {
     Flush(mpsc::Sender<Result<(), IndexFailure>>),
 }
 
+/// The database, shared with the writer thread; `None` while it is being opened again.
+type Slot = RwLock<Option<Arc<Database>>>;
+
 /// The id index and its writer thread.
 #[derive(Debug)]
 pub(crate) struct IdIndex {
-    db: Arc<Database>,
+    /// After an I/O error redb refuses everything until the database is opened again
+    /// ([`IdIndex::reopen`], from the store's recovery).
+    db: Arc<Slot>,
+    path: PathBuf,
+    cache_bytes: usize,
     /// Ids handed to the indexer whose transaction has not committed yet.
     pending: Arc<Mutex<Pending>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -66,7 +73,9 @@ impl IdIndex {
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         let mut builder = Database::builder();
         builder.set_cache_size(cache_bytes);
-        let db = Arc::new(vfs.create_redb(path, &builder).map_err(redb_err)?);
+        let db = Arc::new(RwLock::new(Some(Arc::new(
+            vfs.create_redb(path, &builder).map_err(redb_err)?,
+        ))));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let failure = Arc::new(Mutex::new(None));
         let (jobs, receiver) = mpsc::channel();
@@ -80,6 +89,8 @@ impl IdIndex {
         };
         Ok(Self {
             db,
+            path: path.to_owned(),
+            cache_bytes,
             pending,
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
@@ -122,7 +133,7 @@ impl IdIndex {
         if found.iter().all(Option::is_some) {
             return Ok(found);
         }
-        let txn = self.db.begin_read().map_err(redb_err)?;
+        let txn = current(&self.db)?.begin_read().map_err(redb_err)?;
         let table = match txn.open_table(EVENT_IDS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(found),
@@ -169,7 +180,33 @@ impl IdIndex {
 
     /// The marker as last written durably (or by this process).
     pub(crate) fn read_marker(&self, journal_start: u64) -> Result<Marker, StoreError> {
-        read_marker_from(&*self.db, journal_start)
+        read_marker_from(&*current(&self.db)?, journal_start)
+    }
+
+    /// Opens the database again, after a failure (redb refuses everything after an I/O
+    /// error until then). What it lost is replayed from the journal by the caller.
+    pub(crate) fn reopen(&self, vfs: &dyn Vfs) -> Result<(), StoreError> {
+        let mut slot = self.db.write().expect("index slot lock poisoned");
+        drop(slot.take());
+        let mut builder = Database::builder();
+        builder.set_cache_size(self.cache_bytes);
+        // A reader or the writer thread may hold the old database a moment longer, and
+        // with it the file's lock.
+        let mut attempts = 0;
+        loop {
+            match vfs.create_redb(&self.path, &builder) {
+                Ok(db) => {
+                    *slot = Some(Arc::new(db));
+                    tracing::info!("the event id index was opened again after a failure");
+                    return Ok(());
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempts < 200 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(err) => return Err(redb_err(err)),
+            }
+        }
     }
 }
 
@@ -288,9 +325,21 @@ fn wait_for(wait: &mpsc::Receiver<Result<(), IndexFailure>>) -> Result<(), Store
 }
 
 /// The indexer thread: each round takes every queued job and applies them in one
+/// The database in `slot`, or "unavailable" while it is being opened again.
+fn current(slot: &Slot) -> Result<Arc<Database>, StoreError> {
+    slot.read()
+        .expect("index slot lock poisoned")
+        .clone()
+        .ok_or_else(|| {
+            StoreError::Unavailable(std::io::Error::other(
+                "the event id index is being opened again",
+            ))
+        })
+}
+
 /// transaction, durable when a marker is among them.
 fn run_indexer(
-    db: &Database,
+    db: &Slot,
     pending: &Mutex<Pending>,
     failure: &Mutex<Option<IndexFailure>>,
     jobs: &mpsc::Receiver<Job>,
@@ -306,7 +355,9 @@ fn run_indexer(
                 kind: failure.kind,
                 message: format!("the index failed earlier: {}", failure.message),
             }),
-            None => apply(db, &round).map_err(|err| IndexFailure::of(&err)),
+            None => current(db)
+                .and_then(|db| apply(&db, &round))
+                .map_err(|err| IndexFailure::of(&err)),
         };
         if let Err(err) = &result {
             tracing::error!(%err, "the event id index could not be written");
