@@ -126,6 +126,9 @@ struct Payload {
 /// The writer and what has been added since the last commit; behind one lock.
 struct WriterState {
     writer: IndexWriter,
+    /// A rollback failed (a full disk, say): tantivy's writer is then unusable (another
+    /// rollback would panic), and a new one is opened before the next use.
+    broken: bool,
     /// Counts including uncommitted applies.
     pending: BTreeMap<TenantId, u64>,
     next_pos: u64,
@@ -149,6 +152,9 @@ pub struct SearchIndex {
     analyzer: TextAnalyzer,
     one_pass_max_docs: u64,
     limits: QueryLimits,
+    /// To open a new writer when the current one is broken.
+    index: Index,
+    options: SearchOptions,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -211,17 +217,7 @@ impl SearchIndex {
                 ));
             }
         };
-        let n_threads = options.indexing_threads.max(1);
-        let writer = index.writer_with_options(
-            IndexWriterOptions::builder()
-                .memory_budget_per_thread(options.writer_memory_bytes / n_threads)
-                .num_worker_threads(n_threads)
-                .num_merge_threads(options.merge_threads.max(1))
-                .build(),
-        )?;
-        let mut merge_policy = tantivy::indexer::LogMergePolicy::default();
-        merge_policy.set_max_docs_before_merge(options.merge_max_segment_docs);
-        writer.set_merge_policy(Box::new(merge_policy));
+        let writer = open_writer(&index, &options)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -232,6 +228,7 @@ impl SearchIndex {
             analyzer: words_analyzer(),
             writer: Mutex::new(WriterState {
                 writer,
+                broken: false,
                 pending: committed.applied.clone(),
                 next_pos: committed.next_pos,
                 dirty: false,
@@ -243,6 +240,8 @@ impl SearchIndex {
             blocks,
             one_pass_max_docs: options.one_pass_max_docs,
             limits: options.limits,
+            index: index.clone(),
+            options,
         })
     }
 
@@ -273,6 +272,7 @@ impl SearchIndex {
     /// the call is applied. An engine error drops everything since the last commit.
     pub fn apply(&self, records: &[Record]) -> Result<(), SearchError> {
         let mut state = self.lock_writer();
+        self.mend_writer(&mut state)?;
         let mut expected: HashMap<&TenantId, u64> = HashMap::new();
         for record in records {
             let next = expected
@@ -321,6 +321,7 @@ impl SearchIndex {
     /// again from [`SearchIndex::applied`]).
     pub fn commit(&self) -> Result<(), SearchError> {
         let mut state = self.lock_writer();
+        self.mend_writer(&mut state)?;
         if !state.dirty {
             return Ok(());
         }
@@ -369,9 +370,10 @@ impl SearchIndex {
     /// Drops what was added since the last commit (after a failure, when the writer's
     /// state is unknown).
     fn reset_to_committed(&self, state: &mut WriterState) {
-        // If the rollback fails too, the writer is dead and so is every later commit; the
-        // caller sees those errors.
-        let _ = state.writer.rollback();
+        // If the rollback fails too, the writer is dead: the next use opens a new one.
+        if state.writer.rollback().is_err() {
+            state.broken = true;
+        }
         let committed = self.read_committed();
         state.pending = committed.applied.clone();
         state.next_pos = committed.next_pos;
@@ -386,9 +388,13 @@ impl SearchIndex {
     /// Engine or I/O errors.
     pub fn clear(&self) -> Result<(), SearchError> {
         let mut state = self.lock_writer();
+        self.mend_writer(&mut state)?;
         // `delete_all_documents` drops committed segments only; documents still queued for
         // the indexing threads would land in the next commit, so roll those back first.
-        state.writer.rollback()?;
+        if let Err(err) = state.writer.rollback() {
+            state.broken = true;
+            return Err(err.into());
+        }
         state.writer.delete_all_documents()?;
         state.pending.clear();
         state.next_pos = 0;
@@ -611,6 +617,16 @@ impl SearchIndex {
         Ok(None)
     }
 
+    /// Opens a new writer in place of a broken one (its failed rollback released the
+    /// directory lock): what was added since the last commit is gone already.
+    fn mend_writer(&self, state: &mut WriterState) -> Result<(), SearchError> {
+        if state.broken {
+            state.writer = open_writer(&self.index, &self.options)?;
+            state.broken = false;
+        }
+        Ok(())
+    }
+
     fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -620,4 +636,20 @@ impl SearchIndex {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A writer of `index` as `options` say, with veritrail's merge policy.
+fn open_writer(index: &Index, options: &SearchOptions) -> tantivy::Result<IndexWriter> {
+    let n_threads = options.indexing_threads.max(1);
+    let writer = index.writer_with_options(
+        IndexWriterOptions::builder()
+            .memory_budget_per_thread(options.writer_memory_bytes / n_threads)
+            .num_worker_threads(n_threads)
+            .num_merge_threads(options.merge_threads.max(1))
+            .build(),
+    )?;
+    let mut merge_policy = tantivy::indexer::LogMergePolicy::default();
+    merge_policy.set_max_docs_before_merge(options.merge_max_segment_docs);
+    writer.set_merge_policy(Box::new(merge_policy));
+    Ok(writer)
 }

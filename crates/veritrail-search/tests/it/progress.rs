@@ -175,3 +175,89 @@ fn search_index_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<SearchIndex>();
 }
+
+/// A real full disk (a small tmpfs the test mounts as root; it says why and returns where it
+/// cannot): failed commits drop what was added, a second failure does not kill the writer
+/// (tantivy's writer panics on a second rollback after a failed one), and once space is back
+/// the index takes the same records again from `applied()`.
+#[test]
+fn a_full_disk_fails_commits_cleanly_and_the_index_resumes_when_space_is_back() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let mount = parent.path().join("disk");
+    std::fs::create_dir(&mount).expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&mount)
+        .output();
+    match mounted {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            eprintln!(
+                "note: full-disk test skipped: cannot mount a tmpfs (root is needed): {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return;
+        }
+        Err(err) => {
+            eprintln!("note: full-disk test skipped: cannot run mount: {err}");
+            return;
+        }
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+
+    let mut rng = Rng(31);
+    let a = tenant("a");
+    let index = SearchIndex::open(&mount.join("index"), small_options()).expect("open");
+    index.apply(&records(&mut rng, &a, 0, 100)).expect("apply");
+    index.commit().expect("commit");
+
+    // Fill the disk but for a few KiB.
+    let ballast = mount.join("ballast");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&ballast).expect("ballast");
+        let chunk = vec![7u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let len = file.metadata().expect("len").len();
+        file.set_len(len.saturating_sub(8 * 1024)).expect("shrink");
+    }
+    let mut failures = 0;
+    for _ in 0..3 {
+        // Always from what is committed: a failed commit drops what was added.
+        let from = index.applied(&a);
+        let applied = index.apply(&records(&mut rng, &a, from, 2_000));
+        if applied.is_err() || index.commit().is_err() {
+            failures += 1;
+        }
+    }
+    assert!(
+        failures >= 2,
+        "the disk never refused a commit ({failures} failures)"
+    );
+    assert_eq!(
+        index.applied(&a),
+        100,
+        "a failed commit changed what is applied"
+    );
+    // Searches keep answering from the last commit.
+    let page = index
+        .search(&a, &Query::default(), Order::Desc, 10, None)
+        .expect("search on a full disk");
+    assert_eq!(page.seqs.first(), Some(&99));
+
+    std::fs::remove_file(&ballast).expect("remove the ballast");
+    index
+        .apply(&records(&mut rng, &a, 100, 50))
+        .expect("apply once space is back");
+    index.commit().expect("commit once space is back");
+    assert_eq!(index.applied(&a), 150);
+}
