@@ -4,6 +4,7 @@
 
 mod authz;
 mod catalog;
+mod diskfull;
 mod flow;
 mod fuzz;
 mod hardening;
