@@ -32,6 +32,7 @@ pub mod types {
     pub const VIEWER_TOKEN_MINTED: &str = "veritrail.viewer_token.minted";
     pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
     pub const VIEWER_TOKEN_REVOKED: &str = "veritrail.viewer_token.revoked";
+    pub const DISK_FULL: &str = "veritrail.disk.full";
 }
 
 /// Builds one of the service's events.
@@ -67,6 +68,23 @@ fn event_by(
         "outcome": "success",
         "source": {"service": "veritrail", "component": "api", "version": env!("CARGO_PKG_VERSION")},
         "details": details,
+    }))
+    .map_err(ApiError::internal)?;
+    Event::parse(input).map_err(ApiError::internal)
+}
+
+/// The disk was full from `since` until `until` (when an append succeeded again), and
+/// `refused` of this tenant's ingests were refused with 507 meanwhile. The actor is the
+/// service itself.
+pub fn disk_full(since: &str, until: &str, refused: u64) -> Result<Event, ApiError> {
+    let input: EventInput = serde_json::from_value(json!({
+        "type": types::DISK_FULL,
+        "occurred_at": since,
+        "actor": {"id": "veritrail", "type": "service"},
+        "targets": [{"id": "data_dir", "type": "storage"}],
+        "outcome": "failure",
+        "source": {"service": "veritrail", "component": "ledger", "version": env!("CARGO_PKG_VERSION")},
+        "details": {"since": since, "until": until, "refused": refused},
     }))
     .map_err(ApiError::internal)?;
     Event::parse(input).map_err(ApiError::internal)

@@ -3,7 +3,9 @@
 //! applied, the ledger appends them, and the receipts (with proofs when asked) come back
 //! once the commit holding them is durable (and searchable, when asked).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -14,9 +16,9 @@ use veritrail_api::{
 use veritrail_core::event::{Event, TenantId};
 use veritrail_core::record::CatalogFields;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::proofs::{b64, checkpoint_size};
+use crate::{AppState, clock};
 
 /// Parses the body as one event or an array of events and validates every one, reporting
 /// every invalid field of every event: what ingest does with a body before the tenant's
@@ -239,10 +241,22 @@ pub async fn ingest(
         .map(|event| event.id().map(|id| id.as_str().to_owned()))
         .collect();
     let events = apply_catalogs(state, tenant, events).await?;
-    let receipts = state
+    let receipts = match state
         .ledger()
         .append_catalogued(tenant.clone(), events)
-        .await?;
+        .await
+    {
+        Ok(receipts) => receipts,
+        Err(err) => {
+            if matches!(err, veritrail_ledger::AppendError::StorageFull(_)) {
+                state.disk_full().refused(tenant);
+            }
+            return Err(err.into());
+        }
+    };
+    if let Some(episode) = state.disk_full().ended() {
+        record_disk_full(state.clone(), episode);
+    }
     let note = receipts
         .first()
         .map(|receipt| Arc::clone(&receipt.checkpoint))
@@ -303,4 +317,68 @@ async fn receipt_proofs(
                 .collect()
         })
         .await
+}
+
+/// A disk-full episode: from the first ingest refused for a full disk to the first append
+/// that succeeded after it, with the refused ingests of each tenant.
+#[derive(Debug)]
+pub struct DiskFullEpisode {
+    since: String,
+    refused: BTreeMap<TenantId, u64>,
+}
+
+/// Tenants whose ingests a full disk refused, kept until an append succeeds again; then each
+/// gets one `veritrail.disk.full` event in its own log.
+#[derive(Debug, Default)]
+pub struct DiskFull {
+    episode: Mutex<Option<DiskFullEpisode>>,
+    /// Whether an episode is open (read on every ingest without the lock).
+    open: AtomicBool,
+}
+
+/// Most tenants an episode names; the refusals of more are counted under the last ones.
+const MAX_EPISODE_TENANTS: usize = 10_000;
+
+impl DiskFull {
+    /// Counts an ingest of `tenant` refused for a full disk (opening an episode).
+    pub fn refused(&self, tenant: &TenantId) {
+        let mut episode = self.episode.lock().expect("disk-full lock poisoned");
+        let episode = episode.get_or_insert_with(|| DiskFullEpisode {
+            since: clock::now_rfc3339(),
+            refused: BTreeMap::new(),
+        });
+        if episode.refused.len() < MAX_EPISODE_TENANTS || episode.refused.contains_key(tenant) {
+            *episode.refused.entry(tenant.clone()).or_insert(0) += 1;
+        }
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// The episode an append that succeeded has ended, if one was open (taken: it is
+    /// recorded once).
+    pub fn ended(&self) -> Option<DiskFullEpisode> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        let taken = self.episode.lock().expect("disk-full lock poisoned").take();
+        self.open.store(false, Ordering::Release);
+        taken
+    }
+}
+
+/// Writes `episode`'s event into each tenant's log it names (in the background: the ingest
+/// that ended it is answered at once).
+fn record_disk_full(state: AppState, episode: DiskFullEpisode) {
+    tokio::spawn(async move {
+        let until = clock::now_rfc3339();
+        for (tenant, refused) in episode.refused {
+            let written = match crate::audit::disk_full(&episode.since, &until, refused) {
+                Ok(event) => crate::audit::record(&state, &tenant, event).await,
+                Err(err) => Err(err),
+            };
+            if let Err(mut err) = written {
+                err.report();
+                tracing::error!(%tenant, "the disk-full event could not be written");
+            }
+        }
+    });
 }

@@ -110,6 +110,7 @@ struct Inner {
     blocking: limits::BlockingPool,
     streams: Arc<limits::Streams>,
     ingest_admission: Arc<limits::IngestAdmission>,
+    disk_full: ingest::DiskFull,
     connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
@@ -193,6 +194,11 @@ impl AppState {
     /// Ingest bodies in flight, and the permits for more.
     pub fn ingest_admission(&self) -> &Arc<limits::IngestAdmission> {
         &self.inner.ingest_admission
+    }
+
+    /// The disk-full episode open now, if any.
+    pub fn disk_full(&self) -> &ingest::DiskFull {
+        &self.inner.disk_full
     }
 
     /// Long-lived answers open now, and the permits for more.
@@ -342,6 +348,7 @@ impl Server {
                     blocking,
                     streams,
                     ingest_admission,
+                    disk_full: ingest::DiskFull::default(),
                     connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),

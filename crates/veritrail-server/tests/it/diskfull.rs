@@ -181,6 +181,35 @@ async fn a_full_disk_refuses_ingest_with_507_keeps_what_was_acknowledged_and_rec
     })
     .await;
 
+    // The episode is one `veritrail.disk.full` event in the tenant's log, written once
+    // space was back, with the refusals counted; later ingests add no other.
+    let disk_full_events = || async {
+        server
+            .get("/api/v1/events?type=veritrail.disk.full", Some(&viewer))
+            .await
+            .json()["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    crate::support::eventually("the disk-full event is written", 20, || async {
+        !disk_full_events().await.is_empty()
+    })
+    .await;
+    server
+        .post_json("/api/v1/events", Some(&publisher), &batch(10_000, 5))
+        .await
+        .expect(200, None);
+    acknowledged.extend((0..5).map(|i| format!("full-10000-{i}")));
+    let events = disk_full_events().await;
+    assert_eq!(events.len(), 1, "one event per episode: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["outcome"], json!("failure"));
+    assert_eq!(event["code"], json!(9091));
+    let refused = event["details"]["refused"].as_u64().expect("refused");
+    assert!(refused >= 2, "{event}");
+    assert!(event["details"]["since"].is_string() && event["details"]["until"].is_string());
+
     // Nothing acknowledged is lost, nothing refused was stored twice, across a restart.
     let dir = data_dir.clone();
     server.stop().await;
