@@ -210,7 +210,7 @@ impl EmbeddedStore {
         // A failed index write is repaired by the replay; queued ids go in first. After an
         // I/O error redb refuses everything until the database is opened again.
         self.index.take_failure();
-        if self.index.flush().is_err() {
+        if self.index.needs_reopen() || self.index.flush().is_err() {
             self.index.take_failure();
             self.index.reopen(&*self.vfs)?;
             if let Err(err) = self.index.flush() {
@@ -570,7 +570,9 @@ impl Drop for EmbeddedStore {
 impl LedgerStore for EmbeddedStore {
     fn load(&self) -> Result<Vec<TenantState>, StoreError> {
         let mut writer = self.lock_writer();
-        if writer.poisoned {
+        // A failed index transaction may not have reached a commit yet (the failure is
+        // then seen by the next id lookup): recovery opens the index again either way.
+        if writer.poisoned || self.index.needs_reopen() {
             self.recover(&mut writer)?;
         }
         let tenants = self.tenants.read().expect("tenants lock poisoned");

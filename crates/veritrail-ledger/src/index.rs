@@ -67,6 +67,9 @@ pub(crate) struct IdIndex {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set by the indexer when a transaction failed; the store then recovers.
     failure: Arc<Mutex<Option<IndexFailure>>>,
+    /// A transaction failed since the database was last opened: redb refuses everything
+    /// after an I/O error, so recovery opens it again.
+    needs_reopen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl IdIndex {
@@ -78,13 +81,18 @@ impl IdIndex {
         ))));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let failure = Arc::new(Mutex::new(None));
+        let needs_reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (jobs, receiver) = mpsc::channel();
         let thread = {
-            let (db, pending, failure) =
-                (Arc::clone(&db), Arc::clone(&pending), Arc::clone(&failure));
+            let (db, pending, failure, needs_reopen) = (
+                Arc::clone(&db),
+                Arc::clone(&pending),
+                Arc::clone(&failure),
+                Arc::clone(&needs_reopen),
+            );
             std::thread::Builder::new()
                 .name("veritrail-indexer".into())
-                .spawn(move || run_indexer(&db, &pending, &failure, &receiver))
+                .spawn(move || run_indexer(&db, &pending, &failure, &needs_reopen, &receiver))
                 .map_err(StoreError::Unavailable)?
         };
         Ok(Self {
@@ -95,6 +103,7 @@ impl IdIndex {
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
             failure,
+            needs_reopen,
         })
     }
 
@@ -183,6 +192,13 @@ impl IdIndex {
         read_marker_from(&*current(&self.db)?, journal_start)
     }
 
+    /// Whether a transaction failed since the database was last opened, or opening it
+    /// again failed.
+    pub(crate) fn needs_reopen(&self) -> bool {
+        self.needs_reopen.load(std::sync::atomic::Ordering::Acquire)
+            || self.db.read().expect("index slot lock poisoned").is_none()
+    }
+
     /// Opens the database again, after a failure (redb refuses everything after an I/O
     /// error until then). What it lost is replayed from the journal by the caller.
     pub(crate) fn reopen(&self, vfs: &dyn Vfs) -> Result<(), StoreError> {
@@ -197,6 +213,8 @@ impl IdIndex {
             match vfs.create_redb(&self.path, &builder) {
                 Ok(db) => {
                     *slot = Some(Arc::new(db));
+                    self.needs_reopen
+                        .store(false, std::sync::atomic::Ordering::Release);
                     tracing::info!("the event id index was opened again after a failure");
                     return Ok(());
                 }
@@ -342,6 +360,7 @@ fn run_indexer(
     db: &Slot,
     pending: &Mutex<Pending>,
     failure: &Mutex<Option<IndexFailure>>,
+    needs_reopen: &std::sync::atomic::AtomicBool,
     jobs: &mpsc::Receiver<Job>,
 ) {
     while let Ok(first) = jobs.recv() {
@@ -360,6 +379,7 @@ fn run_indexer(
                 .map_err(|err| IndexFailure::of(&err)),
         };
         if let Err(err) = &result {
+            needs_reopen.store(true, std::sync::atomic::Ordering::Release);
             tracing::error!(%err, "the event id index could not be written");
             failure
                 .lock()
