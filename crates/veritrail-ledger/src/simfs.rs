@@ -89,7 +89,18 @@ struct Machine {
     changes: u64,
     /// The change at which the power goes: it fails, and so does everything after it.
     cut_at: Option<u64>,
+    /// From this change on, every change fails with "no space left on device" and changes
+    /// nothing, until the space is back.
+    full_from: Option<u64>,
     dead: bool,
+}
+
+/// Whether a change needs space (a write, a creation, a longer file) or not (a removal, a
+/// shorter file, a sync): on a full disk only the first kind fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Space {
+    Takes,
+    Frees,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +179,7 @@ impl SimFs {
                 nodes,
                 changes: 0,
                 cut_at: None,
+                full_from: None,
                 dead: false,
             })),
         }
@@ -181,6 +193,20 @@ impl SimFs {
     pub fn schedule_cut(&self, n: u64) {
         let mut machine = self.lock();
         machine.cut_at = Some(machine.changes + n);
+    }
+
+    /// The disk fills at the `n`-th change from now (0: the next one): from then on every
+    /// change that takes space (a write, a creation, a longer file) fails with `ENOSPC`
+    /// (`StorageFull`) and changes nothing, while removals, shorter files and syncs go on,
+    /// as on a real file system, until [`SimFs::space_back`].
+    pub fn schedule_full(&self, n: u64) {
+        let mut machine = self.lock();
+        machine.full_from = Some(machine.changes + n);
+    }
+
+    /// Space is back: changes succeed again.
+    pub fn space_back(&self) {
+        self.lock().full_from = None;
     }
 
     /// Changes made so far (writes, `set_len`, syncs, creations, removals).
@@ -218,14 +244,18 @@ impl SimFs {
 }
 
 impl Machine {
-    /// Counts a change, or fails it if the power is off or goes now.
-    fn change(&mut self) -> io::Result<()> {
+    /// Counts a change, or fails it if the power is off or goes now, or, for a change that
+    /// takes space, if the disk is full (then it changes nothing).
+    fn change(&mut self, space: Space) -> io::Result<()> {
         if self.dead {
             return Err(power_is_off());
         }
         if self.cut_at == Some(self.changes) {
             self.dead = true;
             return Err(power_is_off());
+        }
+        if space == Space::Takes && self.full_from.is_some_and(|at| self.changes >= at) {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
         }
         self.changes += 1;
         Ok(())
@@ -314,7 +344,7 @@ impl Machine {
             (Err(err), OpenMode::Read | OpenMode::ReadWrite) => return Err(err),
             (Err(_), OpenMode::Create | OpenMode::CreateNew) => {
                 let (parent, name) = self.parent(path)?;
-                self.change()?;
+                self.change(Space::Takes)?;
                 self.add(parent, name, Node::File(FileNode::default()))
             }
         };
@@ -340,7 +370,7 @@ impl Machine {
             ino = match dir.current.get(name) {
                 Some(&child) => child,
                 None => {
-                    self.change()?;
+                    self.change(Space::Takes)?;
                     self.add(ino, name, Node::Dir(DirNode::default()))
                 }
             };
@@ -611,7 +641,7 @@ impl Vfs for SimFs {
             ));
         }
         let (parent, name) = machine.parent(path)?;
-        machine.change()?;
+        machine.change(Space::Frees)?;
         machine
             .dir_mut(parent)
             .expect("checked to be a directory")
@@ -630,7 +660,7 @@ impl Vfs for SimFs {
                 format!("{}: not a directory", path.display()),
             ));
         }
-        machine.change()?;
+        machine.change(Space::Frees)?;
         let dir = machine.dir_mut(ino).expect("checked to be a directory");
         dir.durable.clone_from(&dir.current);
         Ok(())
@@ -655,8 +685,8 @@ impl SimFile {
         self.machine.lock().expect("simulated disk lock poisoned")
     }
 
-    /// The machine, ready for a change to this file.
-    fn lock_for_change(&self) -> io::Result<MutexGuard<'_, Machine>> {
+    /// The machine, ready for a change to this file that takes or frees `space`.
+    fn lock_for_change(&self, space: Space) -> io::Result<MutexGuard<'_, Machine>> {
         if !self.writable {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -664,7 +694,7 @@ impl SimFile {
             ));
         }
         let mut machine = self.lock();
-        machine.change()?;
+        machine.change(space)?;
         Ok(machine)
     }
 }
@@ -691,10 +721,13 @@ impl VfsFile for SimFile {
         }
         let mut machine = self.lock();
         let was_dead = machine.dead;
-        let result = machine.change();
+        let result = machine.change(Space::Takes);
+        let no_space = result
+            .as_ref()
+            .is_err_and(|err| err.kind() == io::ErrorKind::StorageFull);
         // A write the power cut short may still have reached the page cache: keep it as
-        // unsynced, for the cut to keep or lose.
-        if !was_dead {
+        // unsynced, for the cut to keep or lose. A full disk takes none of it.
+        if !was_dead && !no_space {
             machine.file_mut(self.ino).write(buf, offset);
         }
         result
@@ -707,12 +740,18 @@ impl VfsFile for SimFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.lock_for_change()?.file_mut(self.ino).set_len(len);
+        let mut machine = self.lock();
+        let grows = len > machine.file(self.ino).current.len() as u64;
+        drop(machine);
+        machine = self.lock_for_change(if grows { Space::Takes } else { Space::Frees })?;
+        machine.file_mut(self.ino).set_len(len);
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.lock_for_change()?.file_mut(self.ino).sync();
+        self.lock_for_change(Space::Frees)?
+            .file_mut(self.ino)
+            .sync();
         Ok(())
     }
 

@@ -27,7 +27,8 @@ use veritrail_ledger::conformance::{test_event, test_signer};
 use veritrail_ledger::simfs::{Loss, SimFs};
 use veritrail_ledger::verify::{Report, VerifyOptions, verify_ledger_dir};
 use veritrail_ledger::{
-    EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, LedgerStore, Receipt, StoreError,
+    AppendError, EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, LedgerStore, Receipt,
+    StoreError,
 };
 
 use crate::support::{Rng, rounds_and_seed, tenant};
@@ -391,4 +392,136 @@ fn at<T>(items: &[T], index: u64) -> Option<&T> {
 fn open_checkpoint(note_text: &str, verifier: &note::NoteVerifier) -> Checkpoint {
     let opened = note::open(note_text, std::slice::from_ref(verifier)).unwrap();
     Checkpoint::parse(&opened.text).unwrap()
+}
+
+/// A full disk at every change of the store's work: the disk fills at the n-th change from
+/// some point (n over every position of a few commits, a segment rollover, a marker sync and
+/// the indexer's transaction), appends are refused with `StorageFull` (never another error,
+/// never a wrong acknowledgement), what was acknowledged stays readable, and once space is
+/// back the store resumes by itself: the refused batch goes in with its ids once, and after
+/// a reopen everything acknowledged is there and the verifier finds no fault.
+/// `VERITRAIL_DISKFULL_ROUNDS` (default 60) for more positions.
+#[test]
+fn a_full_disk_at_any_change_refuses_cleanly_and_the_store_resumes() {
+    let (rounds, seed) = rounds_and_seed("VERITRAIL_DISKFULL", 60);
+    let mut rng = Rng(seed);
+    let mut refusals = 0;
+    for round in 0..rounds {
+        let context = format!("round {round} (VERITRAIL_DISKFULL_SEED={seed})");
+        let disk = SimFs::new();
+        let store = Arc::new(
+            EmbeddedStore::open_with(Arc::new(disk.clone()), Path::new(LEDGER_DIR), options())
+                .unwrap_or_else(|err| panic!("{context}: open: {err}")),
+        );
+        let ledger = Ledger::start(store.clone(), test_signer(), LedgerConfig::default())
+            .unwrap_or_else(|err| panic!("{context}: start: {err}"));
+        let mut acked: Vec<Ack> = Vec::new();
+        let mut n = 0u64;
+        let mut batch = |rng: &mut Rng| {
+            let size = 1 + rng.below(9);
+            let events: Vec<Event> = (0..size)
+                .map(|i| test_event((round << 40) | (n + i), true))
+                .collect();
+            n += size;
+            events
+        };
+        let tenant = tenant(TENANTS[(round % 3) as usize]);
+        for _ in 0..3 {
+            let events = batch(&mut rng);
+            let receipts = ledger
+                .append_blocking(tenant.clone(), events.clone())
+                .unwrap_or_else(|err| panic!("{context}: before the disk fills: {err}"));
+            acked.extend(
+                events
+                    .into_iter()
+                    .zip(receipts)
+                    .map(|(event, receipt)| Ack {
+                        tenant: tenant.clone(),
+                        event,
+                        receipt,
+                    }),
+            );
+        }
+
+        // Every position over the rounds, each a few commits' worth of changes.
+        disk.schedule_full(round % 40 + rng.below(3) * 40);
+        let mut refused = None;
+        for _ in 0..40 {
+            let events = batch(&mut rng);
+            match ledger.append_blocking(tenant.clone(), events.clone()) {
+                Ok(receipts) => {
+                    acked.extend(
+                        events
+                            .into_iter()
+                            .zip(receipts)
+                            .map(|(event, receipt)| Ack {
+                                tenant: tenant.clone(),
+                                event,
+                                receipt,
+                            }),
+                    );
+                }
+                Err(err) => {
+                    refused = Some((err, events));
+                    break;
+                }
+            }
+        }
+        let Some((err, events)) = refused else {
+            panic!("{context}: the disk never refused an append");
+        };
+        refusals += 1;
+        assert!(
+            matches!(err, AppendError::StorageFull(_)),
+            "{context}: a full disk is `StorageFull`, not {err:?}"
+        );
+        // Refused again while full, unless the refused batch was stored after all (a
+        // refusal says "unknown"): then the retry finds every id and writes nothing.
+        match ledger.append_blocking(tenant.clone(), events.clone()) {
+            Err(AppendError::StorageFull(_) | AppendError::Unavailable(_)) => {}
+            Ok(receipts) => assert!(
+                receipts.iter().all(|receipt| receipt.duplicate),
+                "{context}: a new write went through on a full disk"
+            ),
+            Err(other) => panic!("{context}: {other:?}"),
+        }
+        // What was acknowledged stays readable.
+        for ack in &acked {
+            let bytes = store
+                .read_records(&ack.tenant, ack.receipt.seq, 1)
+                .unwrap_or_else(|err| panic!("{context}: a read on a full disk: {err}"));
+            assert_eq!(
+                merkle::leaf_hash(&bytes[0]),
+                ack.receipt.leaf_hash,
+                "{context}: seq {}",
+                ack.receipt.seq
+            );
+        }
+
+        disk.space_back();
+        let receipts = ledger
+            .append_blocking(tenant.clone(), events.clone())
+            .unwrap_or_else(|err| panic!("{context}: once space is back: {err}"));
+        acked.extend(
+            events
+                .into_iter()
+                .zip(receipts)
+                .filter(|(_, receipt)| !receipt.duplicate)
+                .map(|(event, receipt)| Ack {
+                    tenant: tenant.clone(),
+                    event,
+                    receipt,
+                }),
+        );
+        drop(ledger);
+        drop(store);
+        let store =
+            EmbeddedStore::open_with(Arc::new(disk.clone()), Path::new(LEDGER_DIR), options())
+                .unwrap_or_else(|err| panic!("{context}: reopening: {err}"));
+        check_store(&store, &acked, &context);
+        drop(store);
+        let report = verify(&disk);
+        assert!(report.is_ok(), "{context}: {:?}", report.faults);
+    }
+    eprintln!("disk-full test: {refusals} refusals over {rounds} positions");
 }
