@@ -356,12 +356,12 @@ impl DiskFull {
     /// The episode an append that succeeded has ended, if one was open (taken: it is
     /// recorded once).
     pub fn ended(&self) -> Option<DiskFullEpisode> {
-        if !self.open.load(Ordering::Acquire) {
+        // Cleared before the episode is taken: a refusal in between joins the episode
+        // taken here, and one after it opens the next.
+        if !self.open.swap(false, Ordering::AcqRel) {
             return None;
         }
-        let taken = self.episode.lock().expect("disk-full lock poisoned").take();
-        self.open.store(false, Ordering::Release);
-        taken
+        self.episode.lock().expect("disk-full lock poisoned").take()
     }
 }
 
