@@ -356,9 +356,10 @@ impl DiskFull {
     /// The episode an append that succeeded has ended, if one was open (taken: it is
     /// recorded once).
     pub fn ended(&self) -> Option<DiskFullEpisode> {
+        // A load first: every ingest asks, and only the rare one after an episode writes.
         // Cleared before the episode is taken: a refusal in between joins the episode
         // taken here, and one after it opens the next.
-        if !self.open.swap(false, Ordering::AcqRel) {
+        if !self.open.load(Ordering::Acquire) || !self.open.swap(false, Ordering::AcqRel) {
             return None;
         }
         self.episode.lock().expect("disk-full lock poisoned").take()
