@@ -7,3 +7,4 @@ mod filters;
 mod model;
 mod paging;
 mod progress;
+mod small_disk;

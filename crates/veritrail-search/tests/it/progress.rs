@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use veritrail_search::{Order, Query, SearchError, SearchIndex};
 
 use crate::model::{Rng, fresh, records, small_options, tenant};
+use crate::small_disk::{SmallDisk, fill};
 
 #[test]
 fn applied_after_reopen_is_what_was_committed() {
@@ -182,37 +183,14 @@ fn search_index_is_shareable() {
 /// the index takes the same records again from `applied()`.
 #[test]
 fn a_full_disk_fails_commits_cleanly_and_the_index_resumes_when_space_is_back() {
-    let parent = tempfile::tempdir().expect("tempdir");
-    let mount = parent.path().join("disk");
-    std::fs::create_dir(&mount).expect("mount point");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-        .arg(&mount)
-        .output();
-    match mounted {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => {
-            eprintln!(
-                "note: full-disk test skipped: cannot mount a tmpfs (root is needed): {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+    let disk = match SmallDisk::mount(24) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("note: full-disk test skipped: {why}");
             return;
         }
-        Err(err) => {
-            eprintln!("note: full-disk test skipped: cannot run mount: {err}");
-            return;
-        }
-    }
-    struct Unmount<'a>(&'a std::path::Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(&mount);
+    };
+    let mount = disk.path();
 
     let mut rng = Rng(31);
     let a = tenant("a");
@@ -222,14 +200,7 @@ fn a_full_disk_fails_commits_cleanly_and_the_index_resumes_when_space_is_back() 
 
     // Fill the disk but for a few KiB.
     let ballast = mount.join("ballast");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&ballast).expect("ballast");
-        let chunk = vec![7u8; 64 * 1024];
-        while file.write_all(&chunk).is_ok() {}
-        let len = file.metadata().expect("len").len();
-        file.set_len(len.saturating_sub(8 * 1024)).expect("shrink");
-    }
+    fill(&ballast, 8 * 1024);
     let mut failures = 0;
     for _ in 0..3 {
         // Always from what is committed: a failed commit drops what was added.

@@ -1,65 +1,11 @@
 //! A real full disk: the data directory on a small tmpfs that the test mounts (as root; it
 //! says why and returns where it cannot mount), filled by a ballast file and then by ingest.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::{Value, json};
 use veritrail_api::Role;
 
+use crate::small_disk::{SmallDisk, fill};
 use crate::support::{TestServer, all_records};
-
-/// A tmpfs mounted for the test's life, unmounted (lazily: files may still be open) on drop.
-struct SmallDisk {
-    path: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(megabytes: u32) -> Result<Self, String> {
-        let parent = tempfile::tempdir().map_err(|err| err.to_string())?;
-        let path = parent.path().join("disk");
-        std::fs::create_dir(&path).map_err(|err| err.to_string())?;
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m,mode=0700")])
-            .arg("tmpfs")
-            .arg(&path)
-            .output()
-            .map_err(|err| format!("cannot run mount: {err}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cannot mount a tmpfs (root is needed): {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(Self {
-            path,
-            _parent: parent,
-        })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
-
-/// Writes `path` until the disk is full, leaving about `spare` bytes free; returns its size.
-fn fill(path: &Path, spare: u64) -> u64 {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).expect("ballast");
-    let chunk = vec![0x5au8; 64 * 1024];
-    let mut written = 0u64;
-    while file.write_all(&chunk).is_ok() {
-        written += chunk.len() as u64;
-    }
-    let _ = file.flush();
-    let keep = written.saturating_sub(spare);
-    file.set_len(keep).expect("shrink the ballast");
-    file.sync_all().expect("sync the ballast");
-    keep
-}
 
 fn batch(round: usize, n: usize) -> Value {
     Value::Array(
@@ -84,7 +30,7 @@ async fn a_full_disk_refuses_ingest_with_507_keeps_what_was_acknowledged_and_rec
             return;
         }
     };
-    let data_dir = disk.path.join("data");
+    let data_dir = disk.path().join("data");
     let server = TestServer::start_in(data_dir.clone(), |_| {}).await;
     server.tenant("acme").await;
     let publisher = server.key("acme", Role::Publisher).await;
@@ -95,7 +41,7 @@ async fn a_full_disk_refuses_ingest_with_507_keeps_what_was_acknowledged_and_rec
         .expect(200, None);
 
     // Leave a little room, then ingest until the disk refuses.
-    let ballast = disk.path.join("ballast");
+    let ballast = disk.path().join("ballast");
     fill(&ballast, 2 * 1024 * 1024);
     let mut acknowledged: Vec<String> = (0..10).map(|i| format!("full-0-{i}")).collect();
     let mut refusal = None;

@@ -16,6 +16,8 @@ mod receiver;
 mod restart;
 mod search;
 mod selfaudit;
+#[path = "../../../veritrail-search/tests/it/small_disk.rs"]
+mod small_disk;
 mod stream;
 mod support;
 mod ui;
