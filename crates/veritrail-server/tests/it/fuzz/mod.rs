@@ -559,6 +559,30 @@ fn check_filters(filters: &Filters<'_>, get: impl Fn(&str) -> Option<String>) ->
     }
 }
 
+/// The parameters the server reads from `query` on `path` (`None`: it refuses them), with
+/// their JSON form; they must equal `expected` when the case left the pairs as made.
+fn read_params<T>(path: &str, query: &str, expected: Option<T>) -> Option<(T, Value)>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let read = Query::<T>::try_from_uri(&uri(path, query)?);
+    if let Some(expected) = expected {
+        assert_eq!(
+            read.as_ref().map(|Query(params)| params).ok(),
+            Some(&expected),
+            "{read:?}"
+        );
+    }
+    let Query(params) = read.ok()?;
+    let json = serde_json::to_value(&params).expect("json");
+    Some((params, json))
+}
+
+/// The text of parameter `name` in a parameters' JSON form.
+fn text_of(json: &Value, name: &str) -> Option<String> {
+    json.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
 fn uri(path: &str, query: &str) -> Option<Uri> {
     format!("http://localhost{path}?{query}").parse().ok()
 }
@@ -671,27 +695,12 @@ fn search_params(pairs: &[(String, String)]) -> SearchParams {
 }
 
 fn check_search_case(case: &SearchCase) -> Verdict {
-    let Some(uri) = uri("/api/v1/events", &case.query) else {
+    let expected = (!case.changed).then(|| search_params(&case.pairs));
+    let Some((params, json)) = read_params::<SearchParams>("/api/v1/events", &case.query, expected)
+    else {
         return Verdict::Rejected;
     };
-    let read = Query::<SearchParams>::try_from_uri(&uri);
-    if !case.changed {
-        assert_eq!(
-            read.as_ref().map(|Query(params)| params).ok(),
-            Some(&search_params(&case.pairs)),
-            "{read:?}"
-        );
-    }
-    let Ok(Query(params)) = read else {
-        return Verdict::Rejected;
-    };
-    let get = |name: &str| {
-        serde_json::to_value(&params)
-            .expect("json")
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let get = |name: &str| text_of(&json, name);
     let accepted = check_filters(&Filters::of_search(&params), get);
     // Cursors: issued ones decode, only with their own query and order, and only in the
     // spelling the server issues.
@@ -849,27 +858,13 @@ fn expected_interval(text: &str) -> Option<i64> {
 }
 
 fn check_count_case(case: &CountCase) -> Verdict {
-    let Some(uri) = uri("/api/v1/events/count", &case.query) else {
+    let expected = (!case.changed).then(|| count_params(&case.pairs));
+    let Some((params, json)) =
+        read_params::<CountParams>("/api/v1/events/count", &case.query, expected)
+    else {
         return Verdict::Rejected;
     };
-    let read = Query::<CountParams>::try_from_uri(&uri);
-    if !case.changed {
-        assert_eq!(
-            read.as_ref().map(|Query(params)| params).ok(),
-            Some(&count_params(&case.pairs)),
-            "{read:?}"
-        );
-    }
-    let Ok(Query(params)) = read else {
-        return Verdict::Rejected;
-    };
-    let get = |name: &str| {
-        serde_json::to_value(&params)
-            .expect("json")
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let get = |name: &str| text_of(&json, name);
     let mut accepted = check_filters(&Filters::of_count(&params), get);
     if let Some(interval) = &params.interval {
         match (parse_interval(interval), expected_interval(interval)) {
