@@ -431,16 +431,7 @@ fn a_full_disk_at_any_change_refuses_cleanly_and_the_store_resumes() {
             let receipts = ledger
                 .append_blocking(tenant.clone(), events.clone())
                 .unwrap_or_else(|err| panic!("{context}: before the disk fills: {err}"));
-            acked.extend(
-                events
-                    .into_iter()
-                    .zip(receipts)
-                    .map(|(event, receipt)| Ack {
-                        tenant: tenant.clone(),
-                        event,
-                        receipt,
-                    }),
-            );
+            acked.extend(acks(&tenant, events, receipts));
         }
 
         // Every position over the rounds, each a few commits' worth of changes.
@@ -449,18 +440,7 @@ fn a_full_disk_at_any_change_refuses_cleanly_and_the_store_resumes() {
         for _ in 0..40 {
             let events = batch(&mut rng);
             match ledger.append_blocking(tenant.clone(), events.clone()) {
-                Ok(receipts) => {
-                    acked.extend(
-                        events
-                            .into_iter()
-                            .zip(receipts)
-                            .map(|(event, receipt)| Ack {
-                                tenant: tenant.clone(),
-                                event,
-                                receipt,
-                            }),
-                    );
-                }
+                Ok(receipts) => acked.extend(acks(&tenant, events, receipts)),
                 Err(err) => {
                     refused = Some((err, events));
                     break;
@@ -502,17 +482,7 @@ fn a_full_disk_at_any_change_refuses_cleanly_and_the_store_resumes() {
         let receipts = ledger
             .append_blocking(tenant.clone(), events.clone())
             .unwrap_or_else(|err| panic!("{context}: once space is back: {err}"));
-        acked.extend(
-            events
-                .into_iter()
-                .zip(receipts)
-                .filter(|(_, receipt)| !receipt.duplicate)
-                .map(|(event, receipt)| Ack {
-                    tenant: tenant.clone(),
-                    event,
-                    receipt,
-                }),
-        );
+        acked.extend(acks(&tenant, events, receipts).filter(|ack| !ack.receipt.duplicate));
         drop(ledger);
         drop(store);
         let store =
@@ -524,4 +494,20 @@ fn a_full_disk_at_any_change_refuses_cleanly_and_the_store_resumes() {
         assert!(report.is_ok(), "{context}: {:?}", report.faults);
     }
     eprintln!("disk-full test: {refusals} refusals over {rounds} positions");
+}
+
+/// The acknowledgements of `events` appended to `tenant` with `receipts`.
+fn acks(
+    tenant: &TenantId,
+    events: Vec<Event>,
+    receipts: Vec<Receipt>,
+) -> impl Iterator<Item = Ack> + '_ {
+    events
+        .into_iter()
+        .zip(receipts)
+        .map(move |(event, receipt)| Ack {
+            tenant: tenant.clone(),
+            event,
+            receipt,
+        })
 }
