@@ -10,6 +10,29 @@ use veritrail_client::Client;
 use super::flags::Filters;
 use super::output::{Out, plural, shorten};
 
+/// A `$params` (search or count parameters, which share the filter fields) of the
+/// command's filters and the other `$field`s.
+macro_rules! with_filters {
+    ($params:ident, $filters:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let filters: Filters = $filters;
+        $params {
+            event_type: filters.event_type,
+            category: filters.category,
+            code: filters.code,
+            name: filters.name,
+            actor: filters.actor,
+            target: filters.target,
+            outcome: filters.outcome,
+            correlation_id: filters.correlation_id,
+            id: filters.id,
+            from: filters.from,
+            to: filters.to,
+            q: filters.q,
+            $($field: $value),*
+        }
+    }};
+}
+
 /// The query of `search` and `tail`.
 pub(super) fn search_params(
     filters: Filters,
@@ -17,23 +40,11 @@ pub(super) fn search_params(
     order: Option<String>,
     cursor: Option<String>,
 ) -> SearchParams {
-    SearchParams {
-        event_type: filters.event_type,
-        category: filters.category,
-        code: filters.code,
-        name: filters.name,
-        actor: filters.actor,
-        target: filters.target,
-        outcome: filters.outcome,
-        correlation_id: filters.correlation_id,
-        id: filters.id,
-        from: filters.from,
-        to: filters.to,
-        q: filters.q,
-        order,
+    with_filters!(SearchParams, filters, {
+        order: order,
         limit: limit.map(|limit| limit.to_string()),
-        cursor,
-    }
+        cursor: cursor,
+    })
 }
 
 fn count_params(
@@ -41,22 +52,7 @@ fn count_params(
     group_by: Option<String>,
     interval: Option<String>,
 ) -> CountParams {
-    CountParams {
-        event_type: filters.event_type,
-        category: filters.category,
-        code: filters.code,
-        name: filters.name,
-        actor: filters.actor,
-        target: filters.target,
-        outcome: filters.outcome,
-        correlation_id: filters.correlation_id,
-        id: filters.id,
-        from: filters.from,
-        to: filters.to,
-        q: filters.q,
-        group_by,
-        interval,
-    }
+    with_filters!(CountParams, filters, { group_by: group_by, interval: interval })
 }
 
 /// `veritrail search`: one page of matching records, or with `--all` every page.
