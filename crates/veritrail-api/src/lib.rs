@@ -86,6 +86,17 @@ pub mod paths {
     pub const WEBHOOK_REDELIVER: &str = "/api/v1/webhooks/{webhook_id}/redeliver";
     /// `POST` sends a test message now and returns the attempt.
     pub const WEBHOOK_PING: &str = "/api/v1/webhooks/{webhook_id}/ping";
+    /// `GET` the tenant's retention policy and its last run; `PUT` sets it, `DELETE`
+    /// goes back to the server's default.
+    pub const RETENTION: &str = "/api/v1/retention";
+    /// `POST` applies the retention policy now (the background job does it on its own).
+    pub const RETENTION_RUN: &str = "/api/v1/retention/run";
+    /// `POST` erases the records about one subject (or given seqs); `dry_run` shows them.
+    pub const ERASURES: &str = "/api/v1/erasures";
+    /// `GET` lists, `POST` places legal holds.
+    pub const HOLDS: &str = "/api/v1/holds";
+    /// `DELETE` releases a legal hold.
+    pub const HOLD: &str = "/api/v1/holds/{hold_id}";
     /// Liveness.
     pub const HEALTHZ: &str = "/healthz";
     /// Readiness: the ledger and the search index are open.
@@ -129,6 +140,11 @@ pub mod error_codes {
     pub const FORBIDDEN: &str = "forbidden";
     /// 404: no such route, record, tenant or key.
     pub const NOT_FOUND: &str = "not_found";
+    /// 410: the record was removed by a retention run or an erasure; the message says by
+    /// which record of the log, when and why, and `removed_by` holds that record's seq.
+    pub const RECORD_REMOVED: &str = "record_removed";
+    /// 409: an erasure would remove records a legal hold keeps; the message names the hold.
+    pub const HELD: &str = "held";
     /// 405: the route exists, the method does not.
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// 409: the tenant already exists.
@@ -191,9 +207,32 @@ pub struct ErrorDetail {
     /// `events[3].code`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldErrorBody>,
+    /// For `record_removed` (410): which record of the log removed it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<RemovedBody>,
     /// The request id, also in the `x-request-id` header and the server's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+/// How a record left the log: the record that reports its removal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemovedBody {
+    /// The removed record's seq.
+    pub seq: u64,
+    /// The seq of the record reporting the removal (`veritrail.retention.deleted` or
+    /// `veritrail.event.erased`).
+    pub removed_by: u64,
+    /// That record's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_by_type: Option<String>,
+    /// When it was removed (the reporting record's `received_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<String>,
+    /// Why: the retention policy, or the erasure's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The invalid fields of one event of a request.
@@ -374,15 +413,21 @@ impl ExportHeader {
     pub const FORMAT: &str = "veritrail-export/v1";
 }
 
-/// One record of an export bundle.
+/// One record of an export bundle: its bytes, or for a removed record only its leaf
+/// hash and the seq of the record that reports its removal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportLine {
     pub seq: u64,
     /// base64 of `SHA-256(0x00 || record)`.
     pub leaf_hash: String,
-    /// base64 of the canonical record bytes (docs/format.md).
-    pub record: String,
+    /// base64 of the canonical record bytes (docs/format.md); absent for a removed record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// For a removed record: the seq of the `veritrail.retention.deleted` or
+    /// `veritrail.event.erased` record that removed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<u64>,
 }
 
 /// A tenant key's role.
@@ -1075,4 +1120,178 @@ pub struct ViewerTokenInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ViewerTokenList {
     pub tokens: Vec<ViewerTokenInfo>,
+}
+
+/// A retention policy: records are removed once either limit is passed (no limit: kept
+/// forever).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Keep records received in the last this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_days: Option<u32>,
+    /// Keep at most this many of the newest records. A run acts once the log passes it by
+    /// more than 1% (and more than one record), so that a run's own event does not call
+    /// for another run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events: Option<u64>,
+}
+
+/// `GET /api/v1/retention`: the policy in force and the last run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetentionBody {
+    /// The policy in force.
+    pub policy: RetentionPolicy,
+    /// `tenant` (set for this tenant) or `server` (the server's default applies).
+    pub source: String,
+    /// How often the background job applies it, in seconds.
+    pub interval_seconds: u64,
+    /// The log's records below this seq are removed by retention.
+    pub removed_below: u64,
+    /// Records removed from the log in all (retention and erasures).
+    pub removed_count: u64,
+    /// The last run that removed something, in this server's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RetentionRun>,
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetentionRun {
+    /// When it ran.
+    pub at: String,
+    /// Records it removed.
+    pub removed: u64,
+    /// The log's records below this seq are now removed (those under a hold aside).
+    pub below_seq: u64,
+    /// Records past the cut-off that a legal hold kept.
+    pub skipped_held: u64,
+    /// The seq of the `veritrail.retention.deleted` record it wrote (none when it removed
+    /// nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<u64>,
+}
+
+/// Which records are about one subject: any of the given fields matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubjectFilter {
+    /// Records whose `actor.id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// Records whose `actor.email` is this, whatever its case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
+    /// Records with a target whose `id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+}
+
+/// `POST /api/v1/erasures`: erase the records about one subject, or given seqs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ErasureInput {
+    /// Records whose `actor.id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// Records whose `actor.email` is this, whatever its case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
+    /// Records with a target whose `id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    /// These records (at most 10,000), alone or with the fields above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seqs: Vec<u64>,
+    /// Why (recorded in the `veritrail.event.erased` event): required.
+    pub reason: String,
+    /// Only show what would be erased.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What an erasure removed (or, for a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErasureBody {
+    pub dry_run: bool,
+    /// How many records.
+    pub count: u64,
+    /// Their seqs, ascending.
+    pub seqs: Vec<u64>,
+    /// Matching records past the 1,000 one erasure takes (at least this many): repeat the
+    /// request to erase them.
+    pub remaining: u64,
+    /// The seq of the `veritrail.event.erased` record (none for a dry run, or when nothing
+    /// was left to erase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<u64>,
+}
+
+/// `POST /api/v1/holds`: a legal hold on the records about one subject, or (with no
+/// field) on the whole log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldInput {
+    /// Records whose `actor.id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// Records whose `actor.email` is this, whatever its case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
+    /// Records with a target whose `id` is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    /// Why (a matter, a case number): required.
+    pub reason: String,
+}
+
+/// A legal hold: retention and erasure skip the records it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldBody {
+    pub hold_id: String,
+    pub reason: String,
+    /// What it covers; every field empty: the whole log.
+    pub subject: SubjectFilter,
+    pub created_at: String,
+    /// The key that placed it.
+    pub created_by: String,
+}
+
+/// `GET /api/v1/holds`: the tenant's holds in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldList {
+    pub holds: Vec<HoldBody>,
+}
+
+impl ErasureInput {
+    /// The subject fields of the request.
+    #[must_use]
+    pub fn subject(&self) -> SubjectFilter {
+        SubjectFilter {
+            actor_id: self.actor_id.clone(),
+            actor_email: self.actor_email.clone(),
+            target_id: self.target_id.clone(),
+        }
+    }
+}
+
+impl HoldInput {
+    /// The subject fields of the request.
+    #[must_use]
+    pub fn subject(&self) -> SubjectFilter {
+        SubjectFilter {
+            actor_id: self.actor_id.clone(),
+            actor_email: self.actor_email.clone(),
+            target_id: self.target_id.clone(),
+        }
+    }
 }

@@ -18,12 +18,13 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use veritrail_api::{
     CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
-    CountParams, CountResponse, CreateKey, CreateTenant, ErrorBody, EventInput, InclusionProofBody,
-    IngestParams, IngestResponse, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, Role,
-    SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated, TenantList,
-    WebhookAttempt, WebhookAttemptList, WebhookAttemptParams, WebhookBody, WebhookCreated,
-    WebhookInput, WebhookList, WebhookPatch, WebhookRedeliverInput, WebhookRedeliverQueued,
-    WebhookRotateInput, WebhookRotated, WhoAmI, paths,
+    CountParams, CountResponse, CreateKey, CreateTenant, ErasureBody, ErasureInput, ErrorBody,
+    EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody, IngestParams, IngestResponse,
+    KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, RetentionBody, RetentionPolicy,
+    RetentionRun, Role, SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated,
+    TenantList, WebhookAttempt, WebhookAttemptList, WebhookAttemptParams, WebhookBody,
+    WebhookCreated, WebhookInput, WebhookList, WebhookPatch, WebhookRedeliverInput,
+    WebhookRedeliverQueued, WebhookRotateInput, WebhookRotated, WhoAmI, paths,
 };
 
 use crate::error::ClientError;
@@ -811,8 +812,102 @@ impl Client {
     /// `not_found`; otherwise as the request ends. A receiver that fails is not an error:
     /// see the attempt's `delivered` and `error`.
     pub async fn ping_webhook(&self, id: &str) -> Result<WebhookAttempt, ClientError> {
-        let path = webhook_path(paths::WEBHOOK_PING, id);
+        self.post_empty(&webhook_path(paths::WEBHOOK_PING, id))
+            .await
+    }
+
+    /// The retention policy in force, where it comes from, and the last run.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn retention(&self) -> Result<RetentionBody, ClientError> {
+        self.get_json(paths::RETENTION, &[]).await
+    }
+
+    /// Sets the tenant's own retention policy (owner and super_admin keys).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_parameter` for a limit out of range, `forbidden` for another role;
+    /// otherwise as the request ends.
+    pub async fn set_retention(
+        &self,
+        policy: &RetentionPolicy,
+    ) -> Result<RetentionBody, ClientError> {
+        self.send_body(Method::PUT, paths::RETENTION, policy).await
+    }
+
+    /// Drops the tenant's own retention policy: the server's default applies again.
+    ///
+    /// # Errors
+    ///
+    /// `forbidden` for a key that is not owner or super_admin; otherwise as the request
+    /// ends.
+    pub async fn clear_retention(&self) -> Result<RetentionBody, ClientError> {
+        let url = self.url(paths::RETENTION);
+        let response = self
+            .execute(RetryMode::UnactedOnly, || self.http.delete(&url))
+            .await?;
+        decode(response, &format!("DELETE {}", paths::RETENTION)).await
+    }
+
+    /// Applies the retention policy now.
+    ///
+    /// # Errors
+    ///
+    /// `forbidden` for a key that is not owner or super_admin; otherwise as the request
+    /// ends.
+    pub async fn run_retention(&self) -> Result<RetentionRun, ClientError> {
+        self.post_empty(paths::RETENTION_RUN).await
+    }
+
+    /// Erases the records about a subject, or given seqs (or, with `dry_run`, lists them).
+    ///
+    /// # Errors
+    ///
+    /// `held` when a legal hold covers one of them, `invalid_parameter` without a reason
+    /// or subject; otherwise as the request ends.
+    pub async fn erase(&self, input: &ErasureInput) -> Result<ErasureBody, ClientError> {
+        self.send_body(Method::POST, paths::ERASURES, input).await
+    }
+
+    /// The legal holds in force.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn holds(&self) -> Result<HoldList, ClientError> {
+        self.get_json(paths::HOLDS, &[]).await
+    }
+
+    /// Places a legal hold.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_parameter` without a reason, `forbidden` for a key that is not owner or
+    /// super_admin; otherwise as the request ends.
+    pub async fn create_hold(&self, input: &HoldInput) -> Result<HoldBody, ClientError> {
+        self.send_body(Method::POST, paths::HOLDS, input).await
+    }
+
+    /// Releases a legal hold.
+    ///
+    /// # Errors
+    ///
+    /// `not_found`; otherwise as the request ends.
+    pub async fn release_hold(&self, hold_id: &str) -> Result<HoldBody, ClientError> {
+        let path = fill(paths::HOLD, &[("hold_id", hold_id)]);
         let url = self.url(&path);
+        let response = self
+            .execute(RetryMode::UnactedOnly, || self.http.delete(&url))
+            .await?;
+        decode(response, &format!("DELETE {path}")).await
+    }
+
+    /// `POST` without a body, not retried once it may have reached the server.
+    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = self.url(path);
         let response = self
             .execute(RetryMode::UnactedOnly, || self.http.post(&url))
             .await?;

@@ -130,6 +130,8 @@ pub struct ExportReport {
     pub checkpoint_size: Option<u64>,
     /// Record lines read.
     pub n_records: u64,
+    /// Of those, removed records (a leaf hash without its record).
+    pub n_removed: u64,
     /// The Merkle root over the records read, in file order.
     pub root: Option<merkle::Hash>,
     /// The checkpoint note of the header, when it verified with the pinned key: keep it as
@@ -476,6 +478,43 @@ impl Checker<'_> {
         }
     }
 
+    /// A line of a removed record: its leaf hash stands for it in the tree (the root check
+    /// covers it), and it must name the record that removed it, later in the log.
+    fn removed_line(
+        &mut self,
+        parsed: &ExportLine,
+        at: (Option<u64>, Option<u64>),
+    ) -> Option<(u64, merkle::Hash)> {
+        let leaf = BASE64
+            .decode(parsed.leaf_hash.as_bytes())
+            .ok()
+            .and_then(|hash| merkle::Hash::try_from(hash.as_slice()).ok());
+        let (Some(leaf), Some(by)) = (leaf, parsed.removed_by) else {
+            self.fault(
+                ExportFaultKind::MalformedLine,
+                at.0,
+                at.1,
+                "a line without its record must be a removed record: a base64 leaf hash and \
+                 removed_by"
+                    .to_owned(),
+            );
+            return None;
+        };
+        if by <= parsed.seq {
+            self.fault(
+                ExportFaultKind::MalformedLine,
+                at.0,
+                at.1,
+                format!(
+                    "record {} cannot be removed by record {by}, before it",
+                    parsed.seq
+                ),
+            );
+        }
+        self.report.n_removed += 1;
+        Some((parsed.seq, leaf))
+    }
+
     /// Checks one record line; returns its seq and the leaf hash of its record bytes, or
     /// `None` when the line is too broken to hash.
     fn record(
@@ -528,7 +567,10 @@ impl Checker<'_> {
                 format!("seq {seq} comes where seq {expected_seq} was expected"),
             );
         }
-        let bytes = match BASE64.decode(parsed.record.as_bytes()) {
+        let Some(record) = &parsed.record else {
+            return self.removed_line(&parsed, at);
+        };
+        let bytes = match BASE64.decode(record.as_bytes()) {
             Ok(bytes) => bytes,
             Err(err) => {
                 self.fault(

@@ -17,6 +17,8 @@
 //! | **Atomic** | `a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing` (a refused commit) |
 //! | **Append-only** | `a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing` |
 //! | **Read your commits** | `every_read_sees_a_commit_once_it_returns` |
+//! | **Removals** (kept with their append, in order, nodes untouched) | `removals_are_kept_with_their_append_and_every_proof_still_verifies` |
+//! | **Removals** (a malformed one refuses the whole commit) | `a_malformed_removal_refuses_the_commit_and_stores_nothing` |
 //! | Reads are served concurrently with a commit in progress | not here (see below) |
 //!
 //! The promises of the trait's methods:
@@ -45,7 +47,9 @@ use veritrail_core::merkle::{self, Frontier, MemoryTree, NodeId, NodeReader};
 use veritrail_core::note::{self, NoteSigner};
 use veritrail_core::record::{CatalogFields, Record};
 
-use crate::store::{AppendedRecord, CommitBatch, LedgerStore, StoreError, TenantAppend};
+use crate::store::{
+    AppendedRecord, CommitBatch, LedgerStore, Removal, RemovalScope, StoreError, TenantAppend,
+};
 
 /// Opens a backend, and opens it again over the same data.
 pub trait Harness {
@@ -69,6 +73,8 @@ pub fn run_all<H: Harness>(mut new_harness: impl FnMut() -> H) {
         commits_are_durable_when_they_return,
         a_commit_that_does_not_extend_its_log_is_a_conflict_and_stores_nothing,
         every_read_sees_a_commit_once_it_returns,
+        removals_are_kept_with_their_append_and_every_proof_still_verifies,
+        a_malformed_removal_refuses_the_commit_and_stores_nothing,
         // The methods' promises.
         an_unknown_tenant_reads_as_an_empty_log,
         event_ids_are_found_at_their_seq_within_their_tenant,
@@ -86,6 +92,7 @@ pub struct BatchBuilder {
     trees: HashMap<TenantId, MemoryTree>,
     records: HashMap<TenantId, Vec<Vec<u8>>>,
     checkpoints: HashMap<TenantId, Arc<str>>,
+    removals: HashMap<TenantId, Vec<Removal>>,
     n_events: u64,
 }
 
@@ -102,6 +109,7 @@ impl BatchBuilder {
             trees: HashMap::new(),
             records: HashMap::new(),
             checkpoints: HashMap::new(),
+            removals: HashMap::new(),
             n_events: 0,
         }
     }
@@ -145,6 +153,7 @@ impl BatchBuilder {
         .to_body();
         let checkpoint: Arc<str> = Arc::from(self.signer.sign(&body).expect("signable"));
         TenantAppend {
+            removals: Vec::new(),
             tenant: tenant.clone(),
             first_seq,
             records,
@@ -165,6 +174,10 @@ impl BatchBuilder {
             self.n_events += append.records.len() as u64;
             self.checkpoints
                 .insert(append.tenant.clone(), Arc::clone(&append.checkpoint));
+            self.removals
+                .entry(append.tenant.clone())
+                .or_default()
+                .extend(append.removals.iter().cloned());
         }
     }
 
@@ -198,6 +211,15 @@ impl BatchBuilder {
                 state.checkpoint.as_deref(),
                 self.checkpoints.get(&state.tenant).map(|c| &**c),
                 "latest checkpoint of {}",
+                state.tenant
+            );
+            assert_eq!(
+                state.removals,
+                self.removals
+                    .get(&state.tenant)
+                    .cloned()
+                    .unwrap_or_default(),
+                "removals of {}, in the order committed",
                 state.tenant
             );
             assert_eq!(store.size(&state.tenant).expect("size"), tree.size());
@@ -349,6 +371,93 @@ fn every_read_sees_a_commit_once_it_returns<H: Harness>(harness: &mut H) {
         builder.accept(&batch);
         builder.assert_matches(&store);
     }
+}
+
+/// **Removals.** "A `TenantAppend` may carry removals, each reported by one of its own
+/// records: they are stored with the append (durable and atomic with it) and `load`
+/// returns them in the order committed. A removal changes no node: every checkpoint and
+/// every proof verifies as before."
+fn removals_are_kept_with_their_append_and_every_proof_still_verifies<H: Harness>(harness: &mut H) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut builder = BatchBuilder::new();
+    {
+        let store = harness.open();
+        commit_rounds(&store, &mut builder);
+        let acme_size = builder.tree(&acme).expect("tree").size();
+        // A retention cut keeping seq 2 (a hold), with another tenant in the same commit.
+        let mut batch = CommitBatch::default();
+        let mut append = builder.append(&acme, 2, true);
+        append.removals.push(Removal {
+            by_seq: acme_size + 1,
+            scope: RemovalScope::Below {
+                below: 10,
+                except: vec![2],
+            },
+        });
+        batch.tenants.push(append);
+        batch.tenants.push(builder.append(&globex, 1, false));
+        store.commit(&batch).expect("commit with a removal");
+        builder.accept(&batch);
+        // An erasure.
+        let mut batch = CommitBatch::default();
+        let mut append = builder.append(&acme, 1, false);
+        append.removals.push(Removal {
+            by_seq: acme_size + 2,
+            scope: RemovalScope::Seqs(vec![2, 11, 20]),
+        });
+        batch.tenants.push(append);
+        store.commit(&batch).expect("commit with an erasure");
+        builder.accept(&batch);
+        builder.assert_matches(&store);
+    }
+    let store = harness.open();
+    builder.assert_matches(&store);
+    let tree = builder.tree(&acme).expect("tree");
+    let size = tree.size();
+    let reader = StoreReader(&store, &acme);
+    for seq in [0, 2, 11, size - 1] {
+        let proof = merkle::inclusion_proof(&reader, seq, size).expect("inclusion proof");
+        let leaf = *tree.node(NodeId::new(0, seq)).expect("leaf");
+        merkle::verify_inclusion(&leaf, seq, size, &proof, &tree.root())
+            .expect("a removal leaves every node as it was");
+    }
+}
+
+/// **Removals.** A removal that is not reported by a record of its append, or that
+/// removes records at or after the one reporting it, or whose seqs are not ascending,
+/// refuses the whole commit: nothing of the batch is stored.
+fn a_malformed_removal_refuses_the_commit_and_stores_nothing<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    let mut builder = BatchBuilder::new();
+    let store = harness.open();
+    commit_rounds(&store, &mut builder);
+    let size = builder.tree(&acme).expect("tree").size();
+    for (by_seq, scope) in [
+        (size + 5, RemovalScope::Seqs(vec![1])),
+        (size - 1, RemovalScope::Seqs(vec![1])),
+        (size, RemovalScope::Seqs(vec![3, 1])),
+        (size, RemovalScope::Seqs(vec![size])),
+        (
+            size,
+            RemovalScope::Below {
+                below: size + 1,
+                except: Vec::new(),
+            },
+        ),
+    ] {
+        let mut batch = CommitBatch::default();
+        let mut append = builder.append(&acme, 1, false);
+        append.removals.push(Removal { by_seq, scope });
+        batch.tenants.push(append);
+        assert!(
+            store.commit(&batch).is_err(),
+            "a malformed removal is refused: {:?}",
+            batch.tenants[0].removals
+        );
+        builder.assert_matches(&store);
+    }
+    drop(store);
+    builder.assert_matches(&harness.open());
 }
 
 /// The methods' promises for a tenant with no log, in a new store: `load` lists "every

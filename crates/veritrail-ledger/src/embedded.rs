@@ -31,7 +31,7 @@ use veritrail_core::record::Record;
 use crate::index::{IdIndex, Marker};
 use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
-    CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
+    CommitBatch, LedgerStore, Removal, StoreError, TenantState, node_count, postorder_index,
 };
 use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
 
@@ -91,6 +91,7 @@ struct TenantLog {
 struct Committed {
     size: u64,
     checkpoint: Option<Arc<str>>,
+    removals: Vec<Removal>,
 }
 
 #[derive(Debug)]
@@ -246,6 +247,7 @@ impl EmbeddedStore {
             *log.committed.write().expect("committed lock poisoned") = Committed {
                 size: *size,
                 checkpoint: marker.checkpoints.get(tenant).cloned(),
+                removals: marker.removals.get(tenant).cloned().unwrap_or_default(),
             };
             staged.insert(tenant.clone(), log);
         }
@@ -255,6 +257,7 @@ impl EmbeddedStore {
             logs: staged,
             frontiers: HashMap::new(),
             event_ids: Vec::new(),
+            removals: Vec::new(),
             touched: HashSet::new(),
         };
         let stop = self.journal.scan(
@@ -265,6 +268,7 @@ impl EmbeddedStore {
         let Replay {
             logs,
             event_ids,
+            removals,
             touched,
             ..
         } = replay;
@@ -291,6 +295,7 @@ impl EmbeddedStore {
             log.nodes.set_len(node_count(size) * NODE_LEN)?;
         }
         self.index.add(event_ids)?;
+        self.index.add_removals(removals)?;
         self.index.flush()?;
         *self.tenants.write().expect("tenants lock poisoned") = logs;
         writer.dirty.extend(touched);
@@ -343,9 +348,13 @@ impl EmbeddedStore {
                     size,
                 });
             }
-            if append.nodes.len() as u64
-                != node_count(size + append.records.len() as u64) - node_count(size)
-            {
+            let end = size + append.records.len() as u64;
+            for removal in &append.removals {
+                removal.check(size, end).map_err(|reason| {
+                    StoreError::Corrupt(format!("append to {}: {reason}", append.tenant))
+                })?;
+            }
+            if append.nodes.len() as u64 != node_count(end) - node_count(size) {
                 return Err(StoreError::Corrupt(format!(
                     "append to {} brings {} nodes for {} records",
                     append.tenant,
@@ -374,6 +383,14 @@ impl EmbeddedStore {
             record_offsets.push(offsets);
             let tenant = append.tenant.as_str().as_bytes();
             let tenant_len = [u8::try_from(tenant.len()).expect("tenant ids are short")];
+            for removal in &append.removals {
+                let mut scope = Vec::new();
+                removal.encode_scope(&mut scope);
+                frame.push(
+                    EntryKind::Removal,
+                    &[&tenant_len, tenant, &removal.by_seq.to_be_bytes(), &scope],
+                );
+            }
             frame.push(
                 EntryKind::Checkpoint,
                 &[&tenant_len, tenant, append.checkpoint.as_bytes()],
@@ -419,6 +436,16 @@ impl EmbeddedStore {
             })
             .collect();
         self.index.add(ids)?;
+        self.index.add_removals(
+            batch
+                .tenants
+                .iter()
+                .flat_map(|append| {
+                    let tenant = &append.tenant;
+                    append.removals.iter().map(|r| (tenant.clone(), r.clone()))
+                })
+                .collect(),
+        )?;
 
         // 4. Publish to readers.
         for append in &batch.tenants {
@@ -426,6 +453,7 @@ impl EmbeddedStore {
             let mut committed = log.committed.write().expect("committed lock poisoned");
             committed.size = append.first_seq + append.records.len() as u64;
             committed.checkpoint = Some(Arc::clone(&append.checkpoint));
+            committed.removals.extend(append.removals.iter().cloned());
         }
         writer.poisoned = false;
 
@@ -446,6 +474,7 @@ struct Replay<'a> {
     logs: HashMap<TenantId, Arc<TenantLog>>,
     frontiers: HashMap<TenantId, Frontier>,
     event_ids: Vec<(TenantId, EventId, u64)>,
+    removals: Vec<(TenantId, Removal)>,
     touched: HashSet<TenantId>,
 }
 
@@ -475,6 +504,28 @@ impl Replay<'_> {
                         .write()
                         .expect("committed lock poisoned")
                         .checkpoint = Some(Arc::from(note));
+                }
+                EntryKind::Removal => {
+                    let (tenant, removal) = split_removal_entry(entry.body).map_err(|reason| {
+                        StoreError::Corrupt(format!("journal position {}: {reason}", entry.pos))
+                    })?;
+                    let log = self.log(&tenant)?;
+                    let mut committed = log.committed.write().expect("committed lock poisoned");
+                    // The reporting record comes first in its frame, so it is replayed.
+                    if removal.by_seq >= committed.size {
+                        return Err(StoreError::Corrupt(format!(
+                            "journal position {}: a removal reported by seq {} of a log of {}",
+                            entry.pos, removal.by_seq, committed.size
+                        )));
+                    }
+                    if !committed
+                        .removals
+                        .iter()
+                        .any(|r| r.by_seq == removal.by_seq)
+                    {
+                        committed.removals.push(removal.clone());
+                        self.removals.push((tenant, removal));
+                    }
                 }
             }
         }
@@ -535,6 +586,21 @@ pub(crate) fn split_checkpoint_entry(body: &[u8]) -> Result<(TenantId, &str), St
     Ok((tenant, note))
 }
 
+/// Splits a removal entry's body into its tenant and removal.
+pub(crate) fn split_removal_entry(body: &[u8]) -> Result<(TenantId, Removal), String> {
+    let (&tenant_len, rest) = body.split_first().ok_or("empty removal entry")?;
+    let (tenant, rest) = rest
+        .split_at_checked(usize::from(tenant_len))
+        .ok_or("removal entry cut short")?;
+    let tenant = std::str::from_utf8(tenant)
+        .ok()
+        .and_then(|t| TenantId::parse(t).ok())
+        .ok_or("removal entry names a bad tenant")?;
+    let (by_seq, scope) = rest.split_at_checked(8).ok_or("removal entry cut short")?;
+    let by_seq = u64::from_be_bytes(by_seq.try_into().expect("8 bytes"));
+    Ok((tenant, Removal::decode_scope(by_seq, scope)?))
+}
+
 fn read_node_hashes(log: &TenantLog, size: u64, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
     ids.iter()
         .map(|&node| {
@@ -593,6 +659,7 @@ impl LedgerStore for EmbeddedStore {
                         &Frontier::node_ids(committed.size),
                     )?,
                     checkpoint: committed.checkpoint,
+                    removals: committed.removals,
                 })
             })
             .collect()

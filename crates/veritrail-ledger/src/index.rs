@@ -21,13 +21,14 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use veritrail_core::event::{EventId, TenantId};
 
-use crate::store::StoreError;
+use crate::store::{Removal, StoreError};
 use crate::vfs::Vfs;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const TENANT_SIZES: TableDefinition<&str, u64> = TableDefinition::new("tenant_sizes");
 const CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("checkpoints");
 const EVENT_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("event_ids");
+const REMOVALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("removals");
 const META_APPLIED_POS: &str = "applied_pos";
 const META_FORMAT: &str = "format";
 const INDEX_FORMAT: u64 = 1;
@@ -39,6 +40,9 @@ pub(crate) struct Marker {
     pub(crate) applied_pos: u64,
     pub(crate) sizes: HashMap<TenantId, u64>,
     pub(crate) checkpoints: HashMap<TenantId, Arc<str>>,
+    /// Every removal the index holds (written before the marker that covers it), by tenant
+    /// in `by_seq` order.
+    pub(crate) removals: HashMap<TenantId, Vec<Removal>>,
 }
 
 /// Pending ids by tenant, then id text (so lookups borrow instead of allocating).
@@ -46,6 +50,7 @@ type Pending = HashMap<TenantId, HashMap<String, u64>>;
 
 enum Job {
     Ids(Vec<(TenantId, EventId, u64)>),
+    Removals(Vec<(TenantId, Removal)>),
     Marker(Marker, mpsc::Sender<Result<(), IndexFailure>>),
     Flush(mpsc::Sender<Result<(), IndexFailure>>),
 }
@@ -157,6 +162,17 @@ impl IdIndex {
             }
         }
         Ok(found)
+    }
+
+    /// Queues removals of a committed batch; durable with the next marker.
+    pub(crate) fn add_removals(
+        &self,
+        removals: Vec<(TenantId, Removal)>,
+    ) -> Result<(), StoreError> {
+        if removals.is_empty() {
+            return Ok(());
+        }
+        self.send(Job::Removals(removals))
     }
 
     /// Writes the marker durably after every id queued before it; waits for it.
@@ -281,6 +297,22 @@ pub(crate) fn read_marker_from(
             .checkpoints
             .insert(parse_tenant(tenant.value())?, Arc::from(note.value()));
     }
+    let removals = match txn.open_table(REMOVALS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(marker),
+        Err(err) => return Err(redb_err(err)),
+    };
+    for row in removals.iter().map_err(redb_err)? {
+        let (key, scope) = row.map_err(redb_err)?;
+        let (tenant, by_seq) = key.value();
+        let removal = Removal::decode_scope(by_seq, scope.value())
+            .map_err(|err| StoreError::Corrupt(format!("index: {err}")))?;
+        marker
+            .removals
+            .entry(parse_tenant(tenant)?)
+            .or_default()
+            .push(removal);
+    }
     Ok(marker)
 }
 
@@ -402,7 +434,7 @@ fn run_indexer(
                         }
                     }
                 }
-                Job::Ids(_) => {}
+                Job::Ids(_) | Job::Removals(_) => {}
                 Job::Marker(_, done) | Job::Flush(done) => {
                     let _ = done.send(result.clone());
                 }
@@ -428,6 +460,17 @@ fn apply(db: &Database, round: &[Job]) -> Result<(), StoreError> {
                     for (tenant, id, seq) in ids {
                         event_ids
                             .insert((tenant.as_str(), id.as_str()), seq)
+                            .map_err(redb_err)?;
+                    }
+                }
+                Job::Removals(removals) => {
+                    let mut table = txn.open_table(REMOVALS).map_err(redb_err)?;
+                    let mut scope = Vec::new();
+                    for (tenant, removal) in removals {
+                        scope.clear();
+                        removal.encode_scope(&mut scope);
+                        table
+                            .insert((tenant.as_str(), removal.by_seq), scope.as_slice())
                             .map_err(redb_err)?;
                     }
                 }

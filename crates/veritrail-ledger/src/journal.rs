@@ -37,6 +37,9 @@ pub enum EntryKind {
     Record = 1,
     /// Body: tenant length (1 byte), tenant, signed checkpoint note.
     Checkpoint = 2,
+    /// Body: tenant length (1 byte), tenant, the reporting record's seq (u64), the
+    /// removal's scope (`Removal::encode_scope`).
+    Removal = 3,
 }
 
 impl EntryKind {
@@ -44,6 +47,7 @@ impl EntryKind {
         match byte {
             1 => Some(Self::Record),
             2 => Some(Self::Checkpoint),
+            3 => Some(Self::Removal),
             _ => None,
         }
     }

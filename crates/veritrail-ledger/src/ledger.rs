@@ -23,7 +23,10 @@ use veritrail_core::note::{NoteSigner, NoteVerifier};
 use veritrail_core::record::{CatalogFields, Record};
 
 use crate::histogram::{self, Histogram};
-use crate::store::{AppendedRecord, CommitBatch, LedgerStore, StoreError, TenantAppend};
+use crate::store::{
+    AppendedRecord, CommitBatch, LedgerStore, Removal, RemovalScope, Removed, StoreError,
+    TenantAppend,
+};
 
 /// Most events in one request, and in one commit (requests that do not fit wait for the
 /// next). With records of at most `MAX_RECORD_BYTES` (57,813) a commit stays under
@@ -119,6 +122,24 @@ pub enum ReadError {
     /// not handed out.
     #[error("integrity failure in tenant {tenant}'s log: {what}")]
     Integrity { tenant: TenantId, what: String },
+    /// The record was removed (retention or erasure); `by_seq` is the record that reports
+    /// the removal.
+    #[error("record {seq} of tenant {tenant} was removed, as record {by_seq} reports")]
+    Removed {
+        tenant: TenantId,
+        seq: u64,
+        by_seq: u64,
+    },
+}
+
+/// Records read from a log: the kept ones of a range, and where the range ended.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The kept records of the range, in seq order; removed records are left out.
+    pub records: Vec<Record>,
+    /// The seq after the last one read, kept or removed: where the next read starts.
+    /// Equal to the start when the log ends there.
+    pub end: u64,
 }
 
 /// An inclusion proof that was checked against a signed checkpoint before it was handed out.
@@ -187,12 +208,16 @@ impl Default for LedgerStats {
 #[derive(Debug, Default)]
 struct Published {
     sizes: RwLock<HashMap<TenantId, u64>>,
+    /// Every log's removals, as of the last commit.
+    removed: RwLock<HashMap<TenantId, Removed>>,
 }
 
 struct Request {
     tenant: TenantId,
     /// Each event with the catalog fields its record stores.
     events: Vec<(Event, CatalogFields)>,
+    /// Records the (single) event of the request removes.
+    removal: Option<RemovalScope>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
 }
 
@@ -291,8 +316,35 @@ impl Ledger {
         tenant: TenantId,
         events: Vec<(Event, CatalogFields)>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        let reply = self.enqueue(tenant, events)?;
+        let reply = self.enqueue(tenant, events, None)?;
         reply.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// Appends one event that reports a removal, and removes `scope` from `tenant`'s log in
+    /// the same commit. The removed records stay in the tree as leaf hashes: every
+    /// checkpoint and every proof of a kept record still verify. A repeat of the event's id
+    /// removes nothing. `scope` must name records already in the log.
+    pub async fn append_removal(
+        &self,
+        tenant: TenantId,
+        event: (Event, CatalogFields),
+        scope: RemovalScope,
+    ) -> Result<Receipt, AppendError> {
+        let size = self
+            .size(&tenant)
+            .map_err(|err| AppendError::of_store(&err))?;
+        let removal = Removal {
+            by_seq: size,
+            scope: scope.clone(),
+        };
+        if let Err(reason) = removal.check(size, size + 1) {
+            return Err(AppendError::Unavailable(format!(
+                "a removal out of range: {reason}"
+            )));
+        }
+        let reply = self.enqueue(tenant, vec![event], Some(scope))?;
+        let mut receipts = reply.await.map_err(|_| AppendError::Closed)??;
+        receipts.pop().ok_or(AppendError::Closed)
     }
 
     /// [`Ledger::append`] for threads outside an async runtime.
@@ -301,7 +353,7 @@ impl Ledger {
         tenant: TenantId,
         events: Vec<Event>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        let reply = self.enqueue(tenant, uncatalogued(events))?;
+        let reply = self.enqueue(tenant, uncatalogued(events), None)?;
         reply.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
@@ -309,6 +361,7 @@ impl Ledger {
         &self,
         tenant: TenantId,
         events: Vec<(Event, CatalogFields)>,
+        removal: Option<RemovalScope>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
     {
         if events.len() > self.max_batch_events {
@@ -339,6 +392,7 @@ impl Ledger {
         let sent = queue.send(Request {
             tenant,
             events,
+            removal,
             reply,
         });
         if sent.is_err() {
@@ -412,18 +466,89 @@ impl Ledger {
         self.store.checkpoint(tenant)
     }
 
-    /// Decoded records `from_seq..` of `tenant`, at most `limit`.
+    /// The kept records among seqs `from_seq..from_seq + limit` of `tenant`, decoded, and
+    /// where the read ended.
     pub fn records(
         &self,
         tenant: &TenantId,
         from_seq: u64,
         limit: usize,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.store
-            .read_records(tenant, from_seq, limit)?
-            .iter()
-            .map(|bytes| Record::decode(bytes).map_err(|err| StoreError::Corrupt(err.to_string())))
-            .collect()
+    ) -> Result<Records, StoreError> {
+        let stored = self.store.read_records(tenant, from_seq, limit)?;
+        let end = from_seq + stored.len() as u64;
+        let removed = self
+            .published
+            .removed
+            .read()
+            .expect("removed lock poisoned");
+        let removed = removed.get(tenant);
+        let records = (from_seq..)
+            .zip(&stored)
+            .filter(|(seq, _)| removed.is_none_or(|removed| removed.by(*seq).is_none()))
+            .map(|(_, bytes)| {
+                Record::decode(bytes).map_err(|err| StoreError::Corrupt(err.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Records { records, end })
+    }
+
+    /// Record `seq` of `tenant`, decoded; `None` past the log's end,
+    /// [`ReadError::Removed`] for a removed record.
+    pub fn record(&self, tenant: &TenantId, seq: u64) -> Result<Option<Record>, ReadError> {
+        self.check_kept(tenant, seq)?;
+        Ok(self.records(tenant, seq, 1)?.records.pop())
+    }
+
+    /// The record that reports the removal of `tenant`'s record `seq`, if it was removed.
+    pub fn removed_by(&self, tenant: &TenantId, seq: u64) -> Option<u64> {
+        let removed = self
+            .published
+            .removed
+            .read()
+            .expect("removed lock poisoned");
+        removed.get(tenant).and_then(|removed| removed.by(seq))
+    }
+
+    /// The removals of `tenant`'s log reported by records in `seqs`.
+    pub fn removals_reported_in(
+        &self,
+        tenant: &TenantId,
+        seqs: std::ops::Range<u64>,
+    ) -> Vec<Removal> {
+        let removed = self
+            .published
+            .removed
+            .read()
+            .expect("removed lock poisoned");
+        removed.get(tenant).map_or_else(Vec::new, |removed| {
+            removed
+                .removals()
+                .iter()
+                .filter(|removal| seqs.contains(&removal.by_seq))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// What is removed from `tenant`'s log.
+    pub fn removed(&self, tenant: &TenantId) -> Removed {
+        let removed = self
+            .published
+            .removed
+            .read()
+            .expect("removed lock poisoned");
+        removed.get(tenant).cloned().unwrap_or_default()
+    }
+
+    fn check_kept(&self, tenant: &TenantId, seq: u64) -> Result<(), ReadError> {
+        match self.removed_by(tenant, seq) {
+            Some(by_seq) => Err(ReadError::Removed {
+                tenant: tenant.clone(),
+                seq,
+                by_seq,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Inclusion proof of record `seq` in the tree of `tree_size` records.
@@ -502,6 +627,7 @@ impl Ledger {
         tenant: &TenantId,
         seq: u64,
     ) -> Result<Option<(Vec<u8>, Hash)>, ReadError> {
+        self.check_kept(tenant, seq)?;
         let Some(bytes) = self.store.read_records(tenant, seq, 1)?.pop() else {
             return Ok(None);
         };
@@ -572,6 +698,7 @@ impl Ledger {
                 what: format!("seq {seq} in a tree of {tree_size}"),
             });
         }
+        self.check_kept(tenant, seq)?;
         let integrity = |what: String| ReadError::Integrity {
             tenant: tenant.clone(),
             what,
@@ -776,6 +903,7 @@ struct TenantWork {
     nodes: Vec<(NodeId, Hash)>,
     /// Ids given a seq in this batch, so a repeat inside the batch finds them.
     batch_ids: HashMap<EventId, (u64, Hash)>,
+    removals: Vec<Removal>,
     checkpoint: Option<Arc<str>>,
 }
 
@@ -822,6 +950,15 @@ impl Sequencer {
                     self.last_received_at.max(record.received_at().unix_nanos());
             }
         }
+        let mut removed: HashMap<TenantId, Removed> = HashMap::new();
+        for state in &states {
+            for removal in &state.removals {
+                removed
+                    .entry(state.tenant.clone())
+                    .or_default()
+                    .add(removal);
+            }
+        }
         self.tenants = states
             .into_iter()
             .map(|state| {
@@ -836,6 +973,11 @@ impl Sequencer {
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
+        *self
+            .published
+            .removed
+            .write()
+            .expect("removed lock poisoned") = removed;
         self.needs_reload = false;
         self.publish(self.tenants.keys());
         Ok(())
@@ -890,6 +1032,7 @@ impl Sequencer {
                     records: Vec::new(),
                     nodes: Vec::new(),
                     batch_ids: HashMap::new(),
+                    removals: Vec::new(),
                     checkpoint: None,
                 }
             });
@@ -935,6 +1078,9 @@ impl Sequencer {
                     leaf_hash,
                     duplicate: false,
                 });
+                if let Some(scope) = request.removal.take() {
+                    work.removals.push(Removal { by_seq: seq, scope });
+                }
             }
             plans.push(plan);
         }
@@ -964,11 +1110,25 @@ impl Sequencer {
                 records: std::mem::take(&mut work.records),
                 nodes: std::mem::take(&mut work.nodes),
                 checkpoint,
+                removals: work.removals.clone(),
             });
         }
         if !commit.tenants.is_empty() {
+            // Removals are published before the commit, so that no reader sees a removed
+            // record once the record reporting its removal is readable; a failed commit
+            // puts the previous state back.
+            let before = self.publish_removals(&commit);
             let started = Instant::now();
-            self.store.commit(&commit)?;
+            if let Err(err) = self.store.commit(&commit) {
+                if let Some(before) = before {
+                    *self
+                        .published
+                        .removed
+                        .write()
+                        .expect("removed lock poisoned") = before;
+                }
+                return Err(err);
+            }
             let n_records: usize = commit.tenants.iter().map(|t| t.records.len()).sum();
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -996,6 +1156,33 @@ impl Sequencer {
             self.publish(commit.tenants.iter().map(|append| &append.tenant));
         }
         Ok(plans)
+    }
+
+    /// Adds the batch's removals to the published ones; returns the state before, if any
+    /// changed.
+    fn publish_removals(&self, commit: &CommitBatch) -> Option<HashMap<TenantId, Removed>> {
+        if commit
+            .tenants
+            .iter()
+            .all(|append| append.removals.is_empty())
+        {
+            return None;
+        }
+        let mut removed = self
+            .published
+            .removed
+            .write()
+            .expect("removed lock poisoned");
+        let before = removed.clone();
+        for append in &commit.tenants {
+            for removal in &append.removals {
+                removed
+                    .entry(append.tenant.clone())
+                    .or_default()
+                    .add(removal);
+            }
+        }
+        Some(before)
     }
 
     fn receipts(&self, tenant: &TenantId, plan: Vec<Planned>) -> Result<Vec<Receipt>, AppendError> {

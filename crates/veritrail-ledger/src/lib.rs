@@ -42,8 +42,8 @@ pub mod vfs;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use ledger::{
     AppendError, CheckedConsistency, CheckedInclusion, Ledger, LedgerConfig, LedgerStats,
-    ReadError, Receipt,
+    ReadError, Receipt, Records,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use memory::{InjectedFault, MemoryStore};
-pub use store::{LedgerStore, StoreError};
+pub use store::{LedgerStore, Removal, RemovalScope, Removed, StoreError};

@@ -14,7 +14,7 @@ use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::{Frontier, Hash, NodeId};
 
 use crate::store::{
-    CommitBatch, LedgerStore, StoreError, TenantState, node_count, postorder_index,
+    CommitBatch, LedgerStore, Removal, StoreError, TenantState, node_count, postorder_index,
 };
 
 /// A failure to inject into a coming commit (not to be confused with
@@ -46,6 +46,7 @@ struct TenantLog {
     nodes: Vec<Hash>,
     event_ids: HashMap<EventId, u64>,
     checkpoint: Option<Arc<str>>,
+    removals: Vec<Removal>,
 }
 
 impl MemoryStore {
@@ -76,6 +77,7 @@ impl LedgerStore for MemoryStore {
                     size,
                     frontier: read_nodes(log, &Frontier::node_ids(size))?,
                     checkpoint: log.checkpoint.clone(),
+                    removals: log.removals.clone(),
                 })
             })
             .collect()
@@ -106,6 +108,11 @@ impl LedgerStore for MemoryStore {
                     size,
                 });
             }
+            for removal in &append.removals {
+                removal.check(size, size + n_new).map_err(|reason| {
+                    StoreError::Corrupt(format!("append to {}: {reason}", append.tenant))
+                })?;
+            }
             if append.nodes.len() as u64 != node_count(size + n_new) - node_count(size) {
                 return Err(StoreError::Corrupt(format!(
                     "append to {} brings {} nodes for {n_new} records",
@@ -124,6 +131,7 @@ impl LedgerStore for MemoryStore {
             }
             log.nodes.extend(append.nodes.iter().map(|(_, hash)| *hash));
             log.checkpoint = Some(Arc::clone(&append.checkpoint));
+            log.removals.extend(append.removals.iter().cloned());
         }
         match fault {
             Some(InjectedFault::FailButPersist) => Err(StoreError::Injected),

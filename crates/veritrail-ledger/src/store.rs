@@ -7,6 +7,7 @@
 //! same contract: the embedded [`EmbeddedStore`](crate::EmbeddedStore), the in-memory
 //! `MemoryStore` of the tests (feature `testing`) and, later, PostgreSQL.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use veritrail_core::event::{EventId, TenantId};
@@ -30,6 +31,228 @@ pub struct TenantAppend {
     pub nodes: Vec<(NodeId, Hash)>,
     /// The signed checkpoint (a signed note) of the log after this append.
     pub checkpoint: Arc<str>,
+    /// Records this append removes, each reported by one of its records.
+    pub removals: Vec<Removal>,
+}
+
+/// Records taken out of a tenant's log by a retention run or an erasure. The removal is
+/// reported by a record of the same append (`by_seq`), so the log says who removed what
+/// and why, and the removed records' leaf hashes stay in the tree: every proof of a kept
+/// record, and every checkpoint, still verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The record that reports the removal; it is part of the same append.
+    pub by_seq: u64,
+    pub scope: RemovalScope,
+}
+
+/// What a [`Removal`] takes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovalScope {
+    /// Every record below `below` but those in `except` (ascending, each below `below`):
+    /// the oldest part of the log (retention), less what a legal hold keeps. Records an
+    /// earlier cut kept are removed now unless `except` names them again.
+    Below { below: u64, except: Vec<u64> },
+    /// These records, ascending and without repeats (an erasure).
+    Seqs(Vec<u64>),
+}
+
+/// Most seqs one removal names (its `except` or `Seqs` list).
+pub const MAX_REMOVAL_SEQS: usize = 1 << 20;
+
+fn ascending_below(seqs: &[u64], bound: u64) -> bool {
+    seqs.windows(2).all(|w| w[0] < w[1]) && seqs.last().is_none_or(|last| *last < bound)
+}
+
+impl Removal {
+    /// Whether the removal is well formed for the append of `first_seq..end`: reported by a
+    /// record of the append, removing only records before that record.
+    pub fn check(&self, first_seq: u64, end: u64) -> Result<(), String> {
+        if !(first_seq..end).contains(&self.by_seq) {
+            return Err(format!(
+                "a removal reported by seq {} outside its append {first_seq}..{end}",
+                self.by_seq
+            ));
+        }
+        let (seqs, bound) = match &self.scope {
+            RemovalScope::Below { below, except } => {
+                if *below > self.by_seq {
+                    return Err(format!(
+                        "a removal below seq {below} reported by seq {}",
+                        self.by_seq
+                    ));
+                }
+                (except, *below)
+            }
+            RemovalScope::Seqs(seqs) => (seqs, self.by_seq),
+        };
+        if seqs.len() > MAX_REMOVAL_SEQS || !ascending_below(seqs, bound) {
+            return Err(format!(
+                "a removal reported by seq {} lists seqs not ascending, repeated, out of \
+                 range or more than {MAX_REMOVAL_SEQS}",
+                self.by_seq
+            ));
+        }
+        Ok(())
+    }
+
+    /// The removal's scope as stored (journal entry and index, `docs/format.md`): `1`, the
+    /// bound, and the kept seqs; or `2` and the removed seqs. Lists are a u32 count and
+    /// the u64 seqs.
+    pub fn encode_scope(&self, out: &mut Vec<u8>) {
+        let seqs = match &self.scope {
+            RemovalScope::Below { below, except } => {
+                out.push(1);
+                out.extend_from_slice(&below.to_be_bytes());
+                except
+            }
+            RemovalScope::Seqs(seqs) => {
+                out.push(2);
+                seqs
+            }
+        };
+        let count = u32::try_from(seqs.len()).expect("removals are bounded");
+        out.extend_from_slice(&count.to_be_bytes());
+        for seq in seqs {
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
+    }
+
+    /// Reads what [`Removal::encode_scope`] wrote, exactly, and checks it.
+    pub fn decode_scope(by_seq: u64, bytes: &[u8]) -> Result<Removal, String> {
+        let cut_short = || "a removal's scope is cut short".to_owned();
+        let (&tag, mut rest) = bytes.split_first().ok_or_else(cut_short)?;
+        let take_u64 = |rest: &mut &[u8]| -> Result<u64, String> {
+            let (value, tail) = rest.split_at_checked(8).ok_or_else(cut_short)?;
+            *rest = tail;
+            Ok(u64::from_be_bytes(value.try_into().expect("8 bytes")))
+        };
+        let below = match tag {
+            1 => Some(take_u64(&mut rest)?),
+            2 => None,
+            _ => return Err("a removal's scope is neither 1 (below) nor 2 (seqs)".into()),
+        };
+        let (count, mut rest) = rest.split_at_checked(4).ok_or_else(cut_short)?;
+        let count = u32::from_be_bytes(count.try_into().expect("4 bytes")) as usize;
+        if rest.len() != 8 * count {
+            return Err("a removal's seq list has the wrong length".into());
+        }
+        let seqs = (0..count)
+            .map(|_| take_u64(&mut rest))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scope = match below {
+            Some(below) => RemovalScope::Below {
+                below,
+                except: seqs,
+            },
+            None => RemovalScope::Seqs(seqs),
+        };
+        let removal = Removal { by_seq, scope };
+        removal.check(by_seq, by_seq + 1)?;
+        Ok(removal)
+    }
+}
+
+/// Which records of one log are removed, and by which record: built from its removals in
+/// the order they were committed.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// Prefix cuts, ascending by `below`: `(below, by_seq, except)`.
+    cuts: Vec<(u64, u64, BTreeSet<u64>)>,
+    /// Erased records: seq -> by_seq.
+    erased: BTreeMap<u64, u64>,
+    count: u64,
+    removals: Vec<Removal>,
+}
+
+impl Removed {
+    pub fn add(&mut self, removal: &Removal) {
+        self.removals.push(removal.clone());
+        match &removal.scope {
+            RemovalScope::Below { below, except } => {
+                let (old_below, old_kept) = self
+                    .cuts
+                    .last()
+                    .map_or((0, BTreeSet::new()), |(below, _, kept)| {
+                        (*below, kept.clone())
+                    });
+                // A cut keeps only what is still there: never a record removed before.
+                let except: BTreeSet<u64> = except
+                    .iter()
+                    .copied()
+                    .filter(|seq| *seq >= old_below || old_kept.contains(seq))
+                    .collect();
+                let below = (*below).max(old_below);
+                // Records kept before, below the new cut, that it does not keep again...
+                let now_removed = old_kept
+                    .iter()
+                    .filter(|seq| !except.contains(seq) && !self.erased.contains_key(seq))
+                    .count() as u64;
+                // ...and the new stretch, less what it keeps and what was erased already.
+                let stretch = below - old_below;
+                let kept_in_stretch = except.range(old_below..below).count() as u64;
+                let erased_in_stretch = self
+                    .erased
+                    .range(old_below..below)
+                    .filter(|(seq, _)| !except.contains(seq))
+                    .count() as u64;
+                self.count += now_removed + stretch - kept_in_stretch - erased_in_stretch;
+                self.cuts.push((below, removal.by_seq, except));
+            }
+            RemovalScope::Seqs(seqs) => {
+                for &seq in seqs {
+                    if self.by(seq).is_none() {
+                        self.erased.insert(seq, removal.by_seq);
+                        self.count += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every record below this seq is removed, but those the last cut kept.
+    pub fn below(&self) -> u64 {
+        self.cuts.last().map_or(0, |(below, _, _)| *below)
+    }
+
+    /// The records below [`Removed::below`] that the last cut kept (a legal hold's).
+    pub fn kept_below(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cuts
+            .last()
+            .into_iter()
+            .flat_map(|(_, _, kept)| kept.iter().copied())
+    }
+
+    /// The seq of the record that reports the removal of `seq`, if it is removed.
+    pub fn by(&self, seq: u64) -> Option<u64> {
+        if let Some(by) = self.erased.get(&seq) {
+            return Some(*by);
+        }
+        // The first cut above `seq` that did not keep it removed it; cuts after it cover it
+        // too, and only the last one's kept records are kept now.
+        let first = self.cuts.partition_point(|(below, _, _)| *below <= seq);
+        let kept_now = self
+            .cuts
+            .last()
+            .is_some_and(|(below, _, kept)| seq < *below && kept.contains(&seq));
+        if kept_now {
+            return None;
+        }
+        self.cuts[first..]
+            .iter()
+            .find(|(_, _, kept)| !kept.contains(&seq))
+            .map(|(_, by, _)| *by)
+    }
+
+    /// How many records are removed.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Every removal, in the order they were committed (`by_seq` ascending).
+    pub fn removals(&self) -> &[Removal] {
+        &self.removals
+    }
 }
 
 /// A record as the sequencer hands it to the store.
@@ -50,6 +273,8 @@ pub struct TenantState {
     pub frontier: Vec<Hash>,
     /// The latest signed checkpoint; `None` only for a log that never committed.
     pub checkpoint: Option<Arc<str>>,
+    /// Every removal committed to the log, in `by_seq` order.
+    pub removals: Vec<Removal>,
 }
 
 /// Errors of a store. `Unavailable` is retryable, the others are not.
@@ -91,6 +316,12 @@ pub enum StoreError {
 /// - **Append-only.** `commit` only extends logs: a `TenantAppend` whose `first_seq` is not
 ///   the log's current size is refused with [`StoreError::Conflict`] and nothing of the
 ///   batch is written. No method rewrites or deletes a record.
+/// - **Removals.** A `TenantAppend` may carry removals, each reported by one of its own
+///   records: they are stored with the append (durable and atomic with it) and `load`
+///   returns them in the order committed. A removal changes no node: every checkpoint and
+///   every proof verifies as before. A malformed removal ([`Removal::check`]) refuses the
+///   whole commit. `read_records` may still return a removed record's bytes: the
+///   [`Ledger`](crate::Ledger) never hands them out.
 /// - **Read your commits.** Once `commit` returned `Ok`, every read method sees the batch.
 ///   Reads never see part of a batch that is still being committed.
 /// - Reads are served concurrently with a commit in progress (`&self` everywhere).
@@ -143,4 +374,99 @@ pub fn node_count(size: u64) -> u64 {
 pub fn postorder_index(node: NodeId) -> u64 {
     let m = (node.index + 1) << node.level;
     node_count(m - 1) + u64::from(node.level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(by_seq: u64, below: u64, except: &[u64]) -> Removal {
+        Removal {
+            by_seq,
+            scope: RemovalScope::Below {
+                below,
+                except: except.to_vec(),
+            },
+        }
+    }
+
+    fn erase(by_seq: u64, seqs: &[u64]) -> Removal {
+        Removal {
+            by_seq,
+            scope: RemovalScope::Seqs(seqs.to_vec()),
+        }
+    }
+
+    /// The removed records, one by one, from `Removed::by`.
+    fn removed_by(removed: &Removed, size: u64) -> Vec<(u64, u64)> {
+        (0..size)
+            .filter_map(|seq| removed.by(seq).map(|by| (seq, by)))
+            .collect()
+    }
+
+    #[test]
+    fn cuts_erasures_and_kept_records_say_who_removed_each_record() {
+        let mut removed = Removed::default();
+        removed.add(&erase(20, &[3, 12]));
+        removed.add(&cut(30, 10, &[5, 6]));
+        assert_eq!(removed.below(), 10);
+        assert_eq!(removed.kept_below().collect::<Vec<_>>(), vec![5, 6]);
+        let mut expected: Vec<(u64, u64)> = (0..10)
+            .filter(|seq| ![3, 5, 6].contains(seq))
+            .map(|seq| (seq, 30))
+            .collect();
+        expected.insert(3, (3, 20));
+        expected.push((12, 20));
+        assert_eq!(removed_by(&removed, 40), expected);
+        assert_eq!(removed.count(), expected.len() as u64);
+
+        // The hold on 6 is released: the next cut takes it, 5 stays kept.
+        removed.add(&cut(40, 15, &[5, 14]));
+        assert_eq!(removed.by(6), Some(40));
+        assert_eq!(removed.by(5), None);
+        assert_eq!(removed.by(14), None);
+        assert_eq!(removed.by(13), Some(40));
+        assert_eq!(removed.by(12), Some(20), "erased before the cut");
+        assert_eq!(removed.by(2), Some(30), "the first cut removed it");
+        assert_eq!(removed.count(), removed_by(&removed, 50).len() as u64);
+
+        // A cut may not keep what an earlier one removed, and erasing twice counts once.
+        removed.add(&cut(41, 15, &[2, 5]));
+        assert_eq!(removed.by(2), Some(30));
+        assert_eq!(removed.by(14), Some(41));
+        removed.add(&erase(42, &[5, 12, 20]));
+        assert_eq!(removed.by(5), Some(42));
+        assert_eq!(removed.count(), removed_by(&removed, 50).len() as u64);
+        assert_eq!(removed.removals().len(), 5);
+    }
+
+    #[test]
+    fn a_removal_scope_reads_back_exactly_and_bad_bytes_are_refused() {
+        for removal in [
+            cut(9, 9, &[]),
+            cut(30, 10, &[0, 4, 9]),
+            erase(7, &[1, 2, 6]),
+        ] {
+            let mut bytes = Vec::new();
+            removal.encode_scope(&mut bytes);
+            assert_eq!(
+                Removal::decode_scope(removal.by_seq, &bytes),
+                Ok(removal.clone())
+            );
+            assert!(Removal::decode_scope(removal.by_seq, &bytes[..bytes.len() - 1]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Removal::decode_scope(removal.by_seq, &longer).is_err());
+        }
+        assert!(
+            Removal::decode_scope(3, &[3, 0, 0, 0, 0]).is_err(),
+            "unknown scope"
+        );
+        let mut bytes = Vec::new();
+        erase(7, &[1, 2, 6]).encode_scope(&mut bytes);
+        assert!(
+            Removal::decode_scope(6, &bytes).is_err(),
+            "a seq not before its reporter"
+        );
+    }
 }

@@ -27,8 +27,8 @@ use veritrail_core::record::{self, Record};
 use crate::embedded::split_checkpoint_entry;
 use crate::index::{Marker, read_marker_from, redb_err};
 use crate::journal::{self, EntryKind, Journal, ScanStop};
-use crate::store::StoreError;
 use crate::store::postorder_index;
+use crate::store::{Removal, Removed, StoreError};
 
 /// What kind of damage a [`Fault`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +55,9 @@ pub enum FaultKind {
     MissingCommitted,
     /// A derived file (record offsets, stored node hashes) disagrees with the journal.
     DerivedMismatch,
+    /// A removal entry that does not decode, or is not reported by a record of its log
+    /// just before it.
+    BadRemoval,
 }
 
 /// One thing found wrong.
@@ -92,6 +95,10 @@ pub struct TenantSummary {
     /// Size of the last checkpoint that verified.
     pub checkpoint_size: Option<u64>,
     pub root: merkle::Hash,
+    /// Records removed by retention or erasure: still in the tree as leaf hashes.
+    pub n_removed: u64,
+    /// The removals, each with the record that reports it.
+    pub removals: Vec<Removal>,
 }
 
 /// The verifier's findings.
@@ -322,6 +329,8 @@ struct TenantCheck {
     frontier: Frontier,
     checkpoint_size: Option<u64>,
     derived: Option<Derived>,
+    removed: Removed,
+    removals: Vec<Removal>,
 }
 
 fn fault(
@@ -355,6 +364,8 @@ impl Checker<'_> {
                     frontier: Frontier::new(),
                     checkpoint_size: None,
                     derived,
+                    removed: Removed::default(),
+                    removals: Vec::new(),
                 },
             );
         }
@@ -372,6 +383,7 @@ impl Checker<'_> {
                     EntryKind::Checkpoint => {
                         self.checkpoint(entry.pos, entry.body, entry.checksum_ok);
                     }
+                    EntryKind::Removal => self.removal(entry.pos, entry.body, entry.checksum_ok),
                 },
                 Err((pos, reason)) => {
                     self.report.faults.push(fault(
@@ -605,6 +617,46 @@ impl Checker<'_> {
         }
     }
 
+    /// A removal entry: well formed, and reported by a record of the same log in this
+    /// frame (so, already seen).
+    fn removal(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
+        let (tenant, removal) = match crate::embedded::split_removal_entry(body) {
+            Ok(parsed) if checksum_ok => parsed,
+            Ok(_) => {
+                let kind = FaultKind::ChecksumMismatch;
+                let detail = "removal entry checksum mismatch";
+                self.report
+                    .faults
+                    .push(fault(kind, None, None, Some(pos), detail));
+                return;
+            }
+            Err(reason) => {
+                let kind = FaultKind::BadRemoval;
+                self.report
+                    .faults
+                    .push(fault(kind, None, None, Some(pos), reason));
+                return;
+            }
+        };
+        let reported_here = self
+            .frame_appended
+            .iter()
+            .any(|(appended, first_seq)| appended == &tenant && *first_seq <= removal.by_seq);
+        let check = self.tenant(&tenant);
+        if !reported_here || removal.by_seq >= check.next_seq {
+            self.report.faults.push(fault(
+                FaultKind::BadRemoval,
+                Some(&tenant),
+                Some(removal.by_seq),
+                Some(pos),
+                "a removal whose reporting record is not in its commit",
+            ));
+            return;
+        }
+        check.removed.add(&removal);
+        check.removals.push(removal);
+    }
+
     fn finish(mut self) -> Report {
         for (tenant, trusted) in &self.trusted {
             let size = self
@@ -641,6 +693,8 @@ impl Checker<'_> {
                 n_records: size,
                 checkpoint_size: check.checkpoint_size,
                 root: check.frontier.root(),
+                n_removed: check.removed.count(),
+                removals: check.removals.clone(),
             });
         }
         let mut marker_sizes: Vec<_> = self.marker_sizes.iter().collect();

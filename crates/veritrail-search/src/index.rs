@@ -15,10 +15,14 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
+use std::ops::Bound;
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, TermQuery};
+
+use tantivy::query::{
+    BooleanQuery, EnableScoring, Occur, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
@@ -121,6 +125,15 @@ struct Payload {
     next_pos: u64,
     /// Records per tenant in the committed documents.
     applied: BTreeMap<TenantId, u64>,
+}
+
+/// Records of one tenant to delete from the index: they were removed from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Every record below `below` but those in `except`.
+    Below { below: u64, except: Vec<u64> },
+    /// These records.
+    Seqs(Vec<u64>),
 }
 
 /// The writer and what has been added since the last commit; behind one lock.
@@ -271,6 +284,31 @@ impl SearchIndex {
     /// [`SearchError::Gap`] when a record's seq is past the next expected one; nothing of
     /// the call is applied. An engine error drops everything since the last commit.
     pub fn apply(&self, records: &[Record]) -> Result<(), SearchError> {
+        self.apply_inner(records, None)
+    }
+
+    /// Applies `tenant`'s seqs from its next one up to `end`, of which `records` are the
+    /// ones kept (in seq order; removed records left out, so seqs may skip): afterwards
+    /// [`SearchIndex::applied`] is `end` once committed.
+    ///
+    /// # Errors
+    ///
+    /// As [`SearchIndex::apply`]; a record of another tenant or at or past `end` is a
+    /// [`SearchError::Gap`].
+    pub fn apply_kept(
+        &self,
+        tenant: &TenantId,
+        records: &[Record],
+        end: u64,
+    ) -> Result<(), SearchError> {
+        self.apply_inner(records, Some((tenant, end)))
+    }
+
+    fn apply_inner(
+        &self,
+        records: &[Record],
+        kept_until: Option<(&TenantId, u64)>,
+    ) -> Result<(), SearchError> {
         let mut state = self.lock_writer();
         self.mend_writer(&mut state)?;
         let mut expected: HashMap<&TenantId, u64> = HashMap::new();
@@ -278,15 +316,19 @@ impl SearchIndex {
             let next = expected
                 .entry(record.tenant())
                 .or_insert_with(|| state.pending.get(record.tenant()).copied().unwrap_or(0));
-            if record.seq() > *next {
+            let gap = match kept_until {
+                None => record.seq() > *next,
+                Some((tenant, end)) => record.tenant() != tenant || record.seq() >= end,
+            };
+            if gap {
                 return Err(SearchError::Gap {
                     tenant: record.tenant().clone(),
                     expected: *next,
                     got: record.seq(),
                 });
             }
-            if record.seq() == *next {
-                *next += 1;
+            if record.seq() >= *next {
+                *next = record.seq() + 1;
             }
         }
         let state = &mut *state;
@@ -298,7 +340,7 @@ impl SearchIndex {
             if record.seq() < *next {
                 continue;
             }
-            *next += 1;
+            *next = record.seq() + 1;
             let doc = self
                 .fields
                 .document(record, state.next_pos, &mut state.text);
@@ -309,6 +351,58 @@ impl SearchIndex {
                 return Err(err.into());
             }
         }
+        if let Some((tenant, end)) = kept_until {
+            let next = state.pending.entry(tenant.clone()).or_insert(0);
+            if end > *next {
+                *next = end;
+                state.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `tenant`'s documents of the records `removed` names (removed from the
+    /// ledger by retention or erasure); gone from searches and counts after the next
+    /// [`SearchIndex::commit`].
+    ///
+    /// # Errors
+    ///
+    /// Engine errors; everything since the last commit is then dropped.
+    pub fn delete(&self, tenant: &TenantId, removed: &Deletion) -> Result<(), SearchError> {
+        let tenant_term: Box<dyn TantivyQuery> = Box::new(TermQuery::new(
+            Term::from_field_text(self.fields.tenant, tenant.as_str()),
+            IndexRecordOption::Basic,
+        ));
+        let seq_set = |seqs: &[u64]| -> Box<dyn TantivyQuery> {
+            Box::new(TermSetQuery::new(
+                seqs.iter()
+                    .map(|seq| Term::from_field_u64(self.fields.seq, *seq)),
+            ))
+        };
+        let mut clauses = vec![(Occur::Must, tenant_term)];
+        match removed {
+            Deletion::Below { below, except } => {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Included(Term::from_field_u64(self.fields.seq, 0)),
+                        Bound::Excluded(Term::from_field_u64(self.fields.seq, *below)),
+                    )),
+                ));
+                if !except.is_empty() {
+                    clauses.push((Occur::MustNot, seq_set(except)));
+                }
+            }
+            Deletion::Seqs(seqs) => clauses.push((Occur::Must, seq_set(seqs))),
+        }
+        let query = BooleanQuery::new(clauses);
+        let mut state = self.lock_writer();
+        self.mend_writer(&mut state)?;
+        if let Err(err) = state.writer.delete_query(Box::new(query)) {
+            self.reset_to_committed(&mut state);
+            return Err(err.into());
+        }
+        state.dirty = true;
         Ok(())
     }
 

@@ -30,7 +30,7 @@ mod schema;
 
 pub use count::{Bucket, Counts};
 pub use error::SearchError;
-pub use index::{IndexStats, QueryLimits, SearchIndex, SearchOptions};
+pub use index::{Deletion, IndexStats, QueryLimits, SearchIndex, SearchOptions};
 pub use page::Page;
 pub use query::{GroupBy, Order, Query, TypeFilter};
 pub use schema::event_time;

@@ -11,6 +11,8 @@
 use serde_json::json;
 use veritrail_api::EventInput;
 use veritrail_core::event::{Event, TenantId};
+use veritrail_core::record::CatalogFields;
+use veritrail_ledger::{Receipt, RemovalScope};
 
 use crate::AppState;
 use crate::control::{KeyRow, Principal};
@@ -33,6 +35,11 @@ pub mod types {
     pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
     pub const VIEWER_TOKEN_REVOKED: &str = "veritrail.viewer_token.revoked";
     pub const DISK_FULL: &str = "veritrail.disk.full";
+    pub const RETENTION_CHANGED: &str = "veritrail.retention.changed";
+    pub const RETENTION_DELETED: &str = "veritrail.retention.deleted";
+    pub const EVENT_ERASED: &str = "veritrail.event.erased";
+    pub const HOLD_CREATED: &str = "veritrail.hold.created";
+    pub const HOLD_RELEASED: &str = "veritrail.hold.released";
 }
 
 /// Builds one of the service's events.
@@ -93,14 +100,127 @@ pub fn disk_full(since: &str, until: &str, refused: u64) -> Result<Event, ApiErr
 /// Appends a service event to `tenant`'s log, with the built-in catalog's fields and
 /// summary; returns once it is durable.
 pub async fn record(state: &AppState, tenant: &TenantId, event: Event) -> Result<(), ApiError> {
-    let catalogued = state.catalogs().builtin().apply(event).map_err(|errors| {
-        ApiError::internal(format!("a service event misfits its catalog: {errors:?}"))
-    })?;
+    let catalogued = catalogued(state, event)?;
     state
         .ledger()
         .append_catalogued(tenant.clone(), vec![catalogued])
         .await?;
     Ok(())
+}
+
+/// Appends a service event that reports a removal (`veritrail.retention.deleted`,
+/// `veritrail.event.erased`) and removes `scope` in the same commit.
+pub async fn record_removal(
+    state: &AppState,
+    tenant: &TenantId,
+    event: Event,
+    scope: RemovalScope,
+) -> Result<Receipt, ApiError> {
+    let catalogued = catalogued(state, event)?;
+    Ok(state
+        .ledger()
+        .append_removal(tenant.clone(), catalogued, scope)
+        .await?)
+}
+
+fn catalogued(state: &AppState, event: Event) -> Result<(Event, CatalogFields), ApiError> {
+    state.catalogs().builtin().apply(event).map_err(|errors| {
+        ApiError::internal(format!("a service event misfits its catalog: {errors:?}"))
+    })
+}
+
+/// The tenant's retention policy set (`policy` in words) or cleared.
+pub fn retention_changed(
+    actor: &Principal,
+    tenant: &TenantId,
+    policy: &str,
+) -> Result<Event, ApiError> {
+    event(
+        types::RETENTION_CHANGED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &json!({"policy": policy}),
+    )
+}
+
+/// A retention run removed `count` records, every one below `below_seq` (received before
+/// `before`) but `skipped_held` a legal hold keeps. The actor is the service, or the key
+/// that asked for the run.
+pub fn retention_deleted(
+    actor: Option<&Principal>,
+    tenant: &TenantId,
+    before: &str,
+    count: u64,
+    below_seq: u64,
+    policy: &str,
+    skipped_held: u64,
+) -> Result<Event, ApiError> {
+    let target = json!({"id": tenant.as_str(), "type": "tenant"});
+    let details = json!({
+        "before": before, "count": count, "below_seq": below_seq,
+        "policy": policy, "skipped_held": skipped_held,
+    });
+    match actor {
+        Some(actor) => event(types::RETENTION_DELETED, actor, &target, &details),
+        None => event_by(
+            types::RETENTION_DELETED,
+            &json!({"id": "veritrail", "type": "service"}),
+            &target,
+            &details,
+        ),
+    }
+}
+
+/// `actor` erased `seqs` (as ranges, like `3-5,9`), chosen by a filter of kind `filter`
+/// (its field names, never the erased values), for `reason`.
+pub fn event_erased(
+    actor: &Principal,
+    tenant: &TenantId,
+    reason: &str,
+    seqs: &[u64],
+    filter: &str,
+) -> Result<Event, ApiError> {
+    event(
+        types::EVENT_ERASED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &json!({"reason": reason, "count": seqs.len(), "seqs": seq_ranges(seqs), "filter": filter}),
+    )
+}
+
+/// `seqs` (ascending) as ranges: `[[3, 5], [9, 9]]`.
+fn seq_ranges(seqs: &[u64]) -> Vec<[u64; 2]> {
+    let mut ranges: Vec<[u64; 2]> = Vec::new();
+    for &seq in seqs {
+        match ranges.last_mut() {
+            Some(range) if range[1] + 1 == seq => range[1] = seq,
+            _ => ranges.push([seq, seq]),
+        }
+    }
+    ranges
+}
+
+/// A legal hold placed (`filter`: what it covers, by field names) or released.
+pub fn hold_changed(
+    actor: &Principal,
+    event_type: &str,
+    hold_id: &str,
+    reason: Option<&str>,
+    filter: Option<&str>,
+) -> Result<Event, ApiError> {
+    let mut details = json!({"hold_id": hold_id});
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+    }
+    if let Some(filter) = filter {
+        details["filter"] = json!(filter);
+    }
+    event(
+        event_type,
+        actor,
+        &json!({"id": hold_id, "type": "legal_hold"}),
+        &details,
+    )
 }
 
 pub fn tenant_created(

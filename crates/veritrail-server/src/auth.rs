@@ -10,6 +10,10 @@
 //! | viewer      | yes                          | no     | no                   | no             |
 //! | publisher   | no                           | yes    | no                   | no             |
 //!
+//! Data lifecycle (the retention policy, erasures, legal holds) is for owner and
+//! super_admin keys only: it removes audit data or stops its removal. Viewers and admins may
+//! read the retention policy and the holds.
+//!
 //! The server admin manages tenants and their keys (any role) and reads no events. Keys held
 //! by people cannot write events: only publisher keys, held by services, can.
 
@@ -126,6 +130,20 @@ impl Auth {
     /// A tenant key that may mint viewer tokens for its tenant's Activity view.
     pub fn token_minter(&self) -> Result<&TenantKey, ApiError> {
         self.manager("mint viewer tokens")
+    }
+
+    /// A tenant key that may set the retention policy, erase records and place or release
+    /// legal holds: owner and super_admin.
+    pub fn data_steward(&self) -> Result<&TenantKey, ApiError> {
+        let key = self.tenant_key()?;
+        match key.role {
+            Role::Owner | Role::SuperAdmin => Ok(key),
+            Role::Admin | Role::Viewer | Role::Publisher => Err(ApiError::forbidden(format!(
+                "a {} key cannot change retention, erase records or manage legal holds; use \
+                 an owner or super_admin key",
+                key.role
+            ))),
+        }
     }
 
     /// A tenant key of a role that manages the tenant (owner, super_admin, admin); the

@@ -26,6 +26,7 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub search: Search,
     pub webhooks: Webhooks,
+    pub retention: Retention,
 }
 
 /// What one request, connection, key or tenant may cost. Every bound answers with a clear
@@ -110,6 +111,38 @@ pub struct Search {
     pub writer_memory_mib: usize,
 }
 
+/// Retention: the server's default policy (a tenant may set its own) and the job's pace.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Keep records received in the last this many days (none: no age limit).
+    pub max_age_days: Option<u32>,
+    /// Keep at most this many of each log's newest records (none: no count limit).
+    pub max_events: Option<u64>,
+    /// How often the background job applies each tenant's policy, in seconds.
+    pub interval_secs: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_age_days: None,
+            max_events: None,
+            interval_secs: 3600,
+        }
+    }
+}
+
+impl Retention {
+    /// The server's default policy.
+    pub fn policy(&self) -> veritrail_api::RetentionPolicy {
+        veritrail_api::RetentionPolicy {
+            max_age_days: self.max_age_days,
+            max_events: self.max_events,
+        }
+    }
+}
+
 /// Webhook delivery.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -164,6 +197,7 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             search: Search::default(),
             webhooks: Webhooks::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -314,6 +348,15 @@ impl Config {
         if let Some(value) = var("VERITRAIL_SEARCH_COMMIT_MS") {
             self.search.commit_interval_ms = parse("VERITRAIL_SEARCH_COMMIT_MS", value)?;
         }
+        if let Some(value) = var("VERITRAIL_RETENTION_MAX_AGE_DAYS") {
+            self.retention.max_age_days = Some(parse("VERITRAIL_RETENTION_MAX_AGE_DAYS", value)?);
+        }
+        if let Some(value) = var("VERITRAIL_RETENTION_MAX_EVENTS") {
+            self.retention.max_events = Some(parse("VERITRAIL_RETENTION_MAX_EVENTS", value)?);
+        }
+        if let Some(value) = var("VERITRAIL_RETENTION_INTERVAL_SECS") {
+            self.retention.interval_secs = parse("VERITRAIL_RETENTION_INTERVAL_SECS", value)?;
+        }
         if let Some(value) = var("VERITRAIL_WEBHOOKS_ALLOW_NETWORKS") {
             self.webhooks.allow_networks = value
                 .split(',')
@@ -392,6 +435,13 @@ impl Config {
                 "limits.blocking_per_tenant cannot be more than limits.blocking_threads".into(),
             ));
         }
+        if self.retention.interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "retention.interval_secs must be at least 1".into(),
+            ));
+        }
+        crate::lifecycle::check_policy(&self.retention.policy())
+            .map_err(|err| ConfigError::Invalid(format!("retention: {err}")))?;
         if self.rate_limit.requests_per_second > 0 && self.rate_limit.burst == 0 {
             return Err(ConfigError::Invalid(
                 "rate_limit.burst must be at least 1 when rate limiting is on".into(),

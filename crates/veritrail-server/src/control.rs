@@ -39,6 +39,9 @@ const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("cata
 const CATALOG_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_settings");
 /// Each tenant's Activity page settings ([`ActivitySettings`]), as JSON.
 const ACTIVITY_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("activity_settings");
+/// Each tenant's data lifecycle settings ([`DataSettings`]: retention policy, legal holds),
+/// as JSON.
+const DATA_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("data_settings");
 /// Viewer tokens by `(tenant, id)` ([`ViewerTokenRow`], as JSON); a tenant's expired rows
 /// are removed as it mints new ones.
 const VIEWER_TOKENS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("viewer_tokens");
@@ -900,6 +903,33 @@ impl ControlPlane {
         };
         tx.commit().map_err(store_err)?;
         Ok(previous)
+    }
+}
+
+/// A tenant's data lifecycle settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSettings {
+    /// The tenant's own retention policy; `None`: the server's default applies.
+    #[serde(default)]
+    pub retention: Option<veritrail_api::RetentionPolicy>,
+    /// Legal holds in force.
+    #[serde(default)]
+    pub holds: Vec<veritrail_api::HoldBody>,
+}
+
+impl ControlPlane {
+    /// `tenant`'s data lifecycle settings (the defaults when never set).
+    pub fn data_settings(&self, tenant: &TenantId) -> Result<DataSettings, ControlError> {
+        self.setting(DATA_SETTINGS, tenant)
+    }
+
+    /// Replaces `tenant`'s data lifecycle settings; returns the previous ones.
+    pub fn put_data_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &DataSettings,
+    ) -> Result<DataSettings, ControlError> {
+        self.put_setting(DATA_SETTINGS, tenant, settings)
     }
 }
 

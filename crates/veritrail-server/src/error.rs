@@ -16,7 +16,9 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use veritrail_api::{ErrorBody, ErrorDetail, EventErrors, FieldErrorBody, error_codes};
+use veritrail_api::{
+    ErrorBody, ErrorDetail, EventErrors, FieldErrorBody, RemovedBody, error_codes,
+};
 
 /// An error answer.
 #[derive(Debug)]
@@ -28,7 +30,9 @@ pub struct ApiError {
     /// For `invalid_catalog`: every problem of the document, by path.
     pub errors: Vec<FieldErrorBody>,
     /// For 429 and some 503s: seconds to wait.
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+    /// For `record_removed`: how the record left the log.
+    pub removed: Option<Box<RemovedBody>>,
     /// The server's fault behind a 5xx, with its detail for the server's log (never sent):
     /// reported once by [`ApiError::report`].
     fault: Option<Box<(Fault, String)>>,
@@ -62,8 +66,34 @@ impl ApiError {
             events: Vec::new(),
             errors: Vec::new(),
             retry_after: None,
+            removed: None,
             fault: None,
         }
+    }
+
+    /// 410 `record_removed`: record `removed.seq` left the log as `removed` says.
+    pub fn removed(removed: RemovedBody) -> Self {
+        let why = match (&removed.removed_by_type, &removed.reason) {
+            (Some(kind), Some(reason)) => format!(" ({kind}: {reason})"),
+            (Some(kind), None) => format!(" ({kind})"),
+            _ => String::new(),
+        };
+        let when = removed
+            .removed_at
+            .as_ref()
+            .map_or_else(String::new, |at| format!(" on {at}"));
+        let mut err = Self::new(
+            StatusCode::GONE,
+            error_codes::RECORD_REMOVED,
+            format!(
+                "record {} was removed from this log{when} by record {}{why}; its leaf hash \
+                 stays in the tree, so every checkpoint and every proof of the other records \
+                 still verify",
+                removed.seq, removed.removed_by
+            ),
+        );
+        err.removed = Some(Box::new(removed));
+        err
     }
 
     fn with_fault(mut self, fault: Fault, detail: impl std::fmt::Display) -> Self {
@@ -209,6 +239,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 events: self.events,
                 errors: self.errors,
+                removed: self.removed.map(|removed| *removed),
                 request_id: crate::current_request_id(),
             },
         };
@@ -295,6 +326,13 @@ impl From<veritrail_ledger::ReadError> for ApiError {
                 ApiError::bad_request(error_codes::INVALID_PARAMETER, err.to_string())
             }
             ReadError::Integrity { .. } => ApiError::integrity(err),
+            ReadError::Removed { seq, by_seq, .. } => ApiError::removed(RemovedBody {
+                seq,
+                removed_by: by_seq,
+                removed_by_type: None,
+                removed_at: None,
+                reason: None,
+            }),
         }
     }
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use veritrail_ledger::Ledger;
-use veritrail_search::SearchIndex;
+use veritrail_ledger::{Ledger, RemovalScope};
+use veritrail_search::{Deletion, SearchIndex};
 
 /// Records read from the ledger per step.
 const CHUNK: usize = 5000;
@@ -165,6 +165,17 @@ impl Worker {
     }
 }
 
+/// The search index's deletion of what a ledger removal took out.
+fn deletion(scope: &RemovalScope) -> Deletion {
+    match scope {
+        RemovalScope::Below { below, except } => Deletion::Below {
+            below: *below,
+            except: except.clone(),
+        },
+        RemovalScope::Seqs(seqs) => Deletion::Seqs(seqs.clone()),
+    }
+}
+
 /// Applies every committed record the index lacks, committing the index at the end (and
 /// every 200,000 records on the way). `on_commit` runs after each commit.
 pub fn catch_up(
@@ -178,13 +189,17 @@ pub fn catch_up(
         let mut next = search.applied(&tenant);
         while next < size {
             let want = usize::try_from(size - next).unwrap_or(CHUNK).min(CHUNK);
-            let records = ledger.records(&tenant, next, want)?;
-            if records.is_empty() {
+            let read = ledger.records(&tenant, next, want)?;
+            if read.end <= next {
                 break;
             }
-            search.apply(&records)?;
-            let n = records.len() as u64;
-            next += n;
+            search.apply_kept(&tenant, &read.records, read.end)?;
+            // Removals reported in this range delete what the index holds of them.
+            for removal in ledger.removals_reported_in(&tenant, next..read.end) {
+                search.delete(&tenant, &deletion(&removal.scope))?;
+            }
+            let n = read.end - next;
+            next = read.end;
             applied_total += n;
             uncommitted += n;
             if uncommitted >= CATCH_UP_COMMIT {

@@ -193,7 +193,7 @@ pub async fn apply_catalogs(
     Err(err)
 }
 
-async fn wait_until_searchable(
+pub(crate) async fn wait_until_searchable(
     state: &AppState,
     tenant: &TenantId,
     size: u64,

@@ -16,6 +16,7 @@
 //! - [`ingest`]: a body to validated events, through the catalogs, into the ledger.
 //! - [`records`]: checked records and search pages; [`proofs`]: checkpoints and proofs.
 //! - [`tail`]: the live tail (Server-Sent Events).
+//! - [`lifecycle`]: retention, erasures and legal holds; the retention job.
 //! - [`catalogs`]: the shared catalogs and each tenant's effective ones.
 //! - [`control`]: tenants, API keys, settings (`control.redb`).
 //! - [`audit`]: the service's own audit events, written to each tenant's log.
@@ -39,6 +40,7 @@ pub mod error;
 pub mod extract;
 pub mod indexer;
 pub mod ingest;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -111,6 +113,7 @@ struct Inner {
     streams: Arc<limits::Streams>,
     ingest_admission: Arc<limits::IngestAdmission>,
     disk_full: ingest::DiskFull,
+    lifecycle: lifecycle::Lifecycle,
     connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
@@ -199,6 +202,11 @@ impl AppState {
     /// The disk-full episode open now, if any.
     pub fn disk_full(&self) -> &ingest::DiskFull {
         &self.inner.disk_full
+    }
+
+    /// Retention runs, erasures and holds: one at a time per tenant.
+    pub fn lifecycle(&self) -> &lifecycle::Lifecycle {
+        &self.inner.lifecycle
     }
 
     /// Long-lived answers open now, and the permits for more.
@@ -349,6 +357,7 @@ impl Server {
                     streams,
                     ingest_admission,
                     disk_full: ingest::DiskFull::default(),
+                    lifecycle: lifecycle::Lifecycle::default(),
                     connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
@@ -382,6 +391,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         state.webhooks().start(&state);
+        lifecycle::spawn_job(&state);
         let router = self.router();
         let flag_state = state.clone();
         conn::serve(

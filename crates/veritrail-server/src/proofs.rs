@@ -67,7 +67,10 @@ pub fn inclusion_body(
             format!("must be more than the seq ({seq}) and at most the log's size ({latest_size})"),
         ));
     }
-    let checked = state.ledger().checked_inclusion(tenant, seq, tree_size)?;
+    let checked = state
+        .ledger()
+        .checked_inclusion(tenant, seq, tree_size)
+        .map_err(|err| crate::records::read_error(state.ledger(), tenant, err))?;
     Ok(InclusionProofBody {
         seq,
         tree_size: checked.tree_size,

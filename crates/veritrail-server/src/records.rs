@@ -42,11 +42,17 @@ pub fn search_page(
     let found = search.search(tenant, &page.query, page.order, page.limit, page.after)?;
     let mut body = Vec::with_capacity(found.seqs.len() * 768 + 256);
     body.extend_from_slice(b"{\"events\":[");
-    for (idx, seq) in found.seqs.iter().enumerate() {
-        if idx > 0 {
+    let mut written = 0;
+    for seq in &found.seqs {
+        let mark = body.len();
+        if written > 0 {
             body.push(b',');
         }
-        write_indexed_record(ledger, tenant, *seq, &mut body)?;
+        if write_indexed_record(ledger, tenant, *seq, &mut body)? {
+            written += 1;
+        } else {
+            body.truncate(mark);
+        }
     }
     body.push(b']');
     if let Some(after) = found.next_after {
@@ -66,19 +72,58 @@ pub fn search_page(
     Ok(body)
 }
 
-/// Appends the JSON of the record at `seq`, which the search index returned, to `out`.
+/// Appends the JSON of the record at `seq`, which the search index returned, to `out`;
+/// `false`, with nothing written, when the record was removed since it was indexed (the
+/// index drops it soon after).
 pub fn write_indexed_record(
     ledger: &veritrail_ledger::Ledger,
     tenant: &TenantId,
     seq: u64,
     out: &mut Vec<u8>,
-) -> Result<(), ApiError> {
-    let record = ledger
-        .records(tenant, seq, 1)?
-        .pop()
-        .ok_or_else(|| ApiError::internal(format!("seq {seq} is indexed but not in the log")))?;
+) -> Result<bool, ApiError> {
+    let Some(record) = ledger.records(tenant, seq, 1)?.records.pop() else {
+        if ledger.removed_by(tenant, seq).is_some() {
+            return Ok(false);
+        }
+        return Err(ApiError::internal(format!(
+            "seq {seq} is indexed but not in the log"
+        )));
+    };
     record.write_json(out);
-    Ok(())
+    Ok(true)
+}
+
+/// A read's failure as the API answers it: a removed record is 410 with when and why, read
+/// from the record that reports its removal.
+pub fn read_error(
+    ledger: &veritrail_ledger::Ledger,
+    tenant: &TenantId,
+    err: veritrail_ledger::ReadError,
+) -> ApiError {
+    let veritrail_ledger::ReadError::Removed { seq, by_seq, .. } = err else {
+        return err.into();
+    };
+    let mut removed = veritrail_api::RemovedBody {
+        seq,
+        removed_by: by_seq,
+        removed_by_type: None,
+        removed_at: None,
+        reason: None,
+    };
+    if let Ok(Some(record)) = ledger.record(tenant, by_seq) {
+        let event = record.event();
+        removed.removed_by_type = Some(event.event_type().as_str().to_owned());
+        removed.removed_at = Some(record.received_at().to_rfc3339());
+        let details = event.details().and_then(|details| {
+            serde_json::from_str::<serde_json::Value>(&details.to_string()).ok()
+        });
+        removed.reason = details.and_then(|details| {
+            ["reason", "policy"]
+                .iter()
+                .find_map(|key| details.get(key)?.as_str().map(str::to_owned))
+        });
+    }
+    ApiError::removed(removed)
 }
 
 /// The record at `seq` of `tenant`'s log, with its inclusion proof in the latest checkpoint
@@ -96,7 +141,8 @@ pub fn record(
 ) -> Result<RecordResponse, ApiError> {
     let (bytes, leaf_hash) = state
         .ledger()
-        .checked_record(tenant, seq)?
+        .checked_record(tenant, seq)
+        .map_err(|err| read_error(state.ledger(), tenant, err))?
         .ok_or_else(|| ApiError::not_found(format!("the log has no record at seq {seq}")))?;
     let record = veritrail_core::record::Record::decode(&bytes)
         .map_err(|err| ApiError::integrity(format!("record {seq} does not decode: {err}")))?;

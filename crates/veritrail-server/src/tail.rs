@@ -166,19 +166,20 @@ impl Tail {
                     .search()
                     .search(&tenant, &query, Order::Asc, PAGE, after)?;
                 let mut records = Vec::with_capacity(page.seqs.len());
-                for seq in page.seqs {
+                for &seq in &page.seqs {
                     let mut json = Vec::with_capacity(768);
-                    write_indexed_record(state.ledger(), &tenant, seq, &mut json)?;
-                    records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
+                    if write_indexed_record(state.ledger(), &tenant, seq, &mut json)? {
+                        records.push((seq, String::from_utf8(json).map_err(ApiError::internal)?));
+                    }
                 }
-                Ok(records)
+                Ok((records, page.seqs.last().copied()))
             })
             .await?;
-        if let Some((last, _)) = records.last() {
-            self.after = Some(*last);
+        let (records, last_seen) = records;
+        if let Some(last) = last_seen {
+            self.after = Some(last);
         }
-        let found = !records.is_empty();
         self.ready.extend(records);
-        Ok(found)
+        Ok(last_seen.is_some())
     }
 }

@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand};
 use veritrail_core::event::{Event, EventInput, TenantId};
 use veritrail_core::note::NoteVerifier;
 use veritrail_ledger::verify::{self, Report, VerifyOptions};
-use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, keys};
+use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, RemovalScope, keys};
 
 // The service allocates many small, short-lived objects per request and per event; glibc's
 // malloc was about 15% of the server's CPU under ingest (BENCHMARKS.md).
@@ -438,6 +438,19 @@ fn report_text(report: &Report) -> String {
                 .map_or("nothing".into(), |size| size.to_string()),
             b64.encode(tenant.root)
         ));
+        for removal in &tenant.removals {
+            out.push_str(&format!(
+                "  removed by record {}: {}\n",
+                removal.by_seq,
+                removal_text(&removal.scope)
+            ));
+        }
+        if tenant.n_removed > 0 {
+            out.push_str(&format!(
+                "  {} removed, each by a recorded removal; their leaf hashes are in the tree\n",
+                plural(tenant.n_removed, "record")
+            ));
+        }
     }
     for warning in &report.warnings {
         out.push_str(&format!("warning: {warning}\n"));
@@ -469,6 +482,15 @@ fn report_json(report: &Report) -> serde_json::Value {
             "records": t.n_records,
             "checkpoint_size": t.checkpoint_size,
             "root": b64.encode(t.root),
+            "removed": t.n_removed,
+            "removals": t.removals.iter().map(|removal| match &removal.scope {
+                RemovalScope::Below { below, except } => serde_json::json!({
+                    "by_seq": removal.by_seq, "below": below, "except": except,
+                }),
+                RemovalScope::Seqs(seqs) => serde_json::json!({
+                    "by_seq": removal.by_seq, "seqs": seqs,
+                }),
+            }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "warnings": report.warnings,
         "faults": report.faults.iter().map(|f| serde_json::json!({
@@ -479,6 +501,20 @@ fn report_json(report: &Report) -> serde_json::Value {
             "detail": f.detail,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// What a removal took out, in words.
+fn removal_text(scope: &RemovalScope) -> String {
+    match scope {
+        RemovalScope::Below { below, except } if except.is_empty() => {
+            format!("every record below seq {below} (retention)")
+        }
+        RemovalScope::Below { below, except } => format!(
+            "every record below seq {below} but {} under a legal hold (retention)",
+            except.len()
+        ),
+        RemovalScope::Seqs(seqs) => format!("{} (erasure)", plural(seqs.len() as u64, "record")),
+    }
 }
 
 fn plural(n: u64, noun: &str) -> String {

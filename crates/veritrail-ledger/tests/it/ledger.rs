@@ -341,7 +341,7 @@ fn acknowledged_events_survive_a_restart_of_the_embedded_store() {
     };
     let ledger = start(open_embedded(dir.path()));
     assert_eq!(ledger.size(&acme).unwrap(), 140);
-    let records = ledger.records(&acme, 135, 100).unwrap();
+    let records = ledger.records(&acme, 135, 100).unwrap().records;
     let seqs: Vec<u64> = records.iter().map(Record::seq).collect();
     assert_eq!(seqs, vec![135, 136, 137, 138, 139]);
     assert_eq!(records[0].event().id().unwrap().as_str(), "evt-135");

@@ -280,6 +280,7 @@ pub async fn count(
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "No record at that seq.", body = ErrorBody),
+        (status = 410, description = "The record was removed by retention or erasure (`record_removed`, with when and why).", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

@@ -89,6 +89,7 @@ pub struct InclusionParams {
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "No such record.", body = ErrorBody),
+        (status = 410, description = "The record was removed by retention or erasure (`record_removed`, with when and why); its leaf stays in the tree.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -319,20 +320,23 @@ fn export_chunk(
         .collect();
     let hashes = ledger.store().read_nodes(tenant, &ids).map_err(io)?;
     let mut out = Vec::with_capacity(records.len() * 600);
-    for (i, (record, hash)) in records.iter().zip(&hashes).enumerate() {
-        if veritrail_core::merkle::leaf_hash(record) != *hash {
+    for (seq, (record, hash)) in (from..).zip(records.iter().zip(&hashes)) {
+        // A removed record is exported as its leaf hash alone: the tree still folds to the
+        // checkpoint's root, and its body is not handed out.
+        let removed_by = ledger.removed_by(tenant, seq);
+        if removed_by.is_none() && veritrail_core::merkle::leaf_hash(record) != *hash {
             // Never served: the export ends here, and the verifier reports it short.
             let mut err = ApiError::integrity(format!(
-                "tenant {tenant}: the record at seq {} does not hash to its stored leaf hash",
-                from + i as u64
+                "tenant {tenant}: the record at seq {seq} does not hash to its stored leaf hash"
             ));
             err.report();
             return Err(std::io::Error::other(err.message));
         }
         let line = ExportLine {
-            seq: from + i as u64,
+            seq,
             leaf_hash: b64(hash),
-            record: b64(record),
+            record: removed_by.is_none().then(|| b64(record)),
+            removed_by,
         };
         serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
         out.push(b'\n');

@@ -13,6 +13,7 @@
 //! - [`activity`]: the Activity page's settings.
 //! - [`viewer`]: viewer tokens.
 //! - [`catalog`]: the tenant's catalog, its settings, shared catalogs, categories.
+//! - [`lifecycle`]: retention, erasures, legal holds.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`stream`]: the live tail (Server-Sent Events).
 //! - [`webhooks`]: webhook subscriptions, attempts, redelivery, pings.
@@ -21,6 +22,7 @@ pub mod activity;
 pub mod admin;
 pub mod catalog;
 pub mod events;
+pub mod lifecycle;
 pub mod log;
 pub mod ops;
 pub mod stream;
@@ -134,6 +136,14 @@ pub fn table(max_body: usize) -> Vec<Route> {
         Route::new(M::GET, paths::WEBHOOK_ATTEMPTS, webhooks::attempts),
         Route::new(M::POST, paths::WEBHOOK_REDELIVER, webhooks::redeliver),
         Route::new(M::POST, paths::WEBHOOK_PING, webhooks::ping),
+        Route::new(M::GET, paths::RETENTION, lifecycle::get_retention),
+        Route::new(M::PUT, paths::RETENTION, lifecycle::put_retention),
+        Route::new(M::DELETE, paths::RETENTION, lifecycle::delete_retention),
+        Route::new(M::POST, paths::RETENTION_RUN, lifecycle::run_retention),
+        Route::new(M::POST, paths::ERASURES, lifecycle::erase),
+        Route::new(M::GET, paths::HOLDS, lifecycle::list_holds),
+        Route::new(M::POST, paths::HOLDS, lifecycle::create_hold),
+        Route::new(M::DELETE, paths::HOLD, lifecycle::release_hold),
         Route::new(M::GET, paths::HEALTHZ, ops::healthz),
         Route::new(M::GET, paths::READYZ, ops::readyz),
         Route::new(M::GET, paths::METRICS, ops::metrics),
@@ -161,6 +171,9 @@ pub fn table(max_body: usize) -> Vec<Route> {
         viewer::revoke,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate, webhooks::attempts, webhooks::redeliver, webhooks::ping,
+        lifecycle::get_retention, lifecycle::put_retention, lifecycle::delete_retention,
+        lifecycle::run_retention, lifecycle::erase, lifecycle::list_holds,
+        lifecycle::create_hold, lifecycle::release_hold,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(veritrail_api::ActorInput, veritrail_api::TargetInput, veritrail_api::SourceInput)),
@@ -173,6 +186,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
         (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),
         (name = "activity", description = "The Activity page (the web UI): who may open it, and viewer tokens for embedding it."),
         (name = "webhooks", description = "Webhook subscriptions: signed (Standard Webhooks) at-least-once deliveries of matching events, in seq order, with retries, an attempt log, redelivery and pings."),
+        (name = "lifecycle", description = "Keeping data: the retention policy, erasures of one subject's records, legal holds. Removals keep every proof: removed records stay in the tree as leaf hashes, and each removal is an event of the log."),
         (name = "operations", description = "Health and metrics."),
     )
 )]

@@ -112,7 +112,10 @@ pub(super) fn record_view(
     if seq >= size {
         return Ok(None);
     }
-    let Some((bytes, _)) = ledger.checked_record(tenant, seq)? else {
+    let Some((bytes, _)) = ledger
+        .checked_record(tenant, seq)
+        .map_err(|err| crate::records::read_error(ledger, tenant, err))?
+    else {
         return Ok(None);
     };
     let record = veritrail_core::record::Record::decode(&bytes)

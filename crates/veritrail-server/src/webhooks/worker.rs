@@ -374,9 +374,10 @@ fn compute(
     }
     let read = |at: u64| ledger.records(tenant, at, CHUNK);
     if grouping == Grouping::EverySingle {
-        let records = read(from)?;
-        let end = from + records.len() as u64;
-        let messages = records
+        let read = read(from)?;
+        let end = read.end;
+        let messages = read
+            .records
             .iter()
             .filter(|record| matcher.matches(record))
             .map(|record| shape.message(record, 1, None))
@@ -388,11 +389,13 @@ fn compute(
     let mut window: Option<(i64, i64)> = None;
     let mut groups = Groups::default();
     while at < size {
-        let records = read(at)?;
-        if records.is_empty() {
+        let read = read(at)?;
+        if read.end <= at {
             break;
         }
-        for record in records {
+        // Removed records are left out; the unit still ends after them.
+        let read_end = read.end;
+        for record in read.records {
             let seq = record.seq();
             at = seq + 1;
             if let Some((_, end)) = window
@@ -411,6 +414,7 @@ fn compute(
             }
             groups.add(record);
         }
+        at = at.max(read_end);
     }
     match window {
         // No matching event: skip the records read.
@@ -442,8 +446,7 @@ pub(crate) fn window_messages(
     let size = ledger.size(tenant)?;
     let read_one = |at: u64| -> Result<Record, ApiError> {
         ledger
-            .records(tenant, at, 1)?
-            .pop()
+            .record(tenant, at)?
             .ok_or_else(|| ApiError::internal(format!("the log has no record {at} below its size")))
     };
     let record = read_one(seq)?;
@@ -468,12 +471,12 @@ pub(crate) fn window_messages(
     let mut at = lo;
     while at < hi {
         let limit = usize::try_from((hi - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let records = ledger.records(tenant, at, limit)?;
-        if records.is_empty() {
+        let read = ledger.records(tenant, at, limit)?;
+        if read.end <= at {
             break;
         }
-        for record in records {
-            at = record.seq() + 1;
+        at = read.end;
+        for record in read.records {
             if matcher.matches(&record) {
                 groups.add(record);
             }
@@ -613,12 +616,12 @@ pub(crate) fn redelivery_messages(
     let mut at = from;
     while at <= to {
         let limit = usize::try_from((to - at + 1).min(512)).unwrap_or(512);
-        let records = state.ledger().records(tenant, at, limit)?;
-        if records.is_empty() {
+        let read = state.ledger().records(tenant, at, limit)?;
+        if read.end <= at {
             break;
         }
-        let mut next = records.last().map_or(at + 1, |record| record.seq() + 1);
-        for record in &records {
+        let mut next = read.end;
+        for record in &read.records {
             if record.seq() < at || !matcher.matches(record) {
                 continue;
             }

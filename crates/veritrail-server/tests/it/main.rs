@@ -9,6 +9,7 @@ mod flow;
 mod fuzz;
 mod hardening;
 mod ingest;
+mod lifecycle;
 mod log;
 mod openapi;
 mod ops;

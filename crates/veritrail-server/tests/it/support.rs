@@ -300,8 +300,8 @@ pub(crate) async fn wait_indexed(viewer: &Client, size: u64) -> u64 {
     }
 }
 
-/// Every record of `viewer`'s tenant's log, read through the export (seq order), as JSON
-/// records decoded from the canonical bytes. The export itself appends one
+/// Every kept record of `viewer`'s tenant's log, read through the export (seq order), as
+/// JSON records decoded from the canonical bytes. The export itself appends one
 /// `veritrail.log.exported` event after the records it returns.
 pub(crate) async fn all_records(viewer: &Client) -> Vec<Value> {
     let mut bundle = Vec::new();
@@ -309,15 +309,17 @@ pub(crate) async fn all_records(viewer: &Client) -> Vec<Value> {
     let text = String::from_utf8(bundle).expect("utf-8 export");
     text.lines()
         .skip(1)
-        .map(|line| {
+        .filter_map(|line| {
             let line: veritrail_api::ExportLine = serde_json::from_str(line).expect("export line");
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&line.record)
+                .decode(line.record?)
                 .expect("base64 record");
-            veritrail_core::record::Record::decode(&bytes)
-                .expect("record decodes")
-                .to_json()
+            Some(
+                veritrail_core::record::Record::decode(&bytes)
+                    .expect("record decodes")
+                    .to_json(),
+            )
         })
         .collect()
 }

@@ -192,6 +192,120 @@ pub(crate) enum RemoteCommand {
     /// or admin key).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// The tenant's retention policy: how long its log keeps events (owner or super_admin
+    /// key to change or run it; any reader to see it).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Erase one subject's events (or given seqs) from the tenant's log, with a reason
+    /// (owner or super_admin key). Their leaves stay in the tree, so every proof still
+    /// verifies; the erasure is itself an event of the log.
+    Erase(EraseArgs),
+    /// Legal holds: while one is on, retention and erasure skip what it covers.
+    #[command(subcommand)]
+    Holds(HoldsCommand),
+}
+
+/// Whose events: an actor (by id or email) or a target; with none, the whole log.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectArgs {
+    #[arg(long, value_name = "ID")]
+    pub(super) actor_id: Option<String>,
+    /// Matched without regard to case.
+    #[arg(long, value_name = "EMAIL")]
+    pub(super) actor_email: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub(super) target_id: Option<String>,
+}
+
+/// `veritrail retention ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// The policy in force, where it comes from, and what retention removed so far.
+    Show {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the tenant's policy (replacing the server default); give one limit or both.
+    Set {
+        #[command(flatten)]
+        connection: Connection,
+        /// Keep events received in the last DAYS days.
+        #[arg(long, value_name = "DAYS", required_unless_present = "max_events")]
+        max_age_days: Option<u32>,
+        /// Keep the newest COUNT events.
+        #[arg(long, value_name = "COUNT")]
+        max_events: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop the tenant's policy: the server default applies again.
+    Clear {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the policy now rather than at the next scheduled run.
+    Run {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `veritrail erase`.
+#[derive(Debug, Args)]
+pub(crate) struct EraseArgs {
+    #[command(flatten)]
+    pub(super) connection: Connection,
+    #[command(flatten)]
+    pub(super) subject: SubjectArgs,
+    /// Explicit seqs, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "SEQS")]
+    pub(super) seqs: Vec<u64>,
+    /// Why (recorded in the log; required).
+    #[arg(long)]
+    pub(super) reason: String,
+    /// Show what would be erased; erase nothing.
+    #[arg(long)]
+    pub(super) dry_run: bool,
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// `veritrail holds ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum HoldsCommand {
+    /// The tenant's legal holds, oldest first.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a hold on a subject's events (or, with no subject, on the whole log).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Why (recorded in the log; required).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a hold.
+    Release {
+        #[command(flatten)]
+        connection: Connection,
+        hold_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `veritrail proof ...`.

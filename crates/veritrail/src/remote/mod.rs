@@ -1,6 +1,7 @@
 //! The client commands of the `veritrail` tool: they talk to a veritrail server over its
 //! HTTP API with `veritrail-client` (`send`, `search`, `tail`, `count`, `get`, `checkpoint`,
-//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`, `catalog`, `webhooks`), and verify
+//! `log-key`, `proof`, `export`, `me`, `keys`, `tenants`, `catalog`, `webhooks`, `retention`,
+//! `erase`, `holds`), and verify
 //! an export bundle offline ([`verify_export_command`]).
 //!
 //! Output is for people by default (aligned tables) and for scripts with `--json`. Exit
@@ -17,6 +18,7 @@
 //! - `export.rs`: `export`, and `verify --export` offline.
 //! - `keys.rs`: `me` and `keys`.
 //! - `tenants.rs`, `catalog.rs`, `webhooks.rs`: those command groups.
+//! - `lifecycle.rs`: `retention`, `erase` and `holds`.
 //! - `output.rs`: the standard output writer [`Out`] and table helpers.
 
 use std::process::ExitCode;
@@ -29,6 +31,7 @@ mod catalog;
 mod export;
 mod flags;
 mod keys;
+mod lifecycle;
 mod output;
 mod proof;
 mod search;
@@ -203,5 +206,8 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         RemoteCommand::Tenants(command) => tenants::tenants(command, out).await,
         RemoteCommand::Catalog(command) => catalog::catalog(command, out).await,
         RemoteCommand::Webhooks(command) => webhooks::webhooks(command, out).await,
+        RemoteCommand::Retention(command) => lifecycle::retention(command, out).await,
+        RemoteCommand::Erase(args) => lifecycle::erase(args, out).await,
+        RemoteCommand::Holds(command) => lifecycle::holds(command, out).await,
     }
 }

@@ -6,6 +6,7 @@
 )]
 
 mod browser;
+mod lifecycle_cli;
 #[path = "../../../veritrail-server/tests/it/receiver.rs"]
 mod receiver;
 mod schemathesis;

@@ -154,7 +154,7 @@ async fn logged_ids(viewer: &Client) -> Vec<String> {
         .filter(|line| !line.is_empty())
         .filter_map(|line| {
             let line: veritrail_api::ExportLine = serde_json::from_slice(line).unwrap();
-            let bytes = base64_decode(&line.record);
+            let bytes = base64_decode(line.record.as_deref().expect("kept"));
             let record = veritrail_core::record::Record::decode(&bytes).unwrap();
             record.event().id().map(|id| id.as_str().to_owned())
         })

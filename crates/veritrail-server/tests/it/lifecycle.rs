@@ -1,0 +1,625 @@
+//! Data lifecycle over real HTTP: retention by count and by age, erasure of one subject,
+//! legal holds blocking both, 410 for removed records, proofs and exports across a
+//! removal, the audit events with their catalog codes, and all of it after a restart and
+//! under the offline verifier.
+
+use serde_json::{Value, json};
+use veritrail_api::{ErasureInput, HoldInput, RetentionPolicy, Role, SearchParams};
+use veritrail_client::export::{ExportVerifyOptions, verify_export};
+use veritrail_client::{Client, IngestOptions, LeafRef};
+use veritrail_core::merkle;
+
+use crate::support::{
+    TestServer, all_records, event, hash, open_checkpoint, verify_receipt, wait_indexed,
+};
+
+const T: &str = "acme";
+
+/// A tenant with an owner and a viewer client, and a publisher that has sent `n` events
+/// (`evt-<i>`, actor `u<i % 3>` with email `U<i % 3>@Example.com`, target `doc-<i % 4>`).
+struct Tenant {
+    owner: Client,
+    viewer: Client,
+    publisher: Client,
+    vkey: String,
+}
+
+impl Tenant {
+    async fn new(server: &TestServer) -> Tenant {
+        let owner = server.client(&server.tenant(T).await);
+        let viewer = server.client(&server.key(T, Role::Viewer).await);
+        let publisher = server.client(&server.key(T, Role::Publisher).await);
+        let vkey = viewer.log_key().await.expect("log key").verifier_key;
+        Tenant {
+            owner,
+            viewer,
+            publisher,
+            vkey,
+        }
+    }
+
+    /// Sends events `from..to`; returns the last receipt's checkpoint note.
+    async fn send(&self, from: u64, to: u64) -> veritrail_api::IngestResponse {
+        let events: Vec<_> = (from..to)
+            .map(|i| {
+                event(
+                    &format!("evt-{i}"),
+                    "document.viewed",
+                    json!({
+                        "actor": {"id": format!("u{}", i % 3), "email": format!("U{}@Example.com", i % 3)},
+                        "targets": [{"id": format!("doc-{}", i % 4), "type": "document"}],
+                        "details": {"i": i},
+                    }),
+                )
+            })
+            .collect();
+        self.publisher
+            .send(
+                &events,
+                IngestOptions {
+                    proof: true,
+                    ..IngestOptions::default()
+                },
+            )
+            .await
+            .expect("events sent")
+    }
+
+    /// Every record of the log as JSON, kept ones only (through the export).
+    async fn records(&self) -> Vec<Value> {
+        all_records(&self.viewer).await
+    }
+
+    /// The latest checkpoint, opened.
+    async fn checkpoint(&self) -> veritrail_core::checkpoint::Checkpoint {
+        open_checkpoint(
+            &self.viewer.checkpoint().await.expect("checkpoint"),
+            &self.vkey,
+        )
+    }
+
+    /// Checks that record `seq` is served and its inclusion proof verifies against the
+    /// latest checkpoint.
+    async fn assert_kept(&self, seq: u64) {
+        let proof = self
+            .viewer
+            .inclusion_proof(&LeafRef::Seq(seq), None)
+            .await
+            .unwrap_or_else(|err| panic!("inclusion proof of kept seq {seq}: {err}"));
+        let checkpoint = open_checkpoint(&proof.checkpoint, &self.vkey);
+        let path: Vec<merkle::Hash> = proof.proof.iter().map(|node| hash(node)).collect();
+        merkle::verify_inclusion(
+            &hash(&proof.leaf_hash),
+            seq,
+            proof.tree_size,
+            &path,
+            checkpoint.root(),
+        )
+        .unwrap_or_else(|err| panic!("seq {seq} does not verify: {err}"));
+        let record = self.viewer.record(seq).await.expect("kept record");
+        assert_eq!(record.record["seq"], json!(seq));
+    }
+
+    /// Checks that record `seq` answers 410 `record_removed` naming `by` as its remover;
+    /// returns the error's `removed` object.
+    async fn assert_removed(&self, server: &TestServer, key: &str, seq: u64, by: u64) -> Value {
+        let reply = server
+            .get(&format!("/api/v1/events/{seq}"), Some(key))
+            .await;
+        reply.expect(410, Some("record_removed"));
+        let removed = reply.json()["error"]["removed"].clone();
+        assert_eq!(removed["seq"], json!(seq));
+        assert_eq!(removed["removed_by"], json!(by), "{removed}");
+        server
+            .get(&format!("/api/v1/log/proof/inclusion?seq={seq}"), Some(key))
+            .await
+            .expect(410, Some("record_removed"));
+        removed
+    }
+}
+
+fn seq_of(record: &Value) -> u64 {
+    record["seq"].as_u64().expect("seq")
+}
+
+/// The record at `seq`, among `records` (JSON of kept records).
+fn find(records: &[Value], seq: u64) -> &Value {
+    records
+        .iter()
+        .find(|record| seq_of(record) == seq)
+        .unwrap_or_else(|| panic!("no kept record {seq}"))
+}
+
+#[tokio::test]
+async fn retention_by_count_removes_the_oldest_and_every_later_proof_still_verifies() {
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let viewer_key = server.key(T, Role::Viewer).await;
+    let before = tenant.send(0, 30).await;
+    let old = open_checkpoint(&before.checkpoint, &tenant.vkey);
+
+    // Only owner and super_admin keys change retention; a viewer reads it.
+    let admin = server.client(&server.key(T, Role::Admin).await);
+    let policy = RetentionPolicy {
+        max_events: Some(10),
+        max_age_days: None,
+    };
+    let refused = admin.set_retention(&policy).await.expect_err("admin");
+    assert_eq!(refused.code(), Some("forbidden"));
+    let bad = tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(0),
+            max_age_days: None,
+        })
+        .await
+        .expect_err("zero");
+    assert_eq!(bad.code(), Some("invalid_parameter"));
+    let set = tenant.owner.set_retention(&policy).await.expect("set");
+    assert_eq!((set.policy, set.source.as_str()), (policy, "tenant"));
+    assert_eq!(
+        tenant.viewer.retention().await.expect("read").policy,
+        policy
+    );
+
+    let size = tenant.checkpoint().await.size();
+    let run = tenant.owner.run_retention().await.expect("run");
+    let by = run
+        .recorded_as
+        .expect("a run that removes writes its event");
+    assert_eq!(by, size, "the run's event comes right after the log it cut");
+    assert_eq!(run.below_seq, size - 10);
+    assert_eq!(run.removed, size - 10);
+    // The run's own event does not call for another run.
+    let again = tenant.owner.run_retention().await.expect("run again");
+    assert_eq!((again.removed, again.recorded_as), (0, None));
+
+    // Removed records are 410 with when and why; kept ones verify against the new root.
+    let removed = tenant.assert_removed(&server, &viewer_key, 0, by).await;
+    assert_eq!(
+        removed["removed_by_type"],
+        json!("veritrail.retention.deleted")
+    );
+    assert_eq!(removed["reason"], json!("max_events=10"));
+    tenant
+        .assert_removed(&server, &viewer_key, size - 11, by)
+        .await;
+    for seq in [size - 10, size - 1, by] {
+        tenant.assert_kept(seq).await;
+    }
+    // The checkpoint signed before the removal still verifies, and the log still extends
+    // it: a consistency proof from its size (past the cut) to now.
+    let now = tenant.checkpoint().await;
+    let proof = tenant
+        .viewer
+        .consistency_proof(old.size(), now.size())
+        .await
+        .expect("consistency across the removal");
+    let path: Vec<merkle::Hash> = proof.proof.iter().map(|node| hash(node)).collect();
+    merkle::verify_consistency(old.size(), now.size(), &path, old.root(), now.root())
+        .expect("the old checkpoint is a prefix of the new one");
+    // Receipts given before the removal still verify against their checkpoint.
+    for receipt in &before.receipts {
+        verify_receipt(receipt, &old).expect("an old receipt still verifies");
+    }
+
+    // The run's event, with its catalog code; search and export leave the removed out.
+    let records = tenant.records().await;
+    let event = find(&records, by);
+    assert_eq!(event["type"], json!("veritrail.retention.deleted"));
+    assert_eq!(event["code"], json!(9092));
+    assert_eq!(event["details"]["count"], json!(size - 10));
+    assert_eq!(event["details"]["below_seq"], json!(size - 10));
+    assert_eq!(event["details"]["policy"], json!("max_events=10"));
+    assert!(records.iter().all(|record| seq_of(record) >= size - 10));
+    let log_size = wait_indexed(&tenant.viewer, by + 1).await;
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = tenant
+            .viewer
+            .search(&SearchParams {
+                cursor: cursor.clone(),
+                limit: Some("1000".into()),
+                ..SearchParams::default()
+            })
+            .await
+            .expect("search");
+        all.extend(page.events.iter().map(seq_of));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    all.sort_unstable();
+    let kept: Vec<u64> = (size - 10..log_size).collect();
+    assert_eq!(all, kept, "search finds exactly the kept records");
+    let mut bundle = Vec::new();
+    tenant.viewer.export(&mut bundle).await.expect("export");
+    let verifier = veritrail_core::note::NoteVerifier::parse(&tenant.vkey).expect("vkey");
+    let report = verify_export(
+        bundle.as_slice(),
+        &verifier,
+        &ExportVerifyOptions::default(),
+    );
+    assert!(report.is_ok(), "the export verifies: {:?}", report.faults);
+    assert_eq!(report.n_removed, size - 10);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn retention_by_age_removes_what_was_received_before_the_cut_off() {
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let viewer_key = server.key(T, Role::Viewer).await;
+    let old = tenant.send(0, 10).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mid = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let new = tenant.send(10, 20).await;
+    tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_age_days: Some(1),
+            max_events: None,
+        })
+        .await
+        .expect("set");
+    // Nothing is a day old yet.
+    let run = tenant.owner.run_retention().await.expect("run");
+    assert_eq!(run.removed, 0);
+    // A day later, as far as the server knows, from `mid`: the first ten are past it.
+    let since_mid = i64::try_from(mid.elapsed().expect("clock").as_nanos()).expect("ns");
+    veritrail_server::clock::advance_for_tests(86_400_000_000_000 - since_mid);
+    let run = tenant.owner.run_retention().await.expect("run");
+    let first_new = new.receipts[0].seq;
+    assert_eq!(run.below_seq, first_new);
+    let by = run.recorded_as.expect("recorded");
+    for receipt in &old.receipts {
+        tenant
+            .assert_removed(&server, &viewer_key, receipt.seq, by)
+            .await;
+    }
+    for receipt in &new.receipts {
+        tenant.assert_kept(receipt.seq).await;
+    }
+    let records = tenant.records().await;
+    let event = find(&records, by);
+    assert_eq!(event["details"]["policy"], json!("max_age_days=1"));
+    assert_eq!(
+        event["actor"]["id"],
+        json!(tenant.owner.me().await.expect("me").key_id)
+    );
+    veritrail_server::clock::advance_for_tests(0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn erasure_removes_one_subjects_records_everywhere_and_keeps_every_other_proof() {
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let viewer_key = server.key(T, Role::Viewer).await;
+    let sent = tenant.send(0, 30).await;
+    let u1: Vec<u64> = sent
+        .receipts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 1)
+        .map(|(_, receipt)| receipt.seq)
+        .collect();
+
+    // A dry run lists, removes nothing; the email matches whatever its case.
+    let input = ErasureInput {
+        actor_email: Some("u1@example.COM".into()),
+        reason: "GDPR art. 17 request #4711".into(),
+        dry_run: true,
+        ..ErasureInput::default()
+    };
+    let dry = tenant.owner.erase(&input).await.expect("dry run");
+    assert_eq!((dry.seqs.clone(), dry.recorded_as), (u1.clone(), None));
+    tenant.assert_kept(u1[0]).await;
+    // An admin may not erase; a reason is required.
+    let admin = server.client(&server.key(T, Role::Admin).await);
+    let refused = admin.erase(&input).await.expect_err("admin");
+    assert_eq!(refused.code(), Some("forbidden"));
+    let no_reason = tenant
+        .owner
+        .erase(&ErasureInput {
+            reason: " ".into(),
+            ..input.clone()
+        })
+        .await
+        .expect_err("no reason");
+    assert_eq!(no_reason.code(), Some("invalid_parameter"));
+
+    let erased = tenant
+        .owner
+        .erase(&ErasureInput {
+            dry_run: false,
+            ..input.clone()
+        })
+        .await
+        .expect("erased");
+    assert_eq!(erased.seqs, u1);
+    let by = erased.recorded_as.expect("recorded");
+    for &seq in &u1 {
+        let removed = tenant.assert_removed(&server, &viewer_key, seq, by).await;
+        assert_eq!(removed["reason"], json!("GDPR art. 17 request #4711"));
+    }
+    for receipt in sent.receipts.iter().filter(|r| !u1.contains(&r.seq)) {
+        tenant.assert_kept(receipt.seq).await;
+    }
+    // Repeating it erases nothing more and writes nothing.
+    let again = tenant
+        .owner
+        .erase(&ErasureInput {
+            dry_run: false,
+            ..input.clone()
+        })
+        .await
+        .expect("again");
+    assert_eq!((again.count, again.recorded_as), (0, None));
+
+    // The event names who, why, how many and which seqs, never the erased data.
+    let records = tenant.records().await;
+    let event = find(&records, by);
+    assert_eq!(event["type"], json!("veritrail.event.erased"));
+    assert_eq!(event["code"], json!(9061));
+    assert_eq!(event["details"]["count"], json!(u1.len()));
+    assert_eq!(event["details"]["filter"], json!("actor_email"));
+    let ranges: Vec<u64> = event["details"]["seqs"]
+        .as_array()
+        .expect("ranges")
+        .iter()
+        .flat_map(|range| range[0].as_u64().expect("from")..=range[1].as_u64().expect("to"))
+        .collect();
+    assert_eq!(ranges, u1);
+    let text = serde_json::to_string(&records)
+        .expect("json")
+        .to_lowercase();
+    assert!(
+        !text.contains("u1@example.com"),
+        "no kept record holds the erased email"
+    );
+    assert!(!text.contains("\"u1\""), "nor the erased actor id");
+
+    // Search finds none of them, by actor or by text.
+    wait_indexed(&tenant.viewer, by + 1).await;
+    let found = tenant
+        .viewer
+        .search(&SearchParams {
+            actor: Some("u1".into()),
+            ..SearchParams::default()
+        })
+        .await
+        .expect("search");
+    assert!(found.events.is_empty(), "{:?}", found.events);
+    // Explicit seqs, with one already erased: only the new one goes.
+    let kept = sent.receipts[0].seq;
+    let by_seq = tenant
+        .owner
+        .erase(&ErasureInput {
+            seqs: vec![u1[0], kept],
+            reason: "wrong tenant".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect("by seq");
+    assert_eq!(by_seq.seqs, vec![kept]);
+    let past = tenant
+        .owner
+        .erase(&ErasureInput {
+            seqs: vec![10_000],
+            reason: "x".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect_err("past the log");
+    assert_eq!(past.code(), Some("invalid_parameter"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_legal_hold_keeps_its_records_from_retention_and_erasure_until_released() {
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let viewer_key = server.key(T, Role::Viewer).await;
+    let sent = tenant.send(0, 24).await;
+    let doc2: Vec<u64> = sent
+        .receipts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 == 2)
+        .map(|(_, receipt)| receipt.seq)
+        .collect();
+    let hold = tenant
+        .owner
+        .create_hold(&HoldInput {
+            target_id: Some("doc-2".into()),
+            reason: "Matter 2026-17".into(),
+            ..HoldInput::default()
+        })
+        .await
+        .expect("hold");
+    assert_eq!(
+        tenant.viewer.holds().await.expect("holds").holds,
+        vec![hold.clone()]
+    );
+
+    // An erasure touching a held record is refused, naming the hold.
+    let refused = tenant
+        .owner
+        .erase(&ErasureInput {
+            actor_id: Some("u2".into()),
+            reason: "request".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect_err("held");
+    assert_eq!(refused.code(), Some("held"));
+    assert!(refused.to_string().contains(&hold.hold_id), "{refused}");
+    tenant.assert_kept(sent.receipts[2].seq).await;
+
+    // Retention takes everything but the held records.
+    tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(1),
+            max_age_days: None,
+        })
+        .await
+        .expect("set");
+    let size = tenant.checkpoint().await.size();
+    let run = tenant.owner.run_retention().await.expect("run");
+    let by = run.recorded_as.expect("recorded");
+    assert_eq!(run.skipped_held, doc2.len() as u64);
+    assert_eq!(run.removed, size - 1 - doc2.len() as u64);
+    for &seq in &doc2 {
+        tenant.assert_kept(seq).await;
+    }
+    tenant
+        .assert_removed(&server, &viewer_key, sent.receipts[0].seq, by)
+        .await;
+
+    // A hold on the whole log stops retention altogether.
+    let whole = tenant
+        .owner
+        .create_hold(&HoldInput {
+            reason: "Litigation".into(),
+            ..HoldInput::default()
+        })
+        .await
+        .expect("whole-log hold");
+    let run = tenant.owner.run_retention().await.expect("run");
+    assert_eq!(run.removed, 0);
+    assert!(run.skipped_held > 0);
+
+    // Released, retention takes what the holds kept.
+    tenant
+        .owner
+        .release_hold(&whole.hold_id)
+        .await
+        .expect("release");
+    tenant
+        .owner
+        .release_hold(&hold.hold_id)
+        .await
+        .expect("release");
+    let missing = tenant
+        .owner
+        .release_hold(&hold.hold_id)
+        .await
+        .expect_err("gone");
+    assert_eq!(missing.code(), Some("not_found"));
+    let run = tenant.owner.run_retention().await.expect("run");
+    let by = run.recorded_as.expect("recorded");
+    for &seq in &doc2 {
+        tenant.assert_removed(&server, &viewer_key, seq, by).await;
+    }
+    let records = tenant.records().await;
+    let types: Vec<(&str, u64)> = records
+        .iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("veritrail.hold.")
+        })
+        .map(|r| {
+            (
+                r["type"].as_str().expect("type"),
+                r["code"].as_u64().expect("code"),
+            )
+        })
+        .collect();
+    // The hold events older than the last cut went with it; the releases are newer.
+    assert!(
+        types.contains(&("veritrail.hold.released", 9063)),
+        "{types:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn removals_survive_a_restart_and_the_offline_verifier_reports_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start_in(dir.path().to_owned(), |_| {}).await;
+    let tenant = Tenant::new(&server).await;
+    let owner_key = server.key(T, Role::Owner).await;
+    tenant.send(0, 20).await;
+    tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(12),
+            max_age_days: None,
+        })
+        .await
+        .expect("set");
+    let run = tenant.owner.run_retention().await.expect("run");
+    let erased = tenant
+        .owner
+        .erase(&ErasureInput {
+            target_id: Some("doc-3".into()),
+            reason: "customer request".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect("erase");
+    let admin_key = server.admin_key.clone();
+    server.stop().await;
+
+    // The offline verifier: every removal is reported with the record that made it, and is
+    // no fault.
+    let key = std::fs::read_to_string(dir.path().join("log-key")).expect("key");
+    let signer = veritrail_core::note::NoteSigner::parse(key.trim()).expect("signer");
+    let report = veritrail_ledger::verify::verify_ledger_dir(
+        &dir.path().join("ledger"),
+        &signer.verifier(),
+        &veritrail_ledger::verify::VerifyOptions::default(),
+        &mut |_, _| {},
+    )
+    .expect("verify runs");
+    assert!(report.is_ok(), "{:?}", report.faults);
+    let summary = report
+        .tenants
+        .iter()
+        .find(|t| t.tenant.as_str() == T)
+        .expect("tenant");
+    let by: Vec<u64> = summary.removals.iter().map(|r| r.by_seq).collect();
+    assert_eq!(
+        by,
+        vec![
+            run.recorded_as.expect("recorded"),
+            erased.recorded_as.expect("recorded"),
+        ]
+    );
+    assert_eq!(summary.n_removed, run.removed + erased.count);
+
+    // After a restart the same records are gone, the others still verify.
+    let server = TestServer::start_in(dir.path().to_owned(), |config| {
+        config.admin_key = Some(admin_key);
+    })
+    .await;
+    let tenant = Tenant {
+        owner: server.client(&owner_key),
+        viewer: server.client(&owner_key),
+        publisher: server.client(&owner_key),
+        vkey: tenant.vkey,
+    };
+    tenant
+        .assert_removed(&server, &owner_key, 0, run.recorded_as.expect("recorded"))
+        .await;
+    tenant
+        .assert_removed(
+            &server,
+            &owner_key,
+            erased.seqs[0],
+            erased.recorded_as.expect("recorded"),
+        )
+        .await;
+    tenant.assert_kept(run.below_seq).await;
+    let retention = tenant.viewer.retention().await.expect("retention");
+    assert_eq!(retention.removed_below, run.below_seq);
+    assert_eq!(retention.removed_count, run.removed + erased.count);
+    server.stop().await;
+}
