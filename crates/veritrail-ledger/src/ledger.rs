@@ -209,7 +209,7 @@ impl Default for LedgerStats {
 struct Published {
     sizes: RwLock<HashMap<TenantId, u64>>,
     /// Every log's removals, as of the last commit.
-    removed: RwLock<HashMap<TenantId, Removed>>,
+    removed: RwLock<HashMap<TenantId, Arc<Removed>>>,
 }
 
 struct Request {
@@ -466,37 +466,78 @@ impl Ledger {
         self.store.checkpoint(tenant)
     }
 
-    /// The kept records among seqs `from_seq..from_seq + limit` of `tenant`, decoded, and
-    /// where the read ended.
+    /// Up to `limit` seqs of `tenant`'s log from the first kept one at or after `from_seq`:
+    /// their kept records, decoded, and where the read ended (continue from there). The
+    /// bodies of removed records are never read, and a removed stretch is skipped at once.
     pub fn records(
         &self,
         tenant: &TenantId,
         from_seq: u64,
         limit: usize,
     ) -> Result<Records, StoreError> {
-        let stored = self.store.read_records(tenant, from_seq, limit)?;
-        let end = from_seq + stored.len() as u64;
+        let size = self.store.size(tenant)?;
         let removed = self
             .published
             .removed
             .read()
-            .expect("removed lock poisoned");
-        let removed = removed.get(tenant);
-        let records = (from_seq..)
-            .zip(&stored)
-            .filter(|(seq, _)| removed.is_none_or(|removed| removed.by(*seq).is_none()))
-            .map(|(_, bytes)| {
-                Record::decode(bytes).map_err(|err| StoreError::Corrupt(err.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
+            .expect("removed lock poisoned")
+            .get(tenant)
+            .cloned();
+        let Some(removed) = removed else {
+            let stored = self.store.read_records(tenant, from_seq, limit)?;
+            let end = from_seq + stored.len() as u64;
+            let records = stored
+                .iter()
+                .map(|bytes| decode_stored(bytes))
+                .collect::<Result<_, _>>()?;
+            return Ok(Records { records, end });
+        };
+        let start = removed.next_kept(from_seq);
+        if start >= size {
+            return Ok(Records {
+                records: Vec::new(),
+                end: size.max(from_seq),
+            });
+        }
+        let end = start.saturating_add(limit as u64).min(size);
+        let mut records = Vec::new();
+        let mut seq = start;
+        while seq < end {
+            let run_end = removed.next_removed(seq).min(end);
+            let want = usize::try_from(run_end - seq).expect("at most limit");
+            let stored = self.store.read_records(tenant, seq, want)?;
+            for bytes in &stored {
+                records.push(decode_stored(bytes)?);
+            }
+            if stored.len() < want {
+                return Ok(Records {
+                    records,
+                    end: seq + stored.len() as u64,
+                });
+            }
+            seq = removed.next_kept(run_end);
+        }
         Ok(Records { records, end })
+    }
+
+    /// Record `seq` of `tenant` if it is kept: `None` past the log's end and for a removed
+    /// record.
+    pub fn kept_record(&self, tenant: &TenantId, seq: u64) -> Result<Option<Record>, StoreError> {
+        if self.removed_by(tenant, seq).is_some() {
+            return Ok(None);
+        }
+        self.store
+            .read_records(tenant, seq, 1)?
+            .first()
+            .map(|bytes| decode_stored(bytes))
+            .transpose()
     }
 
     /// Record `seq` of `tenant`, decoded; `None` past the log's end,
     /// [`ReadError::Removed`] for a removed record.
     pub fn record(&self, tenant: &TenantId, seq: u64) -> Result<Option<Record>, ReadError> {
         self.check_kept(tenant, seq)?;
-        Ok(self.records(tenant, seq, 1)?.records.pop())
+        Ok(self.kept_record(tenant, seq)?)
     }
 
     /// The record that reports the removal of `tenant`'s record `seq`, if it was removed.
@@ -537,7 +578,9 @@ impl Ledger {
             .removed
             .read()
             .expect("removed lock poisoned");
-        removed.get(tenant).cloned().unwrap_or_default()
+        removed
+            .get(tenant)
+            .map_or_else(Removed::default, |removed| Removed::clone(removed))
     }
 
     fn check_kept(&self, tenant: &TenantId, seq: u64) -> Result<(), ReadError> {
@@ -950,13 +993,10 @@ impl Sequencer {
                     self.last_received_at.max(record.received_at().unix_nanos());
             }
         }
-        let mut removed: HashMap<TenantId, Removed> = HashMap::new();
+        let mut removed: HashMap<TenantId, Arc<Removed>> = HashMap::new();
         for state in &states {
             for removal in &state.removals {
-                removed
-                    .entry(state.tenant.clone())
-                    .or_default()
-                    .add(removal);
+                Arc::make_mut(removed.entry(state.tenant.clone()).or_default()).add(removal);
             }
         }
         self.tenants = states
@@ -1160,7 +1200,7 @@ impl Sequencer {
 
     /// Adds the batch's removals to the published ones; returns the state before, if any
     /// changed.
-    fn publish_removals(&self, commit: &CommitBatch) -> Option<HashMap<TenantId, Removed>> {
+    fn publish_removals(&self, commit: &CommitBatch) -> Option<HashMap<TenantId, Arc<Removed>>> {
         if commit
             .tenants
             .iter()
@@ -1176,10 +1216,7 @@ impl Sequencer {
         let before = removed.clone();
         for append in &commit.tenants {
             for removal in &append.removals {
-                removed
-                    .entry(append.tenant.clone())
-                    .or_default()
-                    .add(removal);
+                Arc::make_mut(removed.entry(append.tenant.clone()).or_default()).add(removal);
             }
         }
         Some(before)
@@ -1246,6 +1283,10 @@ impl Sequencer {
         self.last_received_at = now.max(self.last_received_at);
         Timestamp::from_unix_nanos(self.last_received_at)
     }
+}
+
+fn decode_stored(bytes: &[u8]) -> Result<Record, StoreError> {
+    Record::decode(bytes).map_err(|err| StoreError::Corrupt(err.to_string()))
 }
 
 #[cfg(test)]

@@ -244,6 +244,47 @@ impl Removed {
             .map(|(_, by, _)| *by)
     }
 
+    /// The first seq at or after `seq` that is not removed.
+    pub fn next_kept(&self, mut seq: u64) -> u64 {
+        let below = self.below();
+        if seq < below {
+            let kept = self.cuts.last().map(|(_, _, kept)| kept);
+            match kept.and_then(|kept| {
+                kept.range(seq..)
+                    .find(|kept| !self.erased.contains_key(kept))
+                    .copied()
+            }) {
+                Some(kept) => return kept,
+                None => seq = below,
+            }
+        }
+        while self.erased.contains_key(&seq) {
+            seq += 1;
+        }
+        seq
+    }
+
+    /// The first seq at or after `seq` that is removed (`u64::MAX` if none is).
+    pub fn next_removed(&self, mut seq: u64) -> u64 {
+        let below = self.below();
+        if seq < below {
+            let kept = self.cuts.last().map(|(_, _, kept)| kept);
+            while seq < below
+                && kept.is_some_and(|kept| kept.contains(&seq))
+                && !self.erased.contains_key(&seq)
+            {
+                seq += 1;
+            }
+            if seq < below {
+                return seq;
+            }
+        }
+        self.erased
+            .range(seq..)
+            .next()
+            .map_or(u64::MAX, |(erased, _)| *erased)
+    }
+
     /// How many records are removed.
     pub fn count(&self) -> u64 {
         self.count
@@ -438,6 +479,37 @@ mod tests {
         assert_eq!(removed.by(5), Some(42));
         assert_eq!(removed.count(), removed_by(&removed, 50).len() as u64);
         assert_eq!(removed.removals().len(), 5);
+    }
+
+    /// `next_kept` and `next_removed` agree with `by`, seq by seq, after every removal.
+    #[test]
+    fn the_next_kept_and_next_removed_seqs_agree_with_by() {
+        let mut removed = Removed::default();
+        let check = |removed: &Removed| {
+            for seq in 0..60 {
+                let kept = (seq..)
+                    .find(|s| removed.by(*s).is_none())
+                    .expect("a kept seq");
+                assert_eq!(removed.next_kept(seq), kept, "next kept from {seq}");
+                let gone = (seq..70).find(|s| removed.by(*s).is_some());
+                assert_eq!(
+                    removed.next_removed(seq),
+                    gone.unwrap_or(u64::MAX),
+                    "next removed from {seq}"
+                );
+            }
+        };
+        check(&removed);
+        for removal in [
+            erase(20, &[3, 12, 13, 19]),
+            cut(30, 10, &[5, 6, 9]),
+            erase(31, &[6, 25]),
+            cut(40, 15, &[5, 6, 14]),
+            cut(50, 45, &[]),
+        ] {
+            removed.add(&removal);
+            check(&removed);
+        }
     }
 
     #[test]

@@ -471,7 +471,7 @@ fn subject_seqs(
                 if found.contains(&seq) {
                     continue;
                 }
-                let Some(record) = ledger.records(tenant, seq, 1)?.records.pop() else {
+                let Some(record) = ledger.kept_record(tenant, seq)? else {
                     continue;
                 };
                 if matches(subject, &record) {
@@ -618,7 +618,7 @@ pub async fn erase(
                 } else {
                     let mut hit = None;
                     for &seq in &seqs {
-                        let record = ledger.records(&work_tenant, seq, 1)?.records.pop();
+                        let record = ledger.kept_record(&work_tenant, seq)?;
                         if record.is_some_and(|record| matches(&hold.subject, &record)) {
                             hit = Some(seq);
                             break;

@@ -81,7 +81,7 @@ pub fn write_indexed_record(
     seq: u64,
     out: &mut Vec<u8>,
 ) -> Result<bool, ApiError> {
-    let Some(record) = ledger.records(tenant, seq, 1)?.records.pop() else {
+    let Some(record) = ledger.kept_record(tenant, seq)? else {
         if ledger.removed_by(tenant, seq).is_some() {
             return Ok(false);
         }

@@ -433,7 +433,7 @@ pub(super) fn rows_of(
 ) -> Result<Vec<Row>, ApiError> {
     let mut rows = Vec::with_capacity(seqs.len());
     for &seq in seqs {
-        let Some(record) = state.ledger().records(tenant, seq, 1)?.records.pop() else {
+        let Some(record) = state.ledger().kept_record(tenant, seq)? else {
             continue;
         };
         let event = record.event();

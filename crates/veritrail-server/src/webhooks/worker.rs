@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use veritrail_core::event::TenantId;
-use veritrail_core::record::Record;
 use veritrail_core::webhook::{WebhookSecret, signature_header};
 
 use super::message::{Grouping, Groups, Matcher, Message, Shape};
@@ -444,23 +443,30 @@ pub(crate) fn window_messages(
     let shape = Shape::of(row);
     let ledger = state.ledger();
     let size = ledger.size(tenant)?;
-    let read_one = |at: u64| -> Result<Record, ApiError> {
-        ledger
-            .record(tenant, at)?
-            .ok_or_else(|| ApiError::internal(format!("the log has no record {at} below its size")))
+    let Some(record) = ledger.kept_record(tenant, seq)? else {
+        if ledger.removed_by(tenant, seq).is_some() {
+            // Removed since it was read: nothing of it goes out.
+            return Ok((Vec::new(), seq + 1));
+        }
+        return Err(ApiError::internal(format!(
+            "the log has no record {seq} below its size"
+        )));
     };
-    let record = read_one(seq)?;
     let Some((start, end)) = grouping.window_of(&record) else {
         return Ok((vec![shape.message(&record, 1, None)], seq + 1));
     };
-    // The first seq in `lo..hi` received at or after `time` (`hi` if none).
+    // A seq in `lo..=hi` such that every kept record of `lo..hi` before it was received
+    // before `time` and every one from it on at or after `time`. Removed records are not
+    // read: a probe looks at the first kept record at or after its seq.
     let first_at = |mut lo: u64, mut hi: u64, time: i64| -> Result<u64, ApiError> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if read_one(mid)?.received_at().unix_nanos() >= time {
-                hi = mid;
-            } else {
-                lo = mid + 1;
+            let probe = ledger.records(tenant, mid, 1)?;
+            match probe.records.first() {
+                Some(kept) if kept.seq() < hi && kept.received_at().unix_nanos() < time => {
+                    lo = kept.seq() + 1;
+                }
+                _ => hi = mid,
             }
         }
         Ok(lo)

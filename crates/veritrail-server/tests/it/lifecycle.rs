@@ -18,6 +18,7 @@ const T: &str = "acme";
 /// A tenant with an owner and a viewer client, and a publisher that has sent `n` events
 /// (`evt-<i>`, actor `u<i % 3>` with email `U<i % 3>@Example.com`, target `doc-<i % 4>`).
 struct Tenant {
+    owner_key: String,
     owner: Client,
     viewer: Client,
     publisher: Client,
@@ -26,11 +27,13 @@ struct Tenant {
 
 impl Tenant {
     async fn new(server: &TestServer) -> Tenant {
-        let owner = server.client(&server.tenant(T).await);
+        let owner_key = server.tenant(T).await;
+        let owner = server.client(&owner_key);
         let viewer = server.client(&server.key(T, Role::Viewer).await);
         let publisher = server.client(&server.key(T, Role::Publisher).await);
         let vkey = viewer.log_key().await.expect("log key").verifier_key;
         Tenant {
+            owner_key,
             owner,
             viewer,
             publisher,
@@ -601,6 +604,7 @@ async fn removals_survive_a_restart_and_the_offline_verifier_reports_them() {
     })
     .await;
     let tenant = Tenant {
+        owner_key: owner_key.clone(),
         owner: server.client(&owner_key),
         viewer: server.client(&owner_key),
         publisher: server.client(&owner_key),
@@ -622,4 +626,150 @@ async fn removals_survive_a_restart_and_the_offline_verifier_reports_them() {
     assert_eq!(retention.removed_below, run.below_seq);
     assert_eq!(retention.removed_count, run.removed + erased.count);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn erased_records_are_never_delivered_by_webhooks_or_tails() {
+    let server = TestServer::start_with(|config| {
+        config.webhooks.allow_networks = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let tenant = Tenant::new(&server).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    // Paused subscriptions from seq 0: one message per event, and one per window.
+    let subscribe = |path: &str, grouping: &str| {
+        json!({
+            "url": receiver.url(path),
+            "filter": {"types": ["document.*"]},
+            "grouping": grouping,
+            "format": "envelope",
+            "start_seq": 0,
+            "enabled": false,
+        })
+    };
+    let mut ids = Vec::new();
+    for body in [
+        subscribe("single", "every_single"),
+        subscribe("window", "2s"),
+    ] {
+        let reply = server
+            .post_json("/api/v1/webhooks", Some(&tenant.owner_key), &body)
+            .await;
+        reply.expect(201, None);
+        ids.push(
+            reply.json()["webhook"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let sent = tenant.send(0, 12).await;
+    let erased: Vec<u64> = sent
+        .receipts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 1)
+        .map(|(_, receipt)| receipt.seq)
+        .collect();
+    let input = ErasureInput {
+        actor_id: Some("u1".into()),
+        reason: "request 12".into(),
+        ..ErasureInput::default()
+    };
+    assert_eq!(
+        tenant.owner.erase(&input).await.expect("erased").seqs,
+        erased
+    );
+
+    let owner_key = &tenant.owner_key;
+    for id in &ids {
+        server
+            .send(
+                server
+                    .request(
+                        reqwest::Method::PATCH,
+                        &format!("/api/v1/webhooks/{id}"),
+                        Some(owner_key),
+                    )
+                    .header("content-type", "application/json")
+                    .body(r#"{"enabled": true}"#),
+            )
+            .await
+            .expect(200, None);
+    }
+    // Every kept event, once; no erased one. The window folds u0's and u2's events.
+    let deliveries = receiver
+        .wait_for(
+            |all| {
+                all.iter().filter(|d| d.path == "/single").count() >= 8
+                    && all.iter().any(|d| d.path == "/window")
+            },
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    let single: Vec<u64> = deliveries
+        .iter()
+        .filter(|d| d.path == "/single")
+        .map(|d| {
+            let seq = d.webhook_id.rsplit('_').next().expect("msg_<id>_<seq>");
+            seq.parse::<u64>().expect("a seq")
+        })
+        .collect();
+    let kept: Vec<u64> = sent
+        .receipts
+        .iter()
+        .map(|receipt| receipt.seq)
+        .filter(|seq| !erased.contains(seq))
+        .collect();
+    assert_eq!(single, kept);
+    let windows: Vec<Value> = deliveries
+        .iter()
+        .filter(|d| d.path == "/window")
+        .map(crate::receiver::Delivery::json)
+        .collect();
+    assert!(
+        windows
+            .iter()
+            .all(|body| body["producer"]["user_email"] != json!("U1@Example.com")),
+        "{windows:?}"
+    );
+    let window_id = deliveries
+        .iter()
+        .find(|d| d.path == "/window")
+        .expect("a window")
+        .webhook_id
+        .clone();
+    // A window is found again across erased records.
+    server
+        .post_json(
+            &format!("/api/v1/webhooks/{}/redeliver", ids[1]),
+            Some(owner_key),
+            &json!({"message_id": window_id}),
+        )
+        .await
+        .expect(202, None);
+    receiver
+        .wait_for(
+            |all| all.iter().filter(|d| d.webhook_id == window_id).count() >= 2,
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+
+    // A tail from the start of the log shows every kept event and none erased.
+    let mut tail = tenant.viewer.tail_from(
+        SearchParams {
+            event_type: Some("document.*".into()),
+            ..SearchParams::default()
+        },
+        0,
+    );
+    let mut tailed = Vec::new();
+    while tailed.len() < kept.len() {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(20), tail.next())
+            .await
+            .expect("in time")
+            .expect("an event");
+        tailed.push(event.seq);
+    }
+    assert_eq!(tailed, kept);
 }
