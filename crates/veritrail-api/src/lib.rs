@@ -41,6 +41,8 @@ pub mod paths {
     pub const LOG_CONSISTENCY: &str = "/api/v1/log/proof/consistency";
     /// `GET` the export bundle (`application/x-ndjson`).
     pub const LOG_EXPORT: &str = "/api/v1/log/export";
+    /// `GET` the last complete scrub of the caller's log.
+    pub const LOG_INTEGRITY: &str = "/api/v1/log/integrity";
     /// `GET` who the presented key is.
     pub const ME: &str = "/api/v1/me";
     /// `GET` lists, `POST` creates keys of the caller's tenant.
@@ -1120,6 +1122,59 @@ pub struct ViewerTokenInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ViewerTokenList {
     pub tokens: Vec<ViewerTokenInfo>,
+}
+
+/// `GET /api/v1/log/integrity`: how the server's scrubber last found the tenant's stored
+/// log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntegrityBody {
+    /// How often the scrubber starts a pass over the stored logs, in seconds.
+    pub interval_seconds: u64,
+    /// The last complete scrub that covered this log (none yet after a first start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scrub: Option<ScrubBody>,
+}
+
+/// One complete scrub of a tenant's stored log: the journal's checksums, every record's
+/// leaf hash, every stored Merkle node and record offset, every signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScrubBody {
+    pub started_at: String,
+    pub finished_at: String,
+    /// The log's size when the scrub started: every record below it was checked.
+    pub tree_size: u64,
+    /// Nothing was found wrong.
+    pub ok: bool,
+    /// How many failures were found; `failures` lists the first 20.
+    pub n_failures: u64,
+    pub failures: Vec<IntegrityFailure>,
+    /// The seq of the `veritrail.integrity.check_failed` event that reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<u64>,
+}
+
+/// One thing a scrub found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntegrityFailure {
+    /// What failed: `journal` (a segment or frame that cannot be read), `checksum`,
+    /// `record` (not a valid record), `sequence` (a gap or records out of order),
+    /// `signature`, `checkpoint` (a signed root that differs from the records), `unsigned`,
+    /// `missing` (committed data gone), `removal`, or `derived` (a record offset or a
+    /// stored node hash that differs from the journal).
+    pub check: String,
+    /// The record's seq, where the damage names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The journal position, where the damage names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    pub detail: String,
+    /// A damaged derived file was rebuilt from the journal (proofs read the repaired hashes
+    /// from then on).
+    pub repaired: bool,
 }
 
 /// A retention policy: records are removed once either limit is passed (no limit: kept

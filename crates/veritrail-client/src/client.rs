@@ -20,11 +20,12 @@ use veritrail_api::{
     CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
     CountParams, CountResponse, CreateKey, CreateTenant, ErasureBody, ErasureInput, ErrorBody,
     EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody, IngestParams, IngestResponse,
-    KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, RetentionBody, RetentionPolicy,
-    RetentionRun, Role, SearchParams, SearchResponse, SharedCatalogList, TenantBody, TenantCreated,
-    TenantList, WebhookAttempt, WebhookAttemptList, WebhookAttemptParams, WebhookBody,
-    WebhookCreated, WebhookInput, WebhookList, WebhookPatch, WebhookRedeliverInput,
-    WebhookRedeliverQueued, WebhookRotateInput, WebhookRotated, WhoAmI, paths,
+    IntegrityBody, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, RetentionBody,
+    RetentionPolicy, RetentionRun, Role, SearchParams, SearchResponse, SharedCatalogList,
+    TenantBody, TenantCreated, TenantList, WebhookAttempt, WebhookAttemptList,
+    WebhookAttemptParams, WebhookBody, WebhookCreated, WebhookInput, WebhookList, WebhookPatch,
+    WebhookRedeliverInput, WebhookRedeliverQueued, WebhookRotateInput, WebhookRotated, WhoAmI,
+    paths,
 };
 
 use crate::error::ClientError;
@@ -403,6 +404,15 @@ impl Client {
     /// As the request ends.
     pub async fn log_key(&self) -> Result<LogKeyBody, ClientError> {
         self.get_json(paths::LOG_KEY, &[]).await
+    }
+
+    /// How the server's scrubber last found the caller's stored log.
+    ///
+    /// # Errors
+    ///
+    /// As the request ends.
+    pub async fn integrity(&self) -> Result<IntegrityBody, ClientError> {
+        self.get_json(paths::LOG_INTEGRITY, &[]).await
     }
 
     /// The inclusion proof of a record in the tree of `tree_size` records (the latest

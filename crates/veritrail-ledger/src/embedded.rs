@@ -33,6 +33,7 @@ use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
     CommitBatch, LedgerStore, Removal, StoreError, TenantState, node_count, postorder_index,
 };
+use crate::verify::LiveBounds;
 use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
 
 const OFFSET_ENTRY_BYTES: usize = 12;
@@ -741,6 +742,103 @@ impl LedgerStore for EmbeddedStore {
                 .checkpoint
                 .clone()
         }))
+    }
+
+    fn live_bounds(&self) -> Option<(PathBuf, LiveBounds)> {
+        // Between two commits, the journal's end and every log's size agree, and the
+        // derived entries of every record below those sizes are written.
+        let writer = self.lock_writer();
+        if writer.poisoned {
+            return None;
+        }
+        let journal_end = self.journal.end();
+        let sizes = self
+            .tenants
+            .read()
+            .expect("tenants lock poisoned")
+            .iter()
+            .map(|(tenant, log)| {
+                let size = log.committed.read().expect("committed lock poisoned").size;
+                (tenant.clone(), size)
+            })
+            .collect();
+        drop(writer);
+        Some((self.dir.clone(), LiveBounds { journal_end, sizes }))
+    }
+
+    fn rewrite_derived(&self, tenant: &TenantId, bounds: &LiveBounds) -> Result<(), StoreError> {
+        let size = bounds.sizes.get(tenant).copied().unwrap_or(0);
+        let Some(log) = self.tenant_log(tenant) else {
+            return Err(StoreError::NotFound(format!("no log for tenant {tenant}")));
+        };
+        // Commits only write entries of seqs at or past `size` (and the nodes those
+        // complete, which come after every node of the first `size` leaves), so this
+        // rewrite of the entries below `size` needs no lock.
+        let mut frontier = Frontier::new();
+        let mut node_bytes = Vec::new();
+        let stop = self.journal.scan(
+            self.journal.start(),
+            bounds.journal_end,
+            |frame_pos, payload| -> Result<(), Option<StoreError>> {
+                if frame_pos >= bounds.journal_end || frontier.size() >= size {
+                    // Every record below `size` is rewritten: stop reading.
+                    return Err(None);
+                }
+                let corrupt = |pos: u64, reason: String| {
+                    Some(StoreError::Corrupt(format!(
+                        "journal position {pos}: {reason}"
+                    )))
+                };
+                let entries = journal::parse_entries(frame_pos, payload)
+                    .map_err(|(pos, reason)| corrupt(pos, reason))?;
+                for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
+                    let (record_tenant, seq) = veritrail_core::record::peek_header(entry.body)
+                        .map_err(|err| corrupt(entry.pos, err.to_string()))?;
+                    if record_tenant != *tenant || seq >= size {
+                        continue;
+                    }
+                    if seq != frontier.size() {
+                        return Err(Some(StoreError::Corrupt(format!(
+                            "journal position {}: record {seq} of tenant {tenant} where {} \
+                             was expected",
+                            entry.pos,
+                            frontier.size()
+                        ))));
+                    }
+                    node_bytes.clear();
+                    frontier.append(merkle::leaf_hash(entry.body), |_, hash| {
+                        node_bytes.extend_from_slice(&hash);
+                    });
+                    let mut offset = [0u8; OFFSET_ENTRY_BYTES];
+                    offset[..8].copy_from_slice(&entry.pos.to_be_bytes());
+                    offset[8..].copy_from_slice(&len_u32(entry.body.len()).to_be_bytes());
+                    log.nodes
+                        .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)
+                        .and_then(|()| log.offsets.write_all_at(&offset, seq * OFFSET_ENTRY_LEN))
+                        .map_err(|err| Some(StoreError::from(err)))?;
+                }
+                Ok(())
+            },
+        );
+        match stop {
+            Ok(ScanStop::End(_)) | Err(None) => {}
+            Ok(ScanStop::TornTail { pos, reason } | ScanStop::Corrupt { pos, reason }) => {
+                return Err(StoreError::Corrupt(format!(
+                    "journal position {pos}: {reason}"
+                )));
+            }
+            Err(Some(err)) => return Err(err),
+        }
+        if frontier.size() != size {
+            return Err(StoreError::Corrupt(format!(
+                "the journal holds {} records of tenant {tenant}, not {size}",
+                frontier.size()
+            )));
+        }
+        log.offsets.sync_data()?;
+        log.nodes.sync_data()?;
+        tracing::warn!(%tenant, size, "rewrote the tenant's derived files from the journal");
+        Ok(())
     }
 }
 

@@ -229,6 +229,24 @@ impl Journal {
         Self::open_inner(Arc::new(RealFs), dir, u64::MAX, false)
     }
 
+    /// [`Journal::open_read_only`], seeing only the bytes before global position `end`: the
+    /// journal as it was when a live store reported `end` (frames appended since are
+    /// left out, whole segments included).
+    pub fn open_read_only_until(dir: &Path, end: u64) -> io::Result<Journal> {
+        let journal = Self::open_read_only(dir)?;
+        {
+            let mut segments = journal.segments.write().expect("journal lock poisoned");
+            segments.retain(|segment| segment.base < end);
+            for segment in segments.iter() {
+                let cap = end - segment.base;
+                if segment.len() > cap {
+                    segment.len.store(cap, Ordering::Release);
+                }
+            }
+        }
+        Ok(journal)
+    }
+
     fn open_inner(
         vfs: Arc<dyn Vfs>,
         dir: &Path,

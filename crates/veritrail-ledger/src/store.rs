@@ -402,6 +402,28 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The latest signed checkpoint of `tenant`, `None` for an unknown tenant.
     fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Arc<str>>, StoreError>;
+
+    /// For a store kept in files the offline verifier reads: its directory, and where its
+    /// journal ends and how large each log is, taken between two commits, so that a scrub
+    /// can verify the files while the store runs (`verify::verify_live_ledger_dir`).
+    /// `None` for a store that has no such files.
+    fn live_bounds(&self) -> Option<(std::path::PathBuf, crate::verify::LiveBounds)> {
+        None
+    }
+
+    /// Writes `tenant`'s derived data (record offsets, node hashes) again from the source
+    /// of truth, for every record below its size in `bounds`, and makes it durable: the
+    /// repair of derived data a scrub found damaged. Runs beside commits and reads.
+    fn rewrite_derived(
+        &self,
+        tenant: &TenantId,
+        bounds: &crate::verify::LiveBounds,
+    ) -> Result<(), StoreError> {
+        let _ = (tenant, bounds);
+        Err(StoreError::Unavailable(std::io::Error::other(
+            "this store has no derived files to rewrite",
+        )))
+    }
 }
 
 /// Number of complete nodes in a tree of `size` leaves: each leaf, plus one parent per

@@ -133,6 +133,15 @@ pub struct VerifyOptions {
     pub trusted_checkpoints: Vec<String>,
 }
 
+/// What a live store reports for a scrub: where its journal ended and how large each log
+/// was at that moment. Everything before `journal_end` is immutable, and the derived files
+/// hold the entries of every record below `sizes` (written, maybe not yet synced).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveBounds {
+    pub journal_end: u64,
+    pub sizes: HashMap<TenantId, u64>,
+}
+
 /// A trusted checkpoint that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("trusted checkpoint {index}: {reason}")]
@@ -178,6 +187,42 @@ pub fn verify_ledger_dir(
     options: &VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> io::Result<Report> {
+    verify_dir(ledger_dir, verifier, options, None, &mut |done, total| {
+        progress(done, total);
+        true
+    })
+}
+
+/// [`verify_ledger_dir`] on the directory of a store that is running: only the journal
+/// before `bounds.journal_end` is read, and the derived files are compared with it for
+/// every record below `bounds.sizes` (the index, which the store holds open, is not read).
+/// This is the server's scrub: it checks the journal's checksums, every record's leaf
+/// hash, every stored node hash, the record offsets and every signed checkpoint.
+///
+/// `progress` is told the journal bytes verified so far and the total after each frame;
+/// answering `false` stops the verification with an [`io::ErrorKind::Interrupted`] error.
+pub fn verify_live_ledger_dir(
+    ledger_dir: &Path,
+    verifier: &NoteVerifier,
+    bounds: &LiveBounds,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> io::Result<Report> {
+    verify_dir(
+        ledger_dir,
+        verifier,
+        &VerifyOptions::default(),
+        Some(bounds),
+        progress,
+    )
+}
+
+fn verify_dir(
+    ledger_dir: &Path,
+    verifier: &NoteVerifier,
+    options: &VerifyOptions,
+    live: Option<&LiveBounds>,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> io::Result<Report> {
     let trusted = open_trusted(&options.trusted_checkpoints, verifier)
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
     let mut report = Report::default();
@@ -187,7 +232,12 @@ pub fn verify_ledger_dir(
             format!("{} holds no ledger journal", ledger_dir.display()),
         ));
     }
-    let journal = match Journal::open_read_only(&ledger_dir.join("journal")) {
+    let journal_dir = ledger_dir.join("journal");
+    let opened = match live {
+        Some(live) => Journal::open_read_only_until(&journal_dir, live.journal_end),
+        None => Journal::open_read_only(&journal_dir),
+    };
+    let journal = match opened {
         Ok(journal) => journal,
         Err(err) if err.kind() == io::ErrorKind::InvalidData => {
             report.faults.push(fault(
@@ -208,7 +258,14 @@ pub fn verify_ledger_dir(
             path.display()
         ));
     }
-    let marker = read_marker(ledger_dir, &mut report);
+    let marker = match live {
+        Some(live) => Some(Marker {
+            applied_pos: live.journal_end,
+            sizes: live.sizes.clone(),
+            ..Marker::default()
+        }),
+        None => read_marker(ledger_dir, &mut report),
+    };
     let mut checker = Checker {
         ledger_dir,
         verifier,
@@ -227,8 +284,14 @@ pub fn verify_ledger_dir(
         durable_until,
         |frame_pos, payload, checksum_ok| {
             checker.frame(frame_pos, payload, checksum_ok);
-            progress(frame_pos, total);
-            Ok::<(), io::Error>(())
+            if progress(frame_pos, total) {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the verification was stopped",
+                ))
+            }
         },
     )?;
     progress(total, total);

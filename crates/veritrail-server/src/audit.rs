@@ -35,6 +35,7 @@ pub mod types {
     pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
     pub const VIEWER_TOKEN_REVOKED: &str = "veritrail.viewer_token.revoked";
     pub const DISK_FULL: &str = "veritrail.disk.full";
+    pub const INTEGRITY_CHECK_FAILED: &str = "veritrail.integrity.check_failed";
     pub const RETENTION_CHANGED: &str = "veritrail.retention.changed";
     pub const RETENTION_DELETED: &str = "veritrail.retention.deleted";
     pub const EVENT_ERASED: &str = "veritrail.event.erased";
@@ -106,6 +107,23 @@ pub async fn record(state: &AppState, tenant: &TenantId, event: Event) -> Result
         .append_catalogued(tenant.clone(), vec![catalogued])
         .await?;
     Ok(())
+}
+
+/// [`record`], returning the event's seq.
+pub async fn record_returning_seq(
+    state: &AppState,
+    tenant: &TenantId,
+    event: Event,
+) -> Result<u64, ApiError> {
+    let catalogued = catalogued(state, event)?;
+    let receipts = state
+        .ledger()
+        .append_catalogued(tenant.clone(), vec![catalogued])
+        .await?;
+    receipts
+        .first()
+        .map(|receipt| receipt.seq)
+        .ok_or_else(|| ApiError::internal("an append without a receipt"))
 }
 
 /// Appends a service event that reports a removal (`veritrail.retention.deleted`,

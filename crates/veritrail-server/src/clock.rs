@@ -29,6 +29,11 @@ pub fn advance_for_tests(nanos: i64) {
     OFFSET_NANOS.store(nanos, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Now, in whole seconds since the Unix epoch.
+pub fn now_unix_secs() -> u64 {
+    u64::try_from(now().unix_nanos() / 1_000_000_000).unwrap_or(0)
+}
+
 /// Now, in RFC 3339.
 pub fn now_rfc3339() -> String {
     now().to_rfc3339()

@@ -27,6 +27,7 @@ pub struct Config {
     pub search: Search,
     pub webhooks: Webhooks,
     pub retention: Retention,
+    pub scrub: Scrub,
 }
 
 /// What one request, connection, key or tenant may cost. Every bound answers with a clear
@@ -143,6 +144,27 @@ impl Retention {
     }
 }
 
+/// The scrubber: how often it re-verifies the stored logs, and how fast it reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scrub {
+    /// Seconds from the end of one pass to the start of the next (the first pass starts
+    /// this long after the server does).
+    pub interval_secs: u64,
+    /// Journal bytes a pass reads per second at most, so that it never crowds out ingest
+    /// and reads.
+    pub bytes_per_second: u64,
+}
+
+impl Default for Scrub {
+    fn default() -> Self {
+        Self {
+            interval_secs: 21_600,
+            bytes_per_second: 64 << 20,
+        }
+    }
+}
+
 /// Webhook delivery.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -198,6 +220,7 @@ impl Default for Config {
             search: Search::default(),
             webhooks: Webhooks::default(),
             retention: Retention::default(),
+            scrub: Scrub::default(),
         }
     }
 }
@@ -357,6 +380,12 @@ impl Config {
         if let Some(value) = var("VERITRAIL_RETENTION_INTERVAL_SECS") {
             self.retention.interval_secs = parse("VERITRAIL_RETENTION_INTERVAL_SECS", value)?;
         }
+        if let Some(value) = var("VERITRAIL_SCRUB_INTERVAL_SECS") {
+            self.scrub.interval_secs = parse("VERITRAIL_SCRUB_INTERVAL_SECS", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_SCRUB_BYTES_PER_SECOND") {
+            self.scrub.bytes_per_second = parse("VERITRAIL_SCRUB_BYTES_PER_SECOND", value)?;
+        }
         if let Some(value) = var("VERITRAIL_WEBHOOKS_ALLOW_NETWORKS") {
             self.webhooks.allow_networks = value
                 .split(',')
@@ -438,6 +467,13 @@ impl Config {
         if self.retention.interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "retention.interval_secs must be at least 1".into(),
+            ));
+        }
+        if self.scrub.interval_secs == 0 || self.scrub.bytes_per_second < 1 << 20 {
+            return Err(ConfigError::Invalid(
+                "scrub.interval_secs must be at least 1 and scrub.bytes_per_second at least \
+                 1048576 (1 MiB)"
+                    .into(),
             ));
         }
         crate::lifecycle::check_policy(&self.retention.policy())

@@ -42,6 +42,8 @@ const ACTIVITY_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ac
 /// Each tenant's data lifecycle settings ([`DataSettings`]: retention policy, legal holds),
 /// as JSON.
 const DATA_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("data_settings");
+/// Each tenant's last complete scrub ([`veritrail_api::ScrubBody`]), as JSON.
+const SCRUBS: TableDefinition<&str, &[u8]> = TableDefinition::new("scrubs");
 /// Viewer tokens by `(tenant, id)` ([`ViewerTokenRow`], as JSON); a tenant's expired rows
 /// are removed as it mints new ones.
 const VIEWER_TOKENS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("viewer_tokens");
@@ -930,6 +932,31 @@ impl ControlPlane {
         settings: &DataSettings,
     ) -> Result<DataSettings, ControlError> {
         self.put_setting(DATA_SETTINGS, tenant, settings)
+    }
+
+    /// `tenant`'s last complete scrub, if one ran.
+    pub fn scrub(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<veritrail_api::ScrubBody>, ControlError> {
+        self.setting(SCRUBS, tenant)
+    }
+
+    /// Records the scrub of each tenant of a pass, in one transaction.
+    pub fn put_scrubs(
+        &self,
+        scrubs: &[(TenantId, veritrail_api::ScrubBody)],
+    ) -> Result<(), ControlError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut table = tx.open_table(SCRUBS).map_err(store_err)?;
+            for (tenant, scrub) in scrubs {
+                table
+                    .insert(tenant.as_str(), encode(&Some(scrub)).as_slice())
+                    .map_err(store_err)?;
+            }
+        }
+        tx.commit().map_err(store_err)
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`records`]: checked records and search pages; [`proofs`]: checkpoints and proofs.
 //! - [`tail`]: the live tail (Server-Sent Events).
 //! - [`lifecycle`]: retention, erasures and legal holds; the retention job.
+//! - [`scrub`]: the scrubber, re-verifying the stored ledger in the background.
 //! - [`catalogs`]: the shared catalogs and each tenant's effective ones.
 //! - [`control`]: tenants, API keys, settings (`control.redb`).
 //! - [`audit`]: the service's own audit events, written to each tenant's log.
@@ -49,6 +50,7 @@ pub mod proofs;
 pub mod ratelimit;
 pub mod records;
 pub mod routes;
+pub mod scrub;
 pub mod tail;
 pub mod ui;
 pub mod viewer;
@@ -114,6 +116,7 @@ struct Inner {
     ingest_admission: Arc<limits::IngestAdmission>,
     disk_full: ingest::DiskFull,
     lifecycle: lifecycle::Lifecycle,
+    scrubber: scrub::Scrubber,
     connections: Arc<conn::ConnStats>,
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
@@ -207,6 +210,11 @@ impl AppState {
     /// Retention runs, erasures and holds: one at a time per tenant.
     pub fn lifecycle(&self) -> &lifecycle::Lifecycle {
         &self.inner.lifecycle
+    }
+
+    /// The scrubber's counters.
+    pub fn scrubber(&self) -> &scrub::Scrubber {
+        &self.inner.scrubber
     }
 
     /// Long-lived answers open now, and the permits for more.
@@ -358,6 +366,7 @@ impl Server {
                     ingest_admission,
                     disk_full: ingest::DiskFull::default(),
                     lifecycle: lifecycle::Lifecycle::default(),
+                    scrubber: scrub::Scrubber::default(),
                     connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
@@ -392,6 +401,7 @@ impl Server {
         let state = self.state.clone();
         state.webhooks().start(&state);
         lifecycle::spawn_job(&state);
+        scrub::spawn_job(&state);
         let router = self.router();
         let flag_state = state.clone();
         conn::serve(

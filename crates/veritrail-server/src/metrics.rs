@@ -12,7 +12,8 @@
 //!   `veritrail_connections_stalled_total`, `veritrail_streams_open` and
 //!   `veritrail_blocking_waiting`: what clients hold ([`crate::conn`], [`crate::limits`]).
 //! - `veritrail_storage_errors_total{kind}` and `veritrail_integrity_failures_total`
-//!   ([`FAULTS`]).
+//!   ([`FAULTS`]); `veritrail_scrub_passes_total`, `veritrail_scrub_errors_total` and
+//!   `veritrail_scrub_last_finished_timestamp_seconds` ([`crate::scrub`]).
 //! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
 //!   and `veritrail_webhook_backlog_events` (records past the progress of enabled
 //!   subscriptions).
@@ -166,7 +167,7 @@ impl Metrics {
             "# HELP veritrail_storage_errors_total Storage failures answered, by kind (unavailable and full are retryable; corrupt and conflict are not).\n# TYPE veritrail_storage_errors_total counter\n\
              veritrail_storage_errors_total{{kind=\"unavailable\"}} {}\nveritrail_storage_errors_total{{kind=\"full\"}} {}\n\
              veritrail_storage_errors_total{{kind=\"corrupt\"}} {}\nveritrail_storage_errors_total{{kind=\"conflict\"}} {}\n\
-             # HELP veritrail_integrity_failures_total Stored data that failed a check (checksum, proof against the signed root) and was not served.\n# TYPE veritrail_integrity_failures_total counter\nveritrail_integrity_failures_total {}\n",
+             # HELP veritrail_integrity_failures_total Stored data that failed a check: when read (checksum, proof against the signed root; not served) or by the scrubber.\n# TYPE veritrail_integrity_failures_total counter\nveritrail_integrity_failures_total {}\n",
             FAULTS.storage_unavailable.load(Ordering::Relaxed),
             FAULTS.storage_full.load(Ordering::Relaxed),
             FAULTS.storage_corrupt.load(Ordering::Relaxed),
@@ -197,6 +198,13 @@ impl Metrics {
             connections.stalled.load(Ordering::Relaxed),
             state.streams().total(),
             state.blocking_pool().waiting(),
+        );
+        let (passes, last_finished, scrub_errors) = state.scrubber().stats();
+        let _ = write!(
+            out,
+            "# HELP veritrail_scrub_passes_total Complete passes of the scrubber over the stored ledger.\n# TYPE veritrail_scrub_passes_total counter\nveritrail_scrub_passes_total {passes}\n\
+             # HELP veritrail_scrub_errors_total Scrubber passes that could not read the ledger.\n# TYPE veritrail_scrub_errors_total counter\nveritrail_scrub_errors_total {scrub_errors}\n\
+             # HELP veritrail_scrub_last_finished_timestamp_seconds When the last scrubber pass finished (0: none yet).\n# TYPE veritrail_scrub_last_finished_timestamp_seconds gauge\nveritrail_scrub_last_finished_timestamp_seconds {last_finished}\n",
         );
         let hooks = state.webhooks().stats(state);
         let _ = write!(

@@ -402,3 +402,75 @@ fn trusted_checkpoints_must_be_contained_in_the_log() {
     let report = check(vec![genuine]);
     assert!(report.is_ok(), "{:?}", report.faults);
 }
+
+/// The scrub's view of a store that stays open: what was committed before `live_bounds`
+/// verifies while more is committed, a damaged stored node is found, and rewriting the
+/// tenant's derived files from the journal repairs it under the running store.
+#[test]
+fn a_live_store_is_verified_to_its_bounds_and_a_damaged_node_is_rewritten() {
+    use std::os::unix::fs::FileExt;
+    use veritrail_ledger::verify::verify_live_ledger_dir;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let store = EmbeddedStore::open(&ledger_dir, EmbeddedOptions::default()).unwrap();
+    let mut builder = BatchBuilder::new();
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut commit = |n_acme: usize, n_globex: usize| {
+        let mut batch = CommitBatch::default();
+        batch.tenants.push(builder.append(&acme, n_acme, true));
+        if n_globex > 0 {
+            batch.tenants.push(builder.append(&globex, n_globex, false));
+        }
+        store.commit(&batch).unwrap();
+        builder.accept(&batch);
+    };
+    commit(7, 3);
+    commit(4, 1);
+    let (path, bounds) = store.live_bounds().expect("an embedded store has files");
+    assert_eq!(path, ledger_dir);
+    assert_eq!(bounds.sizes[&acme], 11);
+    // Committed after the bounds, not synced: not read, and not a fault.
+    commit(5, 0);
+    let live = |bounds| {
+        verify_live_ledger_dir(
+            &ledger_dir,
+            &test_signer().verifier(),
+            bounds,
+            &mut |_, _| true,
+        )
+        .unwrap()
+    };
+    let report = live(&bounds);
+    assert!(report.is_ok(), "{:?}", report.faults);
+    assert_eq!(report.n_records, 15);
+
+    // A bad disk flips a byte of acme's stored node (level 1, index 2): leaves 4 and 5.
+    let nodes = ledger_dir.join("tenants/acme/nodes");
+    let file = fs::OpenOptions::new().write(true).open(&nodes).unwrap();
+    let at = 32 * (2 * (6 - 1) - u64::from(5u64.count_ones()) + 1);
+    file.write_all_at(&[0xff; 4], at).unwrap();
+    let report = live(&bounds);
+    assert_fault(&report, FaultKind::DerivedMismatch, "acme", Some(5));
+    assert!(!has(&report, FaultKind::DerivedMismatch, "globex", None));
+
+    store.rewrite_derived(&acme, &bounds).unwrap();
+    let (_, bounds) = store.live_bounds().unwrap();
+    assert_eq!(bounds.sizes[&acme], 16);
+    let report = live(&bounds);
+    assert!(report.is_ok(), "{:?}", report.faults);
+    // Proofs read the repaired node.
+    let proof_nodes = store
+        .read_nodes(
+            &acme,
+            &[veritrail_core::merkle::NodeId { level: 1, index: 2 }],
+        )
+        .unwrap();
+    let mut stored = [0u8; 32];
+    fs::File::open(&nodes)
+        .unwrap()
+        .read_exact_at(&mut stored, at)
+        .unwrap();
+    assert_eq!(proof_nodes[0], stored);
+    assert_ne!(&stored[..4], &[0xff; 4]);
+}

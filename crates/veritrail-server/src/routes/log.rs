@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use veritrail_api::{
-    ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody, LogKeyBody,
+    ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody, IntegrityBody,
+    LogKeyBody,
 };
 use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::NodeId;
@@ -62,6 +63,26 @@ pub async fn key(State(state): State<AppState>, auth: Auth) -> Result<Json<LogKe
         verifier_key: state.ledger().verifier().to_vkey_string(),
         origin: state.ledger().origin(&tenant),
     }))
+}
+
+/// How the server's scrubber last found the caller's stored log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/integrity",
+    tag = "log",
+    responses(
+        (status = 200, description = "The last complete scrub of the log (journal checksums, leaf hashes, stored nodes and offsets, signed checkpoints) and what it found.", body = IntegrityBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn integrity(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<IntegrityBody>, ApiError> {
+    let tenant = auth.reader()?.tenant.clone();
+    Ok(Json(crate::scrub::integrity(&state, &tenant).await?))
 }
 
 /// Query of `GET /api/v1/log/proof/inclusion`.

@@ -102,6 +102,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
         Route::new(M::GET, paths::LOG_INCLUSION, log::inclusion),
         Route::new(M::GET, paths::LOG_CONSISTENCY, log::consistency),
         Route::new(M::GET, paths::LOG_EXPORT, log::export),
+        Route::new(M::GET, paths::LOG_INTEGRITY, log::integrity),
         Route::new(M::GET, paths::ME, admin::me),
         Route::new(M::GET, paths::KEYS, admin::list_keys),
         Route::new(M::POST, paths::KEYS, admin::create_key),
@@ -161,6 +162,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
     paths(
         events::ingest, events::search, events::count, events::record, stream::stream,
         log::checkpoint, log::key, log::inclusion, log::consistency, log::export,
+        log::integrity,
         admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,
         admin::list_keys, admin::create_key, admin::revoke_key,
         admin::list_tenant_keys, admin::create_tenant_key, admin::revoke_tenant_key,
@@ -180,7 +182,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
     modifiers(&ApiKeyAuth),
     tags(
         (name = "events", description = "Send, search and count audit events."),
-        (name = "log", description = "The verifiable log: checkpoints, proofs, export."),
+        (name = "log", description = "The verifiable log: checkpoints, proofs, export, and the scrubber's last check of the stored log."),
         (name = "tenants", description = "Tenants (server admin)."),
         (name = "keys", description = "API keys and their roles."),
         (name = "catalog", description = "The event catalog: types with codes, names, categories, summaries and required details; validation policy; shared catalogs."),

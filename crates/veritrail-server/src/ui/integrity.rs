@@ -1,5 +1,5 @@
-//! The integrity page: the latest checkpoint, the verifier key, and the command that
-//! verifies an export.
+//! The integrity page: the latest checkpoint, the server's last scrub of the stored log,
+//! the verifier key, and the command that verifies an export.
 
 use askama::Template;
 use axum::extract::State;
@@ -21,6 +21,8 @@ pub(super) struct IntegrityPage<'a> {
     checkpoint: String,
     verifier_key: String,
     origin: String,
+    scrub: Option<veritrail_api::ScrubBody>,
+    scrub_interval: u64,
 }
 
 /// The latest checkpoint, the verifier key, and the command that verifies an export.
@@ -37,6 +39,13 @@ pub(super) async fn integrity(
         }
     };
     let tree_size = checkpoint_size(&checkpoint).unwrap_or(0);
+    let integrity = match crate::scrub::integrity(&state, &session.tenant).await {
+        Ok(integrity) => integrity,
+        Err(mut err) => {
+            err.report();
+            return unreadable();
+        }
+    };
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -51,6 +60,8 @@ pub(super) async fn integrity(
             checkpoint,
             verifier_key: state.ledger().verifier().to_vkey_string(),
             origin: format!("http://{host}"),
+            scrub: integrity.last_scrub,
+            scrub_interval: integrity.interval_seconds,
         }
         .render(),
         &[],

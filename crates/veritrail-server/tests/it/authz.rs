@@ -119,6 +119,8 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
     Row { method: "GET", path: "/api/v1/log/export", body: None, target: Target::Own, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, 200, 200, 200, 200, F] },
+    Row { method: "GET", path: "/api/v1/log/integrity", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, 200, F] },
     // Who am I: any valid key.
     Row { method: "GET", path: "/api/v1/me", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, 200, 200, 200, 200, 200, 200] },

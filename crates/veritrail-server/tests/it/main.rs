@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod receiver;
 mod restart;
+mod scrub;
 mod search;
 mod selfaudit;
 #[path = "../../../veritrail-search/tests/it/small_disk.rs"]

@@ -40,6 +40,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
         &[200, 400, 401, 403],
     ),
     ("/api/v1/log/export", "get", &[200, 401, 403]),
+    ("/api/v1/log/integrity", "get", &[200, 401, 403]),
     ("/api/v1/me", "get", &[200, 401]),
     ("/api/v1/keys", "get", &[200, 401, 403]),
     ("/api/v1/keys", "post", &[201, 400, 401, 403]),
