@@ -31,7 +31,8 @@ use veritrail_core::record::Record;
 use crate::index::{IdIndex, Marker};
 use crate::journal::{self, EntryKind, FrameBuilder, Journal, ScanStop};
 use crate::store::{
-    CommitBatch, LedgerStore, Removal, StoreError, TenantState, node_count, postorder_index,
+    CommitBatch, CompactStats, LedgerStore, Removal, Removed, StoreError, TenantState, node_count,
+    postorder_index,
 };
 use crate::verify::LiveBounds;
 use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
@@ -79,6 +80,11 @@ pub struct EmbeddedStore {
     tenants: RwLock<HashMap<TenantId, Arc<TenantLog>>>,
     /// Serialises commits, syncs and recovery.
     writer: Mutex<WriterState>,
+    /// Held to read a record (its offset, then its entry); held exclusively while
+    /// compaction puts a rewritten segment in place and moves its entries' offsets.
+    moving: RwLock<()>,
+    /// One compaction at a time.
+    compactor: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -104,6 +110,10 @@ struct WriterState {
     synced_pos: u64,
     /// A commit failed part way: state must be rebuilt before the next commit.
     poisoned: bool,
+    /// A segment rewrite is under way: sync markers ask the next open to replay the whole
+    /// journal, so that a crash at any step rebuilds the derived files from what the
+    /// journal then holds.
+    compacting: bool,
 }
 
 impl EmbeddedStore {
@@ -147,7 +157,10 @@ impl EmbeddedStore {
                 last_sync: Instant::now(),
                 synced_pos: 0,
                 poisoned: true,
+                compacting: false,
             }),
+            moving: RwLock::new(()),
+            compactor: Mutex::new(()),
         };
         let mut writer = store.lock_writer();
         store.recover(&mut writer)?;
@@ -222,6 +235,14 @@ impl EmbeddedStore {
         }
         let start = self.journal.start();
         let mut marker = self.index.read_marker(start)?;
+        if marker.applied_pos <= start {
+            // A marker at the journal's start (written while a segment was rewritten, or on
+            // a first open) replays everything: whatever sizes it names are not trusted.
+            marker = Marker {
+                applied_pos: start,
+                ..Marker::default()
+            };
+        }
         if marker.applied_pos > self.journal.end() {
             return Err(StoreError::Corrupt(format!(
                 "the journal ends at position {} but was synced up to {}: committed frames \
@@ -311,6 +332,16 @@ impl EmbeddedStore {
                 log.offsets.sync_data()?;
                 log.nodes.sync_data()?;
             }
+        }
+        if writer.compacting {
+            self.index.write_marker(Marker {
+                applied_pos: self.journal.start(),
+                ..Marker::default()
+            })?;
+            writer.dirty.clear();
+            writer.last_sync = Instant::now();
+            writer.synced_pos = self.journal.end();
+            return Ok(());
         }
         let end = self.journal.end();
         let mut marker = Marker {
@@ -468,6 +499,206 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// Rewrites sealed segment `base` (of `len` bytes) without the bodies of the removed
+    /// records it holds, when that is worth it: always for an erased record (its data must
+    /// go), else when it saves an eighth of the segment. Each taken-out record leaves a
+    /// compacted entry (its seq and leaf hash) in its place, so the journal still proves
+    /// every checkpoint.
+    ///
+    /// The steps, and what a crash after each leaves: (1) the rewrite is written aside and
+    /// synced (a stray file, removed on open); (2) the sync marker is set to replay the whole
+    /// journal on the next open; (3) the rewrite replaces the segment by a rename, synced,
+    /// and the moved entries' offsets are rewritten, readers held off meanwhile; (4) the
+    /// offsets are synced and the taken-out ids forgotten; (5) the marker is moved back to
+    /// the journal's end. A crash between (2) and (5) costs a full replay, which rebuilds
+    /// the derived files from whichever segment the rename left.
+    fn compact_segment(
+        &self,
+        base: u64,
+        len: u64,
+        removed: &HashMap<TenantId, Removed>,
+        stats: &mut CompactStats,
+    ) -> Result<(), StoreError> {
+        let end = base + len;
+        let is_removed = |body: &[u8]| -> Result<Option<(TenantId, u64, bool)>, StoreError> {
+            let (tenant, seq) = veritrail_core::record::peek_header(body)
+                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            Ok(removed
+                .get(&tenant)
+                .filter(|removed| removed.by(seq).is_some())
+                .map(|removed| (tenant.clone(), seq, removed.is_erased(seq))))
+        };
+        // Is it worth it?
+        let (mut saved, mut erased) = (0u64, false);
+        self.scan_segment(base, end, |_, entries| {
+            for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
+                if let Some((_, _, is_erased)) = is_removed(entry.body)? {
+                    saved += entry.body.len() as u64;
+                    erased |= is_erased;
+                }
+            }
+            Ok(())
+        })?;
+        if saved == 0 || (!erased && saved * 8 < len) {
+            return Ok(());
+        }
+        // (1) The rewrite, aside.
+        let mut writer = self.journal.compact_writer(base)?;
+        let mut moved: HashMap<TenantId, Vec<(u64, u64, u32)>> = HashMap::new();
+        let mut forget = Vec::new();
+        let mut n_records = 0;
+        self.scan_segment(base, end, |_, entries| {
+            let mut frame = FrameBuilder::with_capacity(4096);
+            let mut placed = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let taken = match entry.kind {
+                    EntryKind::Record => is_removed(entry.body)?,
+                    _ => None,
+                };
+                match (entry.kind, taken) {
+                    (EntryKind::Record, Some((tenant, seq, _))) => {
+                        let record = Record::decode(entry.body)
+                            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                        if let Some(id) = record.event().id() {
+                            forget.push((tenant.clone(), id.clone()));
+                        }
+                        let body = compacted_body(&tenant, seq, &merkle::leaf_hash(entry.body));
+                        let at = frame.push(EntryKind::Compacted, &[&body]);
+                        placed.push((tenant, seq, at, 0));
+                        n_records += 1;
+                    }
+                    (EntryKind::Record, None) => {
+                        let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
+                            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                        let at = frame.push(EntryKind::Record, &[entry.body]);
+                        placed.push((tenant, seq, at, len_u32(entry.body.len())));
+                    }
+                    (EntryKind::Compacted, _) => {
+                        let (tenant, seq, _) =
+                            split_compacted_entry(entry.body).map_err(StoreError::Corrupt)?;
+                        let at = frame.push(EntryKind::Compacted, &[entry.body]);
+                        placed.push((tenant, seq, at, 0));
+                    }
+                    (kind, _) => {
+                        frame.push(kind, &[entry.body]);
+                    }
+                }
+            }
+            let frame_at = writer.push(&frame.finish())?;
+            for (tenant, seq, at, body_len) in placed {
+                moved
+                    .entry(tenant)
+                    .or_default()
+                    .push((seq, base + frame_at + at as u64, body_len));
+            }
+            Ok(())
+        })?;
+        writer.sync()?;
+        let new_len = writer.len();
+        // (2) A crash from here on replays the whole journal.
+        {
+            let mut state = self.lock_writer();
+            if state.poisoned {
+                return Err(StoreError::Unavailable(io::Error::other(
+                    "an earlier commit failed; load() must run first",
+                )));
+            }
+            state.compacting = true;
+            self.sync_locked(&mut state)?;
+        }
+        let result = self.put_in_place(base, writer, &moved, forget);
+        let mut state = self.lock_writer();
+        if let Err(err) = result {
+            // The running state may be half moved: rebuilt from the journal by the next
+            // load(), as after a failed commit; the marker still says "replay everything".
+            state.poisoned = true;
+            return Err(err);
+        }
+        // (5) Back to normal.
+        state.compacting = false;
+        self.sync_locked(&mut state)?;
+        stats.rewritten += 1;
+        stats.records += n_records;
+        stats.bytes_before += len;
+        stats.bytes_after += new_len;
+        tracing::info!(
+            base,
+            before = len,
+            after = new_len,
+            records = n_records,
+            "compacted a journal segment"
+        );
+        Ok(())
+    }
+
+    /// Steps (3) and (4) of [`EmbeddedStore::compact_segment`].
+    fn put_in_place(
+        &self,
+        base: u64,
+        writer: journal::CompactWriter,
+        moved: &HashMap<TenantId, Vec<(u64, u64, u32)>>,
+        forget: Vec<(TenantId, EventId)>,
+    ) -> Result<(), StoreError> {
+        {
+            let _readers_wait = self.moving.write().expect("moving lock poisoned");
+            self.journal.replace_segment(base, writer)?;
+            for (tenant, entries) in moved {
+                let log = self
+                    .tenant_log(tenant)
+                    .ok_or_else(|| StoreError::Corrupt(format!("no log for tenant {tenant}")))?;
+                // A tenant's records in one segment have consecutive seqs: one write each.
+                let first = entries.iter().map(|(seq, _, _)| *seq).min().unwrap_or(0);
+                let mut bytes = vec![0u8; entries.len() * OFFSET_ENTRY_BYTES];
+                for &(seq, pos, len) in entries {
+                    let at = usize::try_from(seq - first).expect("in memory") * OFFSET_ENTRY_BYTES;
+                    let slot = bytes.get_mut(at..at + OFFSET_ENTRY_BYTES).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "tenant {tenant}: seqs of a segment not consecutive"
+                        ))
+                    })?;
+                    slot.copy_from_slice(&offset_entry(pos, len));
+                }
+                log.offsets.write_all_at(&bytes, first * OFFSET_ENTRY_LEN)?;
+            }
+        }
+        for tenant in moved.keys() {
+            if let Some(log) = self.tenant_log(tenant) {
+                log.offsets.sync_data()?;
+            }
+        }
+        self.index.forget(forget)?;
+        self.index.flush()
+    }
+
+    /// Visits the frames of segment `base..end`, each parsed into its entries.
+    fn scan_segment(
+        &self,
+        base: u64,
+        end: u64,
+        mut visit: impl FnMut(u64, &[journal::Entry<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let stop = self.journal.scan(base, u64::MAX, |frame_pos, payload| {
+            if frame_pos >= end {
+                return Err(None);
+            }
+            let entries = journal::parse_entries(frame_pos, payload).map_err(|(pos, reason)| {
+                Some(StoreError::Corrupt(format!(
+                    "journal position {pos}: {reason}"
+                )))
+            })?;
+            visit(frame_pos, &entries).map_err(Some)
+        });
+        match stop {
+            Ok(ScanStop::End(_)) | Err(None) => Ok(()),
+            Ok(ScanStop::TornTail { pos, reason } | ScanStop::Corrupt { pos, reason }) => Err(
+                StoreError::Corrupt(format!("journal position {pos}: {reason}")),
+            ),
+            Err(Some(err)) => Err(err),
+        }
+    }
+}
+
 /// Re-applies journal frames to the derived files and the index.
 struct Replay<'a> {
     store: &'a EmbeddedStore,
@@ -496,6 +727,7 @@ impl Replay<'_> {
         for entry in entries {
             match entry.kind {
                 EntryKind::Record => self.record(entry.pos, entry.body)?,
+                EntryKind::Compacted => self.compacted(entry.pos, entry.body)?,
                 EntryKind::Checkpoint => {
                     let (tenant, note) = split_checkpoint_entry(entry.body).map_err(|reason| {
                         StoreError::Corrupt(format!("journal position {}: {reason}", entry.pos))
@@ -534,43 +766,106 @@ impl Replay<'_> {
     }
 
     fn record(&mut self, pos: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let corrupt =
-            |reason: String| StoreError::Corrupt(format!("journal position {pos}: {reason}"));
-        let record = Record::decode(bytes).map_err(|err| corrupt(err.to_string()))?;
+        let record = Record::decode(bytes)
+            .map_err(|err| StoreError::Corrupt(format!("journal position {pos}: {err}")))?;
         let tenant = record.tenant().clone();
         let seq = record.seq();
-        let log = self.log(&tenant)?;
+        self.leaf(
+            &tenant,
+            seq,
+            pos,
+            len_u32(bytes.len()),
+            merkle::leaf_hash(bytes),
+        )?;
+        if let Some(id) = record.event().id() {
+            self.event_ids.push((tenant, id.clone(), seq));
+        }
+        Ok(())
+    }
+
+    /// A record whose body compaction took out: its leaf hash, and an offset entry of no
+    /// length (nothing reads a removed record).
+    fn compacted(&mut self, pos: u64, body: &[u8]) -> Result<(), StoreError> {
+        let (tenant, seq, hash) = split_compacted_entry(body)
+            .map_err(|reason| StoreError::Corrupt(format!("journal position {pos}: {reason}")))?;
+        self.leaf(&tenant, seq, pos, 0, hash)
+    }
+
+    /// Appends leaf `seq` of `tenant` (the log's next): its nodes and its offset entry.
+    fn leaf(
+        &mut self,
+        tenant: &TenantId,
+        seq: u64,
+        pos: u64,
+        len: u32,
+        hash: Hash,
+    ) -> Result<(), StoreError> {
+        let corrupt =
+            |reason: String| StoreError::Corrupt(format!("journal position {pos}: {reason}"));
+        let log = self.log(tenant)?;
         let size = log.committed.read().expect("committed lock poisoned").size;
         if seq != size {
             return Err(corrupt(format!(
                 "record of tenant {tenant} has seq {seq} where seq {size} was expected"
             )));
         }
-        if !self.frontiers.contains_key(&tenant) {
+        if !self.frontiers.contains_key(tenant) {
             let ids = Frontier::node_ids(size);
             let hashes = read_node_hashes(&log, size, &ids)?;
             let frontier =
                 Frontier::from_parts(size, hashes).map_err(|err| corrupt(err.to_string()))?;
             self.frontiers.insert(tenant.clone(), frontier);
         }
-        let frontier = self.frontiers.get_mut(&tenant).expect("inserted above");
+        let frontier = self.frontiers.get_mut(tenant).expect("inserted above");
         let mut node_bytes = Vec::with_capacity(2 * merkle::HASH_LEN);
-        frontier.append(merkle::leaf_hash(bytes), |_, hash| {
+        frontier.append(hash, |_, hash| {
             node_bytes.extend_from_slice(&hash);
         });
         log.nodes
             .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)?;
-        let mut offset = [0u8; OFFSET_ENTRY_BYTES];
-        offset[..8].copy_from_slice(&pos.to_be_bytes());
-        offset[8..].copy_from_slice(&len_u32(bytes.len()).to_be_bytes());
-        log.offsets.write_all_at(&offset, seq * OFFSET_ENTRY_LEN)?;
-        if let Some(id) = record.event().id() {
-            self.event_ids.push((tenant.clone(), id.clone(), seq));
-        }
+        log.offsets
+            .write_all_at(&offset_entry(pos, len), seq * OFFSET_ENTRY_LEN)?;
         log.committed.write().expect("committed lock poisoned").size = seq + 1;
-        self.touched.insert(tenant);
+        self.touched.insert(tenant.clone());
         Ok(())
     }
+}
+
+/// An offset file entry: the entry's journal position and its body length.
+fn offset_entry(pos: u64, len: u32) -> [u8; OFFSET_ENTRY_BYTES] {
+    let mut offset = [0u8; OFFSET_ENTRY_BYTES];
+    offset[..8].copy_from_slice(&pos.to_be_bytes());
+    offset[8..].copy_from_slice(&len.to_be_bytes());
+    offset
+}
+
+/// The body of a compacted entry: tenant length, tenant, seq, leaf hash.
+fn compacted_body(tenant: &TenantId, seq: u64, hash: &Hash) -> Vec<u8> {
+    let tenant = tenant.as_str().as_bytes();
+    let mut body = Vec::with_capacity(1 + tenant.len() + 8 + merkle::HASH_LEN);
+    body.push(u8::try_from(tenant.len()).expect("tenant ids are short"));
+    body.extend_from_slice(tenant);
+    body.extend_from_slice(&seq.to_be_bytes());
+    body.extend_from_slice(hash);
+    body
+}
+
+/// Splits a compacted entry's body into its tenant, seq and leaf hash.
+pub(crate) fn split_compacted_entry(body: &[u8]) -> Result<(TenantId, u64, Hash), String> {
+    let (&tenant_len, rest) = body.split_first().ok_or("empty compacted entry")?;
+    let (tenant, rest) = rest
+        .split_at_checked(usize::from(tenant_len))
+        .ok_or("compacted entry cut short")?;
+    let tenant = std::str::from_utf8(tenant)
+        .ok()
+        .and_then(|t| TenantId::parse(t).ok())
+        .ok_or("compacted entry names a bad tenant")?;
+    if rest.len() != 8 + merkle::HASH_LEN {
+        return Err("compacted entry of the wrong length".into());
+    }
+    let seq = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+    let hash: Hash = rest[8..].try_into().expect("32 bytes");
+    Ok((tenant, seq, hash))
 }
 
 /// Splits a checkpoint entry's body into its tenant and note.
@@ -704,6 +999,7 @@ impl LedgerStore for EmbeddedStore {
         let n_records = usize::try_from(size - from_seq)
             .unwrap_or(usize::MAX)
             .min(limit);
+        let _not_moving = self.moving.read().expect("moving lock poisoned");
         let mut offsets = vec![0u8; n_records * OFFSET_ENTRY_BYTES];
         log.offsets
             .read_exact_at(&mut offsets, from_seq * OFFSET_ENTRY_LEN)?;
@@ -766,6 +1062,52 @@ impl LedgerStore for EmbeddedStore {
         Some((self.dir.clone(), LiveBounds { journal_end, sizes }))
     }
 
+    fn compact(&self) -> Result<CompactStats, StoreError> {
+        let _one_at_a_time = self.compactor.lock().expect("compactor lock poisoned");
+        let removed: HashMap<TenantId, Removed> = self
+            .tenants
+            .read()
+            .expect("tenants lock poisoned")
+            .iter()
+            .filter_map(|(tenant, log)| {
+                let committed = log.committed.read().expect("committed lock poisoned");
+                if committed.removals.is_empty() {
+                    return None;
+                }
+                let mut removed = Removed::default();
+                for removal in &committed.removals {
+                    removed.add(removal);
+                }
+                Some((tenant.clone(), removed))
+            })
+            .collect();
+        let mut stats = CompactStats::default();
+        if removed.is_empty() {
+            return Ok(stats);
+        }
+        // An erased record's data must go even from the segment appended to: seal it.
+        let (last_base, last_len) = self.journal.last_segment_range();
+        let mut erased_in_last = false;
+        self.scan_segment(last_base, last_base + last_len, |_, entries| {
+            for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
+                let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                erased_in_last |= removed.get(&tenant).is_some_and(|r| r.is_erased(seq));
+            }
+            Ok(())
+        })?;
+        if erased_in_last {
+            let state = self.lock_writer();
+            if !state.poisoned {
+                self.journal.seal()?;
+            }
+        }
+        for (base, len) in self.journal.sealed_segments() {
+            self.compact_segment(base, len, &removed, &mut stats)?;
+        }
+        Ok(stats)
+    }
+
     fn rewrite_derived(&self, tenant: &TenantId, bounds: &LiveBounds) -> Result<(), StoreError> {
         let size = bounds.sizes.get(tenant).copied().unwrap_or(0);
         let Some(log) = self.tenant_log(tenant) else {
@@ -791,9 +1133,22 @@ impl LedgerStore for EmbeddedStore {
                 };
                 let entries = journal::parse_entries(frame_pos, payload)
                     .map_err(|(pos, reason)| corrupt(pos, reason))?;
-                for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
-                    let (record_tenant, seq) = veritrail_core::record::peek_header(entry.body)
-                        .map_err(|err| corrupt(entry.pos, err.to_string()))?;
+                for entry in &entries {
+                    let (record_tenant, seq, hash, len) = match entry.kind {
+                        EntryKind::Record => {
+                            let (record_tenant, seq) =
+                                veritrail_core::record::peek_header(entry.body)
+                                    .map_err(|err| corrupt(entry.pos, err.to_string()))?;
+                            let len = len_u32(entry.body.len());
+                            (record_tenant, seq, merkle::leaf_hash(entry.body), len)
+                        }
+                        EntryKind::Compacted => {
+                            let (record_tenant, seq, hash) = split_compacted_entry(entry.body)
+                                .map_err(|reason| corrupt(entry.pos, reason))?;
+                            (record_tenant, seq, hash, 0)
+                        }
+                        EntryKind::Checkpoint | EntryKind::Removal => continue,
+                    };
                     if record_tenant != *tenant || seq >= size {
                         continue;
                     }
@@ -806,12 +1161,10 @@ impl LedgerStore for EmbeddedStore {
                         ))));
                     }
                     node_bytes.clear();
-                    frontier.append(merkle::leaf_hash(entry.body), |_, hash| {
+                    frontier.append(hash, |_, hash| {
                         node_bytes.extend_from_slice(&hash);
                     });
-                    let mut offset = [0u8; OFFSET_ENTRY_BYTES];
-                    offset[..8].copy_from_slice(&entry.pos.to_be_bytes());
-                    offset[8..].copy_from_slice(&len_u32(entry.body.len()).to_be_bytes());
+                    let offset = offset_entry(entry.pos, len);
                     log.nodes
                         .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)
                         .and_then(|()| log.offsets.write_all_at(&offset, seq * OFFSET_ENTRY_LEN))

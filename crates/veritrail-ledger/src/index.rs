@@ -51,6 +51,8 @@ type Pending = HashMap<TenantId, HashMap<String, u64>>;
 enum Job {
     Ids(Vec<(TenantId, EventId, u64)>),
     Removals(Vec<(TenantId, Removal)>),
+    /// Ids of removed records whose bodies compaction took out: forgotten.
+    Forget(Vec<(TenantId, EventId)>),
     Marker(Marker, mpsc::Sender<Result<(), IndexFailure>>),
     Flush(mpsc::Sender<Result<(), IndexFailure>>),
 }
@@ -173,6 +175,23 @@ impl IdIndex {
             return Ok(());
         }
         self.send(Job::Removals(removals))
+    }
+
+    /// Queues ids to forget (records whose bodies compaction took out); durable with the
+    /// next marker.
+    pub(crate) fn forget(&self, ids: Vec<(TenantId, EventId)>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut pending = self.pending.lock().expect("pending lock poisoned");
+            for (tenant, id) in &ids {
+                if let Some(ids) = pending.get_mut(tenant) {
+                    ids.remove(id.as_str());
+                }
+            }
+        }
+        self.send(Job::Forget(ids))
     }
 
     /// Writes the marker durably after every id queued before it; waits for it.
@@ -434,7 +453,7 @@ fn run_indexer(
                         }
                     }
                 }
-                Job::Ids(_) | Job::Removals(_) => {}
+                Job::Ids(_) | Job::Removals(_) | Job::Forget(_) => {}
                 Job::Marker(_, done) | Job::Flush(done) => {
                     let _ = done.send(result.clone());
                 }
@@ -460,6 +479,13 @@ fn apply(db: &Database, round: &[Job]) -> Result<(), StoreError> {
                     for (tenant, id, seq) in ids {
                         event_ids
                             .insert((tenant.as_str(), id.as_str()), seq)
+                            .map_err(redb_err)?;
+                    }
+                }
+                Job::Forget(ids) => {
+                    for (tenant, id) in ids {
+                        event_ids
+                            .remove((tenant.as_str(), id.as_str()))
                             .map_err(redb_err)?;
                     }
                 }

@@ -9,8 +9,9 @@
 //! `docs/format.md` ("Journal segments").
 //!
 //! Positions are global: a segment named `{base:020}.seg` holds bytes `base..base + len`,
-//! and the next segment's base is `base + len`. A position names a byte for the life of the
-//! data directory.
+//! and the next segment's base is at least `base + len` (exactly, until compaction rewrites
+//! the segment shorter). A position names at most one entry for the life of the data
+//! directory: compaction moves the entries of a sealed segment within its range only.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ pub enum EntryKind {
     /// Body: tenant length (1 byte), tenant, the reporting record's seq (u64), the
     /// removal's scope (`Removal::encode_scope`).
     Removal = 3,
+    /// Body: tenant length (1 byte), tenant, seq (u64), leaf hash (32 bytes): a removed
+    /// record whose body compaction took out, in the record's place.
+    Compacted = 4,
 }
 
 impl EntryKind {
@@ -48,6 +52,7 @@ impl EntryKind {
             1 => Some(Self::Record),
             2 => Some(Self::Checkpoint),
             3 => Some(Self::Removal),
+            4 => Some(Self::Compacted),
             _ => None,
         }
     }
@@ -256,6 +261,11 @@ impl Journal {
         let mut bases = Vec::new();
         for name in vfs.read_dir(dir)? {
             let Some(name) = name.to_str() else { continue };
+            if writable && name.ends_with(COMPACT_SUFFIX) {
+                // A segment rewrite that a crash cut short before it replaced the segment.
+                vfs.remove_file(&dir.join(name))?;
+                continue;
+            }
             if let Some(base) = name
                 .strip_suffix(".seg")
                 .and_then(|s| s.parse::<u64>().ok())
@@ -613,6 +623,77 @@ impl Journal {
         Ok(ScanStop::End(pos))
     }
 
+    /// Starts a new segment, so that the one appended to so far is sealed (compaction only
+    /// rewrites sealed segments). Nothing is done to a segment that holds no frame yet. The
+    /// caller holds off appends (the store's writer lock).
+    pub(crate) fn seal(&self) -> io::Result<()> {
+        let last = self.last_segment();
+        if last.len() <= SEGMENT_HEADER_LEN {
+            return Ok(());
+        }
+        self.new_segment(last.base + last.len())
+    }
+
+    /// Base and length of the last segment, the one appended to.
+    pub(crate) fn last_segment_range(&self) -> (u64, u64) {
+        let last = self.last_segment();
+        (last.base, last.len())
+    }
+
+    /// Base and length of every segment but the last: those no append writes to again.
+    pub(crate) fn sealed_segments(&self) -> Vec<(u64, u64)> {
+        let segments = self.segments();
+        segments
+            .iter()
+            .take(segments.len().saturating_sub(1))
+            .map(|segment| (segment.base, segment.len()))
+            .collect()
+    }
+
+    /// Starts the rewrite of sealed segment `base` aside, under another name: its header is
+    /// written; [`CompactWriter::push`] adds frames. The segment is untouched until
+    /// [`Journal::replace_segment`].
+    pub(crate) fn compact_writer(&self, base: u64) -> io::Result<CompactWriter> {
+        let path = compact_path(&self.dir, base);
+        if self.vfs.open(&path, OpenMode::Read).is_ok() {
+            self.vfs.remove_file(&path)?;
+        }
+        let file = self.vfs.open(&path, OpenMode::CreateNew)?;
+        let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+        header.extend_from_slice(SEGMENT_MAGIC);
+        header.extend_from_slice(&SEGMENT_VERSION.to_be_bytes());
+        header.extend_from_slice(&base.to_be_bytes());
+        file.write_all_at(&header, 0)?;
+        Ok(CompactWriter {
+            file,
+            len: SEGMENT_HEADER_LEN,
+        })
+    }
+
+    /// Puts the rewrite written by [`Journal::compact_writer`] (and synced) in the place of
+    /// sealed segment `base`, durably (a rename, then a sync of the directory); readers see the
+    /// new segment from then on. The caller keeps readers of moved entries out meanwhile.
+    pub(crate) fn replace_segment(&self, base: u64, written: CompactWriter) -> io::Result<()> {
+        drop(written);
+        let from = compact_path(&self.dir, base);
+        let to = segment_path(&self.dir, base);
+        self.vfs.rename(&from, &to)?;
+        self.vfs.sync_dir(&self.dir)?;
+        let file = self.vfs.open(&to, OpenMode::ReadWrite)?;
+        let len = file.len()?;
+        let mut segments = self.segments.write().expect("journal lock poisoned");
+        let idx = segments
+            .iter()
+            .position(|segment| segment.base == base)
+            .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
+        segments[idx] = Arc::new(Segment {
+            base,
+            len: AtomicU64::new(len),
+            file,
+        });
+        Ok(())
+    }
+
     /// Paths of the segment files, in order (for tools and tests).
     pub fn segment_paths(&self) -> Vec<PathBuf> {
         self.segments()
@@ -658,6 +739,40 @@ fn whole_frame_after(segment: &Segment, from: u64) -> bool {
 
 fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}.seg"))
+}
+
+/// The rewrite of a segment, being written aside ([`Journal::compact_writer`]).
+#[derive(Debug)]
+pub(crate) struct CompactWriter {
+    file: Box<dyn VfsFile>,
+    len: u64,
+}
+
+impl CompactWriter {
+    /// Appends a whole frame (header included); returns its offset in the segment.
+    pub(crate) fn push(&mut self, frame: &[u8]) -> io::Result<u64> {
+        let at = self.len;
+        self.file.write_all_at(frame, at)?;
+        self.len += frame.len() as u64;
+        Ok(at)
+    }
+
+    /// The rewrite's length so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Makes what was pushed durable (before the rewrite may replace its segment).
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+}
+
+/// What a segment being rewritten is named until it replaces the segment.
+const COMPACT_SUFFIX: &str = ".seg.compact";
+
+fn compact_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}{COMPACT_SUFFIX}"))
 }
 
 fn check_segment_header(file: &dyn VfsFile, base: u64, len: u64) -> Result<(), String> {

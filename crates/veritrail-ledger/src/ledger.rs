@@ -540,6 +540,12 @@ impl Ledger {
         Ok(self.kept_record(tenant, seq)?)
     }
 
+    /// Takes the bodies of removed records out of storage ([`LedgerStore::compact`]): leaf
+    /// hashes stay, every proof still verifies. Blocking; run it off the async threads.
+    pub fn compact(&self) -> Result<crate::store::CompactStats, StoreError> {
+        self.store.compact()
+    }
+
     /// The record that reports the removal of `tenant`'s record `seq`, if it was removed.
     pub fn removed_by(&self, tenant: &TenantId, seq: u64) -> Option<u64> {
         let removed = self

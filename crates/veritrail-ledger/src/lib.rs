@@ -46,4 +46,4 @@ pub use ledger::{
 };
 #[cfg(any(test, feature = "testing"))]
 pub use memory::{InjectedFault, MemoryStore};
-pub use store::{LedgerStore, Removal, RemovalScope, Removed, StoreError};
+pub use store::{CompactStats, LedgerStore, Removal, RemovalScope, Removed, StoreError};

@@ -32,7 +32,9 @@
 //! needs cleaning up, and the store cannot reach the real disk behind the model's back. What
 //! needs real paths (the offline verifier) reads a copy made by [`SimFs::materialize`].
 //!
-//! Not modelled: file modes, hard links and renames (the store uses none), and media that
+//! Renames are modelled within a directory: the two names change in the page cache, and each
+//! is found in either state after a cut until the directory is synced. Not modelled: file
+//! modes, hard links, renames across directories (the store uses none), and media that
 //! lose synced data or tear inside a 512-byte sector.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -663,6 +665,33 @@ impl Vfs for SimFs {
         machine.change(Space::Frees)?;
         let dir = machine.dir_mut(ino).expect("checked to be a directory");
         dir.durable.clone_from(&dir.current);
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut machine = self.lock();
+        machine.alive()?;
+        let ino = machine.lookup(from)?;
+        if machine.dir(ino).is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("{}: is a directory", from.display()),
+            ));
+        }
+        let (from_parent, from_name) = machine.parent(from)?;
+        let (to_parent, to_name) = machine.parent(to)?;
+        if from_parent != to_parent {
+            return Err(io::Error::new(
+                io::ErrorKind::CrossesDevices,
+                "the simulated disk renames within a directory only",
+            ));
+        }
+        machine.change(Space::Frees)?;
+        let dir = machine
+            .dir_mut(from_parent)
+            .expect("checked to be a directory");
+        dir.current.remove(from_name);
+        dir.current.insert(to_name.to_owned(), ino);
         Ok(())
     }
 }

@@ -285,6 +285,11 @@ impl Removed {
             .map_or(u64::MAX, |(erased, _)| *erased)
     }
 
+    /// Whether `seq` was removed by an erasure (not by a retention cut alone).
+    pub fn is_erased(&self, seq: u64) -> bool {
+        self.erased.contains_key(&seq)
+    }
+
     /// How many records are removed.
     pub fn count(&self) -> u64 {
         self.count
@@ -294,6 +299,18 @@ impl Removed {
     pub fn removals(&self) -> &[Removal] {
         &self.removals
     }
+}
+
+/// What one [`LedgerStore::compact`] pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Storage units (journal segments) rewritten.
+    pub rewritten: u64,
+    /// Record bodies taken out.
+    pub records: u64,
+    /// Bytes the rewritten units took before, and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 /// A record as the sequencer hands it to the store.
@@ -385,7 +402,8 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<Option<u64>>, StoreError>;
 
     /// Up to `limit` canonical records of `tenant` starting at `from_seq`, in seq order.
-    /// Fewer (or none) when the log ends earlier.
+    /// Fewer (or none) when the log ends earlier. A removed record whose body compaction
+    /// took out cannot be read (an error): callers skip removed records.
     fn read_records(
         &self,
         tenant: &TenantId,
@@ -409,6 +427,14 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
     /// `None` for a store that has no such files.
     fn live_bounds(&self) -> Option<(std::path::PathBuf, crate::verify::LiveBounds)> {
         None
+    }
+
+    /// Takes the bodies of removed records out of storage, keeping their leaf hashes (so
+    /// every proof still verifies) and the removals that name them; see the store's docs for
+    /// when it is worth it. Reads, commits and proofs go on meanwhile; a crash at any point
+    /// loses nothing kept and brings nothing removed back.
+    fn compact(&self) -> Result<CompactStats, StoreError> {
+        Ok(CompactStats::default())
     }
 
     /// Writes `tenant`'s derived data (record offsets, node hashes) again from the source

@@ -24,7 +24,7 @@ use veritrail_core::merkle::{self, Frontier, NodeId};
 use veritrail_core::note::{self, NoteVerifier};
 use veritrail_core::record::{self, Record};
 
-use crate::embedded::split_checkpoint_entry;
+use crate::embedded::{split_checkpoint_entry, split_compacted_entry};
 use crate::index::{Marker, read_marker_from, redb_err};
 use crate::journal::{self, EntryKind, Journal, ScanStop};
 use crate::store::postorder_index;
@@ -388,6 +388,8 @@ struct Checker<'a> {
 }
 
 struct TenantCheck {
+    /// Records whose bodies compaction took out: each must be removed by a removal.
+    compacted: Vec<u64>,
     next_seq: u64,
     frontier: Frontier,
     checkpoint_size: Option<u64>,
@@ -423,6 +425,7 @@ impl Checker<'_> {
             self.tenants.insert(
                 tenant.clone(),
                 TenantCheck {
+                    compacted: Vec::new(),
                     next_seq: 0,
                     frontier: Frontier::new(),
                     checkpoint_size: None,
@@ -447,6 +450,9 @@ impl Checker<'_> {
                         self.checkpoint(entry.pos, entry.body, entry.checksum_ok);
                     }
                     EntryKind::Removal => self.removal(entry.pos, entry.body, entry.checksum_ok),
+                    EntryKind::Compacted => {
+                        self.compacted(entry.pos, entry.body, entry.checksum_ok);
+                    }
                 },
                 Err((pos, reason)) => {
                     self.report.faults.push(fault(
@@ -525,7 +531,41 @@ impl Checker<'_> {
                 err.to_string(),
             ));
         }
-        let leaf_hash = merkle::leaf_hash(body);
+        self.leaf(&tenant, seq, pos, body.len(), merkle::leaf_hash(body));
+    }
+
+    /// A record whose body compaction took out: its leaf hash stands in its place, and a
+    /// removal must name it (checked at the end, since removals come after their records).
+    fn compacted(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
+        self.report.n_records += 1;
+        let (tenant, seq, hash) = match split_compacted_entry(body) {
+            Ok(parts) if checksum_ok => parts,
+            Ok(_) | Err(_) => {
+                self.report.faults.push(fault(
+                    if checksum_ok {
+                        FaultKind::DamagedJournal
+                    } else {
+                        FaultKind::ChecksumMismatch
+                    },
+                    None,
+                    None,
+                    Some(pos),
+                    "a compacted record's entry is damaged",
+                ));
+                return;
+            }
+        };
+        if !self.frame_appended.contains_key(&tenant) {
+            self.frame_appended.insert(tenant.clone(), seq);
+        }
+        self.tenant(&tenant).compacted.push(seq);
+        self.leaf(&tenant, seq, pos, 0, hash);
+    }
+
+    /// Leaf `seq` of `tenant`, at journal position `pos` with a body of `len` bytes: its
+    /// place in the sequence, the tree, the trusted checkpoints and the derived files.
+    fn leaf(&mut self, tenant: &TenantId, seq: u64, pos: u64, len: usize, leaf_hash: merkle::Hash) {
+        let tenant = tenant.clone();
         let trusted = self.trusted.remove(&tenant);
         let check = self.tenant(&tenant);
         let expected = check.next_seq;
@@ -546,7 +586,7 @@ impl Checker<'_> {
         let derived = check
             .derived
             .as_mut()
-            .map(|derived| derived.check(seq, pos, body.len(), &completed));
+            .map(|derived| derived.check(seq, pos, len, &completed));
         let mut faults = Vec::new();
         if seq > expected {
             faults.push(fault(
@@ -740,6 +780,17 @@ impl Checker<'_> {
             }
         }
         for (tenant, check) in &self.tenants {
+            for &seq in &check.compacted {
+                if check.removed.by(seq).is_none() {
+                    self.report.faults.push(fault(
+                        FaultKind::BadRemoval,
+                        Some(tenant),
+                        Some(seq),
+                        None,
+                        "the record's body is gone (compacted) but no recorded removal names it",
+                    ));
+                }
+            }
             let size = check.frontier.size();
             if check.checkpoint_size != Some(size) {
                 let from = check.checkpoint_size.unwrap_or(0);

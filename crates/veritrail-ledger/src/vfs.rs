@@ -19,7 +19,7 @@
 //!
 //! - A write is durable only after `sync_data` or `sync_all` of its file returned `Ok`; both
 //!   also make the file's length durable.
-//! - A new, removed or re-created name in a directory is durable only after
+//! - A new, removed, renamed or re-created name in a directory is durable only after
 //!   [`Vfs::sync_dir`] of that directory returned `Ok` (a file's own sync does not make its
 //!   name durable, and a new directory's name lives in its parent).
 //! - Nothing is durable after a call that failed.
@@ -69,6 +69,11 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
 
     /// Makes the names in the directory `path` (files created or removed in it) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// Gives the file `from` the name `to` in the same directory, replacing what `to` named,
+    /// at once for readers; not durable until the directory is synced (a power cut before
+    /// leaves `to` naming the old file or the new one, and `from` there or not).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
 
     /// Opens (creating if needed) the redb database at `path`. The default goes through
     /// [`Vfs::open`] and a [`VfsBackend`].
@@ -174,6 +179,10 @@ impl Vfs for RealFs {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
     }
 
     /// redb's own file backend, as `redb::Builder::create` opens it: besides reads and

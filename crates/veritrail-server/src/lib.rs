@@ -419,6 +419,12 @@ impl Server {
         .await;
         let inner = Arc::clone(&state.inner);
         tokio::task::spawn_blocking(move || {
+            // A compaction or scrub under way ends first (a scrub stops at once; a
+            // compaction finishes the segment it is rewriting).
+            drop(inner.lifecycle.maintenance());
+            inner
+                .lifecycle
+                .wait_compaction_stopped(std::time::Duration::from_secs(60));
             inner.ledger.shutdown();
             inner.indexer.stop();
             if let Err(error) = inner.webhooks.flush() {

@@ -14,6 +14,7 @@
 //! either is seen by that run or comes after it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,11 +47,20 @@ const MAX_AGE_DAYS: u32 = 36_500;
 const SEARCH_WAIT: Duration = Duration::from_secs(30);
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
-/// Per-tenant locks and the last retention runs.
+/// Per-tenant locks, the last retention runs, and the compaction that follows removals.
 #[derive(Debug, Default)]
 pub struct Lifecycle {
     locks: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     last_runs: Mutex<HashMap<TenantId, RetentionRun>>,
+    /// A compaction was asked for since the running one started.
+    compaction_wanted: AtomicBool,
+    compaction_running: AtomicBool,
+    /// Record bodies compaction took out, and the journal bytes it gave back.
+    compacted_records: AtomicU64,
+    compacted_bytes: AtomicU64,
+    /// Held by a compaction and by a scrub: a scrub reads the journal files beside the
+    /// derived ones, which a compaction moves under it.
+    maintenance: Mutex<()>,
 }
 
 impl Lifecycle {
@@ -60,6 +70,28 @@ impl Lifecycle {
             Arc::clone(locks.entry(tenant.clone()).or_default())
         };
         lock.lock_owned().await
+    }
+
+    /// Waits for the compaction or scrub under way; holds the others off while held.
+    pub fn maintenance(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.maintenance.lock().expect("maintenance lock poisoned")
+    }
+
+    /// Waits (at most `limit`) until no compaction runs; at shutdown, after the flag is set,
+    /// none starts again.
+    pub fn wait_compaction_stopped(&self, limit: Duration) {
+        let started = std::time::Instant::now();
+        while self.compaction_running.load(Ordering::SeqCst) && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `(record bodies taken out, journal bytes given back)` by compaction so far.
+    pub fn compaction_stats(&self) -> (u64, u64) {
+        (
+            self.compacted_records.load(Ordering::Relaxed),
+            self.compacted_bytes.load(Ordering::Relaxed),
+        )
     }
 
     fn last_run(&self, tenant: &TenantId) -> Option<RetentionRun> {
@@ -261,6 +293,7 @@ pub async fn run_retention(
     )?;
     let receipt =
         audit::record_removal(state, tenant, event, RemovalScope::Below { below, except }).await?;
+    compact_soon(state);
     let run = RetentionRun {
         at: now.to_rfc3339(),
         removed: count,
@@ -657,6 +690,7 @@ pub async fn erase(
         audit::record_removal(state, tenant, event, RemovalScope::Seqs(body.seqs.clone())).await?;
     body.recorded_as = Some(receipt.seq);
     tracing::info!(%tenant, count = body.count, by = receipt.seq, "erasure");
+    compact_soon(state);
     Ok(body)
 }
 
@@ -765,6 +799,53 @@ pub fn spawn_job(state: &AppState) {
     });
 }
 
+/// Takes the bodies of removed records out of the journal, in the background: now, or
+/// right after the compaction under way (which may have started before the latest
+/// removal). Reads, proofs, ingest and webhooks go on meanwhile.
+pub fn compact_soon(state: &AppState) {
+    let lifecycle = state.lifecycle();
+    lifecycle.compaction_wanted.store(true, Ordering::SeqCst);
+    if lifecycle.compaction_running.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let lifecycle = state.lifecycle();
+        loop {
+            while lifecycle.compaction_wanted.swap(false, Ordering::SeqCst) {
+                if state.is_shutting_down() {
+                    break;
+                }
+                let compacted = {
+                    let _alone = lifecycle.maintenance();
+                    state.ledger().compact()
+                };
+                match compacted {
+                    Ok(stats) => {
+                        lifecycle
+                            .compacted_records
+                            .fetch_add(stats.records, Ordering::Relaxed);
+                        lifecycle.compacted_bytes.fetch_add(
+                            stats.bytes_before.saturating_sub(stats.bytes_after),
+                            Ordering::Relaxed,
+                        );
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "compaction failed; the next removal or retention pass tries again");
+                    }
+                }
+            }
+            lifecycle.compaction_running.store(false, Ordering::SeqCst);
+            // A request that came after the loop's last look, and found it still running.
+            if !lifecycle.compaction_wanted.load(Ordering::SeqCst)
+                || lifecycle.compaction_running.swap(true, Ordering::SeqCst)
+            {
+                return;
+            }
+        }
+    });
+}
+
 /// One pass of the job over every tenant whose policy has a limit.
 async fn run_all(state: &AppState) {
     let tenants = {
@@ -792,4 +873,6 @@ async fn run_all(state: &AppState) {
             err.report();
         }
     }
+    // Segments sealed since the last removal, and any compaction a restart cut short.
+    compact_soon(state);
 }

@@ -13,7 +13,9 @@
 //!   `veritrail_blocking_waiting`: what clients hold ([`crate::conn`], [`crate::limits`]).
 //! - `veritrail_storage_errors_total{kind}` and `veritrail_integrity_failures_total`
 //!   ([`FAULTS`]); `veritrail_scrub_passes_total`, `veritrail_scrub_errors_total` and
-//!   `veritrail_scrub_last_finished_timestamp_seconds` ([`crate::scrub`]).
+//!   `veritrail_scrub_last_finished_timestamp_seconds` ([`crate::scrub`]);
+//!   `veritrail_compacted_records_total` and `veritrail_compacted_bytes_total`
+//!   ([`crate::lifecycle`]).
 //! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
 //!   and `veritrail_webhook_backlog_events` (records past the progress of enabled
 //!   subscriptions).
@@ -198,6 +200,12 @@ impl Metrics {
             connections.stalled.load(Ordering::Relaxed),
             state.streams().total(),
             state.blocking_pool().waiting(),
+        );
+        let (compacted_records, compacted_bytes) = state.lifecycle().compaction_stats();
+        let _ = write!(
+            out,
+            "# HELP veritrail_compacted_records_total Bodies of removed records that compaction took out of the journal (their leaf hashes stay).\n# TYPE veritrail_compacted_records_total counter\nveritrail_compacted_records_total {compacted_records}\n\
+             # HELP veritrail_compacted_bytes_total Journal bytes compaction gave back.\n# TYPE veritrail_compacted_bytes_total counter\nveritrail_compacted_bytes_total {compacted_bytes}\n",
         );
         let (passes, last_finished, scrub_errors) = state.scrubber().stats();
         let _ = write!(

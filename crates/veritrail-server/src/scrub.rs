@@ -145,6 +145,7 @@ struct Pass {
 fn verify_pass(state: &AppState) -> Option<Pass> {
     let scrubber = state.scrubber();
     let _running = scrubber.running.lock().expect("scrub lock poisoned");
+    let _alone = state.lifecycle().maintenance();
     let ledger = state.ledger();
     let (dir, bounds) = ledger.store().live_bounds()?;
     let started_at = clock::now_rfc3339();

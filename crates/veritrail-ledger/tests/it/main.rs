@@ -6,6 +6,7 @@
     reason = "tests fail loudly on the first surprise"
 )]
 
+mod compaction;
 mod conformance;
 mod crash;
 mod ledger;
