@@ -1260,7 +1260,7 @@ pub struct ErasureInput {
     /// Records with a target whose `id` is exactly this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
-    /// These records (at most 10,000), alone or with the fields above.
+    /// These records (at most 1,000), alone or with the fields above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seqs: Vec<u64>,
     /// Why (recorded in the `veritrail.event.erased` event): required.

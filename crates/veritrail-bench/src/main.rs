@@ -5,6 +5,8 @@
 //! - `batch`: `--appenders` threads, each appending batches of `--batch` events, durably.
 //! - `concurrent`: `--appenders` threads, each appending one event at a time.
 //! - `verify`: fills a log, then times the offline verifier over it.
+//! - `retention`: fills a log, then times a retention cut, an erasure and the compaction
+//!   that follows (with ingest going on), and the disk before and after.
 //! - `http`: end to end, against a running `veritrail serve` (see `scripts/bench-http`):
 //!   preload (until every event is searchable), then the four search phases on the
 //!   preloaded tenant, then batched and single-event ingest, over keep-alive HTTP/1.1.
@@ -29,6 +31,7 @@
 //! - `pg`: the PostgreSQL baseline. `report`: the Markdown tables.
 //! - `webhooks`: webhook delivery and live-tail lag.
 //! - `overload`: three times the sustainable load, and what the server does with it.
+//! - `retention`: removal and compaction on a large log.
 
 #![allow(
     clippy::print_stdout,
@@ -41,6 +44,7 @@ mod load;
 mod overload;
 mod pg;
 mod report;
+mod retention;
 mod synth;
 mod webhooks;
 
@@ -138,6 +142,17 @@ enum Mode {
     /// After `overload --acks FILE` killed the server and it was restarted: reads every
     /// acknowledged batch back at its receipts' seqs.
     OverloadCheck(overload::CheckOptions),
+    /// A retention cut, an erasure and the compaction that follows, on a large log.
+    Retention {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// The oldest part of the log the retention cut removes, in percent.
+        #[arg(long, default_value_t = 90)]
+        remove_percent: u64,
+        /// Scattered kept records the erasure removes.
+        #[arg(long, default_value_t = 1000)]
+        erase: u64,
+    },
     /// Offline verification of a log of this many events.
     Verify {
         #[arg(long, default_value_t = 2_000_000)]
@@ -353,6 +368,11 @@ fn main() -> anyhow::Result<()> {
             );
             result.print(&what, ids);
         }
+        Mode::Retention {
+            events,
+            remove_percent,
+            erase,
+        } => retention::run(&dir, events, remove_percent, erase)?,
         Mode::RedbOnly { batch, events, ids } => {
             let (elapsed, record_bytes) = redb_only(&dir, batch, events, ids)?;
             println!(

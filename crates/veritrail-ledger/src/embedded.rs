@@ -641,6 +641,13 @@ impl EmbeddedStore {
         forget: Vec<(TenantId, EventId)>,
     ) -> Result<(), StoreError> {
         {
+            // Commits (and a recovery, which rewrites offsets) wait too: a few writes.
+            let state = self.lock_writer();
+            if state.poisoned {
+                return Err(StoreError::Unavailable(io::Error::other(
+                    "an earlier commit failed; load() must run first",
+                )));
+            }
             let _readers_wait = self.moving.write().expect("moving lock poisoned");
             self.journal.replace_segment(base, writer)?;
             for (tenant, entries) in moved {

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use veritrail_core::event::EventId;
 use veritrail_core::merkle::{self, NodeId};
-use veritrail_ledger::conformance::{BatchBuilder, test_signer};
+use veritrail_ledger::conformance::BatchBuilder;
 use veritrail_ledger::simfs::{Loss, SimFs};
 use veritrail_ledger::store::{CommitBatch, Removed};
-use veritrail_ledger::verify::{FaultKind, Report, VerifyOptions, verify_ledger_dir};
+use veritrail_ledger::verify::{FaultKind, Report};
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, LedgerStore, Removal, RemovalScope};
 
 use crate::support::tenant;
@@ -151,16 +151,7 @@ fn id(n: u64) -> EventId {
 }
 
 fn verify(ledger_dir: &Path) -> Report {
-    verify_ledger_dir(
-        ledger_dir,
-        &test_signer().verifier(),
-        &VerifyOptions {
-            decode_records: true,
-            ..VerifyOptions::default()
-        },
-        &mut |_, _| {},
-    )
-    .unwrap()
+    crate::support::verify_decoding(ledger_dir)
 }
 
 fn journal_bytes(ledger_dir: &Path) -> u64 {

@@ -8,6 +8,20 @@ use veritrail_core::event::TenantId;
 use veritrail_ledger::conformance::test_signer;
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, Ledger, LedgerConfig, LedgerStore};
 
+/// The offline verifier over `ledger_dir`, decoding every record, with the test key.
+pub(crate) fn verify_decoding(ledger_dir: &Path) -> veritrail_ledger::verify::Report {
+    veritrail_ledger::verify::verify_ledger_dir(
+        ledger_dir,
+        &test_signer().verifier(),
+        &veritrail_ledger::verify::VerifyOptions {
+            decode_records: true,
+            ..veritrail_ledger::verify::VerifyOptions::default()
+        },
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
 pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
 }

@@ -36,16 +36,7 @@ fn build_ledger(dir: &Path) -> PathBuf {
 }
 
 fn verify(ledger_dir: &Path) -> Report {
-    verify_ledger_dir(
-        ledger_dir,
-        &test_signer().verifier(),
-        &VerifyOptions {
-            decode_records: true,
-            ..VerifyOptions::default()
-        },
-        &mut |_, _| {},
-    )
-    .unwrap()
+    crate::support::verify_decoding(ledger_dir)
 }
 
 fn segment(ledger_dir: &Path) -> PathBuf {
