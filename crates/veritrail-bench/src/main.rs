@@ -152,6 +152,9 @@ enum Mode {
         /// Scattered kept records the erasure removes.
         #[arg(long, default_value_t = 1000)]
         erase: u64,
+        /// Compaction's read pace in MiB/s (0: as fast as the disk goes).
+        #[arg(long, default_value_t = 64)]
+        compact_mib_per_second: u64,
     },
     /// Offline verification of a log of this many events.
     Verify {
@@ -372,7 +375,8 @@ fn main() -> anyhow::Result<()> {
             events,
             remove_percent,
             erase,
-        } => retention::run(&dir, events, remove_percent, erase)?,
+            compact_mib_per_second,
+        } => retention::run(&dir, events, remove_percent, erase, compact_mib_per_second)?,
         Mode::RedbOnly { batch, events, ids } => {
             let (elapsed, record_bytes) = redb_only(&dir, batch, events, ids)?;
             println!(

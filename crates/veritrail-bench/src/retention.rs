@@ -1,7 +1,8 @@
 //! `retention`: what removing most of a large log costs and gives back, on the ledger
 //! alone. Fills one tenant with `--events` events (about 500 bytes each, with ids), then:
 //! a retention cut of the oldest `--remove-percent`, an erasure of `--erase` scattered kept
-//! records, and the compaction that follows, while an appender keeps adding batches of 100.
+//! records, and the compaction that follows (paced at `--compact-mib-per-second`), while
+//! an appender keeps adding batches of 100.
 //! Prints the disk per component before and after, the time of each step, the ingest rate
 //! and worst append during compaction, the restart time, and a full offline verification.
 
@@ -72,7 +73,13 @@ fn service_event(event_type: &str) -> anyhow::Result<(Event, CatalogFields)> {
     Ok((event, CatalogFields::default()))
 }
 
-pub(crate) fn run(dir: &Path, events: u64, remove_percent: u64, erase: u64) -> anyhow::Result<()> {
+pub(crate) fn run(
+    dir: &Path,
+    events: u64,
+    remove_percent: u64,
+    erase: u64,
+    compact_mib_per_second: u64,
+) -> anyhow::Result<()> {
     anyhow::ensure!(remove_percent < 100, "--remove-percent must be below 100");
     let filled = run_appenders(dir, 4, events, 1000, 1, true)?;
     let ledger_dir = dir.join("ledger");
@@ -131,16 +138,16 @@ pub(crate) fn run(dir: &Path, events: u64, remove_percent: u64, erase: u64) -> a
         started.elapsed().as_secs_f64() * 1e3
     );
 
-    // Compaction, with an appender adding batches of 100 meanwhile.
-    let stop = Arc::new(AtomicBool::new(false));
-    let appender = {
-        let (ledger, tenant, stop) = (Arc::clone(&ledger), tenant.clone(), Arc::clone(&stop));
+    // Compaction, with an appender adding batches of 100 meanwhile; the same appender
+    // alone first, for comparison.
+    let spawn_appender = |stop: Arc<AtomicBool>, first: u64| {
+        let (ledger, tenant) = (Arc::clone(&ledger), tenant.clone());
         std::thread::spawn(move || -> anyhow::Result<(u64, Duration, Duration)> {
             let started = Instant::now();
             let (mut n, mut worst) = (0u64, Duration::ZERO);
             while !stop.load(Ordering::SeqCst) {
                 let batch = (0..100)
-                    .map(|i| sample_event(9, n + i, true))
+                    .map(|i| sample_event(9, first + n + i, true))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let sent = Instant::now();
                 ledger.append_blocking(tenant.clone(), batch)?;
@@ -150,6 +157,20 @@ pub(crate) fn run(dir: &Path, events: u64, remove_percent: u64, erase: u64) -> a
             Ok((n, started.elapsed(), worst))
         })
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    let alone = spawn_appender(Arc::clone(&stop), 0);
+    std::thread::sleep(Duration::from_secs(10));
+    stop.store(true, Ordering::SeqCst);
+    let (alone_n, alone_time, alone_worst) = alone
+        .join()
+        .map_err(|_| anyhow::anyhow!("the appender panicked"))??;
+    println!(
+        "the appender alone (it builds its events as it goes): {:.0} events/s, worst append {:.0} ms",
+        alone_n as f64 / alone_time.as_secs_f64(),
+        alone_worst.as_secs_f64() * 1e3
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let appender = spawn_appender(Arc::clone(&stop), alone_n);
     let started = Instant::now();
     let stats = ledger.compact()?;
     let compact_time = started.elapsed();
@@ -158,7 +179,7 @@ pub(crate) fn run(dir: &Path, events: u64, remove_percent: u64, erase: u64) -> a
         .join()
         .map_err(|_| anyhow::anyhow!("the appender panicked"))??;
     println!(
-        "compaction: {} segments rewritten, {} record bodies taken out, {:.0} -> {:.0} MiB in {:.1} s ({:.0} MiB/s read); meanwhile {appended} events appended in batches of 100 at {:.0} events/s, worst append {:.0} ms",
+        "compaction (paced at {compact_mib_per_second} MiB/s): {} segments rewritten, {} record bodies taken out, {:.0} -> {:.0} MiB in {:.1} s ({:.0} MiB/s read); meanwhile {appended} events appended in batches of 100 at {:.0} events/s, worst append {:.0} ms",
         stats.rewritten,
         stats.records,
         stats.bytes_before as f64 / f64::from(1 << 20),
@@ -172,7 +193,7 @@ pub(crate) fn run(dir: &Path, events: u64, remove_percent: u64, erase: u64) -> a
     drop(ledger);
     store.sync()?;
     drop(store);
-    let size = events + 2 + appended;
+    let size = events + 2 + alone_n + appended;
     println!("{}", Disk::of(&ledger_dir)?.line("after", size));
 
     let started = Instant::now();

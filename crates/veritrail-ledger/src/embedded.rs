@@ -40,6 +40,8 @@ use crate::vfs::{self, OpenMode, RealFs, Vfs, VfsFile};
 const OFFSET_ENTRY_BYTES: usize = 12;
 const OFFSET_ENTRY_LEN: u64 = OFFSET_ENTRY_BYTES as u64;
 const NODE_LEN: u64 = merkle::HASH_LEN as u64;
+/// Ids compaction deletes from the index per transaction.
+const FORGET_SLICE: usize = 10_000;
 
 /// Tuning of the embedded store.
 #[derive(Debug, Clone)]
@@ -51,6 +53,9 @@ pub struct EmbeddedOptions {
     pub sync_every_bytes: u64,
     /// ...or this much time, whichever comes first.
     pub sync_every: Duration,
+    /// Journal bytes compaction reads per second at most (0: as fast as the disk goes), so
+    /// that it leaves the disk to ingest and reads.
+    pub compact_bytes_per_second: u64,
     /// Memory the event-id index (`index.redb`) may keep as its cache. redb's own default
     /// (1 GiB) would let the server's memory grow with the log; the operating system's page
     /// cache still holds the file.
@@ -63,6 +68,7 @@ impl Default for EmbeddedOptions {
             segment_max_bytes: 1 << 30,
             sync_every_bytes: 64 << 20,
             sync_every: Duration::from_secs(2),
+            compact_bytes_per_second: 64 << 20,
             index_cache_bytes: 64 << 20,
         }
     }
@@ -607,7 +613,7 @@ impl EmbeddedStore {
             state.compacting = true;
             self.sync_locked(&mut state)?;
         }
-        let result = self.put_in_place(base, writer, &moved, forget);
+        let result = self.put_in_place(base, writer, &moved, &forget);
         let mut state = self.lock_writer();
         if let Err(err) = result {
             // The running state may be half moved: rebuilt from the journal by the next
@@ -638,7 +644,7 @@ impl EmbeddedStore {
         base: u64,
         writer: journal::CompactWriter,
         moved: &HashMap<TenantId, Vec<(u64, u64, u32)>>,
-        forget: Vec<(TenantId, EventId)>,
+        forget: &[(TenantId, EventId)],
     ) -> Result<(), StoreError> {
         {
             // Commits (and a recovery, which rewrites offsets) wait too: a few writes.
@@ -674,8 +680,13 @@ impl EmbeddedStore {
                 log.offsets.sync_data()?;
             }
         }
-        self.index.forget(forget)?;
-        self.index.flush()
+        // In slices, each flushed before the next is queued: the sync markers that commits
+        // write meanwhile wait behind one slice, not behind millions of deletions.
+        for slice in forget.chunks(FORGET_SLICE) {
+            self.index.forget(slice.to_vec())?;
+            self.index.flush()?;
+        }
+        Ok(())
     }
 
     /// Visits the frames of segment `base..end`, each parsed into its entries.
@@ -685,9 +696,18 @@ impl EmbeddedStore {
         end: u64,
         mut visit: impl FnMut(u64, &[journal::Entry<'_>]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let rate = self.options.compact_bytes_per_second;
         let stop = self.journal.scan(base, u64::MAX, |frame_pos, payload| {
             if frame_pos >= end {
                 return Err(None);
+            }
+            if rate > 0 {
+                // Sleep until the bytes read so far are within the budget.
+                let due = Duration::from_secs_f64((frame_pos - base) as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(ahead);
+                }
             }
             let entries = journal::parse_entries(frame_pos, payload).map_err(|(pos, reason)| {
                 Some(StoreError::Corrupt(format!(

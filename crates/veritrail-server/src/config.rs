@@ -122,6 +122,9 @@ pub struct Retention {
     pub max_events: Option<u64>,
     /// How often the background job applies each tenant's policy, in seconds.
     pub interval_secs: u64,
+    /// Journal bytes compaction reads per second at most, so that giving the disk back
+    /// after a removal leaves room to ingest and reads.
+    pub compaction_bytes_per_second: u64,
 }
 
 impl Default for Retention {
@@ -130,6 +133,7 @@ impl Default for Retention {
             max_age_days: None,
             max_events: None,
             interval_secs: 3600,
+            compaction_bytes_per_second: 64 << 20,
         }
     }
 }
@@ -380,6 +384,10 @@ impl Config {
         if let Some(value) = var("VERITRAIL_RETENTION_INTERVAL_SECS") {
             self.retention.interval_secs = parse("VERITRAIL_RETENTION_INTERVAL_SECS", value)?;
         }
+        if let Some(value) = var("VERITRAIL_COMPACTION_BYTES_PER_SECOND") {
+            self.retention.compaction_bytes_per_second =
+                parse("VERITRAIL_COMPACTION_BYTES_PER_SECOND", value)?;
+        }
         if let Some(value) = var("VERITRAIL_SCRUB_INTERVAL_SECS") {
             self.scrub.interval_secs = parse("VERITRAIL_SCRUB_INTERVAL_SECS", value)?;
         }
@@ -467,6 +475,11 @@ impl Config {
         if self.retention.interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "retention.interval_secs must be at least 1".into(),
+            ));
+        }
+        if self.retention.compaction_bytes_per_second < 1 << 20 {
+            return Err(ConfigError::Invalid(
+                "retention.compaction_bytes_per_second must be at least 1048576 (1 MiB)".into(),
             ));
         }
         if self.scrub.interval_secs == 0 || self.scrub.bytes_per_second < 1 << 20 {

@@ -269,8 +269,12 @@ impl Server {
         }
         let signer = keys::load_or_create_signer(&dir.join("log-key"), &config.origin)
             .context("cannot load the log signing key")?;
-        let store = EmbeddedStore::open(&dir.join("ledger"), EmbeddedOptions::default())
-            .context("cannot open the ledger")?;
+        let options = EmbeddedOptions {
+            compact_bytes_per_second: config.retention.compaction_bytes_per_second,
+            ..EmbeddedOptions::default()
+        };
+        let store =
+            EmbeddedStore::open(&dir.join("ledger"), options).context("cannot open the ledger")?;
         let ledger = Arc::new(
             Ledger::start(
                 Arc::new(store),

@@ -24,6 +24,7 @@ fn options() -> EmbeddedOptions {
         segment_max_bytes: 8 << 10,
         sync_every_bytes: 4 << 10,
         sync_every: Duration::from_millis(10),
+        compact_bytes_per_second: 0,
         index_cache_bytes: 64 << 10,
     }
 }

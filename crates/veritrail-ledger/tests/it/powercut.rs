@@ -50,6 +50,7 @@ fn options() -> EmbeddedOptions {
         segment_max_bytes: 12 << 10,
         sync_every_bytes: 6 << 10,
         sync_every: Duration::from_millis(10),
+        compact_bytes_per_second: 0,
         index_cache_bytes: 64 << 10,
     }
 }
