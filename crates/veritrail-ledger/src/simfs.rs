@@ -9,6 +9,8 @@
 //! found on restart, as a new `SimFs`:
 //!
 //! - every byte, length and name that was synced is there;
+//! - [`Loss::Nothing`] (the process was killed, not the machine): everything else is there
+//!   too, as the running system last saw it;
 //! - [`Loss::Unsynced`]: nothing else is: every file is its durable content, every
 //!   directory its durable names;
 //! - [`Loss::Adversarial`]: a random part of the rest is there too, as write-back in any
@@ -54,6 +56,9 @@ pub const SECTOR_BYTES: usize = 512;
 /// What a power cut loses of what was not synced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {
+    /// Nothing: the process was killed (`kill -9`), not the machine; the page cache, with
+    /// every write and name as the running system saw them, is the disk.
+    Nothing,
     /// Everything: the disk holds exactly what was synced.
     Unsynced,
     /// A random part, chosen by a generator seeded with this value (see the module doc).
@@ -228,11 +233,12 @@ impl SimFs {
         let mut machine = self.lock();
         machine.dead = true;
         let mut rng = match loss {
-            Loss::Unsynced => None,
+            Loss::Nothing | Loss::Unsynced => None,
             Loss::Adversarial(seed) => Some(Rng::new(seed)),
         };
         let mut nodes = vec![Node::Dir(DirNode::default())];
-        machine.restart_dir(ROOT, ROOT, &mut nodes, &mut rng);
+        let keep_current = matches!(loss, Loss::Nothing);
+        machine.restart_dir(ROOT, ROOT, &mut nodes, &mut rng, keep_current);
         SimFs::from_nodes(nodes)
     }
 
@@ -401,7 +407,14 @@ impl Machine {
 
     /// Rebuilds directory `ino` of this (dead) machine as directory `into` of `nodes`, the
     /// disk after the cut.
-    fn restart_dir(&self, ino: Ino, into: Ino, nodes: &mut Vec<Node>, rng: &mut Option<Rng>) {
+    fn restart_dir(
+        &self,
+        ino: Ino,
+        into: Ino,
+        nodes: &mut Vec<Node>,
+        rng: &mut Option<Rng>,
+        keep_current: bool,
+    ) {
         let dir = self.dir(ino).expect("a directory");
         let all_names: BTreeSet<&OsString> = dir.durable.keys().chain(dir.current.keys()).collect();
         for name in all_names {
@@ -410,6 +423,7 @@ impl Machine {
             // A name made, removed, or removed and made again since the directory's last sync
             // is found in either state.
             let found = match rng.as_mut() {
+                _ if keep_current => current,
                 Some(rng) if durable != current => {
                     if rng.chance(1, 2) {
                         current
@@ -424,6 +438,7 @@ impl Machine {
                 Node::Dir(_) => Node::Dir(DirNode::default()),
                 Node::File(file) => {
                     let content = match rng.as_mut() {
+                        _ if keep_current => file.current.clone(),
                         None => file.durable.clone(),
                         Some(rng) => file.after_cut(rng),
                     };
@@ -440,7 +455,7 @@ impl Machine {
             restarted.durable.insert(name.clone(), new);
             restarted.current.insert(name.clone(), new);
             if matches!(self.nodes[child], Node::Dir(_)) {
-                self.restart_dir(child, new, nodes, rng);
+                self.restart_dir(child, new, nodes, rng, keep_current);
             }
         }
     }
@@ -864,6 +879,24 @@ mod tests {
         fs.remove_file(path("/d/f")).expect("remove");
         fs.sync_dir(path("/d")).expect("sync");
         assert_eq!(read(&fs.power_cut(Loss::Unsynced), "/d/f"), None);
+    }
+
+    #[test]
+    fn a_killed_process_leaves_what_it_wrote_and_renamed_unsynced_or_not() {
+        let (fs, file) = disk_with_file();
+        file.write_all_at(b"written", 0).expect("write");
+        let other = fs
+            .open(path("/d/tmp"), OpenMode::CreateNew)
+            .expect("create");
+        other.write_all_at(b"new", 0).expect("write");
+        fs.rename(path("/d/tmp"), path("/d/g")).expect("rename");
+        let after = fs.power_cut(Loss::Nothing);
+        assert_eq!(read(&after, "/d/f"), Some(b"written".to_vec()));
+        assert_eq!(read(&after, "/d/g"), Some(b"new".to_vec()));
+        assert_eq!(read(&after, "/d/tmp"), None);
+        // A power cut of the same moment keeps neither.
+        let cut = fs.power_cut(Loss::Unsynced);
+        assert_eq!(read(&cut, "/d/g"), None);
     }
 
     #[test]

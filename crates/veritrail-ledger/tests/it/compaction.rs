@@ -1,9 +1,10 @@
 //! Compaction: the bodies of removed records leave the journal (their leaf hashes stay),
 //! the disk comes back, every kept record and every proof is as before, the ids of what
 //! was taken out are forgotten, and the offline verifier tells the compacted records (each
-//! named by a removal) from damage. Then the same under a power cut at every change a
-//! compaction makes, with the disk as the cut left it (what was synced, or an adversarial
-//! part of the rest): nothing kept is lost, nothing removed comes back, the log verifies.
+//! named by a removal) from damage. Then the same with the store killed (`kill -9`) or the
+//! power cut at every change a compaction makes, with the disk as that left it (everything
+//! written, what was synced, or an adversarial part of the rest): nothing kept is lost,
+//! nothing removed comes back, the log verifies.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -274,12 +275,13 @@ fn a_compacted_record_without_a_removal_is_a_fault() {
 
 const SIM_DIR: &str = "/data/ledger";
 
-/// A power cut at each change a compaction makes (and each is tried with nothing unsynced
-/// kept and with an adversarial part kept): the store opens, everything kept is there,
-/// what was removed stays removed, and the journal verifies; a compaction run after the
-/// restart finishes the work.
+/// The store dies at each change a compaction makes, as by `kill -9` (the page cache
+/// survives), by a power cut keeping only what was synced, and by one keeping an
+/// adversarial part of the rest: the store opens, everything kept is there, what was
+/// removed stays removed, and the journal verifies; a compaction run after the restart
+/// finishes the work.
 #[test]
-fn a_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
+fn a_kill_or_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
     let mut cut = 1;
     let mut completed = false;
     let mut cuts = 0;
@@ -297,7 +299,11 @@ fn a_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
             result.unwrap();
         }
         drop(store);
-        for loss in [Loss::Unsynced, Loss::Adversarial(cut * 7 + 1)] {
+        for loss in [
+            Loss::Nothing,
+            Loss::Unsynced,
+            Loss::Adversarial(cut * 7 + 1),
+        ] {
             let context = format!("cut at change {cut}, {loss:?}");
             let after = disk.power_cut(loss);
             let store =
