@@ -380,6 +380,10 @@ pub enum StoreError {
 ///   every proof verifies as before. A malformed removal ([`Removal::check`]) refuses the
 ///   whole commit. `read_records` may still return a removed record's bytes: the
 ///   [`Ledger`](crate::Ledger) never hands them out.
+/// - **Compaction.** [`LedgerStore::compact`] may take removed records' bodies out of
+///   storage (reading one is then an error), and must leave every kept record, every node
+///   (removed leaves included), every checkpoint and every removal as they were, through
+///   restarts and a crash at any point of it; commits and reads go on meanwhile.
 /// - **Read your commits.** Once `commit` returned `Ok`, every read method sees the batch.
 ///   Reads never see part of a batch that is still being committed.
 /// - Reads are served concurrently with a commit in progress (`&self` everywhere).
