@@ -573,6 +573,7 @@ impl SearchIndex {
         let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         for segment in searcher.segment_readers() {
             let inverted = segment.inverted_index(self.fields.catalog_key)?;
+            let alive = segment.alive_bitset();
             let mut stream = inverted
                 .terms()
                 .range()
@@ -580,8 +581,28 @@ impl SearchIndex {
                 .lt(&end)
                 .into_stream()?;
             while stream.advance() {
-                *counts.entry(stream.key().to_vec()).or_default() +=
-                    u64::from(stream.value().doc_freq);
+                let n = match alive {
+                    // Nothing deleted in the segment: the term's document frequency.
+                    None => u64::from(stream.value().doc_freq),
+                    // Deleted documents (removed records) stay in the frequency until the
+                    // segment is merged: count the live ones.
+                    Some(alive) => {
+                        let mut postings = inverted.read_postings_from_terminfo(
+                            stream.value(),
+                            tantivy::schema::IndexRecordOption::Basic,
+                        )?;
+                        let mut n = 0;
+                        let mut doc = tantivy::DocSet::doc(&postings);
+                        while doc != tantivy::TERMINATED {
+                            n += u64::from(alive.is_alive(doc));
+                            doc = tantivy::DocSet::advance(&mut postings);
+                        }
+                        n
+                    }
+                };
+                if n > 0 {
+                    *counts.entry(stream.key().to_vec()).or_default() += n;
+                }
             }
         }
         Ok(counts

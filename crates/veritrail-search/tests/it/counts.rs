@@ -164,3 +164,64 @@ fn histogram_buckets_are_aligned_to_the_epoch_including_before_it() {
         Err(SearchError::InvalidQuery(_))
     ));
 }
+
+/// Deleted documents (removed records) leave the catalog counts and the counts at the
+/// next commit, although tantivy keeps them in its segments until a merge.
+#[test]
+fn deleted_records_leave_the_catalog_counts_and_the_counts() {
+    use std::collections::BTreeMap;
+    use veritrail_search::Deletion;
+
+    let (_dir, index) = fresh();
+    let mut rng = Rng(7);
+    let tenant = tenant("a");
+    let all = records(&mut rng, &tenant, 0, 300);
+    index.apply(&all).expect("apply");
+    index.commit().expect("commit");
+    let erased: Vec<u64> = (100..300).filter(|seq| seq % 7 == 0).collect();
+    index
+        .delete(
+            &tenant,
+            &Deletion::Below {
+                below: 100,
+                except: vec![3, 50],
+            },
+        )
+        .expect("delete");
+    index
+        .delete(&tenant, &Deletion::Seqs(erased.clone()))
+        .expect("delete");
+    index.commit().expect("commit");
+    let kept: Vec<_> = all
+        .iter()
+        .filter(|record| {
+            let seq = record.seq();
+            (seq >= 100 || seq == 3 || seq == 50) && !erased.contains(&seq)
+        })
+        .cloned()
+        .collect();
+    let mut want: BTreeMap<(Option<String>, String), u64> = BTreeMap::new();
+    for record in &kept {
+        let category = record
+            .catalog()
+            .category
+            .as_ref()
+            .map(|c| c.as_str().to_owned());
+        let event_type = record.event().event_type().as_str().to_owned();
+        *want.entry((category, event_type)).or_default() += 1;
+    }
+    let got: BTreeMap<(Option<String>, String), u64> = index
+        .catalog_counts(&tenant)
+        .expect("catalog counts")
+        .into_iter()
+        .map(|(category, event_type, n)| ((category, event_type), n))
+        .collect();
+    assert_eq!(got, want);
+    let counts = index
+        .count(&tenant, &Query::default(), Some(GroupBy::Type), None)
+        .expect("count");
+    assert_eq!(
+        counts,
+        expected_counts(&kept, &tenant, &Query::default(), Some(GroupBy::Type), None)
+    );
+}
