@@ -72,6 +72,10 @@ pub(super) async fn record(
             err.report();
             return damaged(false);
         }
+        // Removed by retention or an erasure: when, by which event and why.
+        Err(err) if err.code == veritrail_api::error_codes::RECORD_REMOVED => {
+            return problem_page(StatusCode::GONE, "Event removed", &err.message, BACK, false);
+        }
         Err(mut err) => {
             err.report();
             return unreadable();

@@ -423,6 +423,29 @@ async fn erasure_removes_one_subjects_records_everywhere_and_keeps_every_other_p
         .await
         .expect_err("past the log");
     assert_eq!(past.code(), Some("invalid_parameter"));
+    // The Activity page's record view says it was removed, when and why.
+    let (session, _) = crate::ui::set_cookie(
+        &crate::ui::sign_in(&server, &tenant.owner_key).await,
+        "vt_session",
+    )
+    .expect("a session");
+    let page = server
+        .send(
+            server
+                .request(
+                    reqwest::Method::GET,
+                    &format!("/activity/events/{}", u1[0]),
+                    None,
+                )
+                .header("cookie", format!("vt_session={session}")),
+        )
+        .await;
+    assert_eq!(page.status, 410);
+    let html = page.text();
+    assert!(
+        html.contains("Event removed") && html.contains("GDPR art. 17 request #4711"),
+        "{html}"
+    );
     server.stop().await;
 }
 
