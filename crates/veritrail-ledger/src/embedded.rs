@@ -56,6 +56,9 @@ pub struct EmbeddedOptions {
     /// Journal bytes compaction reads per second at most (0: as fast as the disk goes), so
     /// that it leaves the disk to ingest and reads.
     pub compact_bytes_per_second: u64,
+    /// The event-id index file is compacted when the store opens once compaction has
+    /// forgotten this many ids since the last time.
+    pub index_compact_after_forgotten: u64,
     /// Memory the event-id index (`index.redb`) may keep as its cache. redb's own default
     /// (1 GiB) would let the server's memory grow with the log; the operating system's page
     /// cache still holds the file.
@@ -69,6 +72,7 @@ impl Default for EmbeddedOptions {
             sync_every_bytes: 64 << 20,
             sync_every: Duration::from_secs(2),
             compact_bytes_per_second: 64 << 20,
+            index_compact_after_forgotten: 1_000_000,
             index_cache_bytes: 64 << 20,
         }
     }
@@ -143,7 +147,12 @@ impl EmbeddedStore {
             &dir.join("journal"),
             options.segment_max_bytes,
         )?;
-        let index = IdIndex::open(&*vfs, &dir.join("index.redb"), options.index_cache_bytes)?;
+        let index = IdIndex::open(
+            &*vfs,
+            &dir.join("index.redb"),
+            options.index_cache_bytes,
+            options.index_compact_after_forgotten,
+        )?;
         // A name is durable only once its directory is synced, whatever was synced inside
         // it: without these, a power cut could take `journal/` (or the whole directory, on
         // the first open) with every frame acknowledged in it.

@@ -31,6 +31,8 @@ const EVENT_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("even
 const REMOVALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("removals");
 const META_APPLIED_POS: &str = "applied_pos";
 const META_FORMAT: &str = "format";
+/// Ids forgotten (compaction) since the file was last compacted.
+const META_FORGOTTEN: &str = "forgotten";
 const INDEX_FORMAT: u64 = 1;
 
 /// The durable starting point of recovery.
@@ -80,12 +82,20 @@ pub(crate) struct IdIndex {
 }
 
 impl IdIndex {
-    pub(crate) fn open(vfs: &dyn Vfs, path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+    /// Opens the index at `path`. When at least `compact_after` ids were forgotten since
+    /// the file was last compacted, it is compacted first: redb reuses the pages of deleted
+    /// entries but never gives them back to the disk by itself.
+    pub(crate) fn open(
+        vfs: &dyn Vfs,
+        path: &Path,
+        cache_bytes: usize,
+        compact_after: u64,
+    ) -> Result<Self, StoreError> {
         let mut builder = Database::builder();
         builder.set_cache_size(cache_bytes);
-        let db = Arc::new(RwLock::new(Some(Arc::new(
-            vfs.create_redb(path, &builder).map_err(redb_err)?,
-        ))));
+        let mut database = vfs.create_redb(path, &builder).map_err(redb_err)?;
+        compact_if_worth_it(&mut database, compact_after)?;
+        let db = Arc::new(RwLock::new(Some(Arc::new(database))));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let failure = Arc::new(Mutex::new(None));
         let needs_reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -488,6 +498,13 @@ fn apply(db: &Database, round: &[Job]) -> Result<(), StoreError> {
                             .remove((tenant.as_str(), id.as_str()))
                             .map_err(redb_err)?;
                     }
+                    let mut meta = txn.open_table(META).map_err(redb_err)?;
+                    let forgotten = meta
+                        .get(META_FORGOTTEN)
+                        .map_err(redb_err)?
+                        .map_or(0, |n| n.value());
+                    meta.insert(META_FORGOTTEN, forgotten + ids.len() as u64)
+                        .map_err(redb_err)?;
                 }
                 Job::Removals(removals) => {
                     let mut table = txn.open_table(REMOVALS).map_err(redb_err)?;
@@ -521,6 +538,40 @@ fn apply(db: &Database, round: &[Job]) -> Result<(), StoreError> {
         }
     }
     txn.commit().map_err(redb_err)
+}
+
+/// Compacts the index file when `compact_after` or more ids were forgotten since the last
+/// time, and resets the count (durably).
+fn compact_if_worth_it(db: &mut Database, compact_after: u64) -> Result<(), StoreError> {
+    let forgotten = {
+        let txn = db.begin_read().map_err(redb_err)?;
+        match txn.open_table(META) {
+            Ok(meta) => meta
+                .get(META_FORGOTTEN)
+                .map_err(redb_err)?
+                .map_or(0, |n| n.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(err) => return Err(redb_err(err)),
+        }
+    };
+    if forgotten == 0 || forgotten < compact_after {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    db.compact()
+        .map_err(|err| StoreError::Unavailable(std::io::Error::other(err)))?;
+    let txn = db.begin_write().map_err(redb_err)?;
+    txn.open_table(META)
+        .map_err(redb_err)?
+        .insert(META_FORGOTTEN, 0)
+        .map_err(redb_err)?;
+    txn.commit().map_err(redb_err)?;
+    tracing::info!(
+        forgotten,
+        seconds = started.elapsed().as_secs_f64(),
+        "compacted the event id index"
+    );
+    Ok(())
 }
 
 pub(crate) fn redb_err(err: impl Into<redb::Error>) -> StoreError {

@@ -26,6 +26,7 @@ fn options() -> EmbeddedOptions {
         sync_every_bytes: 4 << 10,
         sync_every: Duration::from_millis(10),
         compact_bytes_per_second: 0,
+        index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
     }
 }
@@ -214,9 +215,28 @@ fn compaction_takes_removed_bodies_out_and_keeps_every_proof() {
         .find(|t| t.tenant == tenant("acme"))
         .unwrap();
     assert_eq!(acme.n_removed, 62);
-    // Reopened, after a clean close and after a full replay.
+    // Reopened, after a clean close (which compacts the id index: enough ids were
+    // forgotten) and after a full replay.
+    let index_before = std::fs::metadata(ledger_dir.join("index.redb"))
+        .unwrap()
+        .len();
     let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();
     check_kept(&store, &builder, "reopened");
+    let found = store
+        .find_event_ids(&tenant("acme"), &[&id(20), &id(100)])
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![None, Some(80)],
+        "the compacted index answers as before"
+    );
+    let index_after = std::fs::metadata(ledger_dir.join("index.redb"))
+        .unwrap()
+        .len();
+    assert!(
+        index_after <= index_before,
+        "{index_before} -> {index_after}"
+    );
     drop(store);
     std::fs::remove_file(ledger_dir.join("tenants/acme/offsets")).unwrap();
     let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();

@@ -51,6 +51,7 @@ fn options() -> EmbeddedOptions {
         sync_every_bytes: 6 << 10,
         sync_every: Duration::from_millis(10),
         compact_bytes_per_second: 0,
+        index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
     }
 }

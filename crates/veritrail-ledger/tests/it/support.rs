@@ -34,6 +34,7 @@ pub(crate) fn small_options() -> EmbeddedOptions {
         sync_every: Duration::from_millis(50),
         // A small cache, so tests read index pages back from the file too.
         compact_bytes_per_second: 0,
+        index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
     }
 }
