@@ -1121,17 +1121,20 @@ impl LedgerStore for EmbeddedStore {
         if removed.is_empty() {
             return Ok(stats);
         }
-        // An erased record's data must go even from the segment appended to: seal it.
+        // An erased record's data must go even from the segment appended to: seal it. (Only
+        // logs with erasures make reading that segment worth it.)
         let (last_base, last_len) = self.journal.last_segment_range();
         let mut erased_in_last = false;
-        self.scan_segment(last_base, last_base + last_len, |_, entries| {
-            for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
-                let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                erased_in_last |= removed.get(&tenant).is_some_and(|r| r.is_erased(seq));
-            }
-            Ok(())
-        })?;
+        if removed.values().any(Removed::has_erasures) {
+            self.scan_segment(last_base, last_base + last_len, |_, entries| {
+                for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
+                    let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
+                        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                    erased_in_last |= removed.get(&tenant).is_some_and(|r| r.is_erased(seq));
+                }
+                Ok(())
+            })?;
+        }
         if erased_in_last {
             let state = self.lock_writer();
             if !state.poisoned {

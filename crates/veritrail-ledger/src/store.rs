@@ -285,6 +285,11 @@ impl Removed {
             .map_or(u64::MAX, |(erased, _)| *erased)
     }
 
+    /// Whether any record was removed by an erasure.
+    pub fn has_erasures(&self) -> bool {
+        !self.erased.is_empty()
+    }
+
     /// Whether `seq` was removed by an erasure (not by a retention cut alone).
     pub fn is_erased(&self, seq: u64) -> bool {
         self.erased.contains_key(&seq)
