@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -319,11 +320,7 @@ impl EmbeddedStore {
                 );
                 self.journal.truncate(pos)?;
             }
-            ScanStop::Corrupt { pos, reason } => {
-                return Err(StoreError::Corrupt(format!(
-                    "journal position {pos}: {reason}"
-                )));
-            }
+            ScanStop::Corrupt { pos, reason } => return Err(corrupt_at(pos, reason)),
         }
         for tenant in &touched {
             let log = &logs[tenant];
@@ -698,41 +695,65 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    /// Visits the frames of segment `base..end`, each parsed into its entries.
+    /// Visits the frames from `from` (a frame boundary, or a segment's base) up to `end`,
+    /// each parsed into its entries, until `visit` breaks. `paced`: at most
+    /// `compact_bytes_per_second` (compaction's reads).
+    fn scan_frames(
+        &self,
+        from: u64,
+        end: u64,
+        paced: bool,
+        mut visit: impl FnMut(u64, &[journal::Entry<'_>]) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let rate = if paced {
+            self.options.compact_bytes_per_second
+        } else {
+            0
+        };
+        let stop = self.journal.scan(from, u64::MAX, |frame_pos, payload| {
+            if frame_pos >= end {
+                return Err(None);
+            }
+            if rate > 0 {
+                // Sleep until the bytes read so far are within the budget.
+                let due = Duration::from_secs_f64((frame_pos - from) as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(ahead);
+                }
+            }
+            let entries = journal::parse_entries(frame_pos, payload)
+                .map_err(|(pos, reason)| Some(corrupt_at(pos, reason)))?;
+            match visit(frame_pos, &entries).map_err(Some)? {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => Err(None),
+            }
+        });
+        match stop {
+            Ok(ScanStop::End(_)) | Err(None) => Ok(()),
+            Ok(ScanStop::TornTail { pos, reason } | ScanStop::Corrupt { pos, reason }) => {
+                Err(corrupt_at(pos, reason))
+            }
+            Err(Some(err)) => Err(err),
+        }
+    }
+
+    /// [`EmbeddedStore::scan_frames`] over segment `base..end`, paced, to its end.
     fn scan_segment(
         &self,
         base: u64,
         end: u64,
         mut visit: impl FnMut(u64, &[journal::Entry<'_>]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let rate = self.options.compact_bytes_per_second;
-        let stop = self.journal.scan(base, u64::MAX, |frame_pos, payload| {
-            if frame_pos >= end {
-                return Err(None);
-            }
-            if rate > 0 {
-                // Sleep until the bytes read so far are within the budget.
-                let due = Duration::from_secs_f64((frame_pos - base) as f64 / rate as f64);
-                if let Some(ahead) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(ahead);
-                }
-            }
-            let entries = journal::parse_entries(frame_pos, payload).map_err(|(pos, reason)| {
-                Some(StoreError::Corrupt(format!(
-                    "journal position {pos}: {reason}"
-                )))
-            })?;
-            visit(frame_pos, &entries).map_err(Some)
-        });
-        match stop {
-            Ok(ScanStop::End(_)) | Err(None) => Ok(()),
-            Ok(ScanStop::TornTail { pos, reason } | ScanStop::Corrupt { pos, reason }) => Err(
-                StoreError::Corrupt(format!("journal position {pos}: {reason}")),
-            ),
-            Err(Some(err)) => Err(err),
-        }
+        self.scan_frames(base, end, true, |frame_pos, entries| {
+            visit(frame_pos, entries).map(|()| ControlFlow::Continue(()))
+        })
     }
+}
+
+/// Damage found at journal position `pos`.
+fn corrupt_at(pos: u64, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("journal position {pos}: {reason}"))
 }
 
 /// Re-applies journal frames to the derived files and the index.
@@ -757,17 +778,15 @@ impl Replay<'_> {
     }
 
     fn frame(&mut self, frame_pos: u64, payload: &[u8]) -> Result<(), StoreError> {
-        let entries = journal::parse_entries(frame_pos, payload).map_err(|(pos, reason)| {
-            StoreError::Corrupt(format!("journal position {pos}: {reason}"))
-        })?;
+        let entries = journal::parse_entries(frame_pos, payload)
+            .map_err(|(pos, reason)| corrupt_at(pos, reason))?;
         for entry in entries {
             match entry.kind {
                 EntryKind::Record => self.record(entry.pos, entry.body)?,
                 EntryKind::Compacted => self.compacted(entry.pos, entry.body)?,
                 EntryKind::Checkpoint => {
-                    let (tenant, note) = split_checkpoint_entry(entry.body).map_err(|reason| {
-                        StoreError::Corrupt(format!("journal position {}: {reason}", entry.pos))
-                    })?;
+                    let (tenant, note) = split_checkpoint_entry(entry.body)
+                        .map_err(|reason| corrupt_at(entry.pos, reason))?;
                     let log = self.log(&tenant)?;
                     log.committed
                         .write()
@@ -775,17 +794,19 @@ impl Replay<'_> {
                         .checkpoint = Some(Arc::from(note));
                 }
                 EntryKind::Removal => {
-                    let (tenant, removal) = split_removal_entry(entry.body).map_err(|reason| {
-                        StoreError::Corrupt(format!("journal position {}: {reason}", entry.pos))
-                    })?;
+                    let (tenant, removal) = split_removal_entry(entry.body)
+                        .map_err(|reason| corrupt_at(entry.pos, reason))?;
                     let log = self.log(&tenant)?;
                     let mut committed = log.committed.write().expect("committed lock poisoned");
                     // The reporting record comes first in its frame, so it is replayed.
                     if removal.by_seq >= committed.size {
-                        return Err(StoreError::Corrupt(format!(
-                            "journal position {}: a removal reported by seq {} of a log of {}",
-                            entry.pos, removal.by_seq, committed.size
-                        )));
+                        return Err(corrupt_at(
+                            entry.pos,
+                            format!(
+                                "a removal reported by seq {} of a log of {}",
+                                removal.by_seq, committed.size
+                            ),
+                        ));
                     }
                     if !committed
                         .removals
@@ -802,8 +823,7 @@ impl Replay<'_> {
     }
 
     fn record(&mut self, pos: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let record = Record::decode(bytes)
-            .map_err(|err| StoreError::Corrupt(format!("journal position {pos}: {err}")))?;
+        let record = Record::decode(bytes).map_err(|err| corrupt_at(pos, err))?;
         let tenant = record.tenant().clone();
         let seq = record.seq();
         self.leaf(
@@ -822,8 +842,8 @@ impl Replay<'_> {
     /// A record whose body compaction took out: its leaf hash, and an offset entry of no
     /// length (nothing reads a removed record).
     fn compacted(&mut self, pos: u64, body: &[u8]) -> Result<(), StoreError> {
-        let (tenant, seq, hash) = split_compacted_entry(body)
-            .map_err(|reason| StoreError::Corrupt(format!("journal position {pos}: {reason}")))?;
+        let (tenant, seq, hash) =
+            split_compacted_entry(body).map_err(|reason| corrupt_at(pos, reason))?;
         self.leaf(&tenant, seq, pos, 0, hash)
     }
 
@@ -836,8 +856,7 @@ impl Replay<'_> {
         len: u32,
         hash: Hash,
     ) -> Result<(), StoreError> {
-        let corrupt =
-            |reason: String| StoreError::Corrupt(format!("journal position {pos}: {reason}"));
+        let corrupt = |reason: String| corrupt_at(pos, reason);
         let log = self.log(tenant)?;
         let size = log.committed.read().expect("committed lock poisoned").size;
         if seq != size {
@@ -853,18 +872,31 @@ impl Replay<'_> {
             self.frontiers.insert(tenant.clone(), frontier);
         }
         let frontier = self.frontiers.get_mut(tenant).expect("inserted above");
-        let mut node_bytes = Vec::with_capacity(2 * merkle::HASH_LEN);
-        frontier.append(hash, |_, hash| {
-            node_bytes.extend_from_slice(&hash);
-        });
-        log.nodes
-            .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)?;
-        log.offsets
-            .write_all_at(&offset_entry(pos, len), seq * OFFSET_ENTRY_LEN)?;
+        write_leaf(&log, frontier, pos, len, hash)?;
         log.committed.write().expect("committed lock poisoned").size = seq + 1;
         self.touched.insert(tenant.clone());
         Ok(())
     }
+}
+
+/// Appends leaf `hash` (the next seq, `frontier.size()`) to `frontier` and writes its
+/// derived entries: the nodes it completes, and its offset entry (`pos`, `len`).
+fn write_leaf(
+    log: &TenantLog,
+    frontier: &mut Frontier,
+    pos: u64,
+    len: u32,
+    hash: Hash,
+) -> io::Result<()> {
+    let seq = frontier.size();
+    let mut node_bytes = Vec::with_capacity(2 * merkle::HASH_LEN);
+    frontier.append(hash, |_, hash| {
+        node_bytes.extend_from_slice(&hash);
+    });
+    log.nodes
+        .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)?;
+    log.offsets
+        .write_all_at(&offset_entry(pos, len), seq * OFFSET_ENTRY_LEN)
 }
 
 /// An offset file entry: the entry's journal position and its body length.
@@ -888,14 +920,7 @@ fn compacted_body(tenant: &TenantId, seq: u64, hash: &Hash) -> Vec<u8> {
 
 /// Splits a compacted entry's body into its tenant, seq and leaf hash.
 pub(crate) fn split_compacted_entry(body: &[u8]) -> Result<(TenantId, u64, Hash), String> {
-    let (&tenant_len, rest) = body.split_first().ok_or("empty compacted entry")?;
-    let (tenant, rest) = rest
-        .split_at_checked(usize::from(tenant_len))
-        .ok_or("compacted entry cut short")?;
-    let tenant = std::str::from_utf8(tenant)
-        .ok()
-        .and_then(|t| TenantId::parse(t).ok())
-        .ok_or("compacted entry names a bad tenant")?;
+    let (tenant, rest) = split_tenant(body, "compacted")?;
     if rest.len() != 8 + merkle::HASH_LEN {
         return Err("compacted entry of the wrong length".into());
     }
@@ -906,31 +931,33 @@ pub(crate) fn split_compacted_entry(body: &[u8]) -> Result<(TenantId, u64, Hash)
 
 /// Splits a checkpoint entry's body into its tenant and note.
 pub(crate) fn split_checkpoint_entry(body: &[u8]) -> Result<(TenantId, &str), String> {
-    let (&tenant_len, rest) = body.split_first().ok_or("empty checkpoint entry")?;
-    let (tenant, note) = rest
-        .split_at_checked(usize::from(tenant_len))
-        .ok_or("checkpoint entry cut short")?;
-    let tenant = std::str::from_utf8(tenant)
-        .ok()
-        .and_then(|t| TenantId::parse(t).ok())
-        .ok_or("checkpoint entry names a bad tenant")?;
+    let (tenant, note) = split_tenant(body, "checkpoint")?;
     let note = std::str::from_utf8(note).map_err(|_| "checkpoint note is not UTF-8")?;
     Ok((tenant, note))
 }
 
 /// Splits a removal entry's body into its tenant and removal.
 pub(crate) fn split_removal_entry(body: &[u8]) -> Result<(TenantId, Removal), String> {
-    let (&tenant_len, rest) = body.split_first().ok_or("empty removal entry")?;
-    let (tenant, rest) = rest
-        .split_at_checked(usize::from(tenant_len))
-        .ok_or("removal entry cut short")?;
-    let tenant = std::str::from_utf8(tenant)
-        .ok()
-        .and_then(|t| TenantId::parse(t).ok())
-        .ok_or("removal entry names a bad tenant")?;
+    let (tenant, rest) = split_tenant(body, "removal")?;
     let (by_seq, scope) = rest.split_at_checked(8).ok_or("removal entry cut short")?;
     let by_seq = u64::from_be_bytes(by_seq.try_into().expect("8 bytes"));
     Ok((tenant, Removal::decode_scope(by_seq, scope)?))
+}
+
+/// The tenant every entry but a record's begins with (its length in one byte, then the
+/// id), and the rest of the body; `kind` names the entry in the errors.
+fn split_tenant<'a>(body: &'a [u8], kind: &str) -> Result<(TenantId, &'a [u8]), String> {
+    let (&tenant_len, rest) = body
+        .split_first()
+        .ok_or_else(|| format!("empty {kind} entry"))?;
+    let (tenant, rest) = rest
+        .split_at_checked(usize::from(tenant_len))
+        .ok_or_else(|| format!("{kind} entry cut short"))?;
+    let tenant = std::str::from_utf8(tenant)
+        .ok()
+        .and_then(|t| TenantId::parse(t).ok())
+        .ok_or_else(|| format!("{kind} entry names a bad tenant"))?;
+    Ok((tenant, rest))
 }
 
 fn read_node_hashes(log: &TenantLog, size: u64, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
@@ -1156,34 +1183,23 @@ impl LedgerStore for EmbeddedStore {
         // complete, which come after every node of the first `size` leaves), so this
         // rewrite of the entries below `size` needs no lock.
         let mut frontier = Frontier::new();
-        let mut node_bytes = Vec::new();
-        let stop = self.journal.scan(
+        self.scan_frames(
             self.journal.start(),
             bounds.journal_end,
-            |frame_pos, payload| -> Result<(), Option<StoreError>> {
-                if frame_pos >= bounds.journal_end || frontier.size() >= size {
-                    // Every record below `size` is rewritten: stop reading.
-                    return Err(None);
-                }
-                let corrupt = |pos: u64, reason: String| {
-                    Some(StoreError::Corrupt(format!(
-                        "journal position {pos}: {reason}"
-                    )))
-                };
-                let entries = journal::parse_entries(frame_pos, payload)
-                    .map_err(|(pos, reason)| corrupt(pos, reason))?;
-                for entry in &entries {
+            false,
+            |_, entries| {
+                for entry in entries {
                     let (record_tenant, seq, hash, len) = match entry.kind {
                         EntryKind::Record => {
                             let (record_tenant, seq) =
                                 veritrail_core::record::peek_header(entry.body)
-                                    .map_err(|err| corrupt(entry.pos, err.to_string()))?;
+                                    .map_err(|err| corrupt_at(entry.pos, err.to_string()))?;
                             let len = len_u32(entry.body.len());
                             (record_tenant, seq, merkle::leaf_hash(entry.body), len)
                         }
                         EntryKind::Compacted => {
                             let (record_tenant, seq, hash) = split_compacted_entry(entry.body)
-                                .map_err(|reason| corrupt(entry.pos, reason))?;
+                                .map_err(|reason| corrupt_at(entry.pos, reason))?;
                             (record_tenant, seq, hash, 0)
                         }
                         EntryKind::Checkpoint | EntryKind::Removal => continue,
@@ -1192,35 +1208,24 @@ impl LedgerStore for EmbeddedStore {
                         continue;
                     }
                     if seq != frontier.size() {
-                        return Err(Some(StoreError::Corrupt(format!(
-                            "journal position {}: record {seq} of tenant {tenant} where {} \
-                             was expected",
+                        return Err(corrupt_at(
                             entry.pos,
-                            frontier.size()
-                        ))));
+                            format!(
+                                "record {seq} of tenant {tenant} where {} was expected",
+                                frontier.size()
+                            ),
+                        ));
                     }
-                    node_bytes.clear();
-                    frontier.append(hash, |_, hash| {
-                        node_bytes.extend_from_slice(&hash);
-                    });
-                    let offset = offset_entry(entry.pos, len);
-                    log.nodes
-                        .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)
-                        .and_then(|()| log.offsets.write_all_at(&offset, seq * OFFSET_ENTRY_LEN))
-                        .map_err(|err| Some(StoreError::from(err)))?;
+                    write_leaf(&log, &mut frontier, entry.pos, len, hash)?;
                 }
-                Ok(())
+                // Every record below `size` rewritten: stop reading.
+                Ok(if frontier.size() >= size {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
             },
-        );
-        match stop {
-            Ok(ScanStop::End(_)) | Err(None) => {}
-            Ok(ScanStop::TornTail { pos, reason } | ScanStop::Corrupt { pos, reason }) => {
-                return Err(StoreError::Corrupt(format!(
-                    "journal position {pos}: {reason}"
-                )));
-            }
-            Err(Some(err)) => return Err(err),
-        }
+        )?;
         if frontier.size() != size {
             return Err(StoreError::Corrupt(format!(
                 "the journal holds {} records of tenant {tenant}, not {size}",
