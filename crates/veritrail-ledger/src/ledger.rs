@@ -476,14 +476,7 @@ impl Ledger {
         limit: usize,
     ) -> Result<Records, StoreError> {
         let size = self.store.size(tenant)?;
-        let removed = self
-            .published
-            .removed
-            .read()
-            .expect("removed lock poisoned")
-            .get(tenant)
-            .cloned();
-        let Some(removed) = removed else {
+        let Some(removed) = self.removed_of(tenant) else {
             let stored = self.store.read_records(tenant, from_seq, limit)?;
             let end = from_seq + stored.len() as u64;
             let records = stored
@@ -548,12 +541,7 @@ impl Ledger {
 
     /// The record that reports the removal of `tenant`'s record `seq`, if it was removed.
     pub fn removed_by(&self, tenant: &TenantId, seq: u64) -> Option<u64> {
-        let removed = self
-            .published
-            .removed
-            .read()
-            .expect("removed lock poisoned");
-        removed.get(tenant).and_then(|removed| removed.by(seq))
+        self.removed_of(tenant)?.by(seq)
     }
 
     /// The removals of `tenant`'s log reported by records in `seqs`.
@@ -562,12 +550,7 @@ impl Ledger {
         tenant: &TenantId,
         seqs: std::ops::Range<u64>,
     ) -> Vec<Removal> {
-        let removed = self
-            .published
-            .removed
-            .read()
-            .expect("removed lock poisoned");
-        removed.get(tenant).map_or_else(Vec::new, |removed| {
+        self.removed_of(tenant).map_or_else(Vec::new, |removed| {
             removed
                 .removals()
                 .iter()
@@ -577,16 +560,19 @@ impl Ledger {
         })
     }
 
-    /// What is removed from `tenant`'s log.
-    pub fn removed(&self, tenant: &TenantId) -> Removed {
-        let removed = self
-            .published
+    /// What is removed from `tenant`'s log (shared, as of the last commit).
+    pub fn removed(&self, tenant: &TenantId) -> Arc<Removed> {
+        self.removed_of(tenant).unwrap_or_default()
+    }
+
+    /// `tenant`'s removals as of the last commit, if it has any.
+    fn removed_of(&self, tenant: &TenantId) -> Option<Arc<Removed>> {
+        self.published
             .removed
             .read()
-            .expect("removed lock poisoned");
-        removed
+            .expect("removed lock poisoned")
             .get(tenant)
-            .map_or_else(Removed::default, |removed| Removed::clone(removed))
+            .cloned()
     }
 
     fn check_kept(&self, tenant: &TenantId, seq: u64) -> Result<(), ReadError> {
@@ -993,17 +979,14 @@ impl Sequencer {
                     .read_records(&state.tenant, state.size - 1, 1)?
                     .pop()
             {
-                let record =
-                    Record::decode(&bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                let record = decode_stored(&bytes)?;
                 self.last_received_at =
                     self.last_received_at.max(record.received_at().unix_nanos());
             }
         }
         let mut removed: HashMap<TenantId, Arc<Removed>> = HashMap::new();
         for state in &states {
-            for removal in &state.removals {
-                Arc::make_mut(removed.entry(state.tenant.clone()).or_default()).add(removal);
-            }
+            add_removals(&mut removed, &state.tenant, &state.removals);
         }
         self.tenants = states
             .into_iter()
@@ -1221,9 +1204,7 @@ impl Sequencer {
             .expect("removed lock poisoned");
         let before = removed.clone();
         for append in &commit.tenants {
-            for removal in &append.removals {
-                Arc::make_mut(removed.entry(append.tenant.clone()).or_default()).add(removal);
-            }
+            add_removals(&mut removed, &append.tenant, &append.removals);
         }
         Some(before)
     }
@@ -1288,6 +1269,21 @@ impl Sequencer {
             .unwrap_or(0);
         self.last_received_at = now.max(self.last_received_at);
         Timestamp::from_unix_nanos(self.last_received_at)
+    }
+}
+
+/// Adds `tenant`'s `removals` to `removed` (copying its entry first if a reader shares it).
+fn add_removals(
+    removed: &mut HashMap<TenantId, Arc<Removed>>,
+    tenant: &TenantId,
+    removals: &[Removal],
+) {
+    if removals.is_empty() {
+        return;
+    }
+    let entry = Arc::make_mut(removed.entry(tenant.clone()).or_default());
+    for removal in removals {
+        entry.add(removal);
     }
 }
 
