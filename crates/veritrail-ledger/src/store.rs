@@ -290,6 +290,11 @@ impl Removed {
         !self.erased.is_empty()
     }
 
+    /// How many of `seqs` were removed by an erasure.
+    pub fn erased_in(&self, seqs: std::ops::Range<u64>) -> u64 {
+        self.erased.range(seqs).count() as u64
+    }
+
     /// Whether `seq` was removed by an erasure (not by a retention cut alone).
     pub fn is_erased(&self, seq: u64) -> bool {
         self.erased.contains_key(&seq)

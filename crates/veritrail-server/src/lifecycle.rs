@@ -253,13 +253,16 @@ pub async fn run_retention(
         skipped_held,
         recorded_as: None,
     };
-    // Records a cut may take: those an earlier cut kept, and the stretch up to this one.
-    let candidates: Vec<u64> = removed
+    // Records a cut may take, counted without listing them: those an earlier cut kept
+    // (a hold's few), and the stretch up to this cut less what erasures took (nothing at or
+    // past the last cut was removed by a cut).
+    let n_candidates = removed
         .kept_below()
-        .chain(old_below..below)
         .filter(|seq| removed.by(*seq).is_none())
-        .collect();
-    if candidates.is_empty() {
+        .count() as u64
+        + (below - old_below)
+        - removed.erased_in(old_below..below);
+    if n_candidates == 0 {
         return Ok(nothing(0));
     }
     if settings
@@ -267,17 +270,16 @@ pub async fn run_retention(
         .iter()
         .any(|hold| is_whole_log(&hold.subject))
     {
-        return Ok(nothing(candidates.len() as u64));
+        return Ok(nothing(n_candidates));
     }
-    let held = held_below(state, tenant, &settings.holds, below).await?;
-    let except: Vec<u64> = candidates
-        .iter()
-        .copied()
-        .filter(|seq| held.contains(seq))
-        .collect::<BTreeSet<u64>>()
+    // Every held record below the cut that is still there is a candidate (below the last
+    // cut, only what it kept is still there).
+    let except: Vec<u64> = held_below(state, tenant, &settings.holds, below)
+        .await?
         .into_iter()
+        .filter(|seq| removed.by(*seq).is_none())
         .collect();
-    let count = (candidates.len() - except.len()) as u64;
+    let count = n_candidates - except.len() as u64;
     if count == 0 {
         return Ok(nothing(except.len() as u64));
     }

@@ -1045,3 +1045,35 @@ async fn compaction_gives_the_disk_back_while_ingest_and_proofs_go_on() {
     restarted.assert_kept(298).await;
     server.stop().await;
 }
+
+/// A retention cut over records an erasure already took counts only what it removes itself.
+#[tokio::test]
+async fn a_cut_over_erased_records_counts_only_what_it_removes() {
+    let server = TestServer::start().await;
+    let tenant = Tenant::new(&server).await;
+    let sent = tenant.send(0, 30).await;
+    let erased = tenant
+        .owner
+        .erase(&ErasureInput {
+            seqs: vec![sent.receipts[3].seq, sent.receipts[4].seq],
+            reason: "request 5".into(),
+            ..ErasureInput::default()
+        })
+        .await
+        .expect("erased");
+    assert_eq!(erased.count, 2);
+    tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(5),
+            ..RetentionPolicy::default()
+        })
+        .await
+        .expect("policy");
+    let run = tenant.owner.run_retention().await.expect("run");
+    assert!(run.below_seq > sent.receipts[4].seq);
+    assert_eq!(run.removed, run.below_seq - 2);
+    let body = tenant.owner.retention().await.expect("retention");
+    assert_eq!(body.removed_count, run.below_seq);
+    server.stop().await;
+}
