@@ -340,16 +340,16 @@ fn export_chunk(
         .min(want);
     let mut records: Vec<Option<Vec<u8>>> = Vec::with_capacity(want);
     let end = from + want as u64;
+    let removed = ledger.removed(tenant);
     let mut seq = from;
     while seq < end {
-        if ledger.removed_by(tenant, seq).is_some() {
-            records.push(None);
-            seq += 1;
-            continue;
+        let kept = removed.next_kept(seq).min(end);
+        records.extend((seq..kept).map(|_| None));
+        seq = kept;
+        if seq == end {
+            break;
         }
-        let run_end = (seq + 1..end)
-            .find(|next| ledger.removed_by(tenant, *next).is_some())
-            .unwrap_or(end);
+        let run_end = removed.next_removed(seq).min(end);
         let run = usize::try_from(run_end - seq).expect("at most want");
         let read = ledger.store().read_records(tenant, seq, run).map_err(io)?;
         if read.len() < run {
@@ -365,7 +365,8 @@ fn export_chunk(
     let mut out = Vec::with_capacity(records.len() * 600);
     for (seq, (record, hash)) in (from..).zip(records.iter().zip(&hashes)) {
         // A removed record is exported as its leaf hash alone: the tree still folds to the
-        // checkpoint's root, and its body is not handed out.
+        // checkpoint's root, and its body is not handed out (asked again: it may have been
+        // removed since its body was read).
         let removed_by = ledger.removed_by(tenant, seq);
         if let Some(record) = record
             && veritrail_core::merkle::leaf_hash(record) != *hash
