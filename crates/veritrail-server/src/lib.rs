@@ -232,6 +232,26 @@ impl AppState {
         self.inner.shutdown.subscribe()
     }
 
+    /// Runs `job` every `interval` (the first time one interval from now), in the
+    /// background, until shutdown starts.
+    pub fn spawn_every<F, Fut>(&self, interval: std::time::Duration, job: F)
+    where
+        F: Fn(AppState) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let state = self.clone();
+        let mut shutdown = self.shutdown_signal();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = shutdown.changed() => return,
+                }
+                job(state.clone()).await;
+            }
+        });
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }

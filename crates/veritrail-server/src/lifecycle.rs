@@ -787,18 +787,8 @@ pub async fn release_hold(
 /// The background job: every `retention.interval_secs`, applies each tenant's policy.
 /// Ends with the server.
 pub fn spawn_job(state: &AppState) {
-    let state = state.clone();
-    let mut shutdown = state.shutdown_signal();
     let interval = Duration::from_secs(state.config().retention.interval_secs);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
-            }
-            run_all(&state).await;
-        }
-    });
+    state.spawn_every(interval, |state| async move { run_all(&state).await });
 }
 
 /// Takes the bodies of removed records out of the journal, in the background: now, or

@@ -72,18 +72,10 @@ pub async fn integrity(state: &AppState, tenant: &TenantId) -> Result<IntegrityB
 
 /// Starts the background job: a pass every `scrub.interval_secs`, until shutdown.
 pub fn spawn_job(state: &AppState) {
-    let state = state.clone();
-    let mut shutdown = state.shutdown_signal();
     let interval = Duration::from_secs(state.config().scrub.interval_secs);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
-            }
-            if let Err(mut err) = run_pass(&state).await {
-                err.report();
-            }
+    state.spawn_every(interval, |state| async move {
+        if let Err(mut err) = run_pass(&state).await {
+            err.report();
         }
     });
 }
