@@ -508,9 +508,6 @@ impl Checker<'_> {
                 return;
             }
         };
-        if !self.frame_appended.contains_key(&tenant) {
-            self.frame_appended.insert(tenant.clone(), seq);
-        }
         if !checksum_ok {
             self.report.faults.push(fault(
                 FaultKind::ChecksumMismatch,
@@ -555,17 +552,16 @@ impl Checker<'_> {
                 return;
             }
         };
-        if !self.frame_appended.contains_key(&tenant) {
-            self.frame_appended.insert(tenant.clone(), seq);
-        }
         self.tenant(&tenant).compacted.push(seq);
         self.leaf(&tenant, seq, pos, 0, hash);
     }
 
     /// Leaf `seq` of `tenant`, at journal position `pos` with a body of `len` bytes: its
-    /// place in the sequence, the tree, the trusted checkpoints and the derived files.
+    /// frame, its place in the sequence, the tree, the trusted checkpoints and the derived
+    /// files.
     fn leaf(&mut self, tenant: &TenantId, seq: u64, pos: u64, len: usize, leaf_hash: merkle::Hash) {
         let tenant = tenant.clone();
+        self.frame_appended.entry(tenant.clone()).or_insert(seq);
         let trusted = self.trusted.remove(&tenant);
         let check = self.tenant(&tenant);
         let expected = check.next_seq;
