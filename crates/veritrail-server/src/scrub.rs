@@ -16,7 +16,6 @@
 //! on every pass until it is dealt with (`veritrail verify` says exactly where).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -40,8 +39,6 @@ pub struct Scrubber {
     last_finished_unix: AtomicU64,
     /// Passes that could not run (the ledger directory unreadable).
     errors: AtomicU64,
-    /// Serialises passes (the job's and a test's).
-    running: Mutex<()>,
 }
 
 impl Scrubber {
@@ -136,7 +133,7 @@ struct Pass {
 /// files to scrub, the pass was stopped by shutdown, or the directory could not be read.
 fn verify_pass(state: &AppState) -> Option<Pass> {
     let scrubber = state.scrubber();
-    let _running = scrubber.running.lock().expect("scrub lock poisoned");
+    // One pass at a time, and never beside a compaction.
     let _alone = state.lifecycle().maintenance();
     let ledger = state.ledger();
     let (dir, bounds) = ledger.store().live_bounds()?;
