@@ -2,14 +2,12 @@
 //! server, then `veritrail verify` on its stopped data directory: removals are reported as
 //! removals (with the record that made each), not as faults.
 
-use std::process::Output;
-
 use serde_json::Value;
 use veritrail_api::{EventInput, RetentionBody, Role};
 use veritrail_client::{IngestOptions, KeyScope, Wait};
 
 use crate::serve::ServeProcess;
-use crate::text;
+use crate::{json, succeeded, text};
 
 fn event(id: &str, email: &str) -> EventInput {
     serde_json::from_value(serde_json::json!({
@@ -26,20 +24,6 @@ fn plural(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_str(&succeeded(output)).expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

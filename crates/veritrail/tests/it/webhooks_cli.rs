@@ -3,7 +3,6 @@
 //! signs), list, show, deliveries and their attempts, ping, redeliver, update, rotate,
 //! delete.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,7 +11,7 @@ use veritrail_client::{IngestOptions, KeyScope};
 
 use crate::receiver::{Delivery, Receiver, Reply, check_all, verify_all};
 use crate::serve::ServeProcess;
-use crate::text;
+use crate::{json, succeeded, text};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -31,23 +30,6 @@ fn event(id: &str, event_type: &str, outcome: &str) -> EventInput {
         "outcome": outcome,
     }))
     .expect("an event")
-}
-
-/// What a command that succeeded printed, as JSON.
-fn json(output: &Output) -> Value {
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stdout)))
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
