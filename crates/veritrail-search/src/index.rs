@@ -115,6 +115,8 @@ pub struct IndexStats {
     pub documents: u64,
     /// Segments; each search visits every one.
     pub segments: usize,
+    /// Deleted documents (removed records) their segments still hold until a merge.
+    pub deleted: u64,
 }
 
 /// What a commit stores in `meta.json` beside the segment list.
@@ -695,6 +697,11 @@ impl SearchIndex {
         IndexStats {
             documents: searcher.num_docs(),
             segments: searcher.segment_readers().len(),
+            deleted: searcher
+                .segment_readers()
+                .iter()
+                .map(|segment| u64::from(segment.num_deleted_docs()))
+                .sum(),
         }
     }
 
@@ -765,6 +772,9 @@ fn open_writer(index: &Index, options: &SearchOptions) -> tantivy::Result<IndexW
     )?;
     let mut merge_policy = tantivy::indexer::LogMergePolicy::default();
     merge_policy.set_max_docs_before_merge(options.merge_max_segment_docs);
+    // A segment most of whose documents were deleted (removed records) is merged, which
+    // gives the disk back and keeps the counts, which must skip deleted documents, cheap.
+    merge_policy.set_del_docs_ratio_before_merge(0.5);
     writer.set_merge_policy(Box::new(merge_policy));
     Ok(writer)
 }
