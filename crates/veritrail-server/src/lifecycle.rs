@@ -116,6 +116,15 @@ pub fn check_policy(policy: &RetentionPolicy) -> Result<(), String> {
     if policy.max_events == Some(0) {
         return Err("max_events must be at least 1 (leave it out to keep any number)".into());
     }
+    // The spec's bound for an integer (a signed 64-bit one, as JSON tools read it).
+    if let Some(events) = policy.max_events
+        && i64::try_from(events).is_err()
+    {
+        return Err(format!(
+            "max_events must be at most {}, not {events}",
+            i64::MAX
+        ));
+    }
     Ok(())
 }
 

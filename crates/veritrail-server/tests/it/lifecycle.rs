@@ -168,6 +168,15 @@ async fn retention_by_count_removes_the_oldest_and_every_later_proof_still_verif
         .await
         .expect_err("zero");
     assert_eq!(bad.code(), Some("invalid_parameter"));
+    let past_the_spec = tenant
+        .owner
+        .set_retention(&RetentionPolicy {
+            max_events: Some(1 << 63),
+            max_age_days: None,
+        })
+        .await
+        .expect_err("past an int64");
+    assert_eq!(past_the_spec.code(), Some("invalid_parameter"));
     let set = tenant.owner.set_retention(&policy).await.expect("set");
     assert_eq!((set.policy, set.source.as_str()), (policy, "tenant"));
     assert_eq!(
