@@ -145,6 +145,10 @@ pub mod error_codes {
     /// 410: the record was removed by a retention run or an erasure; the message says by
     /// which record of the log, when and why, and `removed_by` holds that record's seq.
     pub const RECORD_REMOVED: &str = "record_removed";
+    /// 410: a proof from (or to) a tree that ends inside the removed records at the start
+    /// of the log, whose leaves are gone; the message says from which tree size proofs
+    /// start.
+    pub const TREE_SIZE_REMOVED: &str = "tree_size_removed";
     /// 409: an erasure would remove records a legal hold keeps; the message names the hold.
     pub const HELD: &str = "held";
     /// 405: the route exists, the method does not.
@@ -395,7 +399,8 @@ pub struct LogKeyBody {
 /// The first line of an export bundle (`application/x-ndjson`).
 ///
 /// An export is the header line, then one [`ExportLine`] per record from seq 0 to
-/// `tree_size - 1`. `veritrail verify --export FILE --key KEY` checks it offline.
+/// `tree_size - 1`, the removed records at the start of the log as one prefix line.
+/// `veritrail verify --export FILE --key KEY` checks it offline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportHeader {
@@ -421,7 +426,8 @@ impl ExportHeader {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportLine {
     pub seq: u64,
-    /// base64 of `SHA-256(0x00 || record)`.
+    /// base64 of `SHA-256(0x00 || record)`; empty on a prefix line.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub leaf_hash: String,
     /// base64 of the canonical record bytes (docs/format.md); absent for a removed record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,6 +436,15 @@ pub struct ExportLine {
     /// `veritrail.event.erased` record that removed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_by: Option<u64>,
+    /// Only on a *prefix line*, the first line (seq 0) of a log whose first records were
+    /// removed: it stands for records `0..removed_below`, all removed, and
+    /// `subtree_hashes` holds the base64 hashes of the complete subtrees they split into
+    /// (largest first), in place of their leaf hashes. `removed_by` names the record that
+    /// removed the last of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_below: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtree_hashes: Vec<String>,
 }
 
 /// A tenant key's role.

@@ -104,7 +104,7 @@ impl Conn {
     }
 
     /// Sends a request that must answer 200 and returns its body.
-    async fn ok(
+    pub(crate) async fn ok(
         &mut self,
         method: Method,
         path: &str,
@@ -123,7 +123,7 @@ impl Conn {
 
 /// Ingests events `first..first + count` of `stream` per request: `batch` events each
 /// (`batch == 0`: one event object, not an array).
-struct IngestWorker {
+pub(crate) struct IngestWorker {
     conn: Conn,
     key: String,
     stream: String,
@@ -194,11 +194,11 @@ struct CategoryCount {
 }
 
 /// Asks query `i` of `kind`.
-struct SearchWorker {
-    conn: Conn,
-    key: String,
-    kind: QueryKind,
-    path: String,
+pub(crate) struct SearchWorker {
+    pub(crate) conn: Conn,
+    pub(crate) key: String,
+    pub(crate) kind: QueryKind,
+    pub(crate) path: String,
 }
 
 /// `GET` path of a query.
@@ -272,11 +272,11 @@ impl Worker for SearchWorker {
 }
 
 /// The keys the benchmark uses.
-struct Keys {
-    publisher: String,
-    viewer: String,
+pub(crate) struct Keys {
+    pub(crate) publisher: String,
+    pub(crate) viewer: String,
     /// An admin's key: the catalog import, and the Activity page's sign-in.
-    admin: String,
+    pub(crate) admin: String,
 }
 
 #[derive(Deserialize)]
@@ -285,7 +285,7 @@ struct KeyCreated {
 }
 
 /// Makes the keys, and the tenant first if `create`.
-async fn set_up(
+pub(crate) async fn set_up(
     addr: SocketAddr,
     admin_key: &str,
     tenant: &str,
@@ -346,12 +346,12 @@ async fn set_up(
 
 /// Selected counters of `/metrics`.
 #[derive(Debug, Default, Clone)]
-struct ServerMetrics {
+pub(crate) struct ServerMetrics {
     values: HashMap<String, f64>,
 }
 
 impl ServerMetrics {
-    async fn read(addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) async fn read(addr: SocketAddr) -> anyhow::Result<Self> {
         let mut conn = Conn::open(addr).await?;
         let body = conn.ok(Method::GET, "/metrics", None, None).await?;
         let text = String::from_utf8_lossy(&body);
@@ -366,7 +366,7 @@ impl ServerMetrics {
         Ok(Self { values })
     }
 
-    fn get(&self, name: &str) -> f64 {
+    pub(crate) fn get(&self, name: &str) -> f64 {
         self.values.get(name).copied().unwrap_or(0.0)
     }
 
@@ -410,7 +410,10 @@ struct Ready {
 }
 
 /// Waits until every acknowledged event is searchable; the time it took.
-async fn wait_searchable(addr: SocketAddr, max_wait: Duration) -> anyhow::Result<Duration> {
+pub(crate) async fn wait_searchable(
+    addr: SocketAddr,
+    max_wait: Duration,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut conn = Conn::open(addr).await?;
     loop {
@@ -428,7 +431,7 @@ async fn wait_searchable(addr: SocketAddr, max_wait: Duration) -> anyhow::Result
     }
 }
 
-async fn ingest_workers(
+pub(crate) async fn ingest_workers(
     addr: SocketAddr,
     key: &str,
     stream: &str,

@@ -19,6 +19,11 @@ pub(crate) trait Worker {
     async fn call(&mut self) -> anyhow::Result<u64>;
 }
 
+/// Set to end the phases under way at once: a phase that lasts as long as something the
+/// benchmark waits for (`lifecycle`'s compaction).
+pub(crate) static END_PHASES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// When a phase stops: after `max_requests` requests or `max_time`, whichever is first.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bounds {
@@ -181,7 +186,10 @@ pub(crate) async fn run_phase<W: Worker>(
             let mut first_error = None;
             loop {
                 let i = next.get();
-                if i >= bounds.max_requests || Instant::now() >= deadline {
+                if i >= bounds.max_requests
+                    || Instant::now() >= deadline
+                    || END_PHASES.load(std::sync::atomic::Ordering::Relaxed)
+                {
                     break;
                 }
                 next.set(i + 1);

@@ -20,6 +20,9 @@
 //! - `overload` (and `overload-check`): batched ingest at three times what the server
 //!   sustains, against a running `veritrail serve` (see `scripts/bench-overload`): answer
 //!   latencies, refusals, memory, recovery, and durability across a kill -9.
+//! - `lifecycle`: against a running `veritrail serve` (see `scripts/bench-lifecycle`):
+//!   retention runs on a large log, with searches and then ingest going on; the disk
+//!   before and after, and proofs of kept records.
 //!
 //! # Layout
 //!
@@ -32,6 +35,7 @@
 //! - `webhooks`: webhook delivery and live-tail lag.
 //! - `overload`: three times the sustainable load, and what the server does with it.
 //! - `retention`: removal and compaction on a large log.
+//! - `lifecycle`: the same over HTTP.
 
 #![allow(
     clippy::print_stdout,
@@ -40,6 +44,7 @@
 
 mod activity;
 mod http;
+mod lifecycle;
 mod load;
 mod overload;
 mod pg;
@@ -135,6 +140,11 @@ enum Mode {
     /// tenant, subscriptions to an in-process receiver, events at a steady rate; lag, loss,
     /// duplicates, signatures and the server's memory.
     Webhooks(webhooks::Options),
+    /// Retention over HTTP on a large log, against a running `veritrail serve`: the disk
+    /// before and after, ingest and searches before and while the run and its compaction
+    /// go on, and inclusion proofs of kept records checked after (see
+    /// `scripts/bench-lifecycle`).
+    Lifecycle(lifecycle::Options),
     /// Batched ingest at a multiple of what a running `veritrail serve` sustains: answer
     /// latencies, refusals, memory, recovery when the load drops (see
     /// `scripts/bench-overload`).
@@ -332,6 +342,7 @@ fn main() -> anyhow::Result<()> {
         }
         Mode::Report { files } => return report::print(files),
         Mode::Webhooks(options) => return webhooks::main(options),
+        Mode::Lifecycle(options) => return lifecycle::main(options),
         Mode::Overload(options) => return overload::main(options),
         Mode::OverloadCheck(options) => return overload::check(options),
         _ => {}
@@ -357,6 +368,7 @@ fn main() -> anyhow::Result<()> {
         | Mode::Pg { .. }
         | Mode::Report { .. }
         | Mode::Webhooks(_)
+        | Mode::Lifecycle(_)
         | Mode::Overload(_)
         | Mode::OverloadCheck(_) => {}
         Mode::Concurrent {

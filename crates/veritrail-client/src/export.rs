@@ -9,7 +9,9 @@
 //! - its verifier key is the pinned one, its origin is `<key name>/<tenant>`;
 //! - its checkpoint is signed by the pinned key, names the header's origin, and has the
 //!   header's tree size;
-//! - every line parses, seqs run 0, 1, 2, ... with no gap, repeat or swap;
+//! - every line parses, seqs run 0, 1, 2, ... with no gap, repeat or swap (a first
+//!   *prefix line* stands for the removed records at the start of the log, with the hashes
+//!   of their complete subtrees in place of their leaf hashes);
 //! - every record decodes strictly, belongs to the header's tenant and carries its line's
 //!   seq, and the line's leaf hash is the hash of the record's bytes;
 //! - the Merkle root over the records, in file order, is the checkpoint's root, and the
@@ -412,11 +414,21 @@ impl Checker<'_> {
             }
             let unterminated = line == Line::Unterminated;
             match self.record(buf, line_no, next_seq, expected, unterminated) {
-                Some((seq, leaf)) => {
+                Some(Step::Leaf(seq, leaf)) => {
                     frontier.append(leaf, |_, _| {});
                     // A seq below the expected one (a repeat or swap) does not move the
                     // expectation back, so one swap is two faults, not a cascade.
                     next_seq = next_seq.max(seq.saturating_add(1));
+                }
+                Some(Step::Prefix(prefix)) => {
+                    self.report.n_records += prefix.size() - 1;
+                    next_seq = prefix.size();
+                    frontier = prefix;
+                }
+                Some(Step::Unhashed(below)) => {
+                    self.report.n_records += below - 1;
+                    next_seq = below;
+                    tree_complete = false;
                 }
                 None => {
                     tree_complete = false;
@@ -478,13 +490,61 @@ impl Checker<'_> {
         }
     }
 
+    /// A prefix line: the first line, standing for records `0..removed_below`, all removed,
+    /// with the hashes of their complete subtrees (the root check covers them); it must
+    /// name the record that removed the last of them, later in the log.
+    fn prefix_line(
+        &mut self,
+        parsed: &ExportLine,
+        below: u64,
+        first: bool,
+        at: (Option<u64>, Option<u64>),
+    ) -> Option<Step> {
+        let hashes: Option<Vec<merkle::Hash>> = parsed
+            .subtree_hashes
+            .iter()
+            .map(|hash| {
+                let hash = BASE64.decode(hash.as_bytes()).ok()?;
+                merkle::Hash::try_from(hash.as_slice()).ok()
+            })
+            .collect();
+        let prefix = hashes.and_then(|hashes| Frontier::from_parts(below, hashes).ok());
+        if !first || parsed.seq != 0 || below == 0 {
+            let problem = "a prefix line is the first line, seq 0, and stands for records";
+            self.fault(
+                ExportFaultKind::MalformedLine,
+                at.0,
+                at.1,
+                problem.to_owned(),
+            );
+            return None;
+        }
+        if parsed.removed_by.is_none_or(|by| by < below) {
+            let problem = format!(
+                "the prefix line's records 0..{below} must be removed by a record after them"
+            );
+            self.fault(ExportFaultKind::MalformedLine, at.0, at.1, problem);
+        }
+        self.report.n_removed += below;
+        let Some(prefix) = prefix else {
+            let problem = format!(
+                "a prefix line of {below} records holds {} base64 subtree hashes, not {}",
+                parsed.subtree_hashes.len(),
+                below.count_ones()
+            );
+            self.fault(ExportFaultKind::MalformedLine, at.0, at.1, problem);
+            return Some(Step::Unhashed(below));
+        };
+        Some(Step::Prefix(prefix))
+    }
+
     /// A line of a removed record: its leaf hash stands for it in the tree (the root check
     /// covers it), and it must name the record that removed it, later in the log.
     fn removed_line(
         &mut self,
         parsed: &ExportLine,
         at: (Option<u64>, Option<u64>),
-    ) -> Option<(u64, merkle::Hash)> {
+    ) -> Option<Step> {
         let leaf = BASE64
             .decode(parsed.leaf_hash.as_bytes())
             .ok()
@@ -512,11 +572,11 @@ impl Checker<'_> {
             );
         }
         self.report.n_removed += 1;
-        Some((parsed.seq, leaf))
+        Some(Step::Leaf(parsed.seq, leaf))
     }
 
-    /// Checks one record line; returns its seq and the leaf hash of its record bytes, or
-    /// `None` when the line is too broken to hash.
+    /// Checks one record line; returns its seq and the leaf hash of its record bytes (or
+    /// the subtrees of a prefix line), or `None` when the line is too broken to hash.
     fn record(
         &mut self,
         line: &[u8],
@@ -524,7 +584,7 @@ impl Checker<'_> {
         expected_seq: u64,
         expected: &Expected,
         unterminated: bool,
-    ) -> Option<(u64, merkle::Hash)> {
+    ) -> Option<Step> {
         let parsed: ExportLine = match serde_json::from_slice(line) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -566,6 +626,9 @@ impl Checker<'_> {
                 at.1,
                 format!("seq {seq} comes where seq {expected_seq} was expected"),
             );
+        }
+        if let Some(below) = parsed.removed_below {
+            return self.prefix_line(&parsed, below, expected_seq == 0, at);
         }
         let Some(record) = &parsed.record else {
             return self.removed_line(&parsed, at);
@@ -630,8 +693,18 @@ impl Checker<'_> {
                 err.to_string(),
             ),
         }
-        Some((seq, leaf))
+        Some(Step::Leaf(seq, leaf))
     }
+}
+
+/// What a line adds to the tree.
+enum Step {
+    /// One leaf: its seq and hash.
+    Leaf(u64, merkle::Hash),
+    /// The removed records at the start of the log, as the frontier of their subtrees.
+    Prefix(Frontier),
+    /// A prefix line of so many records whose hashes are unusable: the root is unknown.
+    Unhashed(u64),
 }
 
 /// How a line read ended.

@@ -504,6 +504,26 @@ pub fn peek_header(bytes: &[u8]) -> Result<(TenantId, u64), DecodeError> {
     Ok((tenant, seq))
 }
 
+/// The client's event id of a record, read from its first fields only (tenant, seq,
+/// `received_at`, then the id if it has one), without decoding the rest: for a reader that
+/// needs the id of many records it does not otherwise look at.
+///
+/// # Errors
+///
+/// A [`DecodeError`] if the fields before the id, or the id, do not read.
+pub fn peek_event_id(bytes: &[u8]) -> Result<Option<EventId>, DecodeError> {
+    let mut fields = open(bytes)?;
+    while let Some(field) = fields.next()? {
+        if field.tag == tag::EVENT_ID {
+            return field.parse(EventId::parse).map(Some);
+        }
+        if field.tag > tag::EVENT_ID {
+            break;
+        }
+    }
+    Ok(None)
+}
+
 /// Why bytes are not a valid record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record byte {offset} ({field}): {kind}")]

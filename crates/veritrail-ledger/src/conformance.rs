@@ -76,6 +76,7 @@ pub fn run_all<H: Harness>(mut new_harness: impl FnMut() -> H) {
         removals_are_kept_with_their_append_and_every_proof_still_verifies,
         a_malformed_removal_refuses_the_commit_and_stores_nothing,
         compaction_keeps_every_kept_record_leaf_and_proof,
+        a_removed_prefix_keeps_every_proof_from_the_first_kept_record,
         // The methods' promises.
         an_unknown_tenant_reads_as_an_empty_log,
         event_ids_are_found_at_their_seq_within_their_tenant,
@@ -343,6 +344,69 @@ fn compaction_keeps_every_kept_record_leaf_and_proof<H: Harness>(harness: &mut H
         merkle::verify_inclusion(&leaf, seq, size, &proof, &tree.root())
             .expect("compaction leaves every node as it was");
     }
+}
+
+/// A retention cut with no exception removes the log's first records: a store may then
+/// keep only the hashes of their complete subtrees (the embedded store does, once their
+/// segments are compacted), but every kept record, the root of every tree from the first
+/// kept record's on, its inclusion proofs and the consistency proofs from that tree must
+/// be as before, also after more appends, another cut and a restart.
+fn a_removed_prefix_keeps_every_proof_from_the_first_kept_record<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    let mut builder = BatchBuilder::new();
+    let check = |store: &dyn LedgerStore, builder: &BatchBuilder, first_kept: u64| {
+        builder.assert_matches(store);
+        let tree = builder.tree(&acme).expect("tree");
+        let size = tree.size();
+        let reader = StoreReader(store, &acme);
+        assert_eq!(merkle::root_at(&reader, size).expect("root"), tree.root());
+        for from in [first_kept, first_kept + 1, size - 1] {
+            let old_root = merkle::root_at(tree, from).expect("old root");
+            let proof = merkle::consistency_proof(&reader, from, size).expect("consistency");
+            merkle::verify_consistency(from, size, &proof, &old_root, &tree.root())
+                .expect("a consistency proof from a tree past the removed prefix");
+        }
+        for seq in [first_kept, size - 1] {
+            let proof = merkle::inclusion_proof(&reader, seq, size).expect("inclusion");
+            let leaf = *tree.node(NodeId::new(0, seq)).expect("leaf");
+            merkle::verify_inclusion(&leaf, seq, size, &proof, &tree.root())
+                .expect("an inclusion proof of a kept record");
+        }
+    };
+    let cut = |store: &dyn LedgerStore, builder: &mut BatchBuilder, below: u64| {
+        let by_seq = builder.tree(&acme).expect("tree").size();
+        let mut batch = CommitBatch::default();
+        let mut append = builder.append(&acme, 1, true);
+        append.removals.push(Removal {
+            by_seq,
+            scope: RemovalScope::Below {
+                below,
+                except: Vec::new(),
+            },
+        });
+        batch.tenants.push(append);
+        store.commit(&batch).expect("commit a cut");
+        builder.accept(&batch);
+    };
+    let (first, second);
+    {
+        let store = harness.open();
+        commit_rounds(&store, &mut builder);
+        first = builder.tree(&acme).expect("tree").size() * 2 / 3 - 1;
+        cut(&store, &mut builder, first);
+        commit_rounds(&store, &mut builder);
+        store.compact().expect("compact");
+        check(&store, &builder, first);
+        second = builder.tree(&acme).expect("tree").size() - 5;
+        cut(&store, &mut builder, second);
+        store.compact().expect("compact again");
+        check(&store, &builder, second);
+    }
+    let store = harness.open();
+    check(&store, &builder, second);
+    commit_rounds(&store, &mut builder);
+    store.compact().expect("compact after a restart");
+    check(&store, &builder, second);
 }
 
 fn commit_rounds(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
@@ -656,9 +720,9 @@ fn the_checkpoint_is_the_latest_signed_one<H: Harness>(harness: &mut H) {
     );
 }
 
-struct StoreReader<'a, S>(&'a S, &'a TenantId);
+struct StoreReader<'a, S: ?Sized>(&'a S, &'a TenantId);
 
-impl<S: LedgerStore> NodeReader for StoreReader<'_, S> {
+impl<S: LedgerStore + ?Sized> NodeReader for StoreReader<'_, S> {
     type Error = StoreError;
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<merkle::Hash>, StoreError> {

@@ -297,6 +297,7 @@ impl EmbeddedStore {
             event_ids: Vec::new(),
             removals: Vec::new(),
             touched: HashSet::new(),
+            starts: HashMap::new(),
         };
         let stop = self.journal.scan(
             marker.applied_pos,
@@ -529,32 +530,32 @@ impl EmbeddedStore {
         &self,
         base: u64,
         len: u64,
-        removed: &HashMap<TenantId, Removed>,
+        pass: &mut Pass,
         stats: &mut CompactStats,
     ) -> Result<(), StoreError> {
         let end = base + len;
-        let is_removed = |body: &[u8]| -> Result<Option<(TenantId, u64, bool)>, StoreError> {
-            let (tenant, seq) = veritrail_core::record::peek_header(body)
-                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            Ok(removed
-                .get(&tenant)
-                .filter(|removed| removed.by(seq).is_some())
-                .map(|removed| (tenant.clone(), seq, removed.is_erased(seq))))
-        };
-        // Is it worth it?
-        let (mut saved, mut erased) = (0u64, false);
+        // Is it worth it? (Planned on a copy of what the pass has met: the rewrite plans
+        // every entry again, the same way.)
+        let met = pass.starts.clone();
+        let (mut saved, mut must) = (0u64, false);
         self.scan_segment(base, end, |_, entries| {
-            for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
-                if let Some((_, _, is_erased)) = is_removed(entry.body)? {
-                    saved += entry.body.len() as u64;
-                    erased |= is_erased;
+            for entry in entries {
+                match pass.plan(entry)? {
+                    Plan::Keep(_) => {}
+                    Plan::Compact { erased, .. } => {
+                        saved += entry.body.len() as u64;
+                        must |= erased;
+                    }
+                    Plan::Drop => saved += (journal::ENTRY_HEADER_LEN + entry.body.len()) as u64,
+                    Plan::Prefix(_) => must = true,
                 }
             }
             Ok(())
         })?;
-        if saved == 0 || (!erased && saved * 8 < len) {
+        if !must && (saved == 0 || saved * 8 < len) {
             return Ok(());
         }
+        pass.starts = met;
         // (1) The rewrite, aside.
         let mut writer = self.journal.compact_writer(base)?;
         let mut moved: HashMap<TenantId, Vec<(u64, u64, u32)>> = HashMap::new();
@@ -564,38 +565,41 @@ impl EmbeddedStore {
             let mut frame = FrameBuilder::with_capacity(4096);
             let mut placed = Vec::with_capacity(entries.len());
             for entry in entries {
-                let taken = match entry.kind {
-                    EntryKind::Record => is_removed(entry.body)?,
-                    _ => None,
-                };
-                match (entry.kind, taken) {
-                    (EntryKind::Record, Some((tenant, seq, _))) => {
-                        let record = Record::decode(entry.body)
-                            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                        if let Some(id) = record.event().id() {
-                            forget.push((tenant.clone(), id.clone()));
+                let plan = pass.plan(entry)?;
+                if entry.kind == EntryKind::Record && !matches!(plan, Plan::Keep(_)) {
+                    // The body leaves the journal: so does its id.
+                    let corrupt = |err: veritrail_core::record::DecodeError| {
+                        corrupt_at(entry.pos, err.to_string())
+                    };
+                    let id = veritrail_core::record::peek_event_id(entry.body).map_err(corrupt)?;
+                    if let Some(id) = id {
+                        let (tenant, _) =
+                            veritrail_core::record::peek_header(entry.body).map_err(corrupt)?;
+                        forget.push((tenant, id));
+                    }
+                    n_records += 1;
+                }
+                match plan {
+                    Plan::Keep(place) => {
+                        let at = frame.push(entry.kind, &[entry.body]);
+                        if let Some((tenant, seq, body_len)) = place {
+                            placed.push((tenant, seq, at, body_len));
                         }
+                    }
+                    Plan::Compact { tenant, seq, .. } => {
                         let body = compacted_body(&tenant, seq, &merkle::leaf_hash(entry.body));
                         let at = frame.push(EntryKind::Compacted, &[&body]);
                         placed.push((tenant, seq, at, 0));
-                        n_records += 1;
                     }
-                    (EntryKind::Record, None) => {
-                        let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
-                            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                        let at = frame.push(EntryKind::Record, &[entry.body]);
-                        placed.push((tenant, seq, at, len_u32(entry.body.len())));
-                    }
-                    (EntryKind::Compacted, _) => {
-                        let (tenant, seq, _) =
-                            split_compacted_entry(entry.body).map_err(StoreError::Corrupt)?;
-                        let at = frame.push(EntryKind::Compacted, &[entry.body]);
-                        placed.push((tenant, seq, at, 0));
-                    }
-                    (kind, _) => {
-                        frame.push(kind, &[entry.body]);
+                    Plan::Drop => {}
+                    Plan::Prefix(tenant) => {
+                        let prefix = &pass.targets[&tenant];
+                        frame.push(EntryKind::Prefix, &[&prefix_body(&tenant, prefix)]);
                     }
                 }
+            }
+            if frame.is_empty() {
+                return Ok(());
             }
             let frame_at = writer.push(&frame.finish())?;
             for (tenant, seq, at, body_len) in placed {
@@ -634,6 +638,9 @@ impl EmbeddedStore {
         stats.records += n_records;
         stats.bytes_before += len;
         stats.bytes_after += new_len;
+        if new_len <= journal::SEGMENT_HEADER_LEN {
+            stats.deleted += 1;
+        }
         tracing::info!(
             base,
             before = len,
@@ -641,6 +648,25 @@ impl EmbeddedStore {
             records = n_records,
             "compacted a journal segment"
         );
+        Ok(())
+    }
+
+    /// Gives back the disk blocks of the derived entries below `tenant`'s prefix of
+    /// `size` records, which nothing reads: its offsets, and its node hashes but the
+    /// prefix's subtree hashes. Holes read as zeros; a file system without them gets zeros.
+    fn punch_prefix(&self, tenant: &TenantId, size: u64) -> Result<(), StoreError> {
+        let Some(log) = self.tenant_log(tenant) else {
+            return Ok(());
+        };
+        log.offsets.punch_hole(0, size * OFFSET_ENTRY_LEN)?;
+        let mut first_leaf = 0;
+        for node in Frontier::node_ids(size) {
+            // A complete subtree's nodes are consecutive in post-order, its root last.
+            let from = node_count(first_leaf) * NODE_LEN;
+            let root = postorder_index(node) * NODE_LEN;
+            log.nodes.punch_hole(from, root - from)?;
+            first_leaf += 1 << node.level;
+        }
         Ok(())
     }
 
@@ -751,6 +777,105 @@ impl EmbeddedStore {
     }
 }
 
+/// What one compaction pass knows: each log's removals, where each log with removed
+/// records at its start is to start, and where the logs met so far start.
+#[derive(Default)]
+struct Pass {
+    removed: HashMap<TenantId, Removed>,
+    /// The removed records before each log's first kept one, as the subtree hashes a
+    /// prefix entry keeps of them.
+    targets: HashMap<TenantId, Frontier>,
+    /// Logs whose first entry the pass has met, with the size they start at after it.
+    starts: HashMap<TenantId, u64>,
+}
+
+/// What a segment's rewrite does with one entry.
+enum Plan {
+    /// Copied as it is; a record or compacted record says where it goes in the offsets
+    /// (tenant, seq, body length: 0 for a compacted one).
+    Keep(Option<(TenantId, u64, u32)>),
+    /// A removed record: a compacted entry (seq and leaf hash) in its place.
+    Compact {
+        tenant: TenantId,
+        seq: u64,
+        erased: bool,
+    },
+    /// Below where its log starts: left out.
+    Drop,
+    /// The log's first entry, replaced by the prefix entry its log now starts with.
+    Prefix(TenantId),
+}
+
+impl Pass {
+    /// What to do with `entry`, the next of the journal in this pass.
+    fn plan(&mut self, entry: &journal::Entry<'_>) -> Result<Plan, StoreError> {
+        let corrupt = |reason: String| corrupt_at(entry.pos, reason);
+        let (tenant, seq) = match entry.kind {
+            EntryKind::Record => veritrail_core::record::peek_header(entry.body)
+                .map_err(|err| corrupt(err.to_string()))?,
+            EntryKind::Compacted => {
+                let (tenant, seq, _) = split_compacted_entry(entry.body).map_err(corrupt)?;
+                (tenant, seq)
+            }
+            EntryKind::Prefix => {
+                let (tenant, prefix) = split_prefix_entry(entry.body).map_err(corrupt)?;
+                (tenant, prefix.size())
+            }
+            EntryKind::Checkpoint => {
+                let (tenant, note) = split_checkpoint_entry(entry.body).map_err(corrupt)?;
+                let size = checkpoint_note_size(note)
+                    .ok_or_else(|| corrupt("a checkpoint without a size".into()))?;
+                (tenant, size)
+            }
+            EntryKind::Removal => return Ok(Plan::Keep(None)),
+        };
+        let start = match self.starts.get(&tenant) {
+            Some(&start) => start,
+            None => {
+                // The log's first entry: where a prefix entry goes.
+                let start = if entry.kind == EntryKind::Prefix {
+                    seq
+                } else {
+                    0
+                };
+                if let Some(target) = self.targets.get(&tenant)
+                    && target.size() > start
+                    && entry.kind != EntryKind::Checkpoint
+                {
+                    self.starts.insert(tenant.clone(), target.size());
+                    return Ok(Plan::Prefix(tenant));
+                }
+                self.starts.insert(tenant.clone(), start);
+                if entry.kind == EntryKind::Prefix {
+                    return Ok(Plan::Keep(None));
+                }
+                start
+            }
+        };
+        Ok(match entry.kind {
+            EntryKind::Prefix => {
+                return Err(corrupt(format!(
+                    "a prefix entry of tenant {tenant} after its log's first entry"
+                )));
+            }
+            // A checkpoint of a tree smaller than the prefix cannot be checked any more.
+            EntryKind::Record | EntryKind::Compacted | EntryKind::Checkpoint if seq < start => {
+                Plan::Drop
+            }
+            EntryKind::Record => match self.removed.get(&tenant) {
+                Some(removed) if removed.by(seq).is_some() => Plan::Compact {
+                    erased: removed.is_erased(seq),
+                    tenant,
+                    seq,
+                },
+                _ => Plan::Keep(Some((tenant, seq, len_u32(entry.body.len())))),
+            },
+            EntryKind::Compacted => Plan::Keep(Some((tenant, seq, 0))),
+            _ => Plan::Keep(None),
+        })
+    }
+}
+
 /// Damage found at journal position `pos`.
 fn corrupt_at(pos: u64, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("journal position {pos}: {reason}"))
@@ -765,6 +890,9 @@ struct Replay<'a> {
     event_ids: Vec<(TenantId, EventId, u64)>,
     removals: Vec<(TenantId, Removal)>,
     touched: HashSet<TenantId>,
+    /// Logs that start with a prefix entry, and its size: their entries below it, which
+    /// a compaction cut short may have left, are skipped.
+    starts: HashMap<TenantId, u64>,
 }
 
 impl Replay<'_> {
@@ -784,9 +912,13 @@ impl Replay<'_> {
             match entry.kind {
                 EntryKind::Record => self.record(entry.pos, entry.body)?,
                 EntryKind::Compacted => self.compacted(entry.pos, entry.body)?,
+                EntryKind::Prefix => self.prefix(entry.pos, entry.body)?,
                 EntryKind::Checkpoint => {
                     let (tenant, note) = split_checkpoint_entry(entry.body)
                         .map_err(|reason| corrupt_at(entry.pos, reason))?;
+                    if checkpoint_note_size(note).unwrap_or(0) < self.start(&tenant) {
+                        continue;
+                    }
                     let log = self.log(&tenant)?;
                     log.committed
                         .write()
@@ -826,6 +958,9 @@ impl Replay<'_> {
         let record = Record::decode(bytes).map_err(|err| corrupt_at(pos, err))?;
         let tenant = record.tenant().clone();
         let seq = record.seq();
+        if seq < self.start(&tenant) {
+            return Ok(());
+        }
         self.leaf(
             &tenant,
             seq,
@@ -844,7 +979,36 @@ impl Replay<'_> {
     fn compacted(&mut self, pos: u64, body: &[u8]) -> Result<(), StoreError> {
         let (tenant, seq, hash) =
             split_compacted_entry(body).map_err(|reason| corrupt_at(pos, reason))?;
+        if seq < self.start(&tenant) {
+            return Ok(());
+        }
         self.leaf(&tenant, seq, pos, 0, hash)
+    }
+
+    /// Where `tenant`'s log starts: its prefix entry's size, or 0.
+    fn start(&self, tenant: &TenantId) -> u64 {
+        self.starts.get(tenant).copied().unwrap_or(0)
+    }
+
+    /// A log's first entry, standing for its removed first records: the log starts at the
+    /// prefix's size, with its subtree hashes as the nodes proofs need of them.
+    fn prefix(&mut self, pos: u64, body: &[u8]) -> Result<(), StoreError> {
+        let (tenant, prefix) =
+            split_prefix_entry(body).map_err(|reason| corrupt_at(pos, reason))?;
+        let log = self.log(&tenant)?;
+        let mut committed = log.committed.write().expect("committed lock poisoned");
+        if committed.size != 0 || self.starts.contains_key(&tenant) {
+            return Err(corrupt_at(
+                pos,
+                format!("a prefix entry of tenant {tenant} after its log's first entry"),
+            ));
+        }
+        write_prefix(&log, &prefix)?;
+        committed.size = prefix.size();
+        self.starts.insert(tenant.clone(), prefix.size());
+        self.frontiers.insert(tenant.clone(), prefix);
+        self.touched.insert(tenant);
+        Ok(())
     }
 
     /// Appends leaf `seq` of `tenant` (the log's next): its nodes and its offset entry.
@@ -916,6 +1080,55 @@ fn compacted_body(tenant: &TenantId, seq: u64, hash: &Hash) -> Vec<u8> {
     body.extend_from_slice(&seq.to_be_bytes());
     body.extend_from_slice(hash);
     body
+}
+
+/// The body of a prefix entry: tenant length, tenant, size, the subtree hashes.
+fn prefix_body(tenant: &TenantId, prefix: &Frontier) -> Vec<u8> {
+    let tenant = tenant.as_str().as_bytes();
+    let mut body = Vec::with_capacity(1 + tenant.len() + 8 + 64 * merkle::HASH_LEN);
+    body.push(u8::try_from(tenant.len()).expect("tenant ids are short"));
+    body.extend_from_slice(tenant);
+    body.extend_from_slice(&prefix.size().to_be_bytes());
+    for hash in prefix.hashes() {
+        body.extend_from_slice(hash);
+    }
+    body
+}
+
+/// Splits a prefix entry's body into its tenant and the frontier its log starts with.
+pub(crate) fn split_prefix_entry(body: &[u8]) -> Result<(TenantId, Frontier), String> {
+    let (tenant, rest) = split_tenant(body, "prefix")?;
+    let (size, hashes) = rest.split_at_checked(8).ok_or("prefix entry cut short")?;
+    let size = u64::from_be_bytes(size.try_into().expect("8 bytes"));
+    if size == 0 || hashes.len() != size.count_ones() as usize * merkle::HASH_LEN {
+        return Err(format!(
+            "prefix entry of size {size} with {} hash bytes",
+            hashes.len()
+        ));
+    }
+    let hashes = hashes
+        .chunks_exact(merkle::HASH_LEN)
+        .map(|hash| hash.try_into().expect("32 bytes"))
+        .collect();
+    let prefix = Frontier::from_parts(size, hashes).map_err(|err| err.to_string())?;
+    Ok((tenant, prefix))
+}
+
+/// The tree size a signed checkpoint note names (its body's second line).
+pub(crate) fn checkpoint_note_size(note: &str) -> Option<u64> {
+    note.lines().nth(1)?.parse().ok()
+}
+
+/// Writes the subtree hashes of a log's prefix in their places in its `nodes` file.
+fn write_prefix(log: &TenantLog, prefix: &Frontier) -> io::Result<()> {
+    for (node, hash) in Frontier::node_ids(prefix.size())
+        .into_iter()
+        .zip(prefix.hashes())
+    {
+        log.nodes
+            .write_all_at(hash, postorder_index(node) * NODE_LEN)?;
+    }
+    Ok(())
 }
 
 /// Splits a compacted entry's body into its tenant, seq and leaf hash.
@@ -1127,37 +1340,40 @@ impl LedgerStore for EmbeddedStore {
 
     fn compact(&self) -> Result<CompactStats, StoreError> {
         let _one_at_a_time = self.compactor.lock().expect("compactor lock poisoned");
-        let removed: HashMap<TenantId, Removed> = self
-            .tenants
-            .read()
-            .expect("tenants lock poisoned")
-            .iter()
-            .filter_map(|(tenant, log)| {
-                let committed = log.committed.read().expect("committed lock poisoned");
-                if committed.removals.is_empty() {
-                    return None;
-                }
-                let mut removed = Removed::default();
-                for removal in &committed.removals {
-                    removed.add(removal);
-                }
-                Some((tenant.clone(), removed))
-            })
-            .collect();
+        let mut pass = Pass::default();
+        for (tenant, log) in self.tenants.read().expect("tenants lock poisoned").iter() {
+            let committed = log.committed.read().expect("committed lock poisoned");
+            if committed.removals.is_empty() {
+                continue;
+            }
+            let mut removed = Removed::default();
+            for removal in &committed.removals {
+                removed.add(removal);
+            }
+            // The removed records before the first kept one: the log can start after them.
+            let kept = removed.next_kept(0).min(committed.size);
+            if kept > 0 {
+                let hashes = read_node_hashes(log, committed.size, &Frontier::node_ids(kept))?;
+                let prefix = Frontier::from_parts(kept, hashes)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                pass.targets.insert(tenant.clone(), prefix);
+            }
+            pass.removed.insert(tenant.clone(), removed);
+        }
         let mut stats = CompactStats::default();
-        if removed.is_empty() {
+        if pass.removed.is_empty() {
             return Ok(stats);
         }
         // An erased record's data must go even from the segment appended to: seal it. (Only
         // logs with erasures make reading that segment worth it.)
         let (last_base, last_len) = self.journal.last_segment_range();
         let mut erased_in_last = false;
-        if removed.values().any(Removed::has_erasures) {
+        if pass.removed.values().any(Removed::has_erasures) {
             self.scan_segment(last_base, last_base + last_len, |_, entries| {
                 for entry in entries.iter().filter(|e| e.kind == EntryKind::Record) {
                     let (tenant, seq) = veritrail_core::record::peek_header(entry.body)
                         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                    erased_in_last |= removed.get(&tenant).is_some_and(|r| r.is_erased(seq));
+                    erased_in_last |= pass.removed.get(&tenant).is_some_and(|r| r.is_erased(seq));
                 }
                 Ok(())
             })?;
@@ -1169,7 +1385,12 @@ impl LedgerStore for EmbeddedStore {
             }
         }
         for (base, len) in self.journal.sealed_segments() {
-            self.compact_segment(base, len, &removed, &mut stats)?;
+            self.compact_segment(base, len, &mut pass, &mut stats)?;
+        }
+        for (tenant, &start) in &pass.starts {
+            if start > 0 {
+                self.punch_prefix(tenant, start)?;
+            }
         }
         Ok(stats)
     }
@@ -1183,6 +1404,7 @@ impl LedgerStore for EmbeddedStore {
         // complete, which come after every node of the first `size` leaves), so this
         // rewrite of the entries below `size` needs no lock.
         let mut frontier = Frontier::new();
+        let mut start = 0;
         self.scan_frames(
             self.journal.start(),
             bounds.journal_end,
@@ -1190,6 +1412,16 @@ impl LedgerStore for EmbeddedStore {
             |_, entries| {
                 for entry in entries {
                     let (record_tenant, seq, hash, len) = match entry.kind {
+                        EntryKind::Prefix => {
+                            let (prefix_tenant, prefix) = split_prefix_entry(entry.body)
+                                .map_err(|reason| corrupt_at(entry.pos, reason))?;
+                            if prefix_tenant == *tenant && frontier.size() == 0 {
+                                write_prefix(&log, &prefix)?;
+                                start = prefix.size();
+                                frontier = prefix;
+                            }
+                            continue;
+                        }
                         EntryKind::Record => {
                             let (record_tenant, seq) =
                                 veritrail_core::record::peek_header(entry.body)
@@ -1204,7 +1436,7 @@ impl LedgerStore for EmbeddedStore {
                         }
                         EntryKind::Checkpoint | EntryKind::Removal => continue,
                     };
-                    if record_tenant != *tenant || seq >= size {
+                    if record_tenant != *tenant || seq >= size || seq < start {
                         continue;
                     }
                     if seq != frontier.size() {

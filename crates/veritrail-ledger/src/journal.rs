@@ -44,6 +44,10 @@ pub enum EntryKind {
     /// Body: tenant length (1 byte), tenant, seq (u64), leaf hash (32 bytes): a removed
     /// record whose body compaction took out, in the record's place.
     Compacted = 4,
+    /// Body: tenant length (1 byte), tenant, size `n` (u64), then the hashes of the
+    /// complete subtrees `0..n` splits into (largest first, 32 bytes each): the start of a
+    /// log whose first `n` records were all removed, as the tenant's first entry.
+    Prefix = 5,
 }
 
 impl EntryKind {
@@ -53,6 +57,7 @@ impl EntryKind {
             2 => Some(Self::Checkpoint),
             3 => Some(Self::Removal),
             4 => Some(Self::Compacted),
+            5 => Some(Self::Prefix),
             _ => None,
         }
     }
@@ -86,6 +91,11 @@ impl FrameBuilder {
             self.buf.extend_from_slice(part);
         }
         offset
+    }
+
+    /// No entry pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.len() <= FRAME_HEADER_LEN
     }
 
     /// The finished frame, header included.
@@ -673,19 +683,28 @@ impl Journal {
     /// Puts the rewrite written by [`Journal::compact_writer`] (and synced) in the place of
     /// sealed segment `base`, durably (a rename, then a sync of the directory); readers see the
     /// new segment from then on. The caller keeps readers of moved entries out meanwhile.
+    /// A rewrite that kept no frame deletes the segment instead.
     pub(crate) fn replace_segment(&self, base: u64, written: CompactWriter) -> io::Result<()> {
+        let empty = written.len() <= SEGMENT_HEADER_LEN;
         drop(written);
         let from = compact_path(&self.dir, base);
         let to = segment_path(&self.dir, base);
-        self.vfs.rename(&from, &to)?;
-        self.vfs.sync_dir(&self.dir)?;
-        let file = self.vfs.open(&to, OpenMode::ReadWrite)?;
-        let len = file.len()?;
         let mut segments = self.segments.write().expect("journal lock poisoned");
         let idx = segments
             .iter()
             .position(|segment| segment.base == base)
-            .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
+            .filter(|&idx| idx + 1 < segments.len())
+            .ok_or_else(|| io::Error::other(format!("no sealed segment at {base}")))?;
+        if empty {
+            segments.remove(idx);
+            self.vfs.remove_file(&to)?;
+            self.vfs.remove_file(&from)?;
+            return self.vfs.sync_dir(&self.dir);
+        }
+        self.vfs.rename(&from, &to)?;
+        self.vfs.sync_dir(&self.dir)?;
+        let file = self.vfs.open(&to, OpenMode::ReadWrite)?;
+        let len = file.len()?;
         segments[idx] = Arc::new(Segment {
             base,
             len: AtomicU64::new(len),

@@ -130,6 +130,20 @@ pub enum ReadError {
         seq: u64,
         by_seq: u64,
     },
+    /// A tree smaller than the log's first kept record: the records before that one were
+    /// removed, and only the hashes of their complete subtrees are kept, which prove the
+    /// trees from `first_kept` records on but not the smaller ones.
+    #[error(
+        "the tree of {size} records of tenant {tenant}'s log cannot be proved any more: its \
+         records 0..{first_kept} were removed (the last by record {by_seq}), and proofs start \
+         at the tree of {first_kept} records"
+    )]
+    SizeRemoved {
+        tenant: TenantId,
+        size: u64,
+        first_kept: u64,
+        by_seq: u64,
+    },
 }
 
 /// Records read from a log: the kept ones of a range, and where the range ended.
@@ -619,8 +633,27 @@ impl Ledger {
                 what: "size 0 (every log extends the empty one: there is nothing to prove)".into(),
             });
         }
+        self.check_size_kept(tenant, size1)?;
         merkle::consistency_proof(&self.node_reader(tenant), size1, size2)
             .map_err(|err| proof_error(err, tenant, size2, format!("size {size1} to size {size2}")))
+    }
+
+    /// Refuses a tree of `size` records (at least 1) that ends inside the removed records
+    /// at the start of `tenant`'s log: [`ReadError::SizeRemoved`].
+    fn check_size_kept(&self, tenant: &TenantId, size: u64) -> Result<(), ReadError> {
+        let Some(removed) = self.removed_of(tenant) else {
+            return Ok(());
+        };
+        let first_kept = removed.next_kept(0);
+        match removed.by(size.saturating_sub(1)) {
+            Some(by_seq) if size < first_kept => Err(ReadError::SizeRemoved {
+                tenant: tenant.clone(),
+                size,
+                first_kept,
+                by_seq,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The latest signed checkpoint of `tenant`, opened with this ledger's key: its note,

@@ -318,6 +318,8 @@ pub struct CompactStats {
     pub rewritten: u64,
     /// Record bodies taken out.
     pub records: u64,
+    /// Of the rewritten units, those left empty and deleted.
+    pub deleted: u64,
     /// Bytes the rewritten units took before, and after.
     pub bytes_before: u64,
     pub bytes_after: u64,

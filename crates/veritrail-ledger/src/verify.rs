@@ -24,7 +24,7 @@ use veritrail_core::merkle::{self, Frontier, NodeId};
 use veritrail_core::note::{self, NoteVerifier};
 use veritrail_core::record::{self, Record};
 
-use crate::embedded::{split_checkpoint_entry, split_compacted_entry};
+use crate::embedded::{split_checkpoint_entry, split_compacted_entry, split_prefix_entry};
 use crate::index::{Marker, read_marker_from, redb_err};
 use crate::journal::{self, EntryKind, Journal, ScanStop};
 use crate::store::postorder_index;
@@ -99,6 +99,9 @@ pub struct TenantSummary {
     pub n_removed: u64,
     /// The removals, each with the record that reports it.
     pub removals: Vec<Removal>,
+    /// The log starts with a prefix entry of this many removed records (0: it does not):
+    /// only the hashes of their complete subtrees are kept.
+    pub start: u64,
 }
 
 /// The verifier's findings.
@@ -396,6 +399,8 @@ struct TenantCheck {
     derived: Option<Derived>,
     removed: Removed,
     removals: Vec<Removal>,
+    /// The size of the log's prefix entry, if it starts with one.
+    start: u64,
 }
 
 fn fault(
@@ -432,6 +437,7 @@ impl Checker<'_> {
                     derived,
                     removed: Removed::default(),
                     removals: Vec::new(),
+                    start: 0,
                 },
             );
         }
@@ -453,6 +459,7 @@ impl Checker<'_> {
                     EntryKind::Compacted => {
                         self.compacted(entry.pos, entry.body, entry.checksum_ok);
                     }
+                    EntryKind::Prefix => self.prefix(entry.pos, entry.body, entry.checksum_ok),
                 },
                 Err((pos, reason)) => {
                     self.report.faults.push(fault(
@@ -517,6 +524,9 @@ impl Checker<'_> {
                 "record bytes do not match their checksum",
             ));
         }
+        if self.is_left_over(&tenant, seq) {
+            return;
+        }
         if self.decode_records
             && let Err(err) = Record::decode(body)
         {
@@ -552,8 +562,67 @@ impl Checker<'_> {
                 return;
             }
         };
+        if self.is_left_over(&tenant, seq) {
+            return;
+        }
         self.tenant(&tenant).compacted.push(seq);
         self.leaf(&tenant, seq, pos, 0, hash);
+    }
+
+    /// An entry of seq (or checkpoint size) `seq` below the prefix its log starts with:
+    /// left by a compaction cut short, which the next one drops; not part of the tree.
+    fn is_left_over(&mut self, tenant: &TenantId, seq: u64) -> bool {
+        seq < self.tenant(tenant).start
+    }
+
+    /// A log's first entry standing for its first records, all removed: the tree goes on
+    /// from the hashes of their complete subtrees (which the next checkpoint's root
+    /// covers); every record below it must be named by a recorded removal (checked at the
+    /// end, as removals come later).
+    fn prefix(&mut self, pos: u64, body: &[u8], checksum_ok: bool) {
+        let (tenant, prefix) = match split_prefix_entry(body) {
+            Ok(parts) if checksum_ok => parts,
+            Ok(_) | Err(_) => {
+                let kind = if checksum_ok {
+                    FaultKind::DamagedJournal
+                } else {
+                    FaultKind::ChecksumMismatch
+                };
+                let detail = "a prefix entry is damaged";
+                self.report
+                    .faults
+                    .push(fault(kind, None, None, Some(pos), detail));
+                return;
+            }
+        };
+        let check = self.tenant(&tenant);
+        if check.next_seq != 0 || check.start != 0 {
+            let detail = "a prefix entry after its log's first entry";
+            self.report.faults.push(fault(
+                FaultKind::BadRemoval,
+                Some(&tenant),
+                Some(prefix.size()),
+                Some(pos),
+                detail,
+            ));
+            return;
+        }
+        let derived = check
+            .derived
+            .as_mut()
+            .map(|derived| derived.check_prefix(&prefix));
+        check.next_seq = prefix.size();
+        check.start = prefix.size();
+        check.frontier = prefix;
+        if let Some(Err(detail)) = derived {
+            self.report.faults.push(fault(
+                FaultKind::DerivedMismatch,
+                Some(&tenant),
+                None,
+                Some(pos),
+                detail,
+            ));
+        }
     }
 
     /// Leaf `seq` of `tenant`, at journal position `pos` with a body of `len` bytes: its
@@ -692,6 +761,9 @@ impl Checker<'_> {
             ));
             return;
         }
+        if self.is_left_over(&tenant, checkpoint.size()) {
+            return;
+        }
         self.frame_signed.insert(tenant.clone());
         let check = self.tenant(&tenant);
         let size = check.frontier.size();
@@ -742,6 +814,8 @@ impl Checker<'_> {
             .iter()
             .any(|(appended, first_seq)| appended == &tenant && *first_seq <= removal.by_seq);
         let check = self.tenant(&tenant);
+        // A removal whose reporting record is below the log's prefix lost its record then.
+        let reported_here = reported_here || removal.by_seq < check.start;
         if !reported_here || removal.by_seq >= check.next_seq {
             self.report.faults.push(fault(
                 FaultKind::BadRemoval,
@@ -787,6 +861,19 @@ impl Checker<'_> {
                     ));
                 }
             }
+            let first_kept = check.removed.next_kept(0);
+            if first_kept < check.start {
+                self.report.faults.push(fault(
+                    FaultKind::BadRemoval,
+                    Some(tenant),
+                    Some(first_kept),
+                    None,
+                    format!(
+                        "the log starts after {} removed records but no recorded removal names seq {first_kept}",
+                        check.start
+                    ),
+                ));
+            }
             let size = check.frontier.size();
             if check.checkpoint_size != Some(size) {
                 let from = check.checkpoint_size.unwrap_or(0);
@@ -805,6 +892,7 @@ impl Checker<'_> {
                 root: check.frontier.root(),
                 n_removed: check.removed.count(),
                 removals: check.removals.clone(),
+                start: check.start,
             });
         }
         let mut marker_sizes: Vec<_> = self.marker_sizes.iter().collect();
@@ -885,6 +973,32 @@ impl Derived {
                         id.level, id.index
                     )
                 });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Derived {
+    /// Checks the stored hashes of a prefix entry's subtrees.
+    fn check_prefix(&mut self, prefix: &Frontier) -> Result<(), String> {
+        if prefix.size() > self.synced {
+            return Ok(());
+        }
+        for (id, hash) in Frontier::node_ids(prefix.size())
+            .into_iter()
+            .zip(prefix.hashes())
+        {
+            let node_pos = postorder_index(id) * merkle::HASH_LEN as u64;
+            let stored = self
+                .nodes
+                .read(node_pos, merkle::HASH_LEN)
+                .ok_or("nodes file is too short")?;
+            if stored != hash {
+                return Err(format!(
+                    "the stored hash of node (level {}, index {}) differs from the log's prefix entry",
+                    id.level, id.index
+                ));
             }
         }
         Ok(())

@@ -110,6 +110,26 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
 
     /// `fsync`: [`VfsFile::sync_data`] and the rest of the file's metadata.
     fn sync_all(&self) -> io::Result<()>;
+
+    /// Makes `len` bytes at `offset` read as zeros, giving their disk blocks back where the
+    /// file system can (a hole); the file's length is unchanged. This default writes the
+    /// zeros.
+    fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
+        write_zeros(self, offset, len)
+    }
+}
+
+/// Writes zeros over `len` bytes of `file` at `offset`, not past its end.
+fn write_zeros(file: &(impl VfsFile + ?Sized), offset: u64, len: u64) -> io::Result<()> {
+    let end = (offset + len).min(file.len()?);
+    let zeros = vec![0u8; 1 << 16];
+    let mut at = offset;
+    while at < end {
+        let n = (end - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..usize::try_from(n).expect("at most 64 KiB")], at)?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// The directories of `path` (itself included) that do not exist yet, outermost first:
@@ -219,6 +239,26 @@ impl VfsFile for File {
 
     fn sync_all(&self) -> io::Result<()> {
         File::sync_all(self)
+    }
+
+    fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
+        use rustix::fs::{FallocateFlags, fallocate};
+        if len == 0 {
+            return Ok(());
+        }
+        match fallocate(
+            self,
+            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            offset,
+            len,
+        ) {
+            Ok(()) => Ok(()),
+            // A file system without holes: the zeros are written instead.
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
+                write_zeros(self, offset, len)
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 }
 

@@ -326,6 +326,11 @@ impl From<veritrail_ledger::ReadError> for ApiError {
                 ApiError::bad_request(error_codes::INVALID_PARAMETER, err.to_string())
             }
             ReadError::Integrity { .. } => ApiError::integrity(err),
+            ReadError::SizeRemoved { .. } => ApiError::new(
+                StatusCode::GONE,
+                error_codes::TREE_SIZE_REMOVED,
+                err.to_string(),
+            ),
             ReadError::Removed { seq, by_seq, .. } => ApiError::removed(RemovedBody {
                 seq,
                 removed_by: by_seq,

@@ -55,7 +55,9 @@ pub struct Lifecycle {
     /// A compaction was asked for since the running one started.
     compaction_wanted: AtomicBool,
     compaction_running: AtomicBool,
-    /// Record bodies compaction took out, and the journal bytes it gave back.
+    /// Compaction passes done, record bodies they took out, and the journal bytes they
+    /// gave back.
+    compaction_passes: AtomicU64,
     compacted_records: AtomicU64,
     compacted_bytes: AtomicU64,
     /// Held by a compaction and by a scrub: a scrub reads the journal files beside the
@@ -86,11 +88,14 @@ impl Lifecycle {
         }
     }
 
-    /// `(record bodies taken out, journal bytes given back)` by compaction so far.
-    pub fn compaction_stats(&self) -> (u64, u64) {
+    /// `(passes, record bodies taken out, journal bytes given back, running now)` of
+    /// compaction.
+    pub fn compaction_stats(&self) -> (u64, u64, u64, bool) {
         (
+            self.compaction_passes.load(Ordering::Relaxed),
             self.compacted_records.load(Ordering::Relaxed),
             self.compacted_bytes.load(Ordering::Relaxed),
+            self.compaction_running.load(Ordering::Relaxed),
         )
     }
 
@@ -821,6 +826,7 @@ pub fn compact_soon(state: &AppState) {
                     let _alone = lifecycle.maintenance();
                     state.ledger().compact()
                 };
+                lifecycle.compaction_passes.fetch_add(1, Ordering::Relaxed);
                 match compacted {
                     Ok(stats) => {
                         lifecycle

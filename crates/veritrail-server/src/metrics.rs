@@ -14,7 +14,8 @@
 //! - `veritrail_storage_errors_total{kind}` and `veritrail_integrity_failures_total`
 //!   ([`FAULTS`]); `veritrail_scrub_passes_total`, `veritrail_scrub_errors_total` and
 //!   `veritrail_scrub_last_finished_timestamp_seconds` ([`crate::scrub`]);
-//!   `veritrail_compacted_records_total` and `veritrail_compacted_bytes_total`
+//!   `veritrail_compacted_records_total`, `veritrail_compacted_bytes_total`,
+//!   `veritrail_compaction_passes_total` and `veritrail_compaction_running`
 //!   ([`crate::lifecycle`]).
 //! - `veritrail_webhook_subscriptions{state}`, `veritrail_webhook_attempts_total{result}`
 //!   and `veritrail_webhook_backlog_events` (records past the progress of enabled
@@ -201,11 +202,15 @@ impl Metrics {
             state.streams().total(),
             state.blocking_pool().waiting(),
         );
-        let (compacted_records, compacted_bytes) = state.lifecycle().compaction_stats();
+        let (passes, compacted_records, compacted_bytes, compacting) =
+            state.lifecycle().compaction_stats();
         let _ = write!(
             out,
             "# HELP veritrail_compacted_records_total Bodies of removed records that compaction took out of the journal (their leaf hashes stay).\n# TYPE veritrail_compacted_records_total counter\nveritrail_compacted_records_total {compacted_records}\n\
-             # HELP veritrail_compacted_bytes_total Journal bytes compaction gave back.\n# TYPE veritrail_compacted_bytes_total counter\nveritrail_compacted_bytes_total {compacted_bytes}\n",
+             # HELP veritrail_compacted_bytes_total Journal bytes compaction gave back.\n# TYPE veritrail_compacted_bytes_total counter\nveritrail_compacted_bytes_total {compacted_bytes}\n\
+             # HELP veritrail_compaction_passes_total Compaction passes done (each over every sealed journal segment).\n# TYPE veritrail_compaction_passes_total counter\nveritrail_compaction_passes_total {passes}\n\
+             # HELP veritrail_compaction_running 1 while a compaction pass runs.\n# TYPE veritrail_compaction_running gauge\nveritrail_compaction_running {}\n",
+            u8::from(compacting),
         );
         let (passes, last_finished, scrub_errors) = state.scrubber().stats();
         let _ = write!(

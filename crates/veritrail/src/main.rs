@@ -447,8 +447,14 @@ fn report_text(report: &Report) -> String {
         }
         if tenant.n_removed > 0 {
             out.push_str(&format!(
-                "  {} removed, each by a recorded removal; their leaf hashes are in the tree\n",
+                "  {} removed, each by a recorded removal; the tree keeps their hashes\n",
                 plural(tenant.n_removed, "record")
+            ));
+        }
+        if tenant.start > 0 {
+            out.push_str(&format!(
+                "  the log starts after its first {}, all removed, kept as the hashes of their complete subtrees\n",
+                plural(tenant.start, "record")
             ));
         }
     }
@@ -483,6 +489,7 @@ fn report_json(report: &Report) -> serde_json::Value {
             "checkpoint_size": t.checkpoint_size,
             "root": b64.encode(t.root),
             "removed": t.n_removed,
+            "starts_after": t.start,
             "removals": t.removals.iter().map(|removal| match &removal.scope {
                 RemovalScope::Below { below, except } => serde_json::json!({
                     "by_seq": removal.by_seq, "below": below, "except": except,

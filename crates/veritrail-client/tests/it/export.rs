@@ -46,6 +46,8 @@ fn line(record_bytes: &[u8], seq: u64) -> String {
         leaf_hash: BASE64.encode(merkle::leaf_hash(record_bytes)),
         record: Some(BASE64.encode(record_bytes)),
         removed_by: None,
+        removed_below: None,
+        subtree_hashes: Vec::new(),
     })
     .expect("json")
 }
@@ -478,5 +480,81 @@ fn hash_only_mode_still_checks_tenant_and_seq() {
             .any(|fault| fault.kind == RecordMismatch && fault.seq == Some(2)),
         "{}",
         describe(&report)
+    );
+}
+
+/// [`bundle`] with its first `below` records replaced by a prefix line: the hashes of their
+/// complete subtrees, removed by record `by`.
+fn bundle_with_prefix(n_records: u64, below: u64, by: u64) -> Vec<String> {
+    let mut lines = bundle(n_records);
+    let tree: MemoryTree = (0..below)
+        .map(|seq| merkle::leaf_hash(&record("acme", seq).encode()))
+        .collect();
+    let prefix = serde_json::to_string(&ExportLine {
+        seq: 0,
+        leaf_hash: String::new(),
+        record: None,
+        removed_by: Some(by),
+        removed_below: Some(below),
+        subtree_hashes: tree
+            .frontier()
+            .hashes()
+            .iter()
+            .map(|hash| BASE64.encode(hash))
+            .collect(),
+    })
+    .expect("json");
+    let below = usize::try_from(below).expect("small");
+    lines.splice(1..=below, [prefix]);
+    lines
+}
+
+#[test]
+fn a_prefix_line_stands_for_the_removed_records_at_the_start() {
+    for below in 1..N_RECORDS {
+        let report = verify_with(
+            &text(&bundle_with_prefix(N_RECORDS, below, N_RECORDS - 1)),
+            &signer().verifier(),
+        );
+        assert!(report.is_ok(), "prefix of {below}: {}", describe(&report));
+        assert_eq!(report.n_records, N_RECORDS);
+        assert_eq!(report.n_removed, below);
+    }
+}
+
+#[test]
+fn a_damaged_or_misplaced_prefix_line_is_found() {
+    // A subtree hash changed: the root no longer matches.
+    let mut lines = bundle_with_prefix(N_RECORDS, 6, N_RECORDS - 1);
+    let mut prefix: ExportLine = serde_json::from_str(&lines[1]).expect("line");
+    prefix.subtree_hashes[1] = BASE64.encode([9u8; 32]);
+    lines[1] = serde_json::to_string(&prefix).expect("json");
+    check(&text(&lines), &[(ExportFaultKind::RootMismatch, None)], &[]);
+    // One hash too few for 6 records (4 + 2).
+    prefix.subtree_hashes.pop();
+    lines[1] = serde_json::to_string(&prefix).expect("json");
+    check(
+        &text(&lines),
+        &[(ExportFaultKind::MalformedLine, Some(0))],
+        &[],
+    );
+    // Removed by a record inside the prefix.
+    let lines = bundle_with_prefix(N_RECORDS, 6, 3);
+    check(
+        &text(&lines),
+        &[(ExportFaultKind::MalformedLine, Some(0))],
+        &[],
+    );
+    // Not the first line.
+    let mut lines = bundle(N_RECORDS);
+    let prefix = bundle_with_prefix(N_RECORDS, 2, N_RECORDS - 1).remove(1);
+    lines[3] = prefix;
+    check(
+        &text(&lines),
+        &[(ExportFaultKind::MalformedLine, Some(0))],
+        &[
+            ExportFaultKind::SeqOutOfOrder,
+            ExportFaultKind::RootMismatch,
+        ],
     );
 }

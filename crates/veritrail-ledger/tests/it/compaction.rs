@@ -31,8 +31,9 @@ fn options() -> EmbeddedOptions {
     }
 }
 
-/// acme: 120 records over many segments, then a retention cut below 60 keeping 5 (a hold)
-/// and an erasure of 70, 71 and 90; globex: 30 records, nothing removed.
+/// acme: 120 records over many segments, then a retention cut below 60 keeping 30 (a hold)
+/// and an erasure of 70, 71 and 90; globex: 30 records, nothing removed. Compaction starts
+/// acme's log with a prefix entry for its records 0..30.
 fn fill(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     for round in 0..12 {
@@ -50,7 +51,7 @@ fn fill(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
         by_seq: 120,
         scope: RemovalScope::Below {
             below: 60,
-            except: vec![5],
+            except: vec![30],
         },
     });
     batch.tenants.push(append);
@@ -67,6 +68,35 @@ fn fill(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
     builder.accept(&batch);
 }
 
+/// After [`fill`] and a compaction: acme's records 122..322 alone in their segments, then a
+/// cut below 300 (which covers the earlier removals): the next compaction moves acme's
+/// prefix to 300 and deletes the segments left with nothing.
+fn fill_more(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
+    let acme = tenant("acme");
+    for _ in 0..20 {
+        let mut batch = CommitBatch::default();
+        batch.tenants.push(builder.append(&acme, 10, true));
+        store.commit(&batch).unwrap();
+        builder.accept(&batch);
+    }
+    let mut batch = CommitBatch::default();
+    let mut append = builder.append(&acme, 1, false);
+    append.removals.push(Removal {
+        by_seq: 322,
+        scope: RemovalScope::Below {
+            below: 300,
+            except: vec![],
+        },
+    });
+    batch.tenants.push(append);
+    store.commit(&batch).unwrap();
+    builder.accept(&batch);
+}
+
+/// Records [`fill`] removes, and [`fill`] then [`fill_more`].
+const REMOVED: u64 = 59 + 3;
+const REMOVED_MORE: u64 = 300;
+
 fn removed_of(store: &dyn LedgerStore) -> Removed {
     let mut removed = Removed::default();
     let acme = store
@@ -81,11 +111,12 @@ fn removed_of(store: &dyn LedgerStore) -> Removed {
     removed
 }
 
-/// Every kept record reads back as committed, every leaf (kept or removed) and the root
-/// are those of the builder's tree, and kept ids are found; removed seqs are not read.
-fn check_kept(store: &dyn LedgerStore, builder: &BatchBuilder, context: &str) {
+/// Every kept record reads back as committed, every leaf from the first kept record on
+/// (kept or removed), the root and the proofs are those of the builder's tree, and kept
+/// ids are found; removed seqs are not read.
+fn check_kept(store: &dyn LedgerStore, builder: &BatchBuilder, n_removed: u64, context: &str) {
     let removed = removed_of(store);
-    assert_eq!(removed.count(), 59 + 3, "{context}: removed");
+    assert_eq!(removed.count(), n_removed, "{context}: removed");
     for name in ["acme", "globex"] {
         let tenant = tenant(name);
         let tree = builder.tree(&tenant).expect("tree");
@@ -113,21 +144,36 @@ fn check_kept(store: &dyn LedgerStore, builder: &BatchBuilder, context: &str) {
             }
             seq += run;
         }
-        let leaves: Vec<NodeId> = (0..size).map(|seq| NodeId::new(0, seq)).collect();
+        // Below the first kept record, only the prefix's subtree hashes are kept.
+        let first_kept = removed.next_kept(0);
+        let leaves: Vec<NodeId> = (first_kept..size).map(|seq| NodeId::new(0, seq)).collect();
         let stored = store.read_nodes(&tenant, &leaves).unwrap();
-        for (seq, hash) in (0..).zip(&stored) {
+        for (seq, hash) in (first_kept..).zip(&stored) {
             assert_eq!(
                 Some(hash),
                 tree.node(NodeId::new(0, seq)),
                 "{context}: leaf {seq}"
             );
         }
+        let reader = Reader(store, &tenant);
+        assert_eq!(
+            merkle::root_at(&reader, size).unwrap(),
+            tree.root(),
+            "{context}"
+        );
+        // A consistency proof from the first kept record's size, through the prefix.
+        if first_kept > 0 {
+            let old_root = merkle::root_at(tree, first_kept).unwrap();
+            let proof = merkle::consistency_proof(&reader, first_kept, size).unwrap();
+            merkle::verify_consistency(first_kept, size, &proof, &old_root, &tree.root())
+                .unwrap_or_else(|err| panic!("{context}: consistency from {first_kept}: {err}"));
+        }
         // A proof through the removed prefix and the erased records.
-        for seq in [5, 60, 72, size - 1] {
+        for seq in [30, 60, 72, size - 1] {
             if seq >= size || removed.by(seq).is_some() {
                 continue;
             }
-            let proof = merkle::inclusion_proof(&Reader(store, &tenant), seq, size).unwrap();
+            let proof = merkle::inclusion_proof(&reader, seq, size).unwrap();
             merkle::verify_inclusion(
                 tree.node(NodeId::new(0, seq)).unwrap(),
                 seq,
@@ -180,7 +226,7 @@ fn compaction_takes_removed_bodies_out_and_keeps_every_proof() {
         let stats = store.compact().unwrap();
         assert!(stats.rewritten >= 1 && stats.records == 62, "{stats:?}");
         assert!(stats.bytes_after < stats.bytes_before, "{stats:?}");
-        check_kept(&store, &builder, "after compaction");
+        check_kept(&store, &builder, REMOVED, "after compaction");
         // Nothing more to do.
         assert_eq!(store.compact().unwrap().records, 0);
         let found = store
@@ -215,13 +261,14 @@ fn compaction_takes_removed_bodies_out_and_keeps_every_proof() {
         .find(|t| t.tenant == tenant("acme"))
         .unwrap();
     assert_eq!(acme.n_removed, 62);
+    assert_eq!(acme.start, 30, "acme's log starts with a prefix entry");
     // Reopened, after a clean close (which compacts the id index: enough ids were
     // forgotten) and after a full replay.
     let index_before = std::fs::metadata(ledger_dir.join("index.redb"))
         .unwrap()
         .len();
     let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();
-    check_kept(&store, &builder, "reopened");
+    check_kept(&store, &builder, REMOVED, "reopened");
     let found = store
         .find_event_ids(&tenant("acme"), &[&id(20), &id(100)])
         .unwrap();
@@ -240,7 +287,7 @@ fn compaction_takes_removed_bodies_out_and_keeps_every_proof() {
     drop(store);
     std::fs::remove_file(ledger_dir.join("tenants/acme/offsets")).unwrap();
     let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();
-    check_kept(&store, &builder, "derived files rebuilt");
+    check_kept(&store, &builder, REMOVED, "derived files rebuilt");
 }
 
 #[test]
@@ -302,6 +349,14 @@ const SIM_DIR: &str = "/data/ledger";
 /// finishes the work.
 #[test]
 fn a_kill_or_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
+    // The first compaction starts acme's log with a prefix entry; the second moves it and
+    // deletes emptied segments.
+    for (more, n_removed) in [(false, REMOVED), (true, REMOVED_MORE)] {
+        cut_at_every_step(more, n_removed);
+    }
+}
+
+fn cut_at_every_step(more: bool, n_removed: u64) {
     let mut cut = 1;
     let mut completed = false;
     let mut cuts = 0;
@@ -311,6 +366,10 @@ fn a_kill_or_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
         let store = EmbeddedStore::open_with(Arc::new(disk.clone()), Path::new(SIM_DIR), options())
             .unwrap();
         fill(&store, &mut builder);
+        if more {
+            store.compact().unwrap();
+            fill_more(&store, &mut builder);
+        }
         store.sync().unwrap();
         disk.schedule_cut(cut);
         let result = store.compact();
@@ -324,15 +383,20 @@ fn a_kill_or_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
             Loss::Unsynced,
             Loss::Adversarial(cut * 7 + 1),
         ] {
-            let context = format!("cut at change {cut}, {loss:?}");
+            let context = format!("more: {more}, cut at change {cut}, {loss:?}");
             let after = disk.power_cut(loss);
             let store =
                 EmbeddedStore::open_with(Arc::new(after.clone()), Path::new(SIM_DIR), options())
                     .unwrap_or_else(|err| panic!("{context}: the store opens: {err}"));
-            check_kept(&store, &builder, &context);
+            check_kept(&store, &builder, n_removed, &context);
             let stats = store.compact().unwrap();
-            check_kept(&store, &builder, &format!("{context}, compacted again"));
-            assert!(stats.records <= 62);
+            check_kept(
+                &store,
+                &builder,
+                n_removed,
+                &format!("{context}, compacted again"),
+            );
+            assert!(stats.records <= n_removed);
             drop(store);
             let copy = tempfile::tempdir().unwrap();
             after
@@ -349,4 +413,49 @@ fn a_kill_or_power_cut_at_every_step_of_a_compaction_loses_nothing_kept() {
         );
     }
     assert!(cuts > 10, "the cuts covered the steps: {cuts}");
+}
+
+/// A later cut moves the prefix: the prefix entry is replaced by a larger one, the entries
+/// below it leave the journal, segments left with nothing are deleted, and the log
+/// verifies, reopens and proves as before.
+#[test]
+fn a_later_cut_moves_the_prefix_and_empty_segments_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let mut builder = BatchBuilder::new();
+    let acme = tenant("acme");
+    let segments = || {
+        std::fs::read_dir(ledger_dir.join("journal"))
+            .unwrap()
+            .count()
+    };
+    {
+        let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();
+        fill(&store, &mut builder);
+        store.compact().unwrap();
+        fill_more(&store, &mut builder);
+        let before = segments();
+        let stats = store.compact().unwrap();
+        assert!(stats.deleted > 0, "{stats:?}");
+        assert!(segments() < before, "{before} -> {}", segments());
+        // Asked again, nothing left to do.
+        assert_eq!(store.compact().unwrap().rewritten, 0);
+        check_kept(&store, &builder, REMOVED_MORE, "prefix moved");
+    }
+    let report = verify(&ledger_dir);
+    assert!(report.is_ok(), "{:?}", report.faults);
+    let summary = report.tenants.iter().find(|t| t.tenant == acme).unwrap();
+    assert_eq!((summary.start, summary.n_records), (300, 323));
+    // Rebuilt from the journal alone.
+    std::fs::remove_dir_all(ledger_dir.join("tenants")).unwrap();
+    std::fs::remove_file(ledger_dir.join("index.redb")).unwrap();
+    let store = EmbeddedStore::open(&ledger_dir, options()).unwrap();
+    assert_eq!(store.size(&acme).unwrap(), 323);
+    let tree = builder.tree(&acme).unwrap();
+    assert_eq!(
+        merkle::root_at(&Reader(&store, &acme), 323).unwrap(),
+        tree.root()
+    );
+    let kept = store.read_records(&acme, 300, 23).unwrap();
+    assert_eq!(kept.len(), 23);
 }

@@ -14,7 +14,7 @@ use veritrail_api::{
     LogKeyBody,
 };
 use veritrail_core::event::{EventId, TenantId};
-use veritrail_core::merkle::NodeId;
+use veritrail_core::merkle::{Frontier, NodeId};
 
 use crate::AppState;
 use crate::audit;
@@ -171,6 +171,7 @@ pub struct ConsistencyParams {
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "The log is empty.", body = ErrorBody),
+        (status = 410, description = "`from` ends inside the removed records at the start of the log (`tree_size_removed`): proofs start at the first kept record's tree size.", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -194,7 +195,7 @@ pub async fn consistency(
     path = "/api/v1/log/export",
     tag = "log",
     responses(
-        (status = 200, description = "`application/x-ndjson`: an ExportHeader line, then one ExportLine per record from seq 0 to tree_size - 1. Check it offline with `veritrail verify --export FILE --key KEY`. The export is itself an audit event (`veritrail.log.exported`).", body = ExportHeader, content_type = "application/x-ndjson"),
+        (status = 200, description = "`application/x-ndjson`: an ExportHeader line, then one ExportLine per record from seq 0 to tree_size - 1 (the removed records at the start of the log as one prefix line with their subtree hashes). Check it offline with `veritrail verify --export FILE --key KEY`. The export is itself an audit event (`veritrail.log.exported`).", body = ExportHeader, content_type = "application/x-ndjson"),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "The log is empty.", body = ErrorBody),
@@ -286,16 +287,17 @@ impl Export {
         let want = usize::try_from(self.tree_size - self.next)
             .unwrap_or(EXPORT_CHUNK)
             .min(EXPORT_CHUNK);
-        let (ledger, tenant, from) = (
+        let (ledger, tenant, from, tree_size) = (
             Arc::clone(self.state.ledger()),
             self.tenant.clone(),
             self.next,
+            self.tree_size,
         );
         let chunk = self
             .state
             .blocking(&self.tenant, move || {
                 // Already logged where it failed.
-                export_chunk(&ledger, &tenant, from, want).map_err(|err| {
+                export_chunk(&ledger, &tenant, from, want, tree_size).map_err(|err| {
                     ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         veritrail_api::error_codes::INTERNAL,
@@ -319,19 +321,43 @@ impl Export {
     }
 }
 
-/// Lines for records `from..from + want`; an error ends the stream early, which the
-/// verifier reports as a short export.
+/// Lines for records `from..from + want` of an export of `tree_size` records, and how
+/// many records they stand for; an error ends the stream early, which the verifier
+/// reports as a short export. The removed records at the start of the log are one line:
+/// the hashes of their complete subtrees, all a proof needs of them (their leaf hashes may
+/// be gone).
 fn export_chunk(
     ledger: &veritrail_ledger::Ledger,
     tenant: &TenantId,
     from: u64,
     want: usize,
+    tree_size: u64,
 ) -> Result<(usize, Vec<u8>), std::io::Error> {
     let io = |err: veritrail_ledger::StoreError| {
         let mut err = ApiError::from(err);
         err.report();
         std::io::Error::other(err.message)
     };
+    let removed = ledger.removed(tenant);
+    let prefix = removed.next_kept(0).min(tree_size);
+    if from == 0 && prefix > 0 {
+        let hashes = ledger
+            .store()
+            .read_nodes(tenant, &Frontier::node_ids(prefix))
+            .map_err(io)?;
+        let line = ExportLine {
+            seq: 0,
+            leaf_hash: String::new(),
+            record: None,
+            removed_by: removed.by(prefix - 1),
+            removed_below: Some(prefix),
+            subtree_hashes: hashes.iter().map(|hash| b64(hash)).collect(),
+        };
+        let mut out = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        let n = usize::try_from(prefix).map_err(std::io::Error::other)?;
+        return Ok((n, out));
+    }
     // Removed records' bodies are not read (compaction may have taken them out): only
     // runs of kept ones.
     let size = ledger.size(tenant).map_err(io)?;
@@ -340,7 +366,6 @@ fn export_chunk(
         .min(want);
     let mut records: Vec<Option<Vec<u8>>> = Vec::with_capacity(want);
     let end = from + want as u64;
-    let removed = ledger.removed(tenant);
     let mut seq = from;
     while seq < end {
         let kept = removed.next_kept(seq).min(end);
@@ -383,6 +408,8 @@ fn export_chunk(
             leaf_hash: b64(hash),
             record: record.as_deref().filter(|_| removed_by.is_none()).map(b64),
             removed_by,
+            removed_below: None,
+            subtree_hashes: Vec::new(),
         };
         serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
         out.push(b'\n');

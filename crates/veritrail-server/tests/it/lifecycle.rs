@@ -800,8 +800,8 @@ async fn erased_records_are_never_delivered_by_webhooks_or_tails() {
 
 /// After retention and an erasure, Go's `sumdb/tlog` and `sumdb/note` (an implementation
 /// independent of veritrail's) accept every signed checkpoint, the inclusion proof of every
-/// kept record, and the consistency proof from every earlier signed tree, cut-off included;
-/// and refuse a proof with one hash changed.
+/// kept record, and the consistency proof from every earlier signed tree from the first
+/// kept record's on (a smaller one is 410); and refuse a proof with one hash changed.
 #[tokio::test]
 async fn gos_tlog_accepts_every_proof_after_retention_and_erasure() {
     use base64::Engine;
@@ -856,18 +856,32 @@ async fn gos_tlog_accepts_every_proof_after_retention_and_erasure() {
         kept += 1;
     }
     assert!(kept >= 10);
+    // Proofs start at the tree of the first kept record: the removed records before it keep
+    // only the hashes of their complete subtrees. A smaller tree is 410 tree_size_removed.
+    let first_kept = (run.below_seq..)
+        .find(|seq| !erased.seqs.contains(seq))
+        .expect("a kept record");
+    let mut refused = 0;
     for note in &signed[..signed.len() - 1] {
         let old = open_checkpoint(note, &tenant.vkey);
-        let proof = tenant
+        let answer = tenant
             .viewer
             .consistency_proof(old.size(), latest.size())
-            .await
-            .expect("consistency");
+            .await;
+        if old.size() < first_kept {
+            let err = answer.expect_err("a tree inside the removed prefix");
+            assert_eq!(err.status(), Some(410), "{err}");
+            assert_eq!(err.code(), Some("tree_size_removed"), "{err}");
+            refused += 1;
+            continue;
+        }
+        let proof = answer.expect("consistency");
         cases.push(json!({
             "kind": "consistency", "old_size": old.size(), "old_root": b64(old.root()),
             "tree_size": latest.size(), "root": b64(latest.root()), "proof": proof.proof,
         }));
     }
+    assert!(refused > 0 && refused < signed.len() - 1, "{refused}");
     let n_good = cases.len();
     // Controls: the oracle does refuse a bad proof and a checkpoint under another key.
     let mut bad = cases[signed.len()].clone();
@@ -1011,8 +1025,8 @@ async fn compaction_gives_the_disk_back_while_ingest_and_proofs_go_on() {
     tenant
         .assert_removed(&server, &tenant.owner_key, 0, run.recorded_as.expect("run"))
         .await;
-    // The export carries the removed records as leaf hashes (no body is read for them)
-    // and verifies offline.
+    // The export carries the removed records as the subtree hashes of the removed prefix
+    // and the leaf hashes of the others (no body is read for them), and verifies offline.
     let mut bundle = Vec::new();
     tenant.viewer.export(&mut bundle).await.expect("export");
     let verifier = veritrail_core::note::NoteVerifier::parse(&tenant.vkey).expect("vkey");
