@@ -2,8 +2,10 @@
 //! (feature `testing`).
 //!
 //! Every backend runs [`run_all`] from its own tests with a [`Harness`] that can open the
-//! store again over the same data (a "restart"). The embedded and in-memory stores do; a
-//! PostgreSQL store must pass it unchanged. Each test is named after the rule it checks
+//! store again over the same data (a "restart"), and, where it can, kill the store at any
+//! change to its storage (as `kill -9` would). The embedded and in-memory stores do (the
+//! embedded one also on a simulated disk that can be killed); a PostgreSQL store must pass
+//! it unchanged. Each test is named after the rule it checks
 //! and quotes it; `run_all` prints the name before it runs the test, so a failure's output
 //! names the rule.
 //!
@@ -19,6 +21,9 @@
 //! | **Read your commits** | `every_read_sees_a_commit_once_it_returns` |
 //! | **Removals** (kept with their append, in order, nodes untouched) | `removals_are_kept_with_their_append_and_every_proof_still_verifies` |
 //! | **Removals** (a malformed one refuses the whole commit) | `a_malformed_removal_refuses_the_commit_and_stores_nothing` |
+//! | **Compaction** (kept records, nodes and removals as they were, across restarts) | `compaction_keeps_every_kept_record_leaf_and_proof` |
+//! | **Compaction** (a removed prefix: proofs from the first kept record's tree on) | `a_removed_prefix_keeps_every_proof_from_the_first_kept_record` |
+//! | **Compaction** (a crash at any point of it) | `a_compaction_killed_at_any_point_loses_nothing_kept`, with a harness that can kill the store ([`Harness::kill_after`]; others skip it) |
 //! | Reads are served concurrently with a commit in progress | not here (see below) |
 //!
 //! The promises of the trait's methods:
@@ -55,8 +60,20 @@ use crate::store::{
 pub trait Harness {
     type Store: LedgerStore;
     /// Opens the store; called again after the previous store was dropped, it must see
-    /// the same data (a restart).
+    /// the same data (a restart), or after it was killed, what the kill left.
     fn open(&mut self) -> Self::Store;
+
+    /// Kills the store opened last (as `kill -9` would) at its `changes`-th change to
+    /// storage from now. `false` when this harness cannot: the rules that need it are then
+    /// not run.
+    fn kill_after(&mut self, _changes: u64) -> bool {
+        false
+    }
+
+    /// Whether the store opened last was killed.
+    fn was_killed(&self) -> bool {
+        false
+    }
 }
 
 /// Runs every rule's test, each against a fresh harness from `new_harness`.
@@ -77,6 +94,7 @@ pub fn run_all<H: Harness>(mut new_harness: impl FnMut() -> H) {
         a_malformed_removal_refuses_the_commit_and_stores_nothing,
         compaction_keeps_every_kept_record_leaf_and_proof,
         a_removed_prefix_keeps_every_proof_from_the_first_kept_record,
+        a_compaction_killed_at_any_point_loses_nothing_kept,
         // The methods' promises.
         an_unknown_tenant_reads_as_an_empty_log,
         event_ids_are_found_at_their_seq_within_their_tenant,
@@ -247,9 +265,14 @@ impl BatchBuilder {
                 );
                 seq = removed.next_kept(end);
             }
-            let leaves: Vec<NodeId> = (0..tree.size()).map(|seq| NodeId::new(0, seq)).collect();
+            // Every leaf from the first kept record on, removed or not (before it, a store
+            // may keep only the subtrees the frontier above checks).
+            let first_kept = removed.next_kept(0).min(tree.size());
+            let leaves: Vec<NodeId> = (first_kept..tree.size())
+                .map(|seq| NodeId::new(0, seq))
+                .collect();
             let stored = store.read_nodes(&state.tenant, &leaves).expect("leaves");
-            for (seq, leaf) in (0..).zip(&stored) {
+            for (seq, leaf) in (first_kept..).zip(&stored) {
                 assert_eq!(
                     Some(leaf),
                     tree.node(NodeId::new(0, seq)),
@@ -407,6 +430,66 @@ fn a_removed_prefix_keeps_every_proof_from_the_first_kept_record<H: Harness>(har
     commit_rounds(&store, &mut builder);
     store.compact().expect("compact after a restart");
     check(&store, &builder, second);
+}
+
+/// Compaction killed at its first change, then (after a restart) at its second, and so on
+/// until one finishes: after every kill the store opens with every kept record, leaf and
+/// proof, and every removal, as before; nothing removed comes back.
+fn a_compaction_killed_at_any_point_loses_nothing_kept<H: Harness>(harness: &mut H) {
+    let acme = tenant("acme");
+    let mut builder = BatchBuilder::new();
+    let store = harness.open();
+    commit_rounds(&store, &mut builder);
+    let size = builder.tree(&acme).expect("tree").size();
+    for (by_seq, scope) in [
+        (
+            size,
+            RemovalScope::Below {
+                below: size / 2,
+                except: vec![size / 3],
+            },
+        ),
+        (size + 1, RemovalScope::Seqs(vec![size / 3 + 1, size - 2])),
+    ] {
+        let mut batch = CommitBatch::default();
+        let mut append = builder.append(&acme, 1, true);
+        append.removals.push(Removal { by_seq, scope });
+        batch.tenants.push(append);
+        store.commit(&batch).expect("commit with a removal");
+        builder.accept(&batch);
+    }
+    commit_rounds(&store, &mut builder);
+    drop(store);
+    let mut kills = 0;
+    loop {
+        let store = harness.open();
+        builder.assert_matches(&store);
+        if !harness.kill_after(kills + 1) {
+            return;
+        }
+        let compacted = store.compact();
+        if !harness.was_killed() {
+            compacted.expect("a compaction that was not killed");
+            break;
+        }
+        kills += 1;
+        assert!(
+            kills < 10_000,
+            "a compaction makes a bounded number of changes"
+        );
+    }
+    let store = harness.open();
+    builder.assert_matches(&store);
+    let tree = builder.tree(&acme).expect("tree");
+    let size = tree.size();
+    let reader = StoreReader(&store, &acme);
+    for seq in [size / 3, size / 2, size - 1] {
+        let proof = merkle::inclusion_proof(&reader, seq, size).expect("inclusion proof");
+        let leaf = *tree.node(NodeId::new(0, seq)).expect("leaf");
+        merkle::verify_inclusion(&leaf, seq, size, &proof, &tree.root())
+            .expect("an inclusion proof of a kept record after the kills");
+    }
+    assert!(kills > 0, "the compaction was killed at least once");
 }
 
 fn commit_rounds(store: &dyn LedgerStore, builder: &mut BatchBuilder) {

@@ -678,16 +678,22 @@ impl EmbeddedStore {
         moved: &HashMap<TenantId, Vec<(u64, u64, u32)>>,
         forget: &[(TenantId, EventId)],
     ) -> Result<(), StoreError> {
+        let retired;
         {
-            // Commits (and a recovery, which rewrites offsets) wait too: a few writes.
-            let state = self.lock_writer();
-            if state.poisoned {
-                return Err(StoreError::Unavailable(io::Error::other(
-                    "an earlier commit failed; load() must run first",
-                )));
-            }
+            // Readers wait until the offsets match the new segment. Commits wait only for
+            // the rename: they append to the last segment and write the offsets of seqs
+            // past every moved one. (A recovery meanwhile, after a failed commit, replays
+            // the whole journal, as the marker says, and writes the same offsets.)
             let _readers_wait = self.moving.write().expect("moving lock poisoned");
-            self.journal.replace_segment(base, writer)?;
+            retired = {
+                let state = self.lock_writer();
+                if state.poisoned {
+                    return Err(StoreError::Unavailable(io::Error::other(
+                        "an earlier commit failed; load() must run first",
+                    )));
+                }
+                self.journal.replace_segment(base, writer)?
+            };
             for (tenant, entries) in moved {
                 let log = self
                     .tenant_log(tenant)
@@ -707,6 +713,8 @@ impl EmbeddedStore {
                 log.offsets.write_all_at(&bytes, first * OFFSET_ENTRY_LEN)?;
             }
         }
+        // The old segment's file closes here, with no lock held.
+        drop(retired);
         for tenant in moved.keys() {
             if let Some(log) = self.tenant_log(tenant) {
                 log.offsets.sync_data()?;

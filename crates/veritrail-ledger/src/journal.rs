@@ -677,14 +677,21 @@ impl Journal {
         Ok(CompactWriter {
             file,
             len: SEGMENT_HEADER_LEN,
+            unsynced: 0,
         })
     }
 
     /// Puts the rewrite written by [`Journal::compact_writer`] (and synced) in the place of
     /// sealed segment `base`, durably (a rename, then a sync of the directory); readers see the
     /// new segment from then on. The caller keeps readers of moved entries out meanwhile.
-    /// A rewrite that kept no frame deletes the segment instead.
-    pub(crate) fn replace_segment(&self, base: u64, written: CompactWriter) -> io::Result<()> {
+    /// A rewrite that kept no frame deletes the segment instead. The old segment is handed
+    /// back: closing its file frees its blocks, which for a large file takes a while, so the
+    /// caller drops it once it holds no lock.
+    pub(crate) fn replace_segment(
+        &self,
+        base: u64,
+        written: CompactWriter,
+    ) -> io::Result<RetiredSegment> {
         let empty = written.len() <= SEGMENT_HEADER_LEN;
         drop(written);
         let from = compact_path(&self.dir, base);
@@ -696,21 +703,25 @@ impl Journal {
             .filter(|&idx| idx + 1 < segments.len())
             .ok_or_else(|| io::Error::other(format!("no sealed segment at {base}")))?;
         if empty {
-            segments.remove(idx);
+            let old = segments.remove(idx);
             self.vfs.remove_file(&to)?;
             self.vfs.remove_file(&from)?;
-            return self.vfs.sync_dir(&self.dir);
+            self.vfs.sync_dir(&self.dir)?;
+            return Ok(RetiredSegment(old));
         }
         self.vfs.rename(&from, &to)?;
         self.vfs.sync_dir(&self.dir)?;
         let file = self.vfs.open(&to, OpenMode::ReadWrite)?;
         let len = file.len()?;
-        segments[idx] = Arc::new(Segment {
-            base,
-            len: AtomicU64::new(len),
-            file,
-        });
-        Ok(())
+        let old = std::mem::replace(
+            &mut segments[idx],
+            Arc::new(Segment {
+                base,
+                len: AtomicU64::new(len),
+                file,
+            }),
+        );
+        Ok(RetiredSegment(old))
     }
 
     /// Paths of the segment files, in order (for tools and tests).
@@ -765,7 +776,14 @@ fn segment_path(dir: &Path, base: u64) -> PathBuf {
 pub(crate) struct CompactWriter {
     file: Box<dyn VfsFile>,
     len: u64,
+    /// Bytes pushed since the last sync.
+    unsynced: u64,
 }
+
+/// A rewrite is synced every this many bytes as it is written: a gigabyte of dirty pages
+/// synced at once would hold the disk (and every commit's `fdatasync` queued behind it)
+/// for seconds.
+const COMPACT_SYNC_EVERY: u64 = 8 << 20;
 
 impl CompactWriter {
     /// Appends a whole frame (header included); returns its offset in the segment.
@@ -773,6 +791,11 @@ impl CompactWriter {
         let at = self.len;
         self.file.write_all_at(frame, at)?;
         self.len += frame.len() as u64;
+        self.unsynced += frame.len() as u64;
+        if self.unsynced >= COMPACT_SYNC_EVERY {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
         Ok(at)
     }
 
@@ -786,6 +809,12 @@ impl CompactWriter {
         self.file.sync_all()
     }
 }
+
+/// A segment [`Journal::replace_segment`] took out of the journal: its file closes (and
+/// its blocks are freed) when this is dropped.
+#[derive(Debug)]
+#[must_use = "drop it where no lock is held: closing a large file takes a while"]
+pub(crate) struct RetiredSegment(#[allow(dead_code, reason = "held for its drop")] Arc<Segment>);
 
 /// What a segment being rewritten is named until it replaces the segment.
 const COMPACT_SUFFIX: &str = ".seg.compact";

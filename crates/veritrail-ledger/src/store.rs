@@ -394,8 +394,11 @@ pub enum StoreError {
 ///   [`Ledger`](crate::Ledger) never hands them out.
 /// - **Compaction.** [`LedgerStore::compact`] may take removed records' bodies out of
 ///   storage (reading one is then an error), and must leave every kept record, every node
-///   (removed leaves included), every checkpoint and every removal as they were, through
-///   restarts and a crash at any point of it; commits and reads go on meanwhile.
+///   (removed leaves included) and every removal as they were, through restarts and a
+///   crash at any point of it; commits and reads go on meanwhile. The one exception: the
+///   removed records before the log's first kept one (its removed *prefix*) may keep only
+///   the hashes of the complete subtrees they form, which is all that proofs from the
+///   first kept record's tree on need; their other nodes may then read as anything.
 /// - **Read your commits.** Once `commit` returned `Ok`, every read method sees the batch.
 ///   Reads never see part of a batch that is still being committed.
 /// - Reads are served concurrently with a commit in progress (`&self` everywhere).
@@ -428,7 +431,8 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// Hashes of complete nodes of `tenant`'s tree, in the order asked.
-    /// `NotFound` for a node that is not complete yet.
+    /// `NotFound` for a node that is not complete yet. Under a removed prefix only its
+    /// subtrees' hashes are sure to be kept (see the contract above).
     fn read_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
 
     /// The committed size of `tenant`'s log (0 for an unknown tenant).
@@ -445,9 +449,10 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
-    /// Takes the bodies of removed records out of storage, keeping their leaf hashes (so
-    /// every proof still verifies) and the removals that name them; see the store's docs for
-    /// when it is worth it. Reads, commits and proofs go on meanwhile; a crash at any point
+    /// Takes the bodies of removed records out of storage, keeping their leaf hashes (or,
+    /// for a removed prefix, its subtree hashes), so every proof of a kept record still
+    /// verifies, and the removals that name them; see the store's docs for when it is worth
+    /// it. Reads, commits and proofs go on meanwhile; a crash at any point
     /// loses nothing kept and brings nothing removed back.
     fn compact(&self) -> Result<CompactStats, StoreError> {
         Ok(CompactStats::default())

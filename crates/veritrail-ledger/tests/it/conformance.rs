@@ -1,7 +1,11 @@
 //! The store conformance suite, run against every backend in this crate.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use tempfile::TempDir;
 use veritrail_ledger::conformance::{Harness, run_all};
+use veritrail_ledger::simfs::{Loss, SimFs};
 use veritrail_ledger::{EmbeddedOptions, EmbeddedStore, MemoryStore};
 
 use crate::support::small_options;
@@ -21,6 +25,34 @@ impl Harness for Embedded {
     type Store = EmbeddedStore;
     fn open(&mut self) -> EmbeddedStore {
         EmbeddedStore::open(self.0.path(), self.1.clone()).unwrap()
+    }
+}
+
+/// The embedded store on a simulated disk, which the harness can kill at any change (the
+/// page cache survives, as after `kill -9`).
+struct SimEmbedded(SimFs, EmbeddedOptions);
+
+impl Harness for SimEmbedded {
+    type Store = EmbeddedStore;
+    fn open(&mut self) -> EmbeddedStore {
+        if self.0.is_dead() {
+            self.0 = self.0.power_cut(Loss::Nothing);
+        }
+        EmbeddedStore::open_with(
+            Arc::new(self.0.clone()),
+            Path::new("/data/ledger"),
+            self.1.clone(),
+        )
+        .unwrap()
+    }
+
+    fn kill_after(&mut self, changes: u64) -> bool {
+        self.0.schedule_cut(changes);
+        true
+    }
+
+    fn was_killed(&self) -> bool {
+        self.0.is_dead()
     }
 }
 
@@ -48,4 +80,13 @@ fn embedded_store_conforms_without_ever_syncing_the_derived_files() {
         ..small_options()
     };
     run_all(|| Embedded(tempfile::tempdir().unwrap(), never.clone()));
+}
+
+#[test]
+fn embedded_store_conforms_on_a_disk_that_can_be_killed() {
+    let options = EmbeddedOptions {
+        segment_max_bytes: 8 << 10,
+        ..small_options()
+    };
+    run_all(|| SimEmbedded(SimFs::new(), options.clone()));
 }
