@@ -121,6 +121,9 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Becomes true when shutdown starts: long-lived responses (the live tail) end.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The background jobs of `spawn_every`: shutdown waits for each to end, so that none
+    /// holds the stores open after `serve` returns.
+    jobs: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -241,15 +244,23 @@ impl AppState {
     {
         let state = self.clone();
         let mut shutdown = self.shutdown_signal();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(interval) => {}
                     _ = shutdown.changed() => return,
                 }
+                if state.is_shutting_down() {
+                    return;
+                }
                 job(state.clone()).await;
             }
         });
+        self.inner
+            .jobs
+            .lock()
+            .expect("jobs lock poisoned")
+            .push(handle);
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -394,6 +405,7 @@ impl Server {
                     connections: Arc::default(),
                     shutting_down: AtomicBool::new(false),
                     shutdown: tokio::sync::watch::Sender::new(false),
+                    jobs: std::sync::Mutex::new(Vec::new()),
                 }),
             },
             new_admin_key,
@@ -441,6 +453,14 @@ impl Server {
             },
         )
         .await;
+        // The background jobs end (a pass under way stops or finishes first), dropping what
+        // they hold of the state.
+        let jobs = std::mem::take(&mut *state.inner.jobs.lock().expect("jobs lock poisoned"));
+        for job in jobs {
+            if let Err(error) = job.await {
+                tracing::error!(%error, "a background job failed");
+            }
+        }
         let inner = Arc::clone(&state.inner);
         tokio::task::spawn_blocking(move || {
             // A compaction or scrub under way ends first (a scrub stops at once; a
