@@ -331,22 +331,14 @@ fn compaction_keeps_every_kept_record_leaf_and_proof<H: Harness>(harness: &mut H
         let store = harness.open();
         commit_rounds(&store, &mut builder);
         let size = builder.tree(&acme).expect("tree").size();
-        for (by, scope) in [
-            (
-                size,
-                RemovalScope::Below {
-                    below: size / 2,
-                    except: vec![1],
-                },
-            ),
-            (size + 1, RemovalScope::Seqs(vec![size / 2, size - 1])),
+        for scope in [
+            RemovalScope::Below {
+                below: size / 2,
+                except: vec![1],
+            },
+            RemovalScope::Seqs(vec![size / 2, size - 1]),
         ] {
-            let mut batch = CommitBatch::default();
-            let mut append = builder.append(&acme, 1, true);
-            append.removals.push(Removal { by_seq: by, scope });
-            batch.tenants.push(append);
-            store.commit(&batch).expect("commit with a removal");
-            builder.accept(&batch);
+            commit_removal(&store, &mut builder, &acme, scope);
         }
         store.compact().expect("compact");
         builder.assert_matches(&store);
@@ -397,19 +389,11 @@ fn a_removed_prefix_keeps_every_proof_from_the_first_kept_record<H: Harness>(har
         }
     };
     let cut = |store: &dyn LedgerStore, builder: &mut BatchBuilder, below: u64| {
-        let by_seq = builder.tree(&acme).expect("tree").size();
-        let mut batch = CommitBatch::default();
-        let mut append = builder.append(&acme, 1, true);
-        append.removals.push(Removal {
-            by_seq,
-            scope: RemovalScope::Below {
-                below,
-                except: Vec::new(),
-            },
-        });
-        batch.tenants.push(append);
-        store.commit(&batch).expect("commit a cut");
-        builder.accept(&batch);
+        let scope = RemovalScope::Below {
+            below,
+            except: Vec::new(),
+        };
+        commit_removal(store, builder, &acme, scope);
     };
     let (first, second);
     {
@@ -441,22 +425,14 @@ fn a_compaction_killed_at_any_point_loses_nothing_kept<H: Harness>(harness: &mut
     let store = harness.open();
     commit_rounds(&store, &mut builder);
     let size = builder.tree(&acme).expect("tree").size();
-    for (by_seq, scope) in [
-        (
-            size,
-            RemovalScope::Below {
-                below: size / 2,
-                except: vec![size / 3],
-            },
-        ),
-        (size + 1, RemovalScope::Seqs(vec![size / 3 + 1, size - 2])),
+    for scope in [
+        RemovalScope::Below {
+            below: size / 2,
+            except: vec![size / 3],
+        },
+        RemovalScope::Seqs(vec![size / 3 + 1, size - 2]),
     ] {
-        let mut batch = CommitBatch::default();
-        let mut append = builder.append(&acme, 1, true);
-        append.removals.push(Removal { by_seq, scope });
-        batch.tenants.push(append);
-        store.commit(&batch).expect("commit with a removal");
-        builder.accept(&batch);
+        commit_removal(&store, &mut builder, &acme, scope);
     }
     commit_rounds(&store, &mut builder);
     drop(store);
@@ -490,6 +466,23 @@ fn a_compaction_killed_at_any_point_loses_nothing_kept<H: Harness>(harness: &mut
             .expect("an inclusion proof of a kept record after the kills");
     }
     assert!(kills > 0, "the compaction was killed at least once");
+}
+
+/// Commits one event of `tenant` whose record reports the removal `scope` (its seq is
+/// the removal's `by_seq`).
+fn commit_removal(
+    store: &dyn LedgerStore,
+    builder: &mut BatchBuilder,
+    tenant: &TenantId,
+    scope: RemovalScope,
+) {
+    let by_seq = builder.tree(tenant).map_or(0, MemoryTree::size);
+    let mut batch = CommitBatch::default();
+    let mut append = builder.append(tenant, 1, true);
+    append.removals.push(Removal { by_seq, scope });
+    batch.tenants.push(append);
+    store.commit(&batch).expect("commit with a removal");
+    builder.accept(&batch);
 }
 
 fn commit_rounds(store: &dyn LedgerStore, builder: &mut BatchBuilder) {
