@@ -53,6 +53,19 @@ pub mod paths {
     pub const TENANTS: &str = "/api/v1/tenants";
     /// `GET /api/v1/tenants/{tenant}` (server admin).
     pub const TENANT: &str = "/api/v1/tenants/{tenant}";
+    /// `POST` one event or an array of events to the tenant's log (a service publisher key,
+    /// or the tenant's own publisher key).
+    pub const TENANT_EVENTS: &str = "/api/v1/tenants/{tenant}/events";
+    /// `GET` the tenant's own catalog (a service embedder key).
+    pub const TENANT_CATALOG: &str = "/api/v1/tenants/{tenant}/catalog";
+    /// `GET` lists, `POST` mints viewer tokens of the tenant (a service embedder key).
+    pub const TENANT_VIEWER_TOKENS: &str = "/api/v1/tenants/{tenant}/viewer-tokens";
+    /// `DELETE` revokes a viewer token of the tenant (a service embedder key).
+    pub const TENANT_VIEWER_TOKEN: &str = "/api/v1/tenants/{tenant}/viewer-tokens/{token_id}";
+    /// `GET` lists, `POST` creates service keys (server admin).
+    pub const SERVICE_KEYS: &str = "/api/v1/service-keys";
+    /// `DELETE` revokes a service key (server admin).
+    pub const SERVICE_KEY: &str = "/api/v1/service-keys/{key_id}";
     /// `GET` lists, `POST` creates keys of a tenant (server admin).
     pub const TENANT_KEYS: &str = "/api/v1/tenants/{tenant}/keys";
     /// `DELETE` revokes a key of a tenant (server admin).
@@ -273,10 +286,46 @@ pub struct IngestResponse {
     pub tree_size: u64,
 }
 
+/// Reply to `POST /api/v1/events` with a service publisher key (each event names its
+/// tenant), sent once every event is durable: each tenant's events went to its own log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MixedIngestResponse {
+    /// One receipt per event, in request order, each naming its tenant.
+    pub receipts: Vec<ReceiptBody>,
+    /// For each tenant of the request (in the order of first appearance), a signed
+    /// checkpoint of its log whose tree holds every event of the request for that tenant.
+    pub logs: Vec<LogCheckpointBody>,
+}
+
+/// Reply to `POST /api/v1/events`: [`IngestResponse`] for a tenant key, and
+/// [`MixedIngestResponse`] for a service publisher key (whose events name their tenants).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum IngestReply {
+    Tenant(IngestResponse),
+    Mixed(MixedIngestResponse),
+}
+
+/// A tenant's log as of a signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogCheckpointBody {
+    pub tenant: String,
+    /// A signed checkpoint (C2SP signed note) of the tenant's log.
+    pub checkpoint: String,
+    /// Size of that checkpoint's tree.
+    pub tree_size: u64,
+}
+
 /// Where one ingested event is in its tenant's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiptBody {
+    /// The event's tenant, in the reply to a batch that names tenants per event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The event's id, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -496,6 +545,102 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// A service key's role: deployment-level keys that act on many tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceRole {
+    /// Writes events to the tenants it may (and creates them on first write, if allowed).
+    ServicePublisher,
+    /// Mints, lists and revokes viewer tokens of the tenants it may, and reads their
+    /// catalogs.
+    ServiceEmbedder,
+}
+
+impl ServiceRole {
+    pub const ALL: [ServiceRole; 2] = [ServiceRole::ServicePublisher, ServiceRole::ServiceEmbedder];
+
+    /// The role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceRole::ServicePublisher => "service_publisher",
+            ServiceRole::ServiceEmbedder => "service_embedder",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<ServiceRole> {
+        ServiceRole::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ServiceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of `POST /api/v1/service-keys`. With neither `tenants` nor `tenant_prefix` the key
+/// acts on every tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceKey {
+    pub role: ServiceRole,
+    /// What the key is for, like "billing backend".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The only tenants the key may act on (at most 1,000 ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
+    /// The key may act on the tenants whose id starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_prefix: Option<String>,
+    /// A service publisher creates a tenant it may act on when an event names it first
+    /// (with the server's defaults for new tenants); otherwise an unknown tenant is a 404.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_tenants: bool,
+}
+
+/// A service key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceKeyBody {
+    /// Public id, like `svc_3f9a0c2e71b4d6a8`: names the key in lists, records
+    /// (`published_by`) and audit events.
+    pub id: String,
+    pub role: ServiceRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_prefix: Option<String>,
+    pub create_tenants: bool,
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// A service key just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceKeyCreated {
+    pub key: ServiceKeyBody,
+    /// The secret to send as `Authorization: Bearer <secret>`; stored only as a hash.
+    pub secret: String,
+}
+
+/// Reply to `GET /api/v1/service-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceKeyList {
+    pub keys: Vec<ServiceKeyBody>,
+}
+
 /// Body of `POST /api/v1/tenants`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -589,9 +734,12 @@ pub struct WhoAmI {
     /// The key's tenant; absent for the server admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// The key's role; absent for the server admin.
+    /// The key's role; absent for the server admin and service keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// A service key's role and the tenants it may act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceKeyBody>,
 }
 
 /// Query parameters of `GET /api/v1/events`. All optional; values are checked by the

@@ -372,7 +372,7 @@ impl ServerMetrics {
 
     /// Commits, events per commit, mean commit time and mean server time of `route`
     /// between `self` (before) and `after`.
-    fn describe(&self, after: &ServerMetrics, method: &str, route: &str) -> String {
+    pub(crate) fn describe(&self, after: &ServerMetrics, method: &str, route: &str) -> String {
         let delta = |name: &str| after.get(name) - self.get(name);
         let commits = delta("veritrail_ledger_commits_total");
         let events = delta("veritrail_ingested_events_total");

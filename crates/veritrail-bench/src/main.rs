@@ -23,6 +23,9 @@
 //! - `lifecycle`: against a running `veritrail serve` (see `scripts/bench-lifecycle`):
 //!   retention runs on a large log, with searches and then ingest going on; the disk
 //!   before and after, and proofs of kept records.
+//! - `tenants`: against a running `veritrail serve` (see `scripts/bench-tenants`): one
+//!   service key writing for 10,000 tenants, in mixed batches (uniform and Zipf) and single
+//!   events; the server's open files and memory.
 //!
 //! # Layout
 //!
@@ -36,6 +39,7 @@
 //! - `overload`: three times the sustainable load, and what the server does with it.
 //! - `retention`: removal and compaction on a large log.
 //! - `lifecycle`: the same over HTTP.
+//! - `tenants`: many tenants through one service key.
 
 #![allow(
     clippy::print_stdout,
@@ -51,6 +55,7 @@ mod pg;
 mod report;
 mod retention;
 mod synth;
+mod tenants;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -145,6 +150,10 @@ enum Mode {
     /// go on, and inclusion proofs of kept records checked after (see
     /// `scripts/bench-lifecycle`).
     Lifecycle(lifecycle::Options),
+    /// Many tenants through one service key, against a running `veritrail serve`: tenants
+    /// created on first write, mixed batches (uniform and Zipf), single events; the
+    /// server's open files and memory (see `scripts/bench-tenants`).
+    Tenants(tenants::Options),
     /// Batched ingest at a multiple of what a running `veritrail serve` sustains: answer
     /// latencies, refusals, memory, recovery when the load drops (see
     /// `scripts/bench-overload`).
@@ -343,6 +352,7 @@ fn main() -> anyhow::Result<()> {
         Mode::Report { files } => return report::print(files),
         Mode::Webhooks(options) => return webhooks::main(options),
         Mode::Lifecycle(options) => return lifecycle::main(options),
+        Mode::Tenants(options) => return tenants::main(options),
         Mode::Overload(options) => return overload::main(options),
         Mode::OverloadCheck(options) => return overload::check(options),
         _ => {}
@@ -369,6 +379,7 @@ fn main() -> anyhow::Result<()> {
         | Mode::Report { .. }
         | Mode::Webhooks(_)
         | Mode::Lifecycle(_)
+        | Mode::Tenants(_)
         | Mode::Overload(_)
         | Mode::OverloadCheck(_) => {}
         Mode::Concurrent {

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use veritrail_api::{EventInput, FieldErrorBody, ReceiptBody, error_codes};
+use veritrail_api::{EventInput, FieldErrorBody, IngestReply, ReceiptBody, error_codes};
 
 use crate::client::{Client, IngestOptions, MAX_EVENTS_PER_REQUEST, MAX_REQUEST_BYTES};
 use crate::error::ClientError;
@@ -75,7 +75,8 @@ pub struct BatchReport {
     pub receipts: Vec<Receipt>,
     /// Refused events, in push order.
     pub rejected: Vec<Rejected>,
-    /// The signed checkpoint of the last batch: its tree holds every receipt above.
+    /// The signed checkpoint of the last batch: its tree holds every receipt above (none
+    /// for a mixed batch of a service key, whose receipts each name their tenant).
     pub checkpoint: Option<String>,
     /// That checkpoint's tree size.
     pub tree_size: Option<u64>,
@@ -284,22 +285,30 @@ impl Batcher {
                 .send_json_array(body, true, self.options.ingest)
                 .await
             {
-                Ok(response) => {
-                    if response.receipts.len() != n_events {
+                Ok(reply) => {
+                    let (receipts, checkpoint) = match reply {
+                        IngestReply::Tenant(response) => (
+                            response.receipts,
+                            Some((response.checkpoint, response.tree_size)),
+                        ),
+                        IngestReply::Mixed(response) => (response.receipts, None),
+                    };
+                    if receipts.len() != n_events {
                         return Err(error(ClientError::InvalidRequest(format!(
                             "the server returned {} receipts for {n_events} events",
-                            response.receipts.len(),
+                            receipts.len(),
                         ))));
                     }
-                    let receipts = self.buffer.drain(..n_events).zip(response.receipts);
+                    let receipts = self.buffer.drain(..n_events).zip(receipts);
                     self.report
                         .receipts
                         .extend(receipts.map(|(pending, receipt)| Receipt {
                             index: pending.index,
                             receipt,
                         }));
-                    self.report.checkpoint = Some(response.checkpoint);
-                    self.report.tree_size = Some(response.tree_size);
+                    let (checkpoint, tree_size) = checkpoint.unzip();
+                    self.report.checkpoint = checkpoint;
+                    self.report.tree_size = tree_size;
                 }
                 Err(ClientError::Api { code, events, .. })
                     if (code == error_codes::INVALID_EVENTS

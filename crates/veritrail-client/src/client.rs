@@ -19,10 +19,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use veritrail_api::{
     CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
     CountParams, CountResponse, CreateKey, CreateTenant, ErasureBody, ErasureInput, ErrorBody,
-    EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody, IngestParams, IngestResponse,
-    IntegrityBody, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse, RetentionBody,
-    RetentionPolicy, RetentionRun, Role, SearchParams, SearchResponse, SharedCatalogList,
-    TenantBody, TenantCreated, TenantList, WebhookAttempt, WebhookAttemptList,
+    EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody, IngestParams, IngestReply,
+    IngestResponse, IntegrityBody, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse,
+    RetentionBody, RetentionPolicy, RetentionRun, Role, SearchParams, SearchResponse,
+    SharedCatalogList, TenantBody, TenantCreated, TenantList, WebhookAttempt, WebhookAttemptList,
     WebhookAttemptParams, WebhookBody, WebhookCreated, WebhookInput, WebhookList, WebhookPatch,
     WebhookRedeliverInput, WebhookRedeliverQueued, WebhookRotateInput, WebhookRotated, WhoAmI,
     paths,
@@ -139,7 +139,7 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
-    fn params(self) -> IngestParams {
+    pub(crate) fn params(self) -> IngestParams {
         IngestParams {
             wait: match self.wait {
                 Wait::Durable => None,
@@ -171,7 +171,7 @@ pub enum KeyScope {
 
 /// Which failures of a request may be retried; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RetryMode {
+pub(crate) enum RetryMode {
     /// Repeating the request has no further effect: retry transport errors, 429, 502, 503
     /// and 504.
     Idempotent,
@@ -193,6 +193,8 @@ pub struct Client {
     base: String,
     auth: HeaderValue,
     retry: RetryPolicy,
+    /// The tenant a service key acts on ([`Client::for_tenant`]).
+    pub(crate) tenant: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -201,6 +203,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("retry", &self.retry)
+            .field("tenant", &self.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -261,6 +264,7 @@ impl Client {
             base: url.as_str().trim_end_matches('/').to_owned(),
             auth,
             retry: options.retry,
+            tenant: None,
         })
     }
 
@@ -270,7 +274,8 @@ impl Client {
         &self.base
     }
 
-    /// Sends events (`POST /api/v1/events`) and returns their receipts, in order, once the
+    /// Sends events (`POST /api/v1/events`; for a client [`Client::for_tenant`], `POST
+    /// /api/v1/tenants/{tenant}/events`) and returns their receipts, in order, once the
     /// server has stored them.
     ///
     /// Retries transport errors, 429 (waiting `Retry-After`), 502, 503 and 504 with
@@ -305,22 +310,29 @@ impl Client {
             ClientError::InvalidRequest(format!("events do not serialize: {err}"))
         })?;
         let all_have_ids = events.iter().all(|event| event.id.is_some());
-        self.send_json_array(body, all_have_ids, options).await
+        match self.send_json_array(body, all_have_ids, options).await? {
+            IngestReply::Tenant(reply) => Ok(reply),
+            IngestReply::Mixed(_) => Err(ClientError::InvalidRequest(
+                "the events named their tenants and went to several logs: use send_mixed for a service key's mixed batch (or for_tenant)".into(),
+            )),
+        }
     }
 
-    /// Sends an already serialized JSON array of events.
+    /// Sends an already serialized JSON array of events: to one tenant's log, or (events
+    /// naming their tenants, with a service key) to each one's.
     pub(crate) async fn send_json_array(
         &self,
         body: Vec<u8>,
         all_have_ids: bool,
         options: IngestOptions,
-    ) -> Result<IngestResponse, ClientError> {
+    ) -> Result<IngestReply, ClientError> {
         let mode = if all_have_ids {
             RetryMode::Idempotent
         } else {
             RetryMode::UnactedOnly
         };
-        let url = self.url(paths::EVENTS);
+        let path = self.tenant_path(paths::EVENTS, paths::TENANT_EVENTS);
+        let url = self.url(&path);
         let params = options.params();
         let response = self
             .execute(mode, || {
@@ -331,7 +343,7 @@ impl Client {
                     .body(body.clone())
             })
             .await?;
-        decode(response, "POST /api/v1/events").await
+        decode(response, &format!("POST {path}")).await
     }
 
     /// One page of a search (`GET /api/v1/events`).
@@ -598,7 +610,7 @@ impl Client {
     }
 
     /// The tenant's own catalog and its settings (`version` 0: none yet); `version` picks
-    /// a stored version.
+    /// a stored version. For a client [`Client::for_tenant`], the named tenant's.
     ///
     /// # Errors
     ///
@@ -608,7 +620,8 @@ impl Client {
             .map(|version| ("version", version.to_string()))
             .into_iter()
             .collect();
-        self.get_json(paths::CATALOG, &query).await
+        let path = self.tenant_path(paths::CATALOG, paths::TENANT_CATALOG);
+        self.get_json(&path, &query).await
     }
 
     /// The tenant's own catalog document as YAML.
@@ -970,6 +983,10 @@ impl Client {
         .await
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
     }
@@ -986,7 +1003,7 @@ impl Client {
         decode(response, &format!("GET {path}")).await
     }
 
-    async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -994,7 +1011,7 @@ impl Client {
         self.get_query(path, &query).await
     }
 
-    async fn send_body<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send_body<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -1004,7 +1021,7 @@ impl Client {
             .await
     }
 
-    async fn send_json<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send_json<B: Serialize, T: DeserializeOwned>(
         &self,
         mode: RetryMode,
         method: Method,
@@ -1026,13 +1043,13 @@ impl Client {
         decode(response, &format!("{method} {path}")).await
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Sends the request `build` makes, again per `mode` and the retry policy, and returns
     /// the first 2xx response or the last error.
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         mode: RetryMode,
         build: impl Fn() -> RequestBuilder,
@@ -1135,7 +1152,7 @@ fn keys_path(scope: &KeyScope) -> String {
 }
 
 /// Replaces each `{name}` of a route template with its percent-encoded value.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     values
         .iter()
         .fold(template.to_owned(), |path, (name, value)| {
@@ -1174,7 +1191,10 @@ fn retryable_transport(error: &reqwest::Error, mode: RetryMode) -> bool {
 }
 
 /// Reads a 2xx body as JSON.
-async fn decode<T: DeserializeOwned>(response: Response, what: &str) -> Result<T, ClientError> {
+pub(crate) async fn decode<T: DeserializeOwned>(
+    response: Response,
+    what: &str,
+) -> Result<T, ClientError> {
     let bytes = response.bytes().await.map_err(ClientError::Transport)?;
     serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
         what: what.to_owned(),

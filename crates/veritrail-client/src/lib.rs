@@ -28,6 +28,8 @@
 //!   without losing or repeating a record.
 //! - [`export`]: [`export::verify_export`], which checks a downloaded export bundle with
 //!   nothing but the pinned verifier key.
+//! - [`service`]: what one service key does for many tenants: [`Client::send_mixed`],
+//!   [`Client::for_tenant`], viewer tokens, and the server admin's service keys.
 //! - [`error`]: [`ClientError`], what a call ends in when it fails.
 //!
 //! The wire types are those of [`veritrail_api`].
@@ -38,6 +40,7 @@ pub mod batcher;
 pub mod client;
 pub mod error;
 pub mod export;
+pub mod service;
 pub mod tail;
 
 pub use batcher::{BatchError, BatchReport, Batcher, BatcherOptions, Receipt, Rejected};

@@ -531,6 +531,7 @@ impl Entry {
             category: Some(self.category.clone()),
             severity: Some(self.severity.clone()),
             description: self.description.clone(),
+            published_by: None,
         }
     }
 

@@ -91,7 +91,7 @@ pub mod limits {
         + text(VERSION_MAX_LEN)
         + text(IP_MAX_LEN);
 
-    /// Largest encoded record: every field present at its maximum size (57,813 bytes).
+    /// Largest encoded record: every field present at its maximum size (58,074 bytes).
     ///
     /// Derived from the limits above and the version 1 layout, so every record
     /// [`Record::encode`](crate::record::Record::encode) writes fits, and
@@ -114,7 +114,8 @@ pub mod limits {
         + text(NAME_MAX_LEN)
         + text(CATEGORY_MAX_LEN)
         + text(SEVERITY_MAX_LEN)
-        + text(DESCRIPTION_MAX_LEN);
+        + text(DESCRIPTION_MAX_LEN)
+        + text(ID_MAX_LEN); // published_by
 }
 
 /// The stable machine codes of [`ValueError`] and [`FieldError`].
@@ -1350,6 +1351,10 @@ fn parse_source(errors: &mut Vec<FieldError>, input: SourceInput) -> Option<Sour
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
+    /// The tenant whose log the event goes to, in a batch sent with a service key (which
+    /// writes to many tenants); not part of the event ([`Event::parse`] ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Client-chosen idempotency id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -1512,6 +1517,7 @@ impl From<&Event> for EventInput {
     /// The wire form of a valid event; [`Event::parse`] of it gives the event back.
     fn from(event: &Event) -> Self {
         Self {
+            tenant: None,
             id: event.id.as_ref().map(|id| id.as_str().to_owned()),
             event_type: event.event_type.as_str().to_owned(),
             occurred_at: event.occurred_at.map(Timestamp::to_rfc3339),

@@ -51,6 +51,7 @@ mod tag {
     pub(super) const CATEGORY: u8 = 0x10;
     pub(super) const SEVERITY: u8 = 0x11;
     pub(super) const DESCRIPTION: u8 = 0x12;
+    pub(super) const PUBLISHED_BY: u8 = 0x13;
 }
 
 /// Tags inside an actor (0x07).
@@ -106,6 +107,7 @@ const RECORD_TAGS: TagSpace = TagSpace {
         "category",
         "severity",
         "description",
+        "published_by",
     ],
     repeatable: Some(tag::TARGET),
 };
@@ -139,7 +141,8 @@ const SOURCE_TAGS: TagSpace = TagSpace {
     repeatable: None,
 };
 
-/// What the event catalog adds to a record; every field is optional.
+/// What the server adds to a record beside the event: the event catalog's fields, and the
+/// service key that published it; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CatalogFields {
     /// Numeric event code.
@@ -152,6 +155,9 @@ pub struct CatalogFields {
     pub severity: Option<Severity>,
     /// What the event means.
     pub description: Option<Description>,
+    /// The id of the deployment-level service key that published the event into this
+    /// tenant's log (none for a tenant's own keys and for the service's own events).
+    pub published_by: Option<Identifier>,
 }
 
 impl CatalogFields {
@@ -163,6 +169,7 @@ impl CatalogFields {
             && self.category.is_none()
             && self.severity.is_none()
             && self.description.is_none()
+            && self.published_by.is_none()
     }
 }
 
@@ -307,6 +314,11 @@ impl Record {
             tag::DESCRIPTION,
             text(self.catalog.description.as_ref()),
         );
+        put_text(
+            sink,
+            tag::PUBLISHED_BY,
+            text(self.catalog.published_by.as_ref()),
+        );
     }
 
     /// Reads a record, accepting only the exact bytes [`Record::encode`] would write.
@@ -367,6 +379,9 @@ impl Record {
                 tag::CATEGORY => catalog.category = Some(field.parse(Category::parse)?),
                 tag::SEVERITY => catalog.severity = Some(field.parse(Severity::parse)?),
                 tag::DESCRIPTION => catalog.description = Some(field.parse(Description::parse)?),
+                tag::PUBLISHED_BY => {
+                    catalog.published_by = Some(field.parse(Identifier::parse)?);
+                }
                 other => return Err(field.error(DecodeErrorKind::UnknownTag(other))),
             }
         }
@@ -393,7 +408,8 @@ impl Record {
 
     /// The record as people and APIs see it: `tenant`, `seq`, `received_at` (RFC 3339), the
     /// event's fields (`details` as a JSON object), then the catalog's `code`, `name`,
-    /// `category`, `severity`, `description`; absent fields are omitted. The same object as
+    /// `category`, `severity`, `description`, and `published_by` (the service key that sent
+    /// it); absent fields are omitted. The same object as
     /// [`Record::write_json`] writes.
     #[must_use]
     pub fn to_json(&self) -> Value {
@@ -433,6 +449,7 @@ impl Record {
             event.occurred_at.map(Timestamp::to_rfc3339).as_deref(),
         );
         object.str("outcome", event.outcome.map(Outcome::as_str));
+        object.str("published_by", text(catalog.published_by.as_ref()));
         object.str("received_at", Some(&self.received_at.to_rfc3339()));
         object.u64("seq", Some(self.seq));
         object.str("severity", text(catalog.severity.as_ref()));

@@ -29,7 +29,7 @@ use crate::store::{
 };
 
 /// Most events in one request, and in one commit (requests that do not fit wait for the
-/// next). With records of at most `MAX_RECORD_BYTES` (57,813) a commit stays under
+/// next). With records of at most `MAX_RECORD_BYTES` (58,074) a commit stays under
 /// `journal::MAX_FRAME_BYTES`.
 pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
 
@@ -226,13 +226,27 @@ struct Published {
     removed: RwLock<HashMap<TenantId, Arc<Removed>>>,
 }
 
+/// One request to the sequencer: appends to one or more logs, committed together (in one
+/// batch, so all or none of them are durable) and answered together.
 struct Request {
+    parts: Vec<Part>,
+    /// The receipts of each part, in order.
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Vec<Receipt>>, AppendError>>,
+}
+
+impl Request {
+    fn n_events(&self) -> usize {
+        self.parts.iter().map(|part| part.events.len()).sum()
+    }
+}
+
+/// A request's events for one tenant's log.
+struct Part {
     tenant: TenantId,
     /// Each event with the catalog fields its record stores.
     events: Vec<(Event, CatalogFields)>,
-    /// Records the (single) event of the request removes.
+    /// Records the (single) event of the part removes.
     removal: Option<RemovalScope>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>,
 }
 
 fn uncatalogued(events: Vec<Event>) -> Vec<(Event, CatalogFields)> {
@@ -330,7 +344,26 @@ impl Ledger {
         tenant: TenantId,
         events: Vec<(Event, CatalogFields)>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        let reply = self.enqueue(tenant, events, None)?;
+        let mut receipts = self.append_parts(vec![(tenant, events)]).await?;
+        receipts.pop().ok_or(AppendError::Closed)
+    }
+
+    /// Appends each tenant's events to its own log, all in one commit: every part is durable
+    /// or none is. Returns the receipts of each part, in order. A tenant may appear in
+    /// several parts; its events then follow in part order.
+    pub async fn append_parts(
+        &self,
+        parts: Vec<(TenantId, Vec<(Event, CatalogFields)>)>,
+    ) -> Result<Vec<Vec<Receipt>>, AppendError> {
+        let parts = parts
+            .into_iter()
+            .map(|(tenant, events)| Part {
+                tenant,
+                events,
+                removal: None,
+            })
+            .collect();
+        let reply = self.enqueue(parts)?;
         reply.await.map_err(|_| AppendError::Closed)?
     }
 
@@ -356,9 +389,16 @@ impl Ledger {
                 "a removal out of range: {reason}"
             )));
         }
-        let reply = self.enqueue(tenant, vec![event], Some(scope))?;
+        let reply = self.enqueue(vec![Part {
+            tenant,
+            events: vec![event],
+            removal: Some(scope),
+        }])?;
         let mut receipts = reply.await.map_err(|_| AppendError::Closed)??;
-        receipts.pop().ok_or(AppendError::Closed)
+        receipts
+            .pop()
+            .and_then(|mut part| part.pop())
+            .ok_or(AppendError::Closed)
     }
 
     /// [`Ledger::append`] for threads outside an async runtime.
@@ -367,27 +407,32 @@ impl Ledger {
         tenant: TenantId,
         events: Vec<Event>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        let reply = self.enqueue(tenant, uncatalogued(events), None)?;
-        reply.blocking_recv().map_err(|_| AppendError::Closed)?
+        let reply = self.enqueue(vec![Part {
+            tenant,
+            events: uncatalogued(events),
+            removal: None,
+        }])?;
+        let mut receipts = reply.blocking_recv().map_err(|_| AppendError::Closed)??;
+        receipts.pop().ok_or(AppendError::Closed)
     }
 
+    #[allow(clippy::type_complexity)]
     fn enqueue(
         &self,
-        tenant: TenantId,
-        events: Vec<(Event, CatalogFields)>,
-        removal: Option<RemovalScope>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
+        parts: Vec<Part>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Vec<Receipt>>, AppendError>>, AppendError>
     {
-        if events.len() > self.max_batch_events {
+        let n_events: usize = parts.iter().map(|part| part.events.len()).sum();
+        if n_events > self.max_batch_events {
             return Err(AppendError::TooManyEvents {
-                n_events: events.len(),
+                n_events,
                 max: self.max_batch_events,
             });
         }
         let (reply, receiver) = tokio::sync::oneshot::channel();
         let queue = self.queue.lock().expect("queue lock poisoned");
         let queue = queue.as_ref().ok_or(AppendError::Closed)?;
-        let n_events = events.len() as u64;
+        let n_events = n_events as u64;
         // An append always goes in when nothing waits, whatever its size.
         let queued = self
             .stats
@@ -403,12 +448,7 @@ impl Ledger {
             });
         }
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = queue.send(Request {
-            tenant,
-            events,
-            removal,
-            reply,
-        });
+        let sent = queue.send(Request { parts, reply });
         if sent.is_err() {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats
@@ -980,14 +1020,14 @@ impl Sequencer {
         // A request that did not fit in the last batch opens the next one.
         let mut carried: Option<Request> = None;
         while let Some(first) = carried.take().or_else(|| requests.recv().ok()) {
-            let mut n_events = first.events.len();
+            let mut n_events = first.n_events();
             let mut batch = vec![first];
             while let Ok(request) = requests.try_recv() {
-                if n_events + request.events.len() > self.max_batch_events {
+                if n_events + request.n_events() > self.max_batch_events {
                     carried = Some(request);
                     break;
                 }
-                n_events += request.events.len();
+                n_events += request.n_events();
                 batch.push(request);
             }
             self.stats
@@ -1058,8 +1098,13 @@ impl Sequencer {
         }
         match self.plan_and_commit(&mut batch) {
             Ok(plans) => {
-                for (request, plan) in batch.into_iter().zip(plans) {
-                    let receipts = self.receipts(&request.tenant, plan);
+                for (request, plans) in batch.into_iter().zip(plans) {
+                    let receipts = request
+                        .parts
+                        .iter()
+                        .zip(plans)
+                        .map(|(part, plan)| self.receipts(&part.tenant, plan))
+                        .collect();
                     let _ = request.reply.send(receipts);
                 }
             }
@@ -1076,77 +1121,101 @@ impl Sequencer {
 
     /// Assigns seqs, builds and commits the batch (taking the requests' events); on success
     /// the sequencer's state moves to the new trees.
-    fn plan_and_commit(&mut self, batch: &mut [Request]) -> Result<Vec<Vec<Planned>>, StoreError> {
+    #[allow(clippy::type_complexity)]
+    fn plan_and_commit(
+        &mut self,
+        batch: &mut [Request],
+    ) -> Result<Vec<Vec<Vec<Planned>>>, StoreError> {
         let received_at = self.next_received_at();
         let mut works: HashMap<TenantId, TenantWork> = HashMap::new();
         let mut plans = Vec::with_capacity(batch.len());
-        for request in batch {
-            let work = works.entry(request.tenant.clone()).or_insert_with(|| {
-                let frontier = self
-                    .tenants
-                    .get(&request.tenant)
-                    .map(|log| log.frontier.clone())
-                    .unwrap_or_default();
-                TenantWork {
-                    tenant: request.tenant.clone(),
-                    first_seq: frontier.size(),
-                    frontier,
-                    records: Vec::new(),
-                    nodes: Vec::new(),
-                    batch_ids: HashMap::new(),
-                    removals: Vec::new(),
-                    checkpoint: None,
-                }
-            });
-            let events = std::mem::take(&mut request.events);
-            let ids: Vec<&EventId> = events.iter().filter_map(|(event, _)| event.id()).collect();
-            let mut committed = if ids.is_empty() {
-                Vec::new()
-            } else {
-                self.store.find_event_ids(&request.tenant, &ids)?
+        for request in batch.iter_mut() {
+            let mut request_plans = Vec::with_capacity(request.parts.len());
+            for part in &mut request.parts {
+                request_plans.push(self.plan_part(&mut works, part, received_at)?);
             }
-            .into_iter();
-            let mut plan = Vec::with_capacity(events.len());
-            for (event, catalog) in events {
-                let event_id = event.id().cloned();
-                if let Some(id) = &event_id {
-                    let committed_seq = committed.next().flatten();
-                    if let Some(seq) = committed_seq {
-                        plan.push(Planned::Committed { seq });
-                        continue;
-                    }
-                    if let Some(&(seq, leaf_hash)) = work.batch_ids.get(id) {
-                        plan.push(Planned::InBatch {
-                            seq,
-                            leaf_hash,
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                }
-                let seq = work.frontier.size();
-                let record = Record::new(request.tenant.clone(), seq, received_at, event, catalog);
-                let bytes = record.encode();
-                let leaf_hash = merkle::leaf_hash(&bytes);
-                let nodes = &mut work.nodes;
-                work.frontier
-                    .append(leaf_hash, |node, hash| nodes.push((node, hash)));
-                if let Some(id) = &event_id {
-                    work.batch_ids.insert(id.clone(), (seq, leaf_hash));
-                }
-                work.records.push(AppendedRecord { bytes, event_id });
-                plan.push(Planned::InBatch {
-                    seq,
-                    leaf_hash,
-                    duplicate: false,
-                });
-                if let Some(scope) = request.removal.take() {
-                    work.removals.push(Removal { by_seq: seq, scope });
-                }
-            }
-            plans.push(plan);
+            plans.push(request_plans);
         }
+        self.commit_works(works)?;
+        Ok(plans)
+    }
 
+    /// Plans one part: a seq, record and leaf for each new event, the seq of each repeat.
+    fn plan_part(
+        &self,
+        works: &mut HashMap<TenantId, TenantWork>,
+        part: &mut Part,
+        received_at: Timestamp,
+    ) -> Result<Vec<Planned>, StoreError> {
+        let work = works.entry(part.tenant.clone()).or_insert_with(|| {
+            let frontier = self
+                .tenants
+                .get(&part.tenant)
+                .map(|log| log.frontier.clone())
+                .unwrap_or_default();
+            TenantWork {
+                tenant: part.tenant.clone(),
+                first_seq: frontier.size(),
+                frontier,
+                records: Vec::new(),
+                nodes: Vec::new(),
+                batch_ids: HashMap::new(),
+                removals: Vec::new(),
+                checkpoint: None,
+            }
+        });
+        let events = std::mem::take(&mut part.events);
+        let ids: Vec<&EventId> = events.iter().filter_map(|(event, _)| event.id()).collect();
+        let mut committed = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.store.find_event_ids(&part.tenant, &ids)?
+        }
+        .into_iter();
+        let mut plan = Vec::with_capacity(events.len());
+        for (event, catalog) in events {
+            let event_id = event.id().cloned();
+            if let Some(id) = &event_id {
+                let committed_seq = committed.next().flatten();
+                if let Some(seq) = committed_seq {
+                    plan.push(Planned::Committed { seq });
+                    continue;
+                }
+                if let Some(&(seq, leaf_hash)) = work.batch_ids.get(id) {
+                    plan.push(Planned::InBatch {
+                        seq,
+                        leaf_hash,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+            }
+            let seq = work.frontier.size();
+            let record = Record::new(part.tenant.clone(), seq, received_at, event, catalog);
+            let bytes = record.encode();
+            let leaf_hash = merkle::leaf_hash(&bytes);
+            let nodes = &mut work.nodes;
+            work.frontier
+                .append(leaf_hash, |node, hash| nodes.push((node, hash)));
+            if let Some(id) = &event_id {
+                work.batch_ids.insert(id.clone(), (seq, leaf_hash));
+            }
+            work.records.push(AppendedRecord { bytes, event_id });
+            plan.push(Planned::InBatch {
+                seq,
+                leaf_hash,
+                duplicate: false,
+            });
+            if let Some(scope) = part.removal.take() {
+                work.removals.push(Removal { by_seq: seq, scope });
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Signs a checkpoint for every log the batch extends and commits the batch; on success
+    /// the sequencer's state moves to the new trees.
+    fn commit_works(&mut self, mut works: HashMap<TenantId, TenantWork>) -> Result<(), StoreError> {
         let mut commit = CommitBatch::default();
         for work in works.values_mut() {
             if work.records.is_empty() {
@@ -1217,7 +1286,7 @@ impl Sequencer {
         if !commit.tenants.is_empty() {
             self.publish(commit.tenants.iter().map(|append| &append.tenant));
         }
-        Ok(plans)
+        Ok(())
     }
 
     /// Adds the batch's removals to the published ones; returns the state before, if any

@@ -136,6 +136,7 @@ fn event_pool(rng: &mut Rng, words: &[String], n: usize) -> Vec<(Event, CatalogF
                     Description::parse(&format!("Emitted on {}", event_type.replace('.', " ")))
                         .expect("description"),
                 ),
+                published_by: None,
             };
             (event, catalog)
         })

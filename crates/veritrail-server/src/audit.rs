@@ -53,6 +53,7 @@ fn event(
     let actor_type = match actor {
         Principal::ServerAdmin => "server_admin",
         Principal::Tenant(_) => "api_key",
+        Principal::Service(_) => "service_key",
     };
     event_by(
         event_type,
@@ -141,7 +142,10 @@ pub async fn record_removal(
         .await?)
 }
 
-fn catalogued(state: &AppState, event: Event) -> Result<(Event, CatalogFields), ApiError> {
+pub(crate) fn catalogued(
+    state: &AppState,
+    event: Event,
+) -> Result<(Event, CatalogFields), ApiError> {
     state.catalogs().builtin().apply(event).map_err(|errors| {
         ApiError::internal(format!("a service event misfits its catalog: {errors:?}"))
     })
@@ -251,6 +255,16 @@ pub fn tenant_created(
         actor,
         &json!({"id": tenant.as_str(), "type": "tenant"}),
         &json!({"owner_key_id": owner_key.id}),
+    )
+}
+
+/// A tenant created by service key `key_id` writing to it first.
+pub fn tenant_created_on_first_write(key_id: &str, tenant: &TenantId) -> Result<Event, ApiError> {
+    event_by(
+        types::TENANT_CREATED,
+        &json!({"id": key_id, "type": "service_key"}),
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &json!({"on_first_write": true}),
     )
 }
 

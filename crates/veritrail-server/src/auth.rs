@@ -14,16 +14,30 @@
 //! super_admin keys only: it removes audit data or stops its removal. Viewers and admins may
 //! read the retention policy and the holds.
 //!
-//! The server admin manages tenants and their keys (any role) and reads no events. Keys held
-//! by people cannot write events: only publisher keys, held by services, can.
+//! The server admin manages tenants and their keys (any role) and service keys, and reads no
+//! events. Keys held by people cannot write events: only publisher keys, held by services,
+//! can.
+//!
+//! **Service keys** belong to the deployment, not to a tenant, and act on the tenants their
+//! scope allows (every tenant, a list, or a prefix), always naming the tenant in the request
+//! (`/api/v1/tenants/{tenant}/...`, or `tenant` in each event of a batch):
+//!
+//! | role              | ingest | mint, list, revoke viewer tokens; read the catalog | read events |
+//! |-------------------|--------|----------------------------------------------------|-------------|
+//! | service_publisher | yes    | no                                                 | no          |
+//! | service_embedder  | no     | yes                                                | no          |
+//!
+//! A tenant key may name its own tenant on those routes, with its role's rights there; it
+//! never acts on another tenant. [`Auth::acting_on`] is the one check of both.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use veritrail_api::Role;
+use veritrail_api::{Role, ServiceRole};
+use veritrail_core::event::TenantId;
 
 use crate::AppState;
-use crate::control::{Principal, TenantKey};
+use crate::control::{Principal, ServiceKey, TenantKey};
 use crate::error::ApiError;
 
 /// The authenticated caller, after the rate limit let the request through.
@@ -61,7 +75,130 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// What a key does to a tenant it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Send events.
+    Publish,
+    /// Mint, list and revoke viewer tokens; read the catalog.
+    Embed,
+}
+
+impl Act {
+    fn service_role(self) -> ServiceRole {
+        match self {
+            Act::Publish => ServiceRole::ServicePublisher,
+            Act::Embed => ServiceRole::ServiceEmbedder,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Act::Publish => "send events",
+            Act::Embed => "manage viewer tokens or read the catalog",
+        }
+    }
+}
+
+/// A key acting on one tenant, after [`Auth::acting_on`] allowed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acting {
+    pub tenant: TenantId,
+    pub key_id: String,
+    /// SHA-256 of the key's secret (what a viewer token it mints depends on).
+    pub key_hash: [u8; 32],
+    /// The service key, when one acts (its id goes into what it publishes).
+    pub service: Option<ServiceKey>,
+}
+
+impl Acting {
+    /// A tenant key acting on its own tenant.
+    pub fn of_tenant_key(key: &TenantKey) -> Self {
+        Self {
+            tenant: key.tenant.clone(),
+            key_id: key.key_id.clone(),
+            key_hash: key.key_hash,
+            service: None,
+        }
+    }
+}
+
 impl Auth {
+    /// The caller acting on `tenant`, a tenant it names: a service key of the role that
+    /// does `act`, whose scope allows `tenant`; or a key of `tenant` itself whose role does
+    /// `act` there (publisher; owner, super_admin or admin to embed).
+    pub fn acting_on(&self, tenant: &TenantId, act: Act) -> Result<Acting, ApiError> {
+        match &self.0 {
+            Principal::ServerAdmin => Err(ApiError::forbidden(
+                "the server admin key manages tenants and keys; it reads and writes no events (use a tenant or service key)",
+            )),
+            Principal::Tenant(key) => {
+                if key.tenant != *tenant {
+                    return Err(ApiError::forbidden(format!(
+                        "a tenant key acts only on its own tenant ({}), not on {tenant}",
+                        key.tenant
+                    )));
+                }
+                match act {
+                    Act::Publish => self.publisher(),
+                    Act::Embed => self.token_minter(),
+                }
+                .map(Acting::of_tenant_key)
+            }
+            Principal::Service(key) => {
+                let role = act.service_role();
+                if key.role != role {
+                    return Err(ApiError::forbidden(format!(
+                        "a {} key cannot {}; that takes a {role} key",
+                        key.role,
+                        act.what()
+                    )));
+                }
+                if !key.scope.allows(tenant) {
+                    return Err(ApiError::forbidden(format!(
+                        "service key {} may not act on tenant {tenant}",
+                        key.key_id
+                    )));
+                }
+                Ok(Acting {
+                    tenant: tenant.clone(),
+                    key_id: key.key_id.clone(),
+                    key_hash: key.key_hash,
+                    service: Some(key.clone()),
+                })
+            }
+        }
+    }
+
+    /// [`Auth::acting_on`] the tenant a request's path names: a malformed id reads as a
+    /// tenant that does not exist, and one the caller may act on must exist to embed
+    /// (a publisher may create it on first write). Refusals come before existence, so a key
+    /// learns nothing of tenants it may not act on.
+    pub fn acting_on_named(
+        &self,
+        state: &AppState,
+        tenant: &str,
+        act: Act,
+    ) -> Result<Acting, ApiError> {
+        let no_tenant = || ApiError::not_found(format!("there is no tenant {tenant:?}"));
+        let Ok(id) = TenantId::parse(tenant) else {
+            // What the caller may never do is refused first: a role check, for which any
+            // well-formed id stands in for the malformed one.
+            return Err(match &self.0 {
+                Principal::Service(key) if key.role == act.service_role() => no_tenant(),
+                _ => self
+                    .acting_on(&TenantId::parse("x").map_err(ApiError::internal)?, act)
+                    .err()
+                    .unwrap_or_else(no_tenant),
+            });
+        };
+        let acting = self.acting_on(&id, act)?;
+        if act == Act::Embed && !state.control().tenant_exists(&id) {
+            return Err(no_tenant());
+        }
+        Ok(acting)
+    }
+
     /// A tenant key that may read its tenant's events, proofs and exports.
     pub fn reader(&self) -> Result<&TenantKey, ApiError> {
         let key = self.tenant_key()?;
@@ -92,6 +229,7 @@ impl Auth {
         let key = match &self.0 {
             Principal::ServerAdmin => return Ok(()),
             Principal::Tenant(key) => key,
+            Principal::Service(_) => return Err(service_refused()),
         };
         let allowed = match (key.role, role) {
             (Role::Owner, _) => true,
@@ -163,8 +301,8 @@ impl Auth {
     pub fn server_admin(&self) -> Result<(), ApiError> {
         match self.0 {
             Principal::ServerAdmin => Ok(()),
-            Principal::Tenant(_) => Err(ApiError::forbidden(
-                "only the server admin key manages tenants",
+            Principal::Tenant(_) | Principal::Service(_) => Err(ApiError::forbidden(
+                "only the server admin key manages tenants and service keys",
             )),
         }
     }
@@ -175,6 +313,14 @@ impl Auth {
             Principal::ServerAdmin => Err(ApiError::forbidden(
                 "the server admin key manages tenants and keys; it reads and writes no events (use a tenant key)",
             )),
+            Principal::Service(_) => Err(service_refused()),
         }
     }
+}
+
+/// A service key on a route of one tenant's own keys.
+fn service_refused() -> ApiError {
+    ApiError::forbidden(
+        "a service key acts on the tenant a request names: POST /api/v1/tenants/{tenant}/events or `tenant` in each event (service_publisher), /api/v1/tenants/{tenant}/viewer-tokens and /catalog (service_embedder)",
+    )
 }

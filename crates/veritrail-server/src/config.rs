@@ -28,6 +28,19 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scrub: Scrub,
+    pub tenants: Tenants,
+}
+
+/// What every new tenant starts with (made by the server admin or, with a service key, on
+/// first write).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tenants {
+    /// Shared catalogs a new tenant adopts (ids of `GET /api/v1/catalog/shared`).
+    pub default_catalogs: Vec<String>,
+    /// A new tenant's catalog policy: `lenient` (the default: types no catalog defines are
+    /// stored as uncatalogued) or `strict`.
+    pub default_policy: veritrail_core::catalog::Policy,
 }
 
 /// What one request, connection, key or tenant may cost. Every bound answers with a clear
@@ -100,6 +113,11 @@ pub struct RateLimit {
     /// Requests per minute one viewer token may make to the embedded view (its pages and
     /// records); 0 turns it off.
     pub embed_per_minute: u32,
+    /// Events per second one service key may send into one tenant (besides the key's own
+    /// request limit), so that one tenant cannot use up a key shared by all; 0 turns it off.
+    pub tenant_events_per_second: u32,
+    /// Events one service key may send into one tenant at once after it was quiet.
+    pub tenant_events_burst: u32,
 }
 
 /// The search index.
@@ -225,6 +243,7 @@ impl Default for Config {
             webhooks: Webhooks::default(),
             retention: Retention::default(),
             scrub: Scrub::default(),
+            tenants: Tenants::default(),
         }
     }
 }
@@ -263,6 +282,8 @@ impl Default for RateLimit {
             requests_per_second: 5000,
             burst: 10_000,
             embed_per_minute: 120,
+            tenant_events_per_second: 10_000,
+            tenant_events_burst: 20_000,
         }
     }
 }
@@ -371,6 +392,18 @@ impl Config {
         }
         if let Some(value) = var("VERITRAIL_RATE_LIMIT_BURST") {
             self.rate_limit.burst = parse("VERITRAIL_RATE_LIMIT_BURST", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_RATE_LIMIT_TENANT_EVENTS") {
+            self.rate_limit.tenant_events_per_second =
+                parse("VERITRAIL_RATE_LIMIT_TENANT_EVENTS", value)?;
+        }
+        if let Some(value) = var("VERITRAIL_DEFAULT_CATALOGS") {
+            self.tenants.default_catalogs = value
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(value) = var("VERITRAIL_SEARCH_COMMIT_MS") {
             self.search.commit_interval_ms = parse("VERITRAIL_SEARCH_COMMIT_MS", value)?;

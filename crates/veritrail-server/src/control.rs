@@ -25,13 +25,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use veritrail_api::Role;
+use veritrail_api::{Role, ServiceKeyBody, ServiceRole};
 use veritrail_core::event::TenantId;
 
 use crate::clock;
 
 const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// Service keys by id ([`ServiceKeyRow`], as JSON).
+const SERVICE_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("service_keys");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Every version of every tenant's own catalog: `(tenant, version)` -> the catalog's JSON.
 const CATALOGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("catalogs");
@@ -56,6 +58,12 @@ const ADMIN_KEY_HASH: &str = "server_admin_key_sha256";
 /// Active keys one tenant may have (they are held in memory): revoke some to make more.
 pub const MAX_ACTIVE_KEYS_PER_TENANT: usize = 1_000;
 
+/// Active service keys the deployment may have (they are held in memory).
+pub const MAX_ACTIVE_SERVICE_KEYS: usize = 1_000;
+
+/// Most tenant ids a service key's list may hold.
+pub const MAX_SERVICE_KEY_TENANTS: usize = 1_000;
+
 /// The id that names the server admin in key lists and audit events.
 pub const SERVER_ADMIN: &str = "server_admin";
 
@@ -66,6 +74,92 @@ pub enum Principal {
     ServerAdmin,
     /// A tenant's key.
     Tenant(TenantKey),
+    /// A deployment-level service key, acting on the tenants its scope allows.
+    Service(ServiceKey),
+}
+
+/// An active service key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKey {
+    pub key_id: String,
+    pub role: ServiceRole,
+    pub scope: TenantScope,
+    /// May create a tenant it is allowed by writing to it first.
+    pub create_tenants: bool,
+    /// SHA-256 of its secret.
+    pub key_hash: [u8; 32],
+}
+
+/// The tenants a service key may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantScope {
+    All,
+    List(std::collections::BTreeSet<String>),
+    Prefix(String),
+}
+
+impl TenantScope {
+    /// Whether the key may act on `tenant`.
+    pub fn allows(&self, tenant: &TenantId) -> bool {
+        match self {
+            TenantScope::All => true,
+            TenantScope::List(tenants) => tenants.contains(tenant.as_str()),
+            TenantScope::Prefix(prefix) => tenant.as_str().starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// A service key as stored (its secret's hash, never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceKeyRow {
+    pub id: String,
+    pub role: ServiceRole,
+    pub name: Option<String>,
+    pub tenants: Option<Vec<String>>,
+    pub tenant_prefix: Option<String>,
+    pub create_tenants: bool,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+    /// Hex SHA-256 of the secret.
+    pub secret_sha256: String,
+}
+
+impl ServiceKeyRow {
+    pub fn to_body(&self) -> ServiceKeyBody {
+        ServiceKeyBody {
+            id: self.id.clone(),
+            role: self.role,
+            name: self.name.clone(),
+            tenants: self.tenants.clone(),
+            tenant_prefix: self.tenant_prefix.clone(),
+            create_tenants: self.create_tenants,
+            created_at: self.created_at.clone(),
+            created_by: self.created_by.clone(),
+            revoked_at: self.revoked_at.clone(),
+        }
+    }
+
+    fn principal(&self) -> Result<Principal, ControlError> {
+        let scope = match (&self.tenants, &self.tenant_prefix) {
+            (Some(tenants), None) => TenantScope::List(tenants.iter().cloned().collect()),
+            (None, Some(prefix)) => TenantScope::Prefix(prefix.clone()),
+            (None, None) => TenantScope::All,
+            (Some(_), Some(_)) => {
+                return Err(ControlError::Corrupt(format!(
+                    "service key {} has both a tenant list and a prefix",
+                    self.id
+                )));
+            }
+        };
+        Ok(Principal::Service(ServiceKey {
+            key_id: self.id.clone(),
+            role: self.role,
+            scope,
+            create_tenants: self.create_tenants,
+            key_hash: parse_hash(&self.secret_sha256)?,
+        }))
+    }
 }
 
 /// An active tenant key.
@@ -85,6 +179,7 @@ impl Principal {
         match self {
             Principal::ServerAdmin => SERVER_ADMIN,
             Principal::Tenant(key) => &key.key_id,
+            Principal::Service(key) => &key.key_id,
         }
     }
 }
@@ -154,6 +249,10 @@ pub enum ControlError {
     NoViewerToken { tenant: String, token_id: String },
     #[error("tenant {tenant} has {live} viewer tokens alive, its limit")]
     TooManyViewerTokens { tenant: String, live: usize },
+    #[error("service key {0} does not exist")]
+    NoServiceKey(String),
+    #[error("the deployment has {0} active service keys, its limit")]
+    TooManyServiceKeys(usize),
     #[error("tenant {tenant} has {active} active keys, its limit")]
     TooManyKeys { tenant: String, active: usize },
     #[error("the control plane store failed: {0}")]
@@ -180,6 +279,9 @@ pub struct ControlPlane {
     viewer_tokens: RwLock<HashMap<String, HashMap<String, ViewerTokenRow>>>,
     /// Bumped whenever access is taken away (see the module doc).
     access: tokio::sync::watch::Sender<u64>,
+    /// The ids of every tenant, so that a batch naming many is checked without a read
+    /// transaction per tenant. Changed after the transaction that changed them commits.
+    known_tenants: RwLock<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -205,6 +307,7 @@ impl ControlPlane {
         {
             tx.open_table(TENANTS).map_err(store_err)?;
             tx.open_table(KEYS).map_err(store_err)?;
+            tx.open_table(SERVICE_KEYS).map_err(store_err)?;
             tx.open_table(CATALOGS).map_err(store_err)?;
             tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
             tx.open_table(VIEWER_TOKENS).map_err(store_err)?;
@@ -239,6 +342,7 @@ impl ControlPlane {
             viewer_token_key,
             viewer_tokens: RwLock::new(HashMap::new()),
             access: tokio::sync::watch::Sender::new(0),
+            known_tenants: RwLock::new(std::collections::HashSet::new()),
         };
         control.load_active()?;
         control.load_viewer_tokens()?;
@@ -264,6 +368,21 @@ impl ControlPlane {
                 active.insert(parse_hash(&row.secret_sha256)?, principal_of(&row)?);
             }
         }
+        let service_keys = tx.open_table(SERVICE_KEYS).map_err(store_err)?;
+        for entry in service_keys.iter().map_err(store_err)? {
+            let (_, value) = entry.map_err(store_err)?;
+            let row: ServiceKeyRow = decode(value.value())?;
+            if row.revoked_at.is_none() {
+                active.insert(parse_hash(&row.secret_sha256)?, row.principal()?);
+            }
+        }
+        let tenants = tx.open_table(TENANTS).map_err(store_err)?;
+        let mut known = std::collections::HashSet::new();
+        for entry in tenants.iter().map_err(store_err)? {
+            let (id, _) = entry.map_err(store_err)?;
+            known.insert(id.value().to_owned());
+        }
+        *self.known_tenants.write().expect("tenants lock poisoned") = known;
         *self.active.write().expect("active keys lock poisoned") = active;
         Ok(())
     }
@@ -305,6 +424,7 @@ impl ControlPlane {
         &self,
         tenant: &TenantId,
         name: Option<String>,
+        settings: &CatalogSettings,
     ) -> Result<(TenantRow, KeyRow, String), ControlError> {
         let mut active = self.active.write().expect("active keys lock poisoned");
         let tx = self.db.begin_write().map_err(store_err)?;
@@ -330,10 +450,107 @@ impl ControlPlane {
             let mut keys = tx.open_table(KEYS).map_err(store_err)?;
             keys.insert(key.id.as_str(), encode(&key).as_slice())
                 .map_err(store_err)?;
+            if *settings != CatalogSettings::default() {
+                tx.open_table(CATALOG_SETTINGS)
+                    .map_err(store_err)?
+                    .insert(
+                        tenant.as_str(),
+                        encode(&settings.clone().with_current_ids()).as_slice(),
+                    )
+                    .map_err(store_err)?;
+            }
         }
         tx.commit().map_err(store_err)?;
         active.insert(hash_secret(&secret), principal_of(&key)?);
+        self.known_tenants
+            .write()
+            .expect("tenants lock poisoned")
+            .insert(tenant.to_string());
         Ok((row, key, secret))
+    }
+
+    /// Whether `tenant` exists (from memory).
+    pub fn tenant_exists(&self, tenant: &TenantId) -> bool {
+        self.known_tenants
+            .read()
+            .expect("tenants lock poisoned")
+            .contains(tenant.as_str())
+    }
+
+    /// Creates each of `tenants` that does not exist yet, without keys (a service key
+    /// writes to them), each with `settings`, in one transaction; returns the rows of those
+    /// it created. Creating a tenant that exists changes nothing, so concurrent first writes
+    /// create it once. [`ControlPlane::tenant_exists`] says yes only after
+    /// [`ControlPlane::confirm_tenants`] (once the tenants' creation events are stored).
+    pub fn create_tenants_without_keys(
+        &self,
+        tenants: &[TenantId],
+        settings: &CatalogSettings,
+    ) -> Result<Vec<TenantRow>, ControlError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let mut created = Vec::new();
+        {
+            let mut table = tx.open_table(TENANTS).map_err(store_err)?;
+            let mut catalog_settings = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+            let settings = encode(&settings.clone().with_current_ids());
+            for tenant in tenants {
+                if table.get(tenant.as_str()).map_err(store_err)?.is_some()
+                    || created
+                        .iter()
+                        .any(|row: &TenantRow| row.id == tenant.as_str())
+                {
+                    continue;
+                }
+                let row = TenantRow {
+                    id: tenant.to_string(),
+                    name: None,
+                    created_at: clock::now_rfc3339(),
+                };
+                table
+                    .insert(tenant.as_str(), encode(&row).as_slice())
+                    .map_err(store_err)?;
+                catalog_settings
+                    .insert(tenant.as_str(), settings.as_slice())
+                    .map_err(store_err)?;
+                created.push(row);
+            }
+        }
+        if created.is_empty() {
+            return Ok(created);
+        }
+        tx.commit().map_err(store_err)?;
+        Ok(created)
+    }
+
+    /// Tenants made by [`ControlPlane::create_tenants_without_keys`] whose creation events
+    /// are stored: from now on they exist for every request.
+    pub fn confirm_tenants(&self, tenants: &[TenantRow]) {
+        self.known_tenants
+            .write()
+            .expect("tenants lock poisoned")
+            .extend(tenants.iter().map(|row| row.id.clone()));
+    }
+
+    /// Removes tenants made by [`ControlPlane::create_tenants_without_keys`] whose audit
+    /// events could not be stored.
+    pub fn undo_create_tenants(&self, tenants: &[TenantRow]) -> Result<(), ControlError> {
+        let mut known = self.known_tenants.write().expect("tenants lock poisoned");
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut table = tx.open_table(TENANTS).map_err(store_err)?;
+            let mut catalog_settings = tx.open_table(CATALOG_SETTINGS).map_err(store_err)?;
+            for row in tenants {
+                table.remove(row.id.as_str()).map_err(store_err)?;
+                catalog_settings
+                    .remove(row.id.as_str())
+                    .map_err(store_err)?;
+            }
+        }
+        tx.commit().map_err(store_err)?;
+        for row in tenants {
+            known.remove(&row.id);
+        }
+        Ok(())
     }
 
     /// Removes a tenant created by [`ControlPlane::create_tenant`] whose first audit event
@@ -358,6 +575,10 @@ impl ControlPlane {
         tx.commit().map_err(store_err)?;
         active.retain(|_, principal| principal.id() != owner_key.id);
         drop(active);
+        self.known_tenants
+            .write()
+            .expect("tenants lock poisoned")
+            .remove(tenant.as_str());
         self.access_changed();
         Ok(())
     }
@@ -488,6 +709,92 @@ impl ControlPlane {
             .map_err(store_err)?
             .insert(row.id.as_str(), encode(&row).as_slice())
             .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        active.retain(|_, principal| principal.id() != row.id);
+        drop(active);
+        self.access_changed();
+        Ok((row, true))
+    }
+
+    /// Creates a service key; returns it with its secret (the only time the secret exists).
+    pub fn create_service_key(
+        &self,
+        mut row: ServiceKeyRow,
+    ) -> Result<(ServiceKeyRow, String), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let services = active
+            .values()
+            .filter(|principal| matches!(principal, Principal::Service(_)))
+            .count();
+        if services >= MAX_ACTIVE_SERVICE_KEYS {
+            return Err(ControlError::TooManyServiceKeys(services));
+        }
+        let secret = new_secret()?;
+        let mut id_bytes = [0u8; 8];
+        getrandom::fill(&mut id_bytes).map_err(store_err)?;
+        row.id = format!("svc_{}", hex(&id_bytes));
+        row.created_at = clock::now_rfc3339();
+        row.revoked_at = None;
+        row.secret_sha256 = hex(&hash_secret(&secret));
+        let principal = row.principal()?;
+        let tx = self.db.begin_write().map_err(store_err)?;
+        tx.open_table(SERVICE_KEYS)
+            .map_err(store_err)?
+            .insert(row.id.as_str(), encode(&row).as_slice())
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        active.insert(hash_secret(&secret), principal);
+        Ok((row, secret))
+    }
+
+    /// One service key.
+    pub fn service_key(&self, key_id: &str) -> Result<ServiceKeyRow, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(SERVICE_KEYS).map_err(store_err)?;
+        let row = table
+            .get(key_id)
+            .map_err(store_err)?
+            .ok_or_else(|| ControlError::NoServiceKey(key_id.to_owned()))?;
+        decode(row.value())
+    }
+
+    /// Every service key, active and revoked, oldest first.
+    pub fn service_keys(&self) -> Result<Vec<ServiceKeyRow>, ControlError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(SERVICE_KEYS).map_err(store_err)?;
+        let mut rows = table
+            .iter()
+            .map_err(store_err)?
+            .map(|entry| decode::<ServiceKeyRow>(entry.map_err(store_err)?.1.value()))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(rows)
+    }
+
+    /// Revokes a service key: from now on it authenticates nothing, and what it made
+    /// (viewer tokens) stops working. Revoking a revoked key changes nothing; the flag says
+    /// whether this call revoked it.
+    pub fn revoke_service_key(&self, key_id: &str) -> Result<(ServiceKeyRow, bool), ControlError> {
+        let mut active = self.active.write().expect("active keys lock poisoned");
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let row = {
+            let mut table = tx.open_table(SERVICE_KEYS).map_err(store_err)?;
+            let mut row: ServiceKeyRow = decode(
+                table
+                    .get(key_id)
+                    .map_err(store_err)?
+                    .ok_or_else(|| ControlError::NoServiceKey(key_id.to_owned()))?
+                    .value(),
+            )?;
+            if row.revoked_at.is_some() {
+                return Ok((row, false));
+            }
+            row.revoked_at = Some(clock::now_rfc3339());
+            table
+                .insert(row.id.as_str(), encode(&row).as_slice())
+                .map_err(store_err)?;
+            row
+        };
         tx.commit().map_err(store_err)?;
         active.retain(|_, principal| principal.id() != row.id);
         drop(active);
@@ -751,6 +1058,15 @@ pub struct CatalogSettings {
 }
 
 impl CatalogSettings {
+    /// What a new tenant starts with (`[tenants]` in the configuration).
+    #[must_use]
+    pub fn for_new_tenants(config: &crate::config::Tenants) -> Self {
+        Self {
+            policy: config.default_policy,
+            adopted: config.default_catalogs.clone(),
+        }
+    }
+
     /// These settings with each adopted catalog named by its current id, once (a tenant
     /// may have adopted a shared catalog under an id it has since been renamed from).
     #[must_use]
@@ -986,9 +1302,11 @@ mod tests {
         let admin = admin.expect("first open makes an admin key");
         assert_eq!(control.authenticate(&admin), Some(Principal::ServerAdmin));
         let tenant = TenantId::parse("acme").expect("tenant");
-        let (_, owner, owner_secret) = control.create_tenant(&tenant, None).expect("tenant");
+        let (_, owner, owner_secret) = control
+            .create_tenant(&tenant, None, &CatalogSettings::default())
+            .expect("tenant");
         assert!(matches!(
-            control.create_tenant(&tenant, None),
+            control.create_tenant(&tenant, None, &CatalogSettings::default()),
             Err(ControlError::TenantExists(_))
         ));
         let (viewer, viewer_secret) = control
@@ -1027,7 +1345,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (control, _) = ControlPlane::open(dir.path()).expect("open");
         let tenant = TenantId::parse("acme").expect("tenant");
-        let (_, owner, _) = control.create_tenant(&tenant, None).expect("tenant");
+        let (_, owner, _) = control
+            .create_tenant(&tenant, None, &CatalogSettings::default())
+            .expect("tenant");
         let mut last = None;
         for _ in 1..MAX_ACTIVE_KEYS_PER_TENANT {
             last = Some(
@@ -1043,7 +1363,7 @@ mod tests {
         ));
         let other = TenantId::parse("other").expect("tenant");
         control
-            .create_tenant(&other, None)
+            .create_tenant(&other, None, &CatalogSettings::default())
             .expect("another tenant has its own");
         control
             .revoke_key(&tenant, &last.expect("a key").id)

@@ -43,9 +43,11 @@ pub async fn set_up(state: &AppState) -> Result<Option<DemoKeys>, ApiError> {
         return Ok(None);
     }
     let admin = Principal::ServerAdmin;
-    let (_, owner, _) = state
-        .control()
-        .create_tenant(&tenant, Some("Demo".into()))?;
+    let (_, owner, _) = state.control().create_tenant(
+        &tenant,
+        Some("Demo".into()),
+        &crate::control::CatalogSettings::for_new_tenants(&state.config().tenants),
+    )?;
     audit::record(
         state,
         &tenant,

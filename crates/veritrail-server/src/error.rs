@@ -287,6 +287,16 @@ impl From<crate::control::ControlError> for ApiError {
                     "tenant {tenant} has {active} active keys, as many as a tenant may have; revoke keys it no longer uses first"
                 ),
             ),
+            ControlError::NoServiceKey(key_id) => {
+                ApiError::not_found(format!("there is no service key {key_id}"))
+            }
+            ControlError::TooManyServiceKeys(active) => ApiError::new(
+                StatusCode::CONFLICT,
+                error_codes::CONFLICT,
+                format!(
+                    "the deployment has {active} active service keys, as many as it may have; revoke keys no longer used first"
+                ),
+            ),
             ControlError::Store(_) => ApiError::unavailable(err),
             ControlError::Corrupt(_) => ApiError::internal(err),
         }

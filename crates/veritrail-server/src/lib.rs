@@ -107,6 +107,10 @@ struct Inner {
     limiter: RateLimiter,
     /// Requests per viewer token to the embedded view.
     embed_limiter: RateLimiter,
+    /// Events per service key and tenant.
+    tenant_limiter: RateLimiter,
+    /// Held while tenants are created on first write, until their creation is committed.
+    tenant_creation: tokio::sync::Mutex<()>,
     /// Viewer-token uses recorded, by minute.
     embed_uses: viewer::Uses,
     webhooks: webhooks::WebhookService,
@@ -160,6 +164,16 @@ impl AppState {
     }
 
     /// The rate limit of each viewer token on the embedded view.
+    /// Events per service key and tenant.
+    pub fn tenant_limiter(&self) -> &RateLimiter {
+        &self.inner.tenant_limiter
+    }
+
+    /// Held while tenants are created on first write (see [`ingest`]).
+    pub fn tenant_creation(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.tenant_creation
+    }
+
     pub fn embed_limiter(&self) -> &RateLimiter {
         &self.inner.embed_limiter
     }
@@ -366,6 +380,22 @@ impl Server {
         .context("cannot start the indexer")?;
         let limiter = RateLimiter::new(&config.rate_limit);
         let embed_limiter = RateLimiter::embedded(config.rate_limit.embed_per_minute);
+        let tenant_limiter = RateLimiter::per_tenant(
+            config.rate_limit.tenant_events_per_second,
+            config.rate_limit.tenant_events_burst,
+        );
+        let catalogs =
+            catalogs::CatalogService::new().context("cannot load the shipped catalogs")?;
+        if let Some(unknown) = config
+            .tenants
+            .default_catalogs
+            .iter()
+            .find(|id| !catalogs.shared().contains_key(id))
+        {
+            anyhow::bail!(
+                "tenants.default_catalogs names {unknown:?}, which is not a shared catalog (GET /api/v1/catalog/shared lists them)"
+            );
+        }
         let ingest_admission = Arc::new(limits::IngestAdmission::new(
             config.limits.max_ingest_bytes_in_flight,
             std::time::Duration::from_millis(config.limits.ingest_target_latency_ms),
@@ -386,12 +416,13 @@ impl Server {
                     config,
                     ledger,
                     control,
-                    catalogs: catalogs::CatalogService::new()
-                        .context("cannot load the shipped catalogs")?,
+                    catalogs,
                     search,
                     indexer,
                     metrics: Metrics::default(),
                     embed_limiter,
+                    tenant_limiter,
+                    tenant_creation: tokio::sync::Mutex::new(()),
                     embed_uses: viewer::Uses::default(),
                     limiter,
                     webhooks,
@@ -477,6 +508,25 @@ impl Server {
         })
         .await
         .context("shutdown")?;
+        // The stores close when the last holder of the state lets go: a connection task or
+        // a blocking read that outlived its request may still hold it for a moment. Wait
+        // for them and close the stores here, so that when `run` returns the data directory
+        // is free to be opened again.
+        drop(self);
+        let inner = Arc::clone(&state.inner);
+        drop(state);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&inner) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&inner) > 1 {
+            tracing::warn!(
+                "the server state is still held 10 s after shutdown; the stores close when it is let go"
+            );
+        }
+        tokio::task::spawn_blocking(move || drop(inner))
+            .await
+            .context("closing the stores")?;
         tracing::info!("stopped");
         Ok(())
     }

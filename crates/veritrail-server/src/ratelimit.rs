@@ -1,5 +1,5 @@
 //! Rate limiting: a token bucket per key id (or per viewer token id, for the embedded
-//! view), refilled continuously.
+//! view, or per service key and tenant, counting events), refilled continuously.
 //!
 //! A request takes one token; an empty bucket answers 429 with `Retry-After` (whole seconds
 //! until a token is back). Buckets live in memory: a restart refills them, which is fine for
@@ -64,9 +64,77 @@ impl RateLimiter {
         }
     }
 
+    /// The per-tenant limit of a service key: `per_second` events a second into one tenant,
+    /// `burst` at once, so that one tenant's flood cannot use up a key shared by all.
+    pub fn per_tenant(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst),
+            who: "tenant",
+            limit: format!("{per_second} events per second through one service key"),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Takes a token for `key_id`, or says how long to wait.
     pub fn check(&self, key_id: &str) -> Result<(), ApiError> {
         self.check_at(key_id, Instant::now())
+    }
+
+    /// Takes `n` tokens from the bucket of `key_id` and each tenant of `wants` (its name
+    /// and count), all or none: the 429 names the first tenant whose bucket cannot pay.
+    pub fn take_for_tenants(&self, key_id: &str, wants: &[(&str, u32)]) -> Result<(), ApiError> {
+        self.take_for_tenants_at(key_id, wants, Instant::now())
+    }
+
+    fn take_for_tenants_at(
+        &self,
+        key_id: &str,
+        wants: &[(&str, u32)],
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
+        if buckets.len() > PRUNE_ABOVE {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, bucket| {
+                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+                bucket.tokens + elapsed * per_second < burst
+            });
+        }
+        let name = |tenant: &str| format!("{key_id}/{tenant}");
+        for &(tenant, n) in wants {
+            let bucket = buckets.entry(name(tenant)).or_insert(Bucket {
+                tokens: self.burst,
+                at: now,
+            });
+            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+            bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+            bucket.at = now;
+            // A request larger than the burst passes on a full bucket (and empties it).
+            let n = f64::from(n).min(self.burst);
+            if bucket.tokens < n {
+                let wait = ((n - bucket.tokens) / self.per_second).ceil().max(1.0);
+                let mut err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    error_codes::RATE_LIMITED,
+                    format!(
+                        "tenant {tenant} is over its rate limit of {}; nothing was stored: retry after the Retry-After seconds (other tenants are not limited by it)",
+                        self.limit
+                    ),
+                );
+                err.retry_after = Some(format!("{wait:.0}").parse().unwrap_or(1));
+                return Err(err);
+            }
+        }
+        for &(tenant, n) in wants {
+            if let Some(bucket) = buckets.get_mut(&name(tenant)) {
+                bucket.tokens -= f64::from(n).min(self.burst);
+            }
+        }
+        Ok(())
     }
 
     fn check_at(&self, key_id: &str, now: Instant) -> Result<(), ApiError> {
@@ -127,6 +195,7 @@ mod tests {
             requests_per_second: 2,
             burst: 3,
             embed_per_minute: 0,
+            ..RateLimit::default()
         });
         let start = Instant::now();
         for _ in 0..3 {
@@ -149,11 +218,43 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_over_its_share_is_refused_alone_and_nothing_is_taken_from_the_others() {
+        let limiter = RateLimiter::per_tenant(10, 100);
+        let start = Instant::now();
+        limiter
+            .take_for_tenants_at("svc", &[("noisy", 90), ("quiet", 5)], start)
+            .expect("within both bursts");
+        let err = limiter
+            .take_for_tenants_at("svc", &[("quiet", 5), ("noisy", 20)], start)
+            .expect_err("noisy has 10 left");
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(err.message.contains("tenant noisy"), "{}", err.message);
+        assert_eq!(err.retry_after, Some(1));
+        // The refused request took nothing from quiet: 95 are left, not 90.
+        limiter
+            .take_for_tenants_at("svc", &[("quiet", 95)], start)
+            .expect("quiet kept its tokens");
+        assert!(
+            limiter
+                .take_for_tenants_at("svc", &[("quiet", 1)], start)
+                .is_err()
+        );
+        // Another key has its own buckets for the same tenant.
+        limiter
+            .take_for_tenants_at("svc2", &[("noisy", 100)], start)
+            .expect("another key");
+        limiter
+            .take_for_tenants_at("svc", &[("noisy", 20)], start + Duration::from_secs(1))
+            .expect("ten a second come back");
+    }
+
+    #[test]
     fn zero_turns_it_off() {
         let limiter = RateLimiter::new(&RateLimit {
             requests_per_second: 0,
             burst: 0,
             embed_per_minute: 0,
+            ..RateLimit::default()
         });
         for _ in 0..10_000 {
             limiter.check("a").expect("no limit");

@@ -22,8 +22,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use veritrail_core::canonical_json::{depth, parse_canonical, to_canonical_string, write_f64};
 use veritrail_core::event::{
-    ActorInput, Category, Description, Event, EventId, EventInput, EventType, IpAddress, Name,
-    Outcome, Severity, SourceInput, Summary, TargetInput, TenantId, Timestamp, limits,
+    ActorInput, Category, Description, Event, EventId, EventInput, EventType, Identifier,
+    IpAddress, Name, Outcome, Severity, SourceInput, Summary, TargetInput, TenantId, Timestamp,
+    limits,
 };
 use veritrail_core::merkle;
 use veritrail_core::record::{self, CatalogFields, DecodeErrorKind, MAX_RECORD_BYTES, Record};
@@ -1006,6 +1007,7 @@ fn record_json_view() {
             category: Some(Category::parse("users").unwrap()),
             severity: Some(Severity::parse("info").unwrap()),
             description: Some(Description::parse("A user changed a password.").unwrap()),
+            published_by: None,
         },
     );
     let mut expected = design_example();
@@ -1065,6 +1067,7 @@ fn largest_record() -> Record {
             category: Some(Category::parse(&text(limits::CATEGORY_MAX_LEN)).unwrap()),
             severity: Some(Severity::parse(&text(limits::SEVERITY_MAX_LEN)).unwrap()),
             description: Some(Description::parse(&text(limits::DESCRIPTION_MAX_LEN)).unwrap()),
+            published_by: Some(Identifier::parse(&text(limits::ID_MAX_LEN)).unwrap()),
         },
     )
 }
@@ -1074,7 +1077,7 @@ fn the_largest_record_is_exactly_max_record_bytes() {
     let record = largest_record();
     let bytes = record.encode();
     assert_eq!(bytes.len(), MAX_RECORD_BYTES);
-    assert_eq!(MAX_RECORD_BYTES, 57_813);
+    assert_eq!(MAX_RECORD_BYTES, 58_074);
     assert_eq!(Record::decode(&bytes).unwrap(), record);
     let mut longer = bytes;
     longer.push(0);
@@ -1142,9 +1145,9 @@ fn decode_errors_name_the_field_and_offset() {
         ("version only", vec![0x01], "tenant", "Missing", Some(1)),
         (
             "unknown tag",
-            record_bytes(&[], &[&field(0x13, b"")]),
+            record_bytes(&[], &[&field(0x14, b"")]),
             "record",
-            "UnknownTag(19)",
+            "UnknownTag(20)",
             Some(base_len),
         ),
         (
@@ -1573,6 +1576,7 @@ fn event_input() -> impl Strategy<Value = EventInput> {
                 details,
             )| {
                 EventInput {
+                    tenant: None,
                     id,
                     event_type,
                     occurred_at,
@@ -1603,6 +1607,7 @@ fn catalog_fields() -> impl Strategy<Value = CatalogFields> {
                 category: category.map(|text| Category::parse(&text).unwrap()),
                 severity: severity.map(|text| Severity::parse(&text).unwrap()),
                 description: description.map(|text| Description::parse(&text).unwrap()),
+                published_by: None,
             },
         )
 }

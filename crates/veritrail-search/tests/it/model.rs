@@ -155,6 +155,7 @@ pub(crate) fn random_record(rng: &mut Rng, tenant: &TenantId, seq: u64) -> Recor
         description: rng
             .chance(40)
             .then(|| Description::parse(&words(rng, 2)).expect("description")),
+        published_by: None,
     };
     Record::new(
         tenant.clone(),

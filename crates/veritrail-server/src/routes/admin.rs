@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use veritrail_api::{
-    CreateKey, CreateTenant, ErrorBody, KeyBody, KeyCreated, KeyList, TenantBody, TenantCreated,
+    CreateKey, CreateServiceKey, CreateTenant, ErrorBody, KeyBody, KeyCreated, KeyList,
+    ServiceKeyBody, ServiceKeyCreated, ServiceKeyList, ServiceRole, TenantBody, TenantCreated,
     TenantList, WhoAmI, error_codes,
 };
 use veritrail_core::event::TenantId;
@@ -14,7 +15,7 @@ use veritrail_core::event::TenantId;
 use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
-use crate::control::{Principal, TenantRow};
+use crate::control::{Principal, ServiceKeyRow, TenantRow};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 
@@ -32,19 +33,169 @@ const MAX_NAME_LEN: usize = 256;
     ),
     security(("api_key" = []))
 )]
-pub async fn me(auth: Auth) -> Json<WhoAmI> {
-    Json(match &auth.0 {
+pub async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<WhoAmI>, ApiError> {
+    Ok(Json(match &auth.0 {
         Principal::ServerAdmin => WhoAmI {
             key_id: crate::control::SERVER_ADMIN.to_owned(),
             tenant: None,
             role: None,
+            service: None,
         },
         Principal::Tenant(key) => WhoAmI {
             key_id: key.key_id.clone(),
             tenant: Some(key.tenant.to_string()),
             role: Some(key.role),
+            service: None,
         },
-    })
+        Principal::Service(key) => {
+            let key_id = key.key_id.clone();
+            let row = state
+                .clone()
+                .blocking_untenanted(move || Ok(state.control().service_key(&key_id)?))
+                .await?;
+            WhoAmI {
+                key_id: row.id.clone(),
+                tenant: None,
+                role: None,
+                service: Some(row.to_body()),
+            }
+        }
+    }))
+}
+
+/// Create a service key: a deployment-level key that writes events to, or embeds the
+/// Activity view of, the tenants it may (every tenant, a list, or a prefix).
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-keys",
+    tag = "keys",
+    request_body = CreateServiceKey,
+    responses(
+        (status = 201, description = "The key, with its secret (the only time it is shown).", body = ServiceKeyCreated),
+        (status = 400, description = "Malformed body, both a list and a prefix, an invalid tenant id, or `create_tenants` on an embedder key.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not the server admin key.", body = ErrorBody),
+        (status = 409, description = "As many active service keys as the deployment may have.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_service_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<ApiJson<CreateServiceKey>, ApiError>,
+) -> Result<(StatusCode, Json<ServiceKeyCreated>), ApiError> {
+    auth.server_admin()?;
+    let ApiJson(body) = body?;
+    let invalid = |message: String| ApiError::bad_request(error_codes::INVALID_PARAMETER, message);
+    if body.tenants.is_some() && body.tenant_prefix.is_some() {
+        return Err(invalid(
+            "give `tenants` (a list) or `tenant_prefix`, not both; neither lets the key act on every tenant".into(),
+        ));
+    }
+    if let Some(tenants) = &body.tenants {
+        if tenants.is_empty() || tenants.len() > crate::control::MAX_SERVICE_KEY_TENANTS {
+            return Err(invalid(format!(
+                "tenants: 1 to {} tenant ids",
+                crate::control::MAX_SERVICE_KEY_TENANTS
+            )));
+        }
+        for tenant in tenants {
+            TenantId::parse(tenant)
+                .map_err(|err| invalid(format!("tenants: {tenant:?}: {err}")))?;
+        }
+    }
+    if let Some(prefix) = &body.tenant_prefix
+        && (prefix.is_empty()
+            || prefix.len() >= veritrail_core::event::limits::TENANT_ID_MAX_LEN
+            || TenantId::parse(&format!("{prefix}x")).is_err())
+    {
+        return Err(invalid(format!(
+            "tenant_prefix: {prefix:?} does not begin any valid tenant id ([a-z0-9][a-z0-9_-]*)"
+        )));
+    }
+    if body.create_tenants && body.role != ServiceRole::ServicePublisher {
+        return Err(invalid(
+            "create_tenants: only a service_publisher key creates tenants (on first write)".into(),
+        ));
+    }
+    let name = check_name(body.name)?;
+    let row = ServiceKeyRow {
+        id: String::new(),
+        role: body.role,
+        name,
+        tenants: body.tenants,
+        tenant_prefix: body.tenant_prefix,
+        create_tenants: body.create_tenants,
+        created_at: String::new(),
+        created_by: crate::control::SERVER_ADMIN.to_owned(),
+        revoked_at: None,
+        secret_sha256: String::new(),
+    };
+    let (row, secret) = state
+        .clone()
+        .blocking_untenanted(move || Ok(state.control().create_service_key(row)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ServiceKeyCreated {
+            key: row.to_body(),
+            secret,
+        }),
+    ))
+}
+
+/// List service keys, active and revoked.
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "Every service key, oldest first (never a secret).", body = ServiceKeyList),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not the server admin key.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_service_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<ServiceKeyList>, ApiError> {
+    auth.server_admin()?;
+    let rows = state
+        .clone()
+        .blocking_untenanted(move || Ok(state.control().service_keys()?))
+        .await?;
+    Ok(Json(ServiceKeyList {
+        keys: rows.iter().map(ServiceKeyRow::to_body).collect(),
+    }))
+}
+
+/// Revoke a service key: it authenticates nothing from now on, its open streams end and
+/// the viewer tokens it minted stop working.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/service-keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = String, Path, description = "The key's id, like svc_3f9a0c2e71b4d6a8.")),
+    responses(
+        (status = 200, description = "The revoked key (revoking a revoked key changes nothing).", body = ServiceKeyBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not the server admin key.", body = ErrorBody),
+        (status = 404, description = "No such service key.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn revoke_service_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(key_id): ApiPath<String>,
+) -> Result<Json<ServiceKeyBody>, ApiError> {
+    auth.server_admin()?;
+    let (row, _) = state
+        .clone()
+        .blocking_untenanted(move || Ok(state.control().revoke_service_key(&key_id)?))
+        .await?;
+    Ok(Json(row.to_body()))
 }
 
 /// Create a tenant and its first owner key.
@@ -79,7 +230,9 @@ pub async fn create_tenant(
         state
             .clone()
             .blocking(&tenant.clone(), move || {
-                Ok(state.control().create_tenant(&tenant, name)?)
+                let settings =
+                    crate::control::CatalogSettings::for_new_tenants(&state.config().tenants);
+                Ok(state.control().create_tenant(&tenant, name, &settings)?)
             })
             .await?
     };
@@ -401,6 +554,9 @@ fn own_tenant(auth: &Auth) -> Result<TenantId, ApiError> {
         Principal::Tenant(key) => Ok(key.tenant.clone()),
         Principal::ServerAdmin => Err(ApiError::forbidden(
             "the server admin manages keys under /api/v1/tenants/{tenant}/keys",
+        )),
+        Principal::Service(_) => Err(ApiError::forbidden(
+            "a service key manages no keys; the server admin does (/api/v1/service-keys)",
         )),
     }
 }

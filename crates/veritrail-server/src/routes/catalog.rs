@@ -25,7 +25,7 @@ use veritrail_core::event::TenantId;
 
 use crate::AppState;
 use crate::audit;
-use crate::auth::Auth;
+use crate::auth::{Act, Auth};
 use crate::catalogs::{self, BUILTIN, DocFormat};
 use crate::control::CatalogSettings;
 use crate::error::ApiError;
@@ -96,6 +96,44 @@ pub async fn get_catalog(
     ApiQuery(params): ApiQuery<CatalogParams>,
 ) -> Result<Response, ApiError> {
     let tenant = auth.reader()?.tenant.clone();
+    catalog_of(state, tenant, params).await
+}
+
+/// The named tenant's own catalog and its settings (a service embedder key, which builds
+/// each customer's filters from it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/catalog",
+    tag = "catalog",
+    params(
+        ("tenant" = String, Path, description = "The tenant."),
+        ("format" = Option<String>, Query, description = "`json` (default): the catalog with the tenant's settings; `yaml`: the catalog document alone, as YAML."),
+        ("version" = Option<String>, Query, description = "A stored version (default: the latest)."),
+    ),
+    responses(
+        (status = 200, description = "The tenant's catalog (version 0 and no events when it has none yet).", body = CatalogBody),
+        (status = 400, description = "An invalid parameter.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not a service embedder key allowed this tenant (or the tenant's own owner, super_admin or admin key).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such version.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_tenant_catalog(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(tenant): ApiPath<String>,
+    ApiQuery(params): ApiQuery<CatalogParams>,
+) -> Result<Response, ApiError> {
+    let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    catalog_of(state, acting.tenant, params).await
+}
+
+async fn catalog_of(
+    state: AppState,
+    tenant: TenantId,
+    params: CatalogParams,
+) -> Result<Response, ApiError> {
     let yaml = wants_yaml(&params)?;
     let version = params
         .version

@@ -11,12 +11,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use veritrail_api::{
     CountParams, CountResponse, ErrorBody, EventInput, GroupCount, HistogramBucket, IngestParams,
-    IngestResponse, RecordResponse, SearchParams, SearchResponse, error_codes,
+    IngestReply, IngestResponse, RecordResponse, SearchParams, SearchResponse, error_codes,
 };
 use veritrail_search::{GroupBy, Order};
 
 use crate::AppState;
-use crate::auth::Auth;
+use crate::auth::{Act, Acting, Auth};
+use crate::control::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, body_or_error, media_type};
 use crate::params::{Cursor, Filters, parse_bool, parse_interval};
@@ -64,10 +65,11 @@ pub const MAX_LIMIT: usize = 1000;
         description = "One event object, or an array of at most `limits.max_batch_events` (default 1,000) events; the body at most `limits.max_body_bytes` (default 5 MiB).",
     ),
     responses(
-        (status = 200, description = "Every event is durable; one receipt per event, in request order.", body = IngestResponse),
+        (status = 200, description = "Every event is durable; one receipt per event, in request order. With a service publisher key each event names its `tenant` and goes to that tenant's log, and the reply has a signed checkpoint per tenant (`logs`); all are stored or none.", body = IngestReply),
         (status = 400, description = "Malformed JSON (`malformed_json`), an empty body or array (`empty_body`), or invalid events (`invalid_events`, each by index). Nothing was stored.", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
-        (status = 403, description = "The key is not a publisher key.", body = ErrorBody),
+        (status = 403, description = "The key is not a publisher key, or an event names a tenant the key may not write to.", body = ErrorBody),
+        (status = 404, description = "An event names a tenant that does not exist (and the service key may not create it). Nothing was stored.", body = ErrorBody),
         (status = 413, description = "Body or event count over the limit (`too_large`). Nothing was stored.", body = ErrorBody),
         (status = 415, description = "A Content-Type that is not JSON (`unsupported_media_type`); without one, the body is read as JSON.", body = ErrorBody),
         (status = 422, description = "Events the tenant's catalog refuses (`rejected_by_catalog`, each by index): under the strict policy a type no catalog defines (`unknown_type`) or a `details` field the entry requires that is missing or of the wrong type; under any policy a type under the reserved `veritrail.` prefix. Nothing was stored.", body = ErrorBody),
@@ -83,11 +85,77 @@ pub async fn ingest(
     ApiQuery(params): ApiQuery<IngestParams>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<IngestResponse>, ApiError> {
+) -> Result<Json<IngestReply>, ApiError> {
     // Refused before the body is parsed (it was read, so the connection stays usable).
     let _admitted = admitted?;
-    let key = auth.publisher()?;
-    let options = ingest::Options {
+    let acting = match &auth.0 {
+        Principal::Service(_) => None,
+        _ => Some(Acting::of_tenant_key(auth.publisher()?)),
+    };
+    let options = ingest_options(&params)?;
+    check_json_content_type(&headers)?;
+    let body = body_or_error(&state, body, "; send fewer events per request")?;
+    let events = ingest::parse_events(&body, state.config().limits.max_batch_events)?;
+    match acting {
+        Some(acting) => ingest::ingest(&state, &acting, events, options)
+            .await
+            .map(|reply| Json(IngestReply::Tenant(reply))),
+        None => ingest::ingest_mixed(&state, &auth, events, options)
+            .await
+            .map(|reply| Json(IngestReply::Mixed(reply))),
+    }
+}
+
+/// Ingest one event or an array of events into the named tenant's log.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/events",
+    tag = "events",
+    params(("tenant" = String, Path, description = "The tenant whose log the events go to."), IngestParams),
+    request_body(
+        content = Vec<EventInput>,
+        description = "As `POST /api/v1/events`; an event may name this tenant in `tenant`, and no other.",
+    ),
+    responses(
+        (status = 200, description = "Every event is durable; one receipt per event, in request order.", body = IngestResponse),
+        (status = 400, description = "Malformed JSON (`malformed_json`), an empty body or array (`empty_body`), or invalid events (`invalid_events`, each by index). Nothing was stored.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not a service publisher key allowed this tenant (or the tenant's own publisher key), or an event names another tenant.", body = ErrorBody),
+        (status = 404, description = "No such tenant, and the key may not create it on first write. Nothing was stored.", body = ErrorBody),
+        (status = 413, description = "Body or event count over the limit (`too_large`). Nothing was stored.", body = ErrorBody),
+        (status = 415, description = "A Content-Type that is not JSON (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Events the tenant's catalog refuses (`rejected_by_catalog`, each by index). Nothing was stored.", body = ErrorBody),
+        (status = 429, description = "Rate limited: the key's requests, or the tenant's share of a service key's events (the message names the tenant); see Retry-After.", body = ErrorBody),
+        (status = 503, description = "Overloaded, storage unavailable or shutting down; retry after Retry-After with the same event ids.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one extractor per part of the request"
+)]
+pub async fn ingest_for_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    admitted: Result<Admitted, ApiError>,
+    ApiPath(tenant): ApiPath<String>,
+    ApiQuery(params): ApiQuery<IngestParams>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let _admitted = admitted?;
+    let acting = auth.acting_on_named(&state, &tenant, Act::Publish)?;
+    let options = ingest_options(&params)?;
+    check_json_content_type(&headers)?;
+    let body = body_or_error(&state, body, "; send fewer events per request")?;
+    let events = ingest::parse_events(&body, state.config().limits.max_batch_events)?;
+    ingest::ingest(&state, &acting, events, options)
+        .await
+        .map(Json)
+}
+
+fn ingest_options(params: &IngestParams) -> Result<ingest::Options, ApiError> {
+    Ok(ingest::Options {
         proofs: parse_bool("proof", params.proof.as_deref())?,
         wait_searchable: match params.wait.as_deref() {
             None | Some("durable") => false,
@@ -99,13 +167,7 @@ pub async fn ingest(
                 ));
             }
         },
-    };
-    check_json_content_type(&headers)?;
-    let body = body_or_error(&state, body, "; send fewer events per request")?;
-    let events = ingest::parse_events(&body, state.config().limits.max_batch_events)?;
-    ingest::ingest(&state, &key.tenant, events, options)
-        .await
-        .map(Json)
+    })
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

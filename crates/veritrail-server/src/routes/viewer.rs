@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use veritrail_api::{
     ErrorBody, ViewerTokenBody, ViewerTokenInfo, ViewerTokenInput, ViewerTokenList, error_codes,
 };
-use veritrail_core::event::Timestamp;
+use veritrail_core::event::{TenantId, Timestamp};
 
 use crate::AppState;
 use crate::audit;
-use crate::auth::Auth;
+use crate::auth::{Act, Acting, Auth};
 use crate::clock;
 use crate::control::ViewerTokenRow;
 use crate::error::ApiError;
@@ -45,7 +45,46 @@ pub async fn mint(
     auth: Auth,
     input: Result<ApiJson<ViewerTokenInput>, ApiError>,
 ) -> Result<(StatusCode, Json<ViewerTokenBody>), ApiError> {
-    let tenant = auth.token_minter()?.tenant.clone();
+    let acting = Acting::of_tenant_key(auth.token_minter()?);
+    mint_as(state, &auth, acting, input).await
+}
+
+/// Mint a viewer token for the embeddable Activity view of the named tenant (a service
+/// embedder key: one key embeds every customer's view).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/viewer-tokens",
+    tag = "activity",
+    params(("tenant" = String, Path, description = "The tenant whose Activity view the token opens.")),
+    request_body = ViewerTokenInput,
+    responses(
+        (status = 201, description = "The token and the path to embed.", body = ViewerTokenBody),
+        (status = 400, description = "Malformed body.", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not a service embedder key allowed this tenant (or the tenant's own owner, super_admin or admin key).", body = ErrorBody),
+        (status = 404, description = "No such tenant.", body = ErrorBody),
+        (status = 422, description = "A lifetime out of range, or an empty filter (`invalid_parameter`).", body = ErrorBody),
+        (status = 429, description = "Rate limited, or the tenant has as many viewer tokens alive as it may (`rate_limited`).", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn mint_for_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(tenant): ApiPath<String>,
+    input: Result<ApiJson<ViewerTokenInput>, ApiError>,
+) -> Result<(StatusCode, Json<ViewerTokenBody>), ApiError> {
+    let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    mint_as(state, &auth, acting, input).await
+}
+
+async fn mint_as(
+    state: AppState,
+    auth: &Auth,
+    acting: Acting,
+    input: Result<ApiJson<ViewerTokenInput>, ApiError>,
+) -> Result<(StatusCode, Json<ViewerTokenBody>), ApiError> {
+    let tenant = acting.tenant.clone();
     let ApiJson(input) = input?;
     let unprocessable = |message: &str| {
         ApiError::new(
@@ -76,7 +115,7 @@ pub async fn mint(
         target: input.target.map(|target| target.trim().to_owned()),
         expires: now + i64::try_from(ttl).unwrap_or(900),
     };
-    let minter = auth.token_minter()?;
+    let minter = &acting;
     let row = ViewerTokenRow {
         id: claims.id.clone(),
         tenant: tenant.to_string(),
@@ -133,6 +172,34 @@ pub async fn list(
     auth: Auth,
 ) -> Result<Json<ViewerTokenList>, ApiError> {
     let tenant = auth.token_minter()?.tenant.clone();
+    list_of(state, tenant).await
+}
+
+/// The named tenant's viewer tokens that have not expired, revoked ones included, newest
+/// first (a service embedder key).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/viewer-tokens",
+    tag = "activity",
+    params(("tenant" = String, Path, description = "The tenant.")),
+    responses(
+        (status = 200, description = "The tokens (never the token texts).", body = ViewerTokenList),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not a service embedder key allowed this tenant (or the tenant's own owner, super_admin or admin key).", body = ErrorBody),
+        (status = 404, description = "No such tenant.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_for_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(tenant): ApiPath<String>,
+) -> Result<Json<ViewerTokenList>, ApiError> {
+    let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    list_of(state, acting.tenant).await
+}
+
+async fn list_of(state: AppState, tenant: TenantId) -> Result<Json<ViewerTokenList>, ApiError> {
     let now = clock::now().unix_nanos().div_euclid(1_000_000_000);
     let work_state = state.clone();
     let work_tenant = tenant.clone();
@@ -191,6 +258,41 @@ pub async fn revoke(
     ApiPath(token_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = auth.token_minter()?.tenant.clone();
+    revoke_of(state, &auth, tenant, token_id).await
+}
+
+/// Revoke a viewer token of the named tenant (a service embedder key).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tenants/{tenant}/viewer-tokens/{token_id}",
+    tag = "activity",
+    params(
+        ("tenant" = String, Path, description = "The tenant."),
+        ("token_id" = String, Path, description = "The token's id, like vtk_3f9a0c2e71b4d6a8."),
+    ),
+    responses(
+        (status = 204, description = "Revoked (revoking a revoked token changes nothing)."),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "Not a service embedder key allowed this tenant (or the tenant's own owner, super_admin or admin key).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such token in it (or it expired).", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn revoke_for_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((tenant, token_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    revoke_of(state, &auth, acting.tenant, token_id).await
+}
+
+async fn revoke_of(
+    state: AppState,
+    auth: &Auth,
+    tenant: TenantId,
+    token_id: String,
+) -> Result<StatusCode, ApiError> {
     let (work_state, work_tenant, work_id) = (state.clone(), tenant.clone(), token_id.clone());
     let (_, changed) = state
         .blocking(&tenant, move || {

@@ -294,6 +294,9 @@ pub(super) async fn sign_in(
         Some(Principal::ServerAdmin) => refused(
             "The server-admin key manages tenants and keys and reads no events. Sign in with a key of a tenant.",
         ),
+        Some(Principal::Service(_)) => refused(
+            "A service key acts for many tenants through the API and reads no events here. Embed a tenant's Activity view with a viewer token it mints, or sign in with a key of a tenant.",
+        ),
         Some(Principal::Tenant(tenant_key)) => match tenant_key.role {
             Role::Owner | Role::SuperAdmin | Role::Admin => {
                 open_session(&state, &headers, &tenant_key.tenant, tenant_key.role, key)

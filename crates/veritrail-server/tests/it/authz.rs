@@ -27,10 +27,14 @@ enum Who {
     Admin,
     Viewer,
     Publisher,
+    /// A service publisher key for the tenants whose id starts with `alpha-` (A, not B).
+    ServicePublisher,
+    /// A service embedder key for the tenant list `[A]`.
+    ServiceEmbedder,
 }
 
 /// The columns of [`ROWS`], in order.
-const WHO: [Who; 9] = [
+const WHO: [Who; 11] = [
     Who::NoKey,
     Who::Garbage,
     Who::Revoked,
@@ -40,6 +44,8 @@ const WHO: [Who; 9] = [
     Who::Admin,
     Who::Viewer,
     Who::Publisher,
+    Who::ServicePublisher,
+    Who::ServiceEmbedder,
 ];
 
 /// Which tenant the path or body names: the caller's own (A) or another (B).
@@ -78,8 +84,8 @@ struct Row {
     effect: Effect,
     /// Expected status per caller, in the order of [`WHO`]:
     /// no key, garbage key, revoked key, server admin, owner, super_admin, admin, viewer,
-    /// publisher.
-    expect: [u16; 9],
+    /// publisher, service publisher, service embedder.
+    expect: [u16; 11],
 }
 
 const U: u16 = 401;
@@ -91,176 +97,207 @@ const N: u16 = 404;
 const ROWS: &[Row] = &[
     // Events: publishers write, owner/super_admin/admin/viewer read; the server admin neither.
     Row { method: "POST", path: "/api/v1/events", body: Some(r#"{"id": "{fresh}", "type": "matrix.ingested"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, F, F, F, F, 200] },
+          expect: [U, U, U, F, F, F, F, F, 200, 400, F] },
     Row { method: "GET", path: "/api/v1/events", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/events?id={b_event}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/events/count?group_by=type", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     // The live tail never ends, so its cell asks for what a stream refuses (`limit`): the
     // role check comes first, and readers get as far as the 400.
     Row { method: "GET", path: "/api/v1/events/stream?limit=1", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 400, 400, 400, 400, F] },
+          expect: [U, U, U, F, 400, 400, 400, 400, F, F, F] },
     Row { method: "GET", path: "/api/v1/events/0", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/events/{b_seq}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, N, F] },
+          expect: [U, U, U, F, N, N, N, N, F, F, F] },
     // The log.
     Row { method: "GET", path: "/api/v1/log/checkpoint", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/key", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/proof/inclusion?seq=0", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/proof/inclusion?id={b_event}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, N, F] },
+          expect: [U, U, U, F, N, N, N, N, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/proof/consistency?from=1", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/export", body: None, target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/log/integrity", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     // Who am I: any valid key.
     Row { method: "GET", path: "/api/v1/me", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, 200, 200, 200, 200, 200] },
+          expect: [U, U, U, 200, 200, 200, 200, 200, 200, 200, 200] },
     // The caller's own keys: owner any role, super_admin all but owner, admin viewer and
     // publisher, viewer and publisher none; the server admin uses /tenants/{t}/keys.
     Row { method: "GET", path: "/api/v1/keys", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, F, 201, F, F, F, F] },
+          expect: [U, U, U, F, 201, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "super_admin"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, F, 201, 201, F, F, F] },
+          expect: [U, U, U, F, 201, 201, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "admin"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, F, 201, 201, F, F, F] },
+          expect: [U, U, U, F, 201, 201, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, F, 201, 201, 201, F, F] },
+          expect: [U, U, U, F, 201, 201, 201, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/keys", body: Some(r#"{"role": "publisher"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, F, 201, 201, 201, F, F] },
+          expect: [U, U, U, F, 201, 201, 201, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Owner), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, 200, F, F, F, F] },
+          expect: [U, U, U, F, 200, F, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::SuperAdmin), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Admin), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Publisher), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     // Another tenant's key id under /keys is not in the caller's tenant: 404 to those who
     // may manage keys, refused to those who may manage none.
     Row { method: "DELETE", path: "/api/v1/keys/{victim}", body: None, target: Target::Other, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     // Tenants: the server admin only.
     Row { method: "GET", path: "/api/v1/tenants", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/tenants", body: Some(r#"{"id": "{fresh}"}"#), target: Target::Own, victim: None, effect: Effect::CreatesTenant,
-          expect: [U, U, U, 201, F, F, F, F, F] },
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}/keys", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}/keys", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, 201, F, F, F, F, F] },
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Own, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, 201, F, F, F, F, F] },
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "viewer"}"#), target: Target::Other, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, 201, F, F, F, F, F] },
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/tenants/{tenant}/keys", body: Some(r#"{"role": "owner"}"#), target: Target::Other, victim: None, effect: Effect::CreatesKey,
-          expect: [U, U, U, 201, F, F, F, F, F] },
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/keys/{victim}", body: None, target: Target::Own, victim: Some(Role::Owner), effect: Effect::RevokesVictim,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/keys/{victim}", body: None, target: Target::Other, victim: Some(Role::Viewer), effect: Effect::RevokesVictim,
-          expect: [U, U, U, 200, F, F, F, F, F] },
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
     // The catalog: readers read it; owner, super_admin and admin change it (each change an
     // audit event); the server admin neither.
     Row { method: "GET", path: "/api/v1/catalog", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "PUT", path: "/api/v1/catalog", body: Some(r#"{"format": "veritrail-catalog/v1", "id": "matrix", "events": [{"type": "matrix.{fresh}", "name": "Matrix", "category": "Matrix"}]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/types/veritrail.key.created", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "PUT", path: "/api/v1/catalog/types/matrix.entry", body: Some(r#"{"type": "matrix.entry", "name": "{fresh}", "category": "Matrix"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/catalog/types/matrix.never_defined", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/categories", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "PUT", path: "/api/v1/catalog/settings", body: Some(r#"{"policy": "lenient", "adopted": ["vgs-user-actions"]}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/shared", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/catalog/shared/vgs-user-actions", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     // The Activity page's settings: the roles that manage the tenant.
     Row { method: "GET", path: "/api/v1/activity/settings", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "PUT", path: "/api/v1/activity/settings", body: Some(r#"{"admit_viewers": false}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 201, 201, 201, F, F] },
+          expect: [U, U, U, F, 201, 201, 201, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/viewer-tokens", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     // Another tenant's token is not found (and not revoked).
     Row { method: "DELETE", path: "/api/v1/viewer-tokens/{b_token}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     // Webhooks: owner, super_admin and admin manage them (each change an audit event);
     // another tenant's subscription is not found. New subscriptions are made disabled, so
     // that nothing is sent to their (public, unreachable) address.
     Row { method: "GET", path: "/api/v1/webhooks", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, F, F] },
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks", body: Some(r#"{"url": "http://10.0.0.1/{fresh}", "enabled": false}"#), target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 422, 422, 422, F, F] },
+          expect: [U, U, U, F, 422, 422, 422, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks", body: Some(r#"{"url": "http://93.184.216.34/{fresh}", "enabled": false}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 201, 201, 201, F, F] },
+          expect: [U, U, U, F, 201, 201, 201, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/webhooks/{b_webhook}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "PATCH", path: "/api/v1/webhooks/{b_webhook}", body: Some(r#"{"enabled": true}"#), target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/webhooks/{b_webhook}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/rotate", body: Some("{}"), target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/webhooks/{b_webhook}/attempts", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/redeliver", body: Some(r#"{"from_seq": 0, "to_seq": 0}"#), target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/webhooks/{b_webhook}/ping", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, N, F, F] },
+          expect: [U, U, U, F, N, N, N, F, F, F, F] },
     // Data lifecycle: readers read the policy and the holds; only owner and super_admin
     // change them or erase. An erasure naming seqs only B has is past A's log (400).
     Row { method: "GET", path: "/api/v1/retention", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "PUT", path: "/api/v1/retention", body: Some(r#"{"max_age_days": 36500}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/retention", body: None, target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/retention/run", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/erasures", body: Some(r#"{"actor_id": "{fresh}", "reason": "matrix", "dry_run": true}"#), target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, F, F, F] },
+          expect: [U, U, U, F, 200, 200, F, F, F, F, F] },
     Row { method: "POST", path: "/api/v1/erasures", body: Some(r#"{"seqs": [{b_seq}], "reason": "matrix"}"#), target: Target::Other, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 400, 400, F, F, F] },
+          expect: [U, U, U, F, 400, 400, F, F, F, F, F] },
     Row { method: "GET", path: "/api/v1/holds", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, 200, 200, 200, 200, F] },
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "POST", path: "/api/v1/holds", body: Some(r#"{"actor_id": "{fresh}", "reason": "matrix"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
-          expect: [U, U, U, F, 201, 201, F, F, F] },
+          expect: [U, U, U, F, 201, 201, F, F, F, F, F] },
     Row { method: "DELETE", path: "/api/v1/holds/hold_0000000000000000", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [U, U, U, F, N, N, F, F, F] },
+          expect: [U, U, U, F, N, N, F, F, F, F, F] },
+    // Service keys (server admin), and what they do on the tenant they name.
+    Row { method: "GET", path: "/api/v1/service-keys", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 200, F, F, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/service-keys", body: Some(r#"{"role": "service_embedder", "name": "{fresh}", "tenants": ["{tenant}"]}"#), target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, 201, F, F, F, F, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/service-keys/svc_0000000000000000", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, N, F, F, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/events", body: Some(r#"{"id": "{fresh}", "type": "matrix.ingested"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, 200, 200, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/events", body: Some(r#"{"id": "{fresh}", "type": "matrix.ingested"}"#), target: Target::Other, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/events", body: Some(r#"{"id": "{fresh}", "tenant": "{tenant}", "type": "matrix.ingested"}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, 200, 200, F] },
+    Row { method: "POST", path: "/api/v1/events", body: Some(r#"{"id": "{fresh}", "tenant": "{tenant}", "type": "matrix.ingested"}"#), target: Target::Other, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/catalog", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, 200] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/catalog", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 201, 201, 201, F, F, F, 201] },
+    Row { method: "POST", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Other, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, 200, 200, 200, F, F, F, 200] },
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
+    Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/viewer-tokens/vtk_0000000000000000", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, N, N, N, F, F, F, N] },
+    Row { method: "DELETE", path: "/api/v1/tenants/{tenant}/viewer-tokens/{b_token}", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
+          expect: [U, U, U, F, F, F, F, F, F, F, F] },
     // Operations endpoints: open to anyone (bind to loopback or guard them at the proxy).
     Row { method: "GET", path: "/healthz", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [200; 9] },
+          expect: [200; 11] },
     Row { method: "GET", path: "/readyz", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [200; 9] },
+          expect: [200; 11] },
     Row { method: "GET", path: "/metrics", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
-          expect: [200; 9] },
+          expect: [200; 11] },
 ];
 
 /// Whether `row_path` (a row's path, placeholders filled or not, maybe with a query) is an
@@ -409,6 +446,28 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
         .send(&a_events, IngestOptions::default())
         .await
         .expect("A's events");
+    let service_publisher = server
+        .post_json(
+            "/api/v1/service-keys",
+            Some(&server.admin_key),
+            &json!({"role": "service_publisher", "tenant_prefix": "alpha-"}),
+        )
+        .await
+        .json()["secret"]
+        .as_str()
+        .expect("service publisher")
+        .to_owned();
+    let service_embedder = server
+        .post_json(
+            "/api/v1/service-keys",
+            Some(&server.admin_key),
+            &json!({"role": "service_embedder", "tenants": [A]}),
+        )
+        .await
+        .json()["secret"]
+        .as_str()
+        .expect("service embedder")
+        .to_owned();
     let garbage = format!("vt_{}", "Q".repeat(43));
     let key_of = |who: Who| -> Option<String> {
         match who {
@@ -421,6 +480,8 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
             Who::Admin => Some(keys["admin"].clone()),
             Who::Viewer => Some(keys["viewer"].clone()),
             Who::Publisher => Some(keys["publisher"].clone()),
+            Who::ServicePublisher => Some(service_publisher.clone()),
+            Who::ServiceEmbedder => Some(service_embedder.clone()),
         }
     };
 
@@ -487,7 +548,9 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
                 .replace("{b_token}", &b_token)
                 .replace("{b_seq}", &(B_EVENTS - 1).to_string())
                 .replace("{b_event}", "bravo-secret-evt-7");
-            let body = row.body.map(|body| body.replace("{fresh}", &fresh));
+            let body = row
+                .body
+                .map(|body| body.replace("{fresh}", &fresh).replace("{tenant}", tenant));
             let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
             let mut request = server.request(method, &path, key_of(who).as_deref());
             if let Some(body) = &body {

@@ -362,7 +362,7 @@ async fn an_empty_log_has_no_checkpoint_proof_or_export() {
             owner = server
                 .state()
                 .control()
-                .create_tenant(&tenant, None)
+                .create_tenant(&tenant, None, &Default::default())
                 .expect("tenant")
                 .2;
         },

@@ -19,6 +19,7 @@ mod restart;
 mod scrub;
 mod search;
 mod selfaudit;
+mod service;
 #[path = "../../../veritrail-search/tests/it/small_disk.rs"]
 mod small_disk;
 mod stream;

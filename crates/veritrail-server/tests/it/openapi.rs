@@ -17,7 +17,39 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     (
         "/api/v1/events",
         "post",
-        &[200, 400, 401, 403, 413, 415, 422],
+        &[200, 400, 401, 403, 404, 413, 415, 422],
+    ),
+    (
+        "/api/v1/tenants/{tenant}/events",
+        "post",
+        &[200, 400, 401, 403, 404, 413, 415, 422],
+    ),
+    (
+        "/api/v1/tenants/{tenant}/catalog",
+        "get",
+        &[200, 400, 401, 403, 404],
+    ),
+    (
+        "/api/v1/tenants/{tenant}/viewer-tokens",
+        "get",
+        &[200, 401, 403, 404],
+    ),
+    (
+        "/api/v1/tenants/{tenant}/viewer-tokens",
+        "post",
+        &[201, 400, 401, 403, 404, 422],
+    ),
+    (
+        "/api/v1/tenants/{tenant}/viewer-tokens/{token_id}",
+        "delete",
+        &[204, 401, 403, 404],
+    ),
+    ("/api/v1/service-keys", "get", &[200, 401, 403]),
+    ("/api/v1/service-keys", "post", &[201, 400, 401, 403, 409]),
+    (
+        "/api/v1/service-keys/{key_id}",
+        "delete",
+        &[200, 401, 403, 404],
     ),
     ("/api/v1/events", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/count", "get", &[200, 400, 401, 403]),

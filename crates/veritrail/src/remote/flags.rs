@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use veritrail_api::{Role, WebhookFilter};
+use veritrail_api::{Role, ServiceRole, WebhookFilter};
 
 use super::Connection;
 
@@ -185,6 +185,10 @@ pub(crate) enum RemoteCommand {
     /// Manage tenants (server-admin key).
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// Manage service keys (server-admin key): deployment-level keys that send events to,
+    /// or embed the Activity view of, many tenants (the tenant named per request).
+    #[command(subcommand, name = "service-keys")]
+    ServiceKeys(ServiceKeysCommand),
     /// The tenant's event catalog: import, export, list, settings, shared catalogs.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -335,15 +339,13 @@ pub(crate) enum ProofCommand {
 }
 
 /// `veritrail keys ...`: the key's own tenant, or with `--tenant` (server admin) another.
+/// Service keys (`service-keys`) belong to the deployment.
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
     /// List keys, revoked ones included.
     List {
         #[command(flatten)]
         connection: Connection,
-        /// The tenant whose keys to list (server-admin key only).
-        #[arg(long)]
-        tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -357,9 +359,6 @@ pub(crate) enum KeysCommand {
         /// What the key is for.
         #[arg(long)]
         name: Option<String>,
-        /// The tenant to create it in (server-admin key only).
-        #[arg(long)]
-        tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -368,9 +367,53 @@ pub(crate) enum KeysCommand {
         #[command(flatten)]
         connection: Connection,
         key_id: String,
-        /// The key's tenant (server-admin key only).
         #[arg(long)]
-        tenant: Option<String>,
+        json: bool,
+    },
+}
+
+/// `veritrail service-keys ...` (server-admin key).
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServiceKeysCommand {
+    /// Create a service key and print its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        /// service_publisher or service_embedder.
+        #[arg(long, value_parser = parse_service_role)]
+        role: ServiceRole,
+        /// What the key is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// The only tenants it may act on, comma-separated (default: every tenant).
+        #[arg(
+            long = "tenants",
+            value_delimiter = ',',
+            conflicts_with = "tenant_prefix"
+        )]
+        tenants: Vec<String>,
+        /// It may act on the tenants whose id starts with this.
+        #[arg(long)]
+        tenant_prefix: Option<String>,
+        /// A service publisher creates a tenant it may act on by writing to it first.
+        #[arg(long)]
+        create_tenants: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List service keys, revoked ones included.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a service key: it authenticates nothing from now on, and the viewer tokens
+    /// it minted stop working.
+    Revoke {
+        #[command(flatten)]
+        connection: Connection,
+        key_id: String,
         #[arg(long)]
         json: bool,
     },
@@ -652,5 +695,12 @@ fn parse_role(name: &str) -> Result<Role, String> {
     Role::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
         format!("unknown role {name:?}; one of {}", names.join(", "))
+    })
+}
+
+fn parse_service_role(name: &str) -> Result<ServiceRole, String> {
+    ServiceRole::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = ServiceRole::ALL.iter().map(|role| role.as_str()).collect();
+        format!("unknown service role {name:?}; one of {}", names.join(", "))
     })
 }

@@ -50,14 +50,22 @@ pub(crate) struct Connection {
     /// The server's base URL (http or https, optionally with a path prefix).
     #[arg(long, env = "VERITRAIL_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// The API key (`vt_...`): a tenant key, or the server-admin key.
+    /// The API key (`vt_...`): a tenant key, a service key, or the server-admin key.
     #[arg(long, env = "VERITRAIL_KEY", hide_env_values = true)]
     key: String,
+    /// The tenant to act on: with a service key, the customer whose log, catalog or viewer
+    /// tokens the command is for; with the server-admin key, whose keys `keys` manages.
+    #[arg(long, env = "VERITRAIL_TENANT")]
+    tenant: Option<String>,
 }
 
 impl Connection {
     fn client(&self) -> anyhow::Result<Client> {
-        Client::new(&self.url, &self.key).context("cannot set up the client")
+        let client = Client::new(&self.url, &self.key).context("cannot set up the client")?;
+        Ok(match &self.tenant {
+            Some(tenant) => client.for_tenant(tenant),
+            None => client,
+        })
     }
 }
 
@@ -204,6 +212,7 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         RemoteCommand::Me { connection, json } => keys::me(&connection.client()?, json, out).await,
         RemoteCommand::Keys(command) => keys::keys(command, out).await,
         RemoteCommand::Tenants(command) => tenants::tenants(command, out).await,
+        RemoteCommand::ServiceKeys(command) => keys::service_keys(command, out).await,
         RemoteCommand::Catalog(command) => catalog::catalog(command, out).await,
         RemoteCommand::Webhooks(command) => webhooks::webhooks(command, out).await,
         RemoteCommand::Retention(command) => lifecycle::retention(command, out).await,

@@ -107,6 +107,7 @@ fn print_batch_report(
                 out.line(
                     &json!({
                         "index": receipt.index,
+                        "tenant": receipt.receipt.tenant,
                         "id": receipt.receipt.id,
                         "seq": receipt.receipt.seq,
                         "leaf_hash": receipt.receipt.leaf_hash,
@@ -116,8 +117,14 @@ fn print_batch_report(
                 )?;
             } else {
                 out.line(&format!(
-                    "event {:>6}  seq {:>8}  id {}{}",
+                    "event {:>6}  {}seq {:>8}  id {}{}",
                     receipt.index,
+                    receipt
+                        .receipt
+                        .tenant
+                        .as_deref()
+                        .map(|tenant| format!("tenant {tenant}  "))
+                        .unwrap_or_default(),
                     receipt.receipt.seq,
                     receipt.receipt.id.as_deref().unwrap_or("-"),
                     if receipt.receipt.duplicate {

@@ -406,3 +406,84 @@ async fn serve_takes_listen_and_data_dir_flags_over_the_environment() {
     );
     assert!(key.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_key_commands_create_send_for_many_tenants_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServeProcess::start(&data);
+    let admin_key = server.admin_key.clone().expect("first start");
+    let run = |key: &str, args: &[&str], stdin: Option<&str>| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", server.url.as_str(), "--key", key]);
+        crate::veritrail(&data, &all, stdin)
+    };
+    let created = run(
+        &admin_key,
+        &[
+            "service-keys",
+            "create",
+            "--role",
+            "service_publisher",
+            "--tenant-prefix",
+            "org-",
+            "--create-tenants",
+            "--json",
+        ],
+        None,
+    );
+    assert!(created.status.success(), "{}", crate::text(&created.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let key_id = created["key"]["id"].as_str().unwrap().to_owned();
+
+    // Events naming their tenants, as JSON lines: each goes to its own tenant.
+    let mixed = "{\"tenant\": \"org-a\", \"type\": \"user.login\"}\n{\"tenant\": \"org-b\", \"type\": \"user.login\"}\n";
+    let sent = run(&secret, &["send", "--json"], Some(mixed));
+    assert!(sent.status.success(), "{}", crate::text(&sent.stderr));
+    let tenants: Vec<String> = crate::text(&sent.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["tenant"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tenants, ["org-a", "org-b"]);
+    // --tenant: one tenant's log, the events naming none.
+    let one = run(
+        &secret,
+        &["send", "--tenant", "org-c"],
+        Some(r#"{"type": "user.login"}"#),
+    );
+    assert!(one.status.success(), "{}", crate::text(&one.stderr));
+    assert!(
+        crate::text(&one.stdout).contains("the log now holds 2"),
+        "{}",
+        crate::text(&one.stdout)
+    );
+    // Outside its prefix: refused, exit 1.
+    let refused = run(
+        &secret,
+        &["send", "--tenant", "acme"],
+        Some(r#"{"type": "user.login"}"#),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let me = run(&secret, &["me"], None);
+    assert!(
+        crate::text(&me.stdout).contains("(service_publisher) for tenants org-*"),
+        "{}",
+        crate::text(&me.stdout)
+    );
+    let listed = run(&admin_key, &["service-keys", "list"], None);
+    assert!(crate::text(&listed.stdout).contains(&key_id));
+    let revoked = run(&admin_key, &["service-keys", "revoke", &key_id], None);
+    assert!(revoked.status.success(), "{}", crate::text(&revoked.stderr));
+    let after = run(&secret, &["me"], None);
+    assert_eq!(after.status.code(), Some(1), "a revoked key is refused");
+    // The server admin's `keys --tenant` still names the tenant whose keys to manage.
+    let keys = run(&admin_key, &["keys", "list", "--tenant", "org-a"], None);
+    assert!(keys.status.success(), "{}", crate::text(&keys.stderr));
+    server.terminate();
+}

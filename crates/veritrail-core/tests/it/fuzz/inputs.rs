@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 use veritrail_core::event::{
-    ActorInput, Category, Description, Event, EventInput, Name, Severity, SourceInput, TargetInput,
-    TenantId, Timestamp, codes, limits,
+    ActorInput, Category, Description, Event, EventInput, Identifier, Name, Severity, SourceInput,
+    TargetInput, TenantId, Timestamp, codes, limits,
 };
 use veritrail_core::record::{CatalogFields, MAX_RECORD_BYTES, Record};
 
@@ -919,7 +919,7 @@ pub(crate) fn event(rng: &mut Rng, valid: bool) -> J {
     }
     if !valid && rng.one_in(40) {
         let name = rng
-            .pick(&["extra", "Type", "tenant", "seq", "", "details "])
+            .pick(&["extra", "Type", "seq", "", "details "])
             .to_string();
         members.push((name, J::Str("x".to_owned())));
     }
@@ -1782,5 +1782,6 @@ fn largest_catalog_fields() -> CatalogFields {
         description: Some(
             Description::parse(&"d".repeat(limits::DESCRIPTION_MAX_LEN)).expect("description"),
         ),
+        published_by: Some(Identifier::parse(&"p".repeat(limits::ID_MAX_LEN)).expect("key id")),
     }
 }

@@ -48,8 +48,8 @@ use veritrail_core::canonical_json::{self, parse_canonical, to_canonical_string,
 use veritrail_core::catalog::{Catalog, CatalogDoc, Catalogs, Policy, Template, UNCATALOGUED};
 use veritrail_core::checkpoint::Checkpoint;
 use veritrail_core::event::{
-    Category, Description, Details, Event, EventInput, Name, Outcome, Severity, TenantId,
-    Timestamp, codes, limits,
+    Category, Description, Details, Event, EventInput, Identifier, Name, Outcome, Severity,
+    TenantId, Timestamp, codes, limits,
 };
 use veritrail_core::note::{self, NoteSigner, NoteVerifier};
 use veritrail_core::record::{self, CatalogFields, MAX_RECORD_BYTES, Record};
@@ -155,6 +155,9 @@ fn valid_catalog_fields(rng: &mut Rng) -> CatalogFields {
         description: rng.bool().then(|| {
             Description::parse(&text(rng, limits::DESCRIPTION_MAX_LEN)).expect("description")
         }),
+        published_by: rng
+            .bool()
+            .then(|| Identifier::parse(&text(rng, limits::ID_MAX_LEN)).expect("key id")),
     }
 }
 

@@ -177,15 +177,30 @@ const SERDE_CODES: &[&str] = &["unknown_field", "invalid_type", error_codes::MAL
 fn element_result(raw: &str) -> Result<veritrail_core::event::Event, Vec<(String, String)>> {
     // An event is a JSON object (not an array of its fields).
     match serde_json::from_str::<veritrail_core::event::ObjectOnly<EventInput>>(raw) {
-        Ok(veritrail_core::event::ObjectOnly(input)) => inputs::check_wire_event(&input)
-            .ok_or_else(|| {
+        Ok(veritrail_core::event::ObjectOnly(mut input)) => {
+            // The tenant it names is checked first, beside the event.
+            let tenant = input.tenant.take().and_then(|tenant| {
+                veritrail_core::event::TenantId::parse(&tenant)
+                    .err()
+                    .map(|err| ("tenant".to_owned(), err.code.to_owned()))
+            });
+            let event = inputs::check_wire_event(&input).ok_or_else(|| {
                 let invalid = veritrail_core::event::Event::parse(input).expect_err("invalid");
                 invalid
                     .errors
                     .into_iter()
                     .map(|err| (err.field, err.code.to_owned()))
-                    .collect()
-            }),
+                    .collect::<Vec<_>>()
+            });
+            match (tenant, event) {
+                (None, event) => event,
+                (Some(tenant), event) => {
+                    let mut errors = vec![tenant];
+                    errors.extend(event.err().unwrap_or_default());
+                    Err(errors)
+                }
+            }
+        }
         // The serde error: its path and code are checked against the message below.
         Err(_) => Err(Vec::new()),
     }
@@ -259,9 +274,9 @@ fn check_body_case(case: &BodyCase) -> Verdict {
     match result {
         Ok(events) => {
             assert_eq!(events.len(), raws.len());
-            for (event, expected) in events.iter().zip(&expected) {
+            for (parsed, expected) in events.iter().zip(&expected) {
                 assert_eq!(
-                    Some(event),
+                    Some(&parsed.event),
                     expected.as_ref().ok(),
                     "an event the rules refuse was accepted"
                 );
