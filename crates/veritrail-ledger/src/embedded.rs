@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,13 @@ pub struct EmbeddedOptions {
     /// (1 GiB) would let the server's memory grow with the log; the operating system's page
     /// cache still holds the file.
     pub index_cache_bytes: usize,
+    /// Tenants whose derived files may be open at once (two descriptors each); the least
+    /// recently used close when more are needed.
+    pub max_open_tenants: usize,
+    /// Above this many tenants written since the last sync marker, the marker makes their
+    /// files durable with one sync of the whole file system (`syncfs`) instead of two per
+    /// tenant.
+    pub sync_file_system_above: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -75,6 +83,8 @@ impl Default for EmbeddedOptions {
             compact_bytes_per_second: 64 << 20,
             index_compact_after_forgotten: 1_000_000,
             index_cache_bytes: 64 << 20,
+            max_open_tenants: 1024,
+            sync_file_system_above: 16,
         }
     }
 }
@@ -89,6 +99,10 @@ pub struct EmbeddedStore {
     index: IdIndex,
     /// Committed state, as readers see it. Written by the writer after each commit.
     tenants: RwLock<HashMap<TenantId, Arc<TenantLog>>>,
+    /// Whose derived files are open.
+    open_files: Arc<OpenFiles>,
+    /// Syncs the whole file system in one call, where it can.
+    fs_syncer: Option<Box<dyn crate::vfs::FsSyncer>>,
     /// Serialises commits, syncs and recovery.
     writer: Mutex<WriterState>,
     /// Held to read a record (its offset, then its entry); held exclusively while
@@ -98,11 +112,100 @@ pub struct EmbeddedStore {
     compactor: Mutex<()>,
 }
 
+/// One tenant's log: its derived files (opened when used, and closed again when other
+/// tenants' files need the room: see [`OpenFiles`]) and its committed state.
 #[derive(Debug)]
 struct TenantLog {
+    dir: PathBuf,
+    open_files: Arc<OpenFiles>,
+    files: Mutex<Option<Arc<TenantFiles>>>,
+    /// Used since the open-files clock last passed it: it keeps its files one more round.
+    used: AtomicBool,
+    committed: RwLock<Committed>,
+}
+
+/// A tenant's derived files, open. A reader holding them keeps them open after the log
+/// let them go.
+#[derive(Debug)]
+struct TenantFiles {
     offsets: Box<dyn VfsFile>,
     nodes: Box<dyn VfsFile>,
-    committed: RwLock<Committed>,
+}
+
+impl TenantLog {
+    fn new(dir: PathBuf, open_files: &Arc<OpenFiles>) -> Self {
+        Self {
+            dir,
+            open_files: Arc::clone(open_files),
+            files: Mutex::new(None),
+            used: AtomicBool::new(false),
+            committed: RwLock::new(Committed::default()),
+        }
+    }
+
+    /// The log's files, opened (and created) if they are not.
+    fn files(self: &Arc<Self>) -> io::Result<Arc<TenantFiles>> {
+        let mut slot = self.files.lock().expect("files lock poisoned");
+        if let Some(files) = &*slot {
+            self.used.store(true, Ordering::Relaxed);
+            return Ok(Arc::clone(files));
+        }
+        let vfs = &self.open_files.vfs;
+        let open = |name: &str| vfs.open(&self.dir.join(name), OpenMode::Create);
+        let files = Arc::new(TenantFiles {
+            offsets: open("offsets")?,
+            nodes: open("nodes")?,
+        });
+        *slot = Some(Arc::clone(&files));
+        drop(slot);
+        self.open_files.opened(self);
+        Ok(files)
+    }
+}
+
+/// The tenants whose files are open, at most `limit` of them (two descriptors each), so
+/// that the descriptors a store holds do not grow with its tenants. When one more opens,
+/// a CLOCK (second chance) picks whose files close: a tenant used since the clock last
+/// passed it keeps them one more round. Files close without a sync: the sync marker
+/// reopens and syncs the files of every tenant written since the last one.
+#[derive(Debug)]
+struct OpenFiles {
+    vfs: Arc<dyn Vfs>,
+    limit: usize,
+    clock: Mutex<std::collections::VecDeque<std::sync::Weak<TenantLog>>>,
+}
+
+impl OpenFiles {
+    fn new(vfs: Arc<dyn Vfs>, limit: usize) -> Self {
+        Self {
+            vfs,
+            limit: limit.max(1),
+            clock: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// `log` opened its files: closes others' while more than `limit` are open.
+    fn opened(&self, log: &Arc<TenantLog>) {
+        let mut clock = self.clock.lock().expect("open files lock poisoned");
+        clock.push_back(Arc::downgrade(log));
+        // Each entry is passed at most twice (once to clear its mark): bounded.
+        let mut steps = 2 * clock.len();
+        while clock.len() > self.limit && steps > 0 {
+            steps -= 1;
+            let Some(weak) = clock.pop_front() else {
+                break;
+            };
+            // A log that is gone closed its files with it.
+            let Some(other) = weak.upgrade() else {
+                continue;
+            };
+            if Arc::ptr_eq(&other, log) || other.used.swap(false, Ordering::Relaxed) {
+                clock.push_back(weak);
+                continue;
+            }
+            other.files.lock().expect("files lock poisoned").take();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,13 +264,17 @@ impl EmbeddedStore {
         for new_dir in &new_dirs {
             vfs.sync_dir(&vfs::parent_dir(new_dir))?;
         }
+        let open_files = Arc::new(OpenFiles::new(Arc::clone(&vfs), options.max_open_tenants));
+        let fs_syncer = vfs.file_system_syncer(dir)?;
         let store = EmbeddedStore {
+            fs_syncer,
             vfs,
             dir: dir.to_owned(),
             options,
             journal,
             index,
             tenants: RwLock::new(HashMap::new()),
+            open_files,
             writer: Mutex::new(WriterState {
                 dirty: HashSet::new(),
                 last_sync: Instant::now(),
@@ -220,13 +327,10 @@ impl EmbeddedStore {
         let dir = self.tenant_dir(tenant);
         let created = !self.vfs.is_dir(&dir);
         self.vfs.create_dir_all(&dir)?;
-        let open = |name: &str| self.vfs.open(&dir.join(name), OpenMode::Create);
-        let log = Arc::new(TenantLog {
-            offsets: open("offsets")?,
-            nodes: open("nodes")?,
-            committed: RwLock::new(Committed::default()),
-        });
+        let log = Arc::new(TenantLog::new(dir.clone(), &self.open_files));
         if created {
+            // The files exist before their names are made durable.
+            log.files()?;
             self.vfs.sync_dir(&dir)?;
             self.vfs.sync_dir(&self.dir.join("tenants"))?;
         }
@@ -270,8 +374,8 @@ impl EmbeddedStore {
         let mut staged = HashMap::new();
         for (tenant, size) in &marker.sizes {
             let log = self.open_tenant_files(tenant)?;
-            if log.offsets.len()? < size * OFFSET_ENTRY_LEN
-                || log.nodes.len()? < node_count(*size) * NODE_LEN
+            if log.files()?.offsets.len()? < size * OFFSET_ENTRY_LEN
+                || log.files()?.nodes.len()? < node_count(*size) * NODE_LEN
             {
                 // Derived files lost or cut: rebuild every log from the whole journal.
                 tracing::warn!(%tenant, "derived files are shorter than the sync marker; replaying the whole journal");
@@ -326,8 +430,8 @@ impl EmbeddedStore {
         for tenant in &touched {
             let log = &logs[tenant];
             let size = log.committed.read().expect("committed lock poisoned").size;
-            log.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
-            log.nodes.set_len(node_count(size) * NODE_LEN)?;
+            log.files()?.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
+            log.files()?.nodes.set_len(node_count(size) * NODE_LEN)?;
         }
         self.index.add(event_ids)?;
         self.index.add_removals(removals)?;
@@ -340,10 +444,20 @@ impl EmbeddedStore {
 
     /// Syncs derived files, then records the sync marker durably.
     fn sync_locked(&self, writer: &mut WriterState) -> Result<(), StoreError> {
-        for tenant in &writer.dirty {
-            if let Some(log) = self.tenant_log(tenant) {
-                log.offsets.sync_data()?;
-                log.nodes.sync_data()?;
+        match &self.fs_syncer {
+            // Two syncs per tenant written (and a reopen per tenant whose files closed)
+            // cost more than one of the whole file system once there are a few.
+            Some(syncer) if writer.dirty.len() > self.options.sync_file_system_above => {
+                syncer.sync()?;
+            }
+            _ => {
+                for tenant in &writer.dirty {
+                    if let Some(log) = self.tenant_log(tenant) {
+                        let files = log.files()?;
+                        files.offsets.sync_data()?;
+                        files.nodes.sync_data()?;
+                    }
+                }
             }
         }
         if writer.compacting {
@@ -458,13 +572,15 @@ impl EmbeddedStore {
                 offset_bytes.extend_from_slice(&(frame_pos + *offset as u64).to_be_bytes());
                 offset_bytes.extend_from_slice(&len_u32(record.bytes.len()).to_be_bytes());
             }
-            log.offsets
+            log.files()?
+                .offsets
                 .write_all_at(&offset_bytes, append.first_seq * OFFSET_ENTRY_LEN)?;
             let mut node_bytes = Vec::with_capacity(append.nodes.len() * merkle::HASH_LEN);
             for (_, hash) in &append.nodes {
                 node_bytes.extend_from_slice(hash);
             }
-            log.nodes
+            log.files()?
+                .nodes
                 .write_all_at(&node_bytes, node_count(append.first_seq) * NODE_LEN)?;
             writer.dirty.insert(append.tenant.clone());
         }
@@ -658,13 +774,15 @@ impl EmbeddedStore {
         let Some(log) = self.tenant_log(tenant) else {
             return Ok(());
         };
-        log.offsets.punch_hole(0, size * OFFSET_ENTRY_LEN)?;
+        log.files()?
+            .offsets
+            .punch_hole(0, size * OFFSET_ENTRY_LEN)?;
         let mut first_leaf = 0;
         for node in Frontier::node_ids(size) {
             // A complete subtree's nodes are consecutive in post-order, its root last.
             let from = node_count(first_leaf) * NODE_LEN;
             let root = postorder_index(node) * NODE_LEN;
-            log.nodes.punch_hole(from, root - from)?;
+            log.files()?.nodes.punch_hole(from, root - from)?;
             first_leaf += 1 << node.level;
         }
         Ok(())
@@ -710,14 +828,16 @@ impl EmbeddedStore {
                     })?;
                     slot.copy_from_slice(&offset_entry(pos, len));
                 }
-                log.offsets.write_all_at(&bytes, first * OFFSET_ENTRY_LEN)?;
+                log.files()?
+                    .offsets
+                    .write_all_at(&bytes, first * OFFSET_ENTRY_LEN)?;
             }
         }
         // The old segment's file closes here, with no lock held.
         drop(retired);
         for tenant in moved.keys() {
             if let Some(log) = self.tenant_log(tenant) {
-                log.offsets.sync_data()?;
+                log.files()?.offsets.sync_data()?;
             }
         }
         // In slices, each flushed before the next is queued: the sync markers that commits
@@ -1054,7 +1174,7 @@ impl Replay<'_> {
 /// Appends leaf `hash` (the next seq, `frontier.size()`) to `frontier` and writes its
 /// derived entries: the nodes it completes, and its offset entry (`pos`, `len`).
 fn write_leaf(
-    log: &TenantLog,
+    log: &Arc<TenantLog>,
     frontier: &mut Frontier,
     pos: u64,
     len: u32,
@@ -1065,9 +1185,11 @@ fn write_leaf(
     frontier.append(hash, |_, hash| {
         node_bytes.extend_from_slice(&hash);
     });
-    log.nodes
+    log.files()?
+        .nodes
         .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)?;
-    log.offsets
+    log.files()?
+        .offsets
         .write_all_at(&offset_entry(pos, len), seq * OFFSET_ENTRY_LEN)
 }
 
@@ -1128,12 +1250,13 @@ pub(crate) fn checkpoint_note_size(note: &str) -> Option<u64> {
 }
 
 /// Writes the subtree hashes of a log's prefix in their places in its `nodes` file.
-fn write_prefix(log: &TenantLog, prefix: &Frontier) -> io::Result<()> {
+fn write_prefix(log: &Arc<TenantLog>, prefix: &Frontier) -> io::Result<()> {
     for (node, hash) in Frontier::node_ids(prefix.size())
         .into_iter()
         .zip(prefix.hashes())
     {
-        log.nodes
+        log.files()?
+            .nodes
             .write_all_at(hash, postorder_index(node) * NODE_LEN)?;
     }
     Ok(())
@@ -1181,7 +1304,11 @@ fn split_tenant<'a>(body: &'a [u8], kind: &str) -> Result<(TenantId, &'a [u8]), 
     Ok((tenant, rest))
 }
 
-fn read_node_hashes(log: &TenantLog, size: u64, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+fn read_node_hashes(
+    log: &Arc<TenantLog>,
+    size: u64,
+    ids: &[NodeId],
+) -> Result<Vec<Hash>, StoreError> {
     ids.iter()
         .map(|&node| {
             if !node.is_complete_in(size) {
@@ -1190,7 +1317,8 @@ fn read_node_hashes(log: &TenantLog, size: u64, ids: &[NodeId]) -> Result<Vec<Ha
                 )));
             }
             let mut hash = [0u8; merkle::HASH_LEN];
-            log.nodes
+            log.files()?
+                .nodes
                 .read_exact_at(&mut hash, postorder_index(node) * NODE_LEN)?;
             Ok(hash)
         })
@@ -1285,7 +1413,8 @@ impl LedgerStore for EmbeddedStore {
             .min(limit);
         let _not_moving = self.moving.read().expect("moving lock poisoned");
         let mut offsets = vec![0u8; n_records * OFFSET_ENTRY_BYTES];
-        log.offsets
+        log.files()?
+            .offsets
             .read_exact_at(&mut offsets, from_seq * OFFSET_ENTRY_LEN)?;
         let entries: Vec<(u64, usize)> = offsets
             .chunks_exact(OFFSET_ENTRY_BYTES)
@@ -1472,8 +1601,8 @@ impl LedgerStore for EmbeddedStore {
                 frontier.size()
             )));
         }
-        log.offsets.sync_data()?;
-        log.nodes.sync_data()?;
+        log.files()?.offsets.sync_data()?;
+        log.files()?.nodes.sync_data()?;
         tracing::warn!(%tenant, size, "rewrote the tenant's derived files from the journal");
         Ok(())
     }

@@ -46,7 +46,7 @@ use std::io;
 use std::path::{Component, Path};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::vfs::{OpenMode, Vfs, VfsFile};
+use crate::vfs::{FsSyncer, OpenMode, Vfs, VfsFile};
 
 /// Write-back unit: the page cache writes whole pages.
 pub const PAGE_BYTES: usize = 4096;
@@ -667,6 +667,12 @@ impl Vfs for SimFs {
         Ok(())
     }
 
+    fn file_system_syncer(&self, _dir: &Path) -> io::Result<Option<Box<dyn FsSyncer>>> {
+        Ok(Some(Box::new(SimSyncer {
+            machine: Arc::clone(&self.machine),
+        })))
+    }
+
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut machine = self.lock();
         machine.alive()?;
@@ -721,6 +727,27 @@ struct SimFile {
 impl fmt::Debug for SimFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimFile").field("ino", &self.ino).finish()
+    }
+}
+
+/// The simulated disk's `syncfs`: every file and directory as it is now becomes durable.
+#[derive(Debug)]
+struct SimSyncer {
+    machine: Arc<Mutex<Machine>>,
+}
+
+impl FsSyncer for SimSyncer {
+    fn sync(&self) -> io::Result<()> {
+        let mut machine = self.machine.lock().expect("simulated disk lock poisoned");
+        machine.alive()?;
+        machine.change(Space::Frees)?;
+        for node in &mut machine.nodes {
+            match node {
+                Node::File(file) => file.sync(),
+                Node::Dir(dir) => dir.durable.clone_from(&dir.current),
+            }
+        }
+        Ok(())
     }
 }
 

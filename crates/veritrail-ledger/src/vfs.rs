@@ -70,6 +70,14 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
     /// Makes the names in the directory `path` (files created or removed in it) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 
+    /// A [`FsSyncer`] for the file system holding the directory `dir`, if this file system
+    /// has one: a caller with many files to make durable then makes one call, not one per
+    /// file. None by default.
+    fn file_system_syncer(&self, dir: &Path) -> io::Result<Option<Box<dyn FsSyncer>>> {
+        let _ = dir;
+        Ok(None)
+    }
+
     /// Gives the file `from` the name `to` in the same directory, replacing what `to` named,
     /// at once for readers; not durable until the directory is synced (a power cut before
     /// leaves `to` naming the old file or the new one, and `from` there or not).
@@ -85,6 +93,13 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
         let file = self.open(path, OpenMode::Create)?;
         builder.create_with_backend(VfsBackend::new(file))
     }
+}
+
+/// Makes every file and directory of one file system durable at once (Linux `syncfs`),
+/// reporting a write-back error of any of its files since the previous call (or since the
+/// syncer was made).
+pub trait FsSyncer: Send + Sync + fmt::Debug {
+    fn sync(&self) -> io::Result<()>;
 }
 
 /// An open file of a [`Vfs`]. Positioned reads and writes only: the store never seeks.
@@ -201,6 +216,12 @@ impl Vfs for RealFs {
         File::open(path)?.sync_all()
     }
 
+    /// `syncfs` on a descriptor of `dir` held for the syncer's life, so that a write-back
+    /// error after it was opened is reported by the next call.
+    fn file_system_syncer(&self, dir: &Path) -> io::Result<Option<Box<dyn FsSyncer>>> {
+        Ok(Some(Box::new(RealSyncer(File::open(dir)?))))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
     }
@@ -295,5 +316,15 @@ impl redb::StorageBackend for VfsBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.file.write_all_at(data, offset)
+    }
+}
+
+/// [`RealFs`]'s [`FsSyncer`]: `syncfs` on a directory's descriptor.
+#[derive(Debug)]
+struct RealSyncer(File);
+
+impl FsSyncer for RealSyncer {
+    fn sync(&self) -> io::Result<()> {
+        rustix::fs::syncfs(&self.0).map_err(io::Error::from)
     }
 }

@@ -28,6 +28,10 @@ fn options() -> EmbeddedOptions {
         compact_bytes_per_second: 0,
         index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
+        // One tenant's files open at a time: every switch closes and reopens them.
+        max_open_tenants: 1,
+        // Each tenant's files synced one by one.
+        sync_file_system_above: usize::MAX,
     }
 }
 

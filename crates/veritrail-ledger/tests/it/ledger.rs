@@ -420,3 +420,52 @@ fn a_full_queue_refuses_appends_at_once_and_keeps_every_acknowledged_one() {
         refused
     );
 }
+
+/// The store's open descriptors do not grow with its tenants: past `max_open_tenants`, the
+/// least recently used tenants' files close, and reopen when read or written again; a
+/// restart finds every log whole (the sync marker synced the files that had closed).
+#[test]
+fn open_files_stay_bounded_with_many_tenants_and_every_log_reads_back() {
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenants: Vec<TenantId> = (0..300).map(|i| tenant(&format!("t{i:03}"))).collect();
+    let options = veritrail_ledger::EmbeddedOptions {
+        max_open_tenants: 8,
+        ..crate::support::small_options()
+    };
+    let open = || {
+        Arc::new(
+            veritrail_ledger::EmbeddedStore::open(&dir.path().join("ledger"), options.clone())
+                .unwrap(),
+        )
+    };
+    let before = open_fds();
+    {
+        let ledger = start(open());
+        for round in 0..3 {
+            for tenant in &tenants {
+                ledger
+                    .append_blocking(tenant.clone(), events(round * 2, 2, true))
+                    .unwrap();
+            }
+        }
+        let held = open_fds().saturating_sub(before);
+        // Two per open tenant, plus the journal, the id index and the sequencer's own.
+        assert!(
+            held <= 2 * 8 + 16,
+            "{held} descriptors held for 300 tenants"
+        );
+        for tenant in &tenants {
+            assert_eq!(ledger.records(tenant, 0, 10).unwrap().records.len(), 6);
+        }
+    }
+    let ledger = start(open());
+    for tenant in &tenants {
+        assert_eq!(ledger.size(tenant).unwrap(), 6, "{tenant}");
+        let records = ledger.records(tenant, 4, 10).unwrap().records;
+        assert_eq!(records[1].event().id().unwrap().as_str(), "evt-5");
+    }
+    assert!(open_fds().saturating_sub(before) <= 2 * 8 + 16);
+}

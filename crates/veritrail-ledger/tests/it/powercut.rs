@@ -53,6 +53,10 @@ fn options() -> EmbeddedOptions {
         compact_bytes_per_second: 0,
         index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
+        // One tenant's files open at a time: cuts land after files closed unsynced.
+        max_open_tenants: 1,
+        // Every sync marker syncs the whole (simulated) file system at once.
+        sync_file_system_above: 0,
     }
 }
 

@@ -36,6 +36,9 @@ pub(crate) fn small_options() -> EmbeddedOptions {
         compact_bytes_per_second: 0,
         index_compact_after_forgotten: 10,
         index_cache_bytes: 64 << 10,
+        // Two tenants' files open at a time: most tests close and reopen them often.
+        max_open_tenants: 2,
+        sync_file_system_above: 16,
     }
 }
 
