@@ -100,6 +100,9 @@ pub struct Limits {
     /// Events waiting for the ledger's sequencer; one more request is refused with 503
     /// `overloaded` (the HTTP bound above normally comes first).
     pub max_queued_events: usize,
+    /// Tenants whose ledger files stay open (two descriptors each); the least recently used
+    /// close when more are needed, so descriptors do not grow with the tenants.
+    pub max_open_tenants: usize,
 }
 
 /// Per-key rate limit: a token bucket per API key.
@@ -272,6 +275,7 @@ impl Default for Limits {
             max_ingest_bytes_in_flight: 4 * 1024 * 1024,
             ingest_target_latency_ms: 10,
             max_queued_events: veritrail_ledger::ledger::DEFAULT_MAX_QUEUED_EVENTS,
+            max_open_tenants: 1024,
         }
     }
 }
@@ -473,6 +477,7 @@ impl Config {
             ("max_query_words", limits.max_query_words),
             ("max_prefix_terms", limits.max_prefix_terms),
             ("max_filter_values", limits.max_filter_values),
+            ("max_open_tenants", limits.max_open_tenants),
             ("max_histogram_buckets", limits.max_histogram_buckets),
             (
                 "max_viewer_tokens_per_tenant",

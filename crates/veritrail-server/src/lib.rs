@@ -316,8 +316,10 @@ impl Server {
             .context("cannot load the log signing key")?;
         let options = EmbeddedOptions {
             compact_bytes_per_second: config.retention.compaction_bytes_per_second,
+            max_open_tenants: config.limits.max_open_tenants,
             ..EmbeddedOptions::default()
         };
+        limits::check_open_files_limit(&config.limits);
         let store =
             EmbeddedStore::open(&dir.join("ledger"), options).context("cannot open the ledger")?;
         let ledger = Arc::new(

@@ -411,11 +411,64 @@ impl Drop for StreamPermit {
     }
 }
 
+/// Descriptors a server needs besides its connections and its tenants' files: the journal,
+/// the indexes' files (the search index's segments), listeners, threads' own.
+const OTHER_DESCRIPTORS: u64 = 1024;
+
+/// Raises the process's limit of open files to its hard limit (the soft one is often 1,024,
+/// below what the connection bound alone allows); returns the limit now in force.
+///
+/// # Errors
+///
+/// When the limit cannot be read or set.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let Some(hard) = limit.maximum
+        && limit.current.is_none_or(|current| current < hard)
+    {
+        limit.current = Some(hard);
+        setrlimit(Resource::Nofile, limit).map_err(std::io::Error::from)?;
+    }
+    Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
+}
+
+/// Warns when the open-files limit is below what `limits` may use at once: every
+/// connection, every open tenant's two ledger files, and the rest. Past it, a new
+/// connection or file fails (`Too many open files`) until descriptors are freed.
+pub fn check_open_files_limit(limits: &crate::config::Limits) {
+    let current = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let needed =
+        limits.max_connections as u64 + 2 * limits.max_open_tenants as u64 + OTHER_DESCRIPTORS;
+    if current < needed {
+        tracing::warn!(
+            limit = current,
+            needed,
+            "the open-files limit (ulimit -n) is below what limits.max_connections and limits.max_open_tenants may use; raise it, or lower them"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let hard = getrlimit(Resource::Nofile).maximum;
+        // Start from a low soft limit, as many systems do.
+        let mut low = getrlimit(Resource::Nofile);
+        low.current = Some(256.min(hard.unwrap_or(256)));
+        setrlimit(Resource::Nofile, low).expect("lower the soft limit");
+        let now = raise_open_files_limit().expect("raised");
+        assert_eq!(Some(now), getrlimit(Resource::Nofile).current);
+        assert_eq!(Some(now), hard.or(Some(u64::MAX)));
+    }
 
     fn tenant(id: &str) -> TenantId {
         TenantId::parse(id).expect("tenant id")

@@ -34,6 +34,11 @@ impl Settings {
 /// Runs the service until SIGINT or SIGTERM, then shuts down gracefully.
 pub(crate) fn serve(settings: &Settings, demo: bool) -> anyhow::Result<ExitCode> {
     let config = settings.load()?;
+    // Connections and open tenant files are bounded by the configuration, not by a soft
+    // limit of 1,024 descriptors that many systems start processes with.
+    if let Err(err) = veritrail_server::limits::raise_open_files_limit() {
+        tracing::warn!(%err, "cannot raise the open-files limit");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("veritrail-http")
