@@ -3,7 +3,7 @@
 //!
 //! Types are under `veritrail.` (`veritrail.tenant.created`, `veritrail.key.created`,
 //! `veritrail.key.revoked`, `veritrail.log.exported`, `veritrail.catalog.changed`,
-//! `veritrail.tenant.settings_changed`, `veritrail.webhook.*`), defined by the built-in `veritrail` catalog
+//! `veritrail.tenant.settings_changed`, `veritrail.webhook.*`, `veritrail.service_key.read`), defined by the built-in `veritrail` catalog
 //! (`catalogs/veritrail.yaml`), which gives each record its code, name, category, severity,
 //! description and summary. The actor is the key that acted (its id, never its secret), the
 //! source is this service.
@@ -15,6 +15,7 @@ use veritrail_core::record::CatalogFields;
 use veritrail_ledger::{Receipt, RemovalScope};
 
 use crate::AppState;
+use crate::auth::Acting;
 use crate::control::{KeyRow, Principal};
 use crate::error::ApiError;
 
@@ -33,6 +34,7 @@ pub mod types {
     pub const WEBHOOK_DELETED: &str = "veritrail.webhook.deleted";
     pub const VIEWER_TOKEN_MINTED: &str = "veritrail.viewer_token.minted";
     pub const VIEWER_TOKEN_USED: &str = "veritrail.viewer_token.used";
+    pub const SERVICE_KEY_READ: &str = "veritrail.service_key.read";
     pub const VIEWER_TOKEN_REVOKED: &str = "veritrail.viewer_token.revoked";
     pub const DISK_FULL: &str = "veritrail.disk.full";
     pub const INTEGRITY_CHECK_FAILED: &str = "veritrail.integrity.check_failed";
@@ -387,6 +389,39 @@ pub fn viewer_token_used(token_id: &str, minute: i64) -> Result<Event, ApiError>
         &json!({"id": token_id, "type": "viewer_token"}),
         &json!({"token_id": token_id, "minute": at}),
     )
+}
+
+/// Records that the service key of `acting` read `what` of its tenant (`catalog`,
+/// `viewer_tokens`): once per key, tenant, read and minute, before the read is answered,
+/// as viewer-token uses are. A tenant key's reads are not recorded.
+pub async fn service_read(state: &AppState, acting: &Acting, what: &str) -> Result<(), ApiError> {
+    if acting.service.is_none() {
+        return Ok(());
+    }
+    let minute = i64::try_from(crate::clock::now_unix_secs())
+        .unwrap_or(i64::MAX)
+        .div_euclid(60);
+    let name = format!("{}/{}/{what}", acting.key_id, acting.tenant);
+    if !state.service_reads().first_in_minute(&name, minute) {
+        return Ok(());
+    }
+    let at =
+        veritrail_core::event::Timestamp::from_unix_nanos(minute.saturating_mul(60_000_000_000))
+            .to_rfc3339();
+    let event = event_by(
+        types::SERVICE_KEY_READ,
+        &json!({"id": acting.key_id, "type": "service_key"}),
+        &json!({"id": acting.tenant.as_str(), "type": "tenant"}),
+        &json!({"key_id": acting.key_id, "read": what, "minute": at}),
+    );
+    let recorded = match event {
+        Ok(event) => record(state, &acting.tenant, event).await,
+        Err(err) => Err(err),
+    };
+    if recorded.is_err() {
+        state.service_reads().forget(&name, minute);
+    }
+    recorded
 }
 
 fn key_target(key: &KeyRow) -> serde_json::Value {

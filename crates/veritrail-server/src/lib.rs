@@ -113,6 +113,8 @@ struct Inner {
     tenant_creation: tokio::sync::Mutex<()>,
     /// Viewer-token uses recorded, by minute.
     embed_uses: viewer::Uses,
+    /// Service keys' reads recorded, by key, tenant, read and minute.
+    service_reads: viewer::Uses,
     webhooks: webhooks::WebhookService,
     sessions: ui::Sessions,
     blocking: limits::BlockingPool,
@@ -164,6 +166,11 @@ impl AppState {
     }
 
     /// The rate limit of each viewer token on the embedded view.
+    /// Service keys' reads recorded, by key, tenant, read and minute.
+    pub fn service_reads(&self) -> &viewer::Uses {
+        &self.inner.service_reads
+    }
+
     /// Events per service key and tenant.
     pub fn tenant_limiter(&self) -> &RateLimiter {
         &self.inner.tenant_limiter
@@ -426,6 +433,7 @@ impl Server {
                     tenant_limiter,
                     tenant_creation: tokio::sync::Mutex::new(()),
                     embed_uses: viewer::Uses::default(),
+                    service_reads: viewer::Uses::default(),
                     limiter,
                     webhooks,
                     sessions: ui::Sessions::default(),

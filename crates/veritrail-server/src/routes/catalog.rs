@@ -126,6 +126,7 @@ pub async fn get_tenant_catalog(
     ApiQuery(params): ApiQuery<CatalogParams>,
 ) -> Result<Response, ApiError> {
     let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    crate::audit::service_read(&state, &acting, "catalog").await?;
     catalog_of(state, acting.tenant, params).await
 }
 

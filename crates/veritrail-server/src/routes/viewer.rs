@@ -196,6 +196,7 @@ pub async fn list_for_tenant(
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<Json<ViewerTokenList>, ApiError> {
     let acting = auth.acting_on_named(&state, &tenant, Act::Embed)?;
+    audit::service_read(&state, &acting, "viewer_tokens").await?;
     list_of(state, acting.tenant).await
 }
 

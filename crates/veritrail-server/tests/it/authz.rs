@@ -69,6 +69,8 @@ enum Effect {
     RevokesVictim,
     /// Creates a new tenant.
     CreatesTenant,
+    /// Reads; a service key's read appends one record (`veritrail.service_key.read`).
+    ServiceRead,
 }
 
 struct Row {
@@ -275,7 +277,7 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, F, F, F, F, 200, 200, F] },
     Row { method: "POST", path: "/api/v1/events", body: Some(r#"{"id": "{fresh}", "tenant": "{tenant}", "type": "matrix.ingested"}"#), target: Target::Other, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, F, F, F, F, F, F, F] },
-    Row { method: "GET", path: "/api/v1/tenants/{tenant}/catalog", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/catalog", body: None, target: Target::Own, victim: None, effect: Effect::ServiceRead,
           expect: [U, U, U, F, 200, 200, 200, F, F, F, 200] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}/catalog", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, F, F, F, F, F, F, F] },
@@ -283,7 +285,7 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 201, 201, 201, F, F, F, 201] },
     Row { method: "POST", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: Some(r#"{"actor": "{fresh}", "ttl_seconds": 60}"#), target: Target::Other, victim: None, effect: Effect::Appends,
           expect: [U, U, U, F, F, F, F, F, F, F, F] },
-    Row { method: "GET", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
+    Row { method: "GET", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: None, target: Target::Own, victim: None, effect: Effect::ServiceRead,
           expect: [U, U, U, F, 200, 200, 200, F, F, F, 200] },
     Row { method: "GET", path: "/api/v1/tenants/{tenant}/viewer-tokens", body: None, target: Target::Other, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, F, F, F, F, F, F, F] },
@@ -636,7 +638,15 @@ async fn every_route_answers_every_caller_as_the_role_table_says_and_nothing_lea
                 Effect::CreatesTenant if ok => {
                     new_tenants.insert(fresh);
                 }
-                Effect::Appends | Effect::CreatesKey | Effect::CreatesTenant => {}
+                Effect::ServiceRead
+                    if ok && matches!(who, Who::ServicePublisher | Who::ServiceEmbedder) =>
+                {
+                    count(&mut expected_a, &mut expected_b);
+                }
+                Effect::Appends
+                | Effect::CreatesKey
+                | Effect::CreatesTenant
+                | Effect::ServiceRead => {}
             }
         }
     }

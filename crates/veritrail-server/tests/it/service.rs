@@ -498,6 +498,29 @@ async fn an_embedder_mints_any_tenants_view_and_revoking_it_ends_everything_it_m
         minted_event["actor"],
         json!({"id": embedder_id, "type": "service_key"})
     );
+    // Its reads are recorded too, once per read and minute.
+    let reads: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["type"] == "veritrail.service_key.read")
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["details"]["read"], "viewer_tokens");
+    assert_eq!(reads[0]["actor"]["id"], json!(embedder_id));
+    // Two listings back to back (the first may open a new minute): the second adds nothing.
+    server
+        .get("/api/v1/tenants/cust-a/viewer-tokens", Some(&embedder))
+        .await
+        .expect(200, None);
+    let size = log_size(&server, "cust-a").await;
+    server
+        .get("/api/v1/tenants/cust-a/viewer-tokens", Some(&embedder))
+        .await
+        .expect(200, None);
+    assert_eq!(
+        log_size(&server, "cust-a").await,
+        size,
+        "a second listing in the same minute adds nothing"
+    );
     // Not for a tenant outside its prefix, nor one that does not exist.
     server
         .post_json(
