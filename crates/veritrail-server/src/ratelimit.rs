@@ -97,40 +97,29 @@ impl RateLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        if buckets.len() > PRUNE_ABOVE {
-            let (per_second, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, bucket| {
-                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-                bucket.tokens + elapsed * per_second < burst
-            });
-        }
-        let name = |tenant: &str| format!("{key_id}/{tenant}");
-        for &(tenant, n) in wants {
-            let bucket = buckets.entry(name(tenant)).or_insert(Bucket {
-                tokens: self.burst,
-                at: now,
-            });
-            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-            bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
-            bucket.at = now;
+        let names: Vec<String> = wants
+            .iter()
+            .map(|(tenant, _)| format!("{key_id}/{tenant}"))
+            .collect();
+        let any_new = names.iter().any(|name| !buckets.contains_key(name));
+        self.prune(&mut buckets, any_new, now);
+        for (name, &(tenant, n)) in names.iter().zip(wants) {
+            let bucket = self.refilled(&mut buckets, name, now);
             // A request larger than the burst passes on a full bucket (and empties it).
             let n = f64::from(n).min(self.burst);
             if bucket.tokens < n {
-                let wait = ((n - bucket.tokens) / self.per_second).ceil().max(1.0);
-                let mut err = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    error_codes::RATE_LIMITED,
+                let wait = self.wait_for(n - bucket.tokens);
+                return Err(refusal(
                     format!(
                         "tenant {tenant} is over its rate limit of {}; nothing was stored: retry after the Retry-After seconds (other tenants are not limited by it)",
                         self.limit
                     ),
-                );
-                err.retry_after = Some(format!("{wait:.0}").parse().unwrap_or(1));
-                return Err(err);
+                    wait,
+                ));
             }
         }
-        for &(tenant, n) in wants {
-            if let Some(bucket) = buckets.get_mut(&name(tenant)) {
+        for (name, &(_, n)) in names.iter().zip(wants) {
+            if let Some(bucket) = buckets.get_mut(name) {
                 bucket.tokens -= f64::from(n).min(self.burst);
             }
         }
@@ -142,45 +131,77 @@ impl RateLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        if buckets.len() > PRUNE_ABOVE && !buckets.contains_key(key_id) {
+        let new = !buckets.contains_key(key_id);
+        self.prune(&mut buckets, new, now);
+        let bucket = self.refilled(&mut buckets, key_id, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = self.wait_for(1.0 - bucket.tokens);
+        Err(refusal(
+            format!(
+                "{} is over its rate limit of {}; retry after the Retry-After seconds",
+                self.who, self.limit
+            ),
+            wait,
+        ))
+    }
+
+    /// Drops the buckets that refilled, when there are many and a new one is about to be
+    /// made.
+    fn prune(&self, buckets: &mut HashMap<String, Bucket>, new: bool, now: Instant) {
+        if buckets.len() > PRUNE_ABOVE && new {
             let (per_second, burst) = (self.per_second, self.burst);
             buckets.retain(|_, bucket| {
                 let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
                 bucket.tokens + elapsed * per_second < burst
             });
         }
-        if !buckets.contains_key(key_id) {
+    }
+
+    /// `name`'s bucket (full if it is new), refilled for the time since its last use.
+    fn refilled<'a>(
+        &self,
+        buckets: &'a mut HashMap<String, Bucket>,
+        name: &str,
+        now: Instant,
+    ) -> &'a mut Bucket {
+        if !buckets.contains_key(name) {
             buckets.insert(
-                key_id.to_owned(),
+                name.to_owned(),
                 Bucket {
                     tokens: self.burst,
                     at: now,
                 },
             );
         }
-        let Some(bucket) = buckets.get_mut(key_id) else {
-            return Ok(());
-        };
+        let bucket = buckets
+            .get_mut(name)
+            .unwrap_or_else(|| unreachable!("inserted above"));
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = ((1.0 - bucket.tokens) / self.per_second).ceil().max(1.0);
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            error_codes::RATE_LIMITED,
-            format!(
-                "{} is over its rate limit of {}; retry after the Retry-After seconds",
-                self.who, self.limit
-            ),
-        );
-        // At most a few seconds: a whole number of seconds fits in u64.
-        err.retry_after = Some(format!("{wait:.0}").parse().unwrap_or(1));
-        Err(err)
+        bucket
     }
+
+    /// Whole seconds until `missing` tokens are back (at least one).
+    fn wait_for(&self, missing: f64) -> u32 {
+        let wait = (missing / self.per_second).ceil().max(1.0);
+        // At most a few seconds: a whole number of seconds fits in u32.
+        format!("{wait:.0}").parse().unwrap_or(1)
+    }
+}
+
+/// A 429 `rate_limited` saying `message`, with `Retry-After: wait`.
+fn refusal(message: String, wait: u32) -> ApiError {
+    let mut err = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        error_codes::RATE_LIMITED,
+        message,
+    );
+    err.retry_after = Some(wait);
+    err
 }
 
 #[cfg(test)]
