@@ -297,6 +297,21 @@ impl Client {
         events: &[EventInput],
         options: IngestOptions,
     ) -> Result<IngestResponse, ClientError> {
+        match self.send_events(events, options).await? {
+            IngestReply::Tenant(reply) => Ok(reply),
+            IngestReply::Mixed(_) => Err(ClientError::InvalidRequest(
+                "the events named their tenants and went to several logs: use send_mixed for a service key's mixed batch (or for_tenant)".into(),
+            )),
+        }
+    }
+
+    /// [`Client::send`]'s checks and request, whatever the reply: one tenant's, or a mixed
+    /// batch's.
+    pub(crate) async fn send_events(
+        &self,
+        events: &[EventInput],
+        options: IngestOptions,
+    ) -> Result<IngestReply, ClientError> {
         if events.is_empty() {
             return Err(ClientError::InvalidRequest("no events to send".into()));
         }
@@ -310,12 +325,7 @@ impl Client {
             ClientError::InvalidRequest(format!("events do not serialize: {err}"))
         })?;
         let all_have_ids = events.iter().all(|event| event.id.is_some());
-        match self.send_json_array(body, all_have_ids, options).await? {
-            IngestReply::Tenant(reply) => Ok(reply),
-            IngestReply::Mixed(_) => Err(ClientError::InvalidRequest(
-                "the events named their tenants and went to several logs: use send_mixed for a service key's mixed batch (or for_tenant)".into(),
-            )),
-        }
+        self.send_json_array(body, all_have_ids, options).await
     }
 
     /// Sends an already serialized JSON array of events: to one tenant's log, or (events

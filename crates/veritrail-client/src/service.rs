@@ -27,11 +27,11 @@
 
 use reqwest::Method;
 use veritrail_api::{
-    CreateServiceKey, EventInput, MixedIngestResponse, ServiceKeyBody, ServiceKeyCreated,
-    ServiceKeyList, ViewerTokenBody, ViewerTokenInput, ViewerTokenList, paths,
+    CreateServiceKey, EventInput, IngestReply, MixedIngestResponse, ServiceKeyBody,
+    ServiceKeyCreated, ServiceKeyList, ViewerTokenBody, ViewerTokenInput, ViewerTokenList, paths,
 };
 
-use crate::client::{Client, IngestOptions, MAX_EVENTS_PER_REQUEST, RetryMode, decode, fill};
+use crate::client::{Client, IngestOptions, RetryMode, decode, fill};
 use crate::error::ClientError;
 
 impl Client {
@@ -75,37 +75,20 @@ impl Client {
         events: &[EventInput],
         options: IngestOptions,
     ) -> Result<MixedIngestResponse, ClientError> {
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_REQUEST {
-            return Err(ClientError::InvalidRequest(format!(
-                "{} events in one request; send 1 to {MAX_EVENTS_PER_REQUEST}",
-                events.len()
-            )));
-        }
         if let Some(index) = events.iter().position(|event| event.tenant.is_none()) {
             return Err(ClientError::InvalidRequest(format!(
                 "event {index} names no tenant; a mixed batch names each event's tenant"
             )));
         }
-        let mode = if events.iter().all(|event| event.id.is_some()) {
-            RetryMode::Idempotent
-        } else {
-            RetryMode::UnactedOnly
-        };
-        let body = serde_json::to_vec(events).map_err(|err| {
-            ClientError::InvalidRequest(format!("events do not serialize: {err}"))
-        })?;
-        let url = self.url(paths::EVENTS);
-        let params = options.params();
-        let response = self
-            .execute(mode, || {
-                self.http()
-                    .post(&url)
-                    .query(&params)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            })
-            .await?;
-        decode(response, "POST /api/v1/events").await
+        // To POST /api/v1/events, whatever tenant this client acts on.
+        let mut client = self.clone();
+        client.tenant = None;
+        match client.send_events(events, options).await? {
+            IngestReply::Mixed(reply) => Ok(reply),
+            IngestReply::Tenant(_) => Err(ClientError::InvalidRequest(
+                "the server stored the events in one tenant's log (the key is a tenant key): use send".into(),
+            )),
+        }
     }
 
     /// Mints a viewer token for the tenant's embeddable Activity view, fixed to `input`'s
