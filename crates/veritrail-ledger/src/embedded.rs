@@ -374,8 +374,9 @@ impl EmbeddedStore {
         let mut staged = HashMap::new();
         for (tenant, size) in &marker.sizes {
             let log = self.open_tenant_files(tenant)?;
-            if log.files()?.offsets.len()? < size * OFFSET_ENTRY_LEN
-                || log.files()?.nodes.len()? < node_count(*size) * NODE_LEN
+            let files = log.files()?;
+            if files.offsets.len()? < size * OFFSET_ENTRY_LEN
+                || files.nodes.len()? < node_count(*size) * NODE_LEN
             {
                 // Derived files lost or cut: rebuild every log from the whole journal.
                 tracing::warn!(%tenant, "derived files are shorter than the sync marker; replaying the whole journal");
@@ -430,8 +431,9 @@ impl EmbeddedStore {
         for tenant in &touched {
             let log = &logs[tenant];
             let size = log.committed.read().expect("committed lock poisoned").size;
-            log.files()?.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
-            log.files()?.nodes.set_len(node_count(size) * NODE_LEN)?;
+            let files = log.files()?;
+            files.offsets.set_len(size * OFFSET_ENTRY_LEN)?;
+            files.nodes.set_len(node_count(size) * NODE_LEN)?;
         }
         self.index.add(event_ids)?;
         self.index.add_removals(removals)?;
@@ -566,20 +568,20 @@ impl EmbeddedStore {
 
         // 3. Derived files and the id index; not synced here (the journal has it all).
         for (append, offsets) in batch.tenants.iter().zip(&record_offsets) {
-            let log = self.open_tenant_log(&append.tenant)?;
+            let files = self.open_tenant_log(&append.tenant)?.files()?;
             let mut offset_bytes = Vec::with_capacity(offsets.len() * OFFSET_ENTRY_BYTES);
             for (record, offset) in append.records.iter().zip(offsets) {
                 offset_bytes.extend_from_slice(&(frame_pos + *offset as u64).to_be_bytes());
                 offset_bytes.extend_from_slice(&len_u32(record.bytes.len()).to_be_bytes());
             }
-            log.files()?
+            files
                 .offsets
                 .write_all_at(&offset_bytes, append.first_seq * OFFSET_ENTRY_LEN)?;
             let mut node_bytes = Vec::with_capacity(append.nodes.len() * merkle::HASH_LEN);
             for (_, hash) in &append.nodes {
                 node_bytes.extend_from_slice(hash);
             }
-            log.files()?
+            files
                 .nodes
                 .write_all_at(&node_bytes, node_count(append.first_seq) * NODE_LEN)?;
             writer.dirty.insert(append.tenant.clone());
@@ -774,15 +776,14 @@ impl EmbeddedStore {
         let Some(log) = self.tenant_log(tenant) else {
             return Ok(());
         };
-        log.files()?
-            .offsets
-            .punch_hole(0, size * OFFSET_ENTRY_LEN)?;
+        let files = log.files()?;
+        files.offsets.punch_hole(0, size * OFFSET_ENTRY_LEN)?;
         let mut first_leaf = 0;
         for node in Frontier::node_ids(size) {
             // A complete subtree's nodes are consecutive in post-order, its root last.
             let from = node_count(first_leaf) * NODE_LEN;
             let root = postorder_index(node) * NODE_LEN;
-            log.files()?.nodes.punch_hole(from, root - from)?;
+            files.nodes.punch_hole(from, root - from)?;
             first_leaf += 1 << node.level;
         }
         Ok(())
@@ -1185,10 +1186,11 @@ fn write_leaf(
     frontier.append(hash, |_, hash| {
         node_bytes.extend_from_slice(&hash);
     });
-    log.files()?
+    let files = log.files()?;
+    files
         .nodes
         .write_all_at(&node_bytes, node_count(seq) * NODE_LEN)?;
-    log.files()?
+    files
         .offsets
         .write_all_at(&offset_entry(pos, len), seq * OFFSET_ENTRY_LEN)
 }
@@ -1251,11 +1253,12 @@ pub(crate) fn checkpoint_note_size(note: &str) -> Option<u64> {
 
 /// Writes the subtree hashes of a log's prefix in their places in its `nodes` file.
 fn write_prefix(log: &Arc<TenantLog>, prefix: &Frontier) -> io::Result<()> {
+    let files = log.files()?;
     for (node, hash) in Frontier::node_ids(prefix.size())
         .into_iter()
         .zip(prefix.hashes())
     {
-        log.files()?
+        files
             .nodes
             .write_all_at(hash, postorder_index(node) * NODE_LEN)?;
     }
@@ -1309,6 +1312,7 @@ fn read_node_hashes(
     size: u64,
     ids: &[NodeId],
 ) -> Result<Vec<Hash>, StoreError> {
+    let files = log.files()?;
     ids.iter()
         .map(|&node| {
             if !node.is_complete_in(size) {
@@ -1317,7 +1321,7 @@ fn read_node_hashes(
                 )));
             }
             let mut hash = [0u8; merkle::HASH_LEN];
-            log.files()?
+            files
                 .nodes
                 .read_exact_at(&mut hash, postorder_index(node) * NODE_LEN)?;
             Ok(hash)
@@ -1601,8 +1605,9 @@ impl LedgerStore for EmbeddedStore {
                 frontier.size()
             )));
         }
-        log.files()?.offsets.sync_data()?;
-        log.files()?.nodes.sync_data()?;
+        let files = log.files()?;
+        files.offsets.sync_data()?;
+        files.nodes.sync_data()?;
         tracing::warn!(%tenant, size, "rewrote the tenant's derived files from the journal");
         Ok(())
     }

@@ -231,7 +231,7 @@ struct Published {
 struct Request {
     parts: Vec<Part>,
     /// The receipts of each part, in order.
-    reply: tokio::sync::oneshot::Sender<Result<Vec<Vec<Receipt>>, AppendError>>,
+    reply: tokio::sync::oneshot::Sender<Answer>,
 }
 
 impl Request {
@@ -239,6 +239,9 @@ impl Request {
         self.parts.iter().map(|part| part.events.len()).sum()
     }
 }
+
+/// What a request is answered: the receipts of each part, or why none was stored.
+type Answer = Result<Vec<Vec<Receipt>>, AppendError>;
 
 /// A request's events for one tenant's log.
 struct Part {
@@ -416,12 +419,10 @@ impl Ledger {
         receipts.pop().ok_or(AppendError::Closed)
     }
 
-    #[allow(clippy::type_complexity)]
     fn enqueue(
         &self,
         parts: Vec<Part>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Vec<Receipt>>, AppendError>>, AppendError>
-    {
+    ) -> Result<tokio::sync::oneshot::Receiver<Answer>, AppendError> {
         let n_events: usize = parts.iter().map(|part| part.events.len()).sum();
         if n_events > self.max_batch_events {
             return Err(AppendError::TooManyEvents {
@@ -1121,7 +1122,6 @@ impl Sequencer {
 
     /// Assigns seqs, builds and commits the batch (taking the requests' events); on success
     /// the sequencer's state moves to the new trees.
-    #[allow(clippy::type_complexity)]
     fn plan_and_commit(
         &mut self,
         batch: &mut [Request],
