@@ -409,7 +409,8 @@ async fn closed_loop(
     stats.started.elapsed().as_secs_f64()
 }
 
-fn read_rss_kib(pid: u32) -> Option<u64> {
+/// The resident memory (VmRSS) of `pid`, in KiB.
+pub(crate) fn read_rss_kib(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))?

@@ -174,14 +174,7 @@ fn server_footprint(pid: Option<u32>) -> String {
         return String::new();
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
+    let rss_kib = crate::overload::read_rss_kib(pid).unwrap_or(0);
     format!(
         "server: {fds} open files, VmRSS {:.0} MiB",
         rss_kib as f64 / 1024.0
