@@ -129,15 +129,10 @@ impl Auth {
     /// `act` there (publisher; owner, super_admin or admin to embed).
     pub fn acting_on(&self, tenant: &TenantId, act: Act) -> Result<Acting, ApiError> {
         match &self.0 {
-            Principal::ServerAdmin => Err(ApiError::forbidden(
-                "the server admin key manages tenants and keys; it reads and writes no events (use a tenant or service key)",
-            )),
+            Principal::ServerAdmin => Err(server_admin_acts_on_no_tenant()),
             Principal::Tenant(key) => {
                 if key.tenant != *tenant {
-                    return Err(ApiError::forbidden(format!(
-                        "a tenant key acts only on its own tenant ({}), not on {tenant}",
-                        key.tenant
-                    )));
+                    return Err(not_its_tenant(key, tenant));
                 }
                 match act {
                     Act::Publish => self.publisher(),
@@ -146,14 +141,7 @@ impl Auth {
                 .map(Acting::of_tenant_key)
             }
             Principal::Service(key) => {
-                let role = act.service_role();
-                if key.role != role {
-                    return Err(ApiError::forbidden(format!(
-                        "a {} key cannot {}; that takes a {role} key",
-                        key.role,
-                        act.what()
-                    )));
-                }
+                service_may(key, act)?;
                 if !key.scope.allows(tenant) {
                     return Err(ApiError::forbidden(format!(
                         "service key {} may not act on tenant {tenant}",
@@ -182,14 +170,11 @@ impl Auth {
     ) -> Result<Acting, ApiError> {
         let no_tenant = || ApiError::not_found(format!("there is no tenant {tenant:?}"));
         let Ok(id) = TenantId::parse(tenant) else {
-            // What the caller may never do is refused first: a role check, for which any
-            // well-formed id stands in for the malformed one.
+            // A malformed id names no tenant; what the caller may never do is refused first.
             return Err(match &self.0 {
-                Principal::Service(key) if key.role == act.service_role() => no_tenant(),
-                _ => self
-                    .acting_on(&TenantId::parse("x").map_err(ApiError::internal)?, act)
-                    .err()
-                    .unwrap_or_else(no_tenant),
+                Principal::ServerAdmin => server_admin_acts_on_no_tenant(),
+                Principal::Tenant(key) => not_its_tenant(key, &format!("{tenant:?}")),
+                Principal::Service(key) => service_may(key, act).err().unwrap_or_else(no_tenant),
             });
         };
         let acting = self.acting_on(&id, act)?;
@@ -315,6 +300,34 @@ impl Auth {
             )),
             Principal::Service(_) => Err(service_refused()),
         }
+    }
+}
+
+fn server_admin_acts_on_no_tenant() -> ApiError {
+    ApiError::forbidden(
+        "the server admin key manages tenants and keys; it reads and writes no events (use a tenant or service key)",
+    )
+}
+
+/// A tenant key naming `tenant`, which is not its own.
+fn not_its_tenant(key: &TenantKey, tenant: &dyn std::fmt::Display) -> ApiError {
+    ApiError::forbidden(format!(
+        "a tenant key acts only on its own tenant ({}), not on {tenant}",
+        key.tenant
+    ))
+}
+
+/// Whether `key`'s role does `act` (on a tenant of its scope).
+fn service_may(key: &ServiceKey, act: Act) -> Result<(), ApiError> {
+    let role = act.service_role();
+    if key.role == role {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} key cannot {}; that takes a {role} key",
+            key.role,
+            act.what()
+        )))
     }
 }
 

@@ -314,6 +314,24 @@ async fn scopes_limit_a_key_to_its_tenants_and_a_tenant_key_to_its_own() {
             .await;
         assert_eq!(reply.status, status, "{tenant}: {}", reply.text());
     }
+    // A malformed tenant id is no tenant (404), after what the caller may never do (403).
+    let (embedder, _) = service_key(&server, json!({"role": "service_embedder"})).await;
+    let acme_publisher = server.key("acme", Role::Publisher).await;
+    for (key, status) in [
+        (&listed, 404),
+        (&embedder, 403),
+        (&acme_publisher, 403),
+        (&server.admin_key, 403),
+    ] {
+        let reply = server
+            .post_json(
+                "/api/v1/tenants/Not%20A%20Tenant/events",
+                Some(key),
+                &one("m"),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{}", reply.text());
+    }
     // A mixed batch with one tenant outside the list is refused whole.
     let before = log_size(&server, "acme").await;
     let reply = server
