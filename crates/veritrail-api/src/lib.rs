@@ -26,6 +26,8 @@ pub mod paths {
     pub const EVENTS: &str = "/api/v1/events";
     /// `GET` counts, grouped or as a histogram.
     pub const EVENTS_COUNT: &str = "/api/v1/events/count";
+    /// `GET` the matching records as JSON Lines or CSV, streamed in seq order.
+    pub const EVENTS_EXPORT: &str = "/api/v1/events/export";
     /// `GET` the live tail: Server-Sent Events of new matching records (`Last-Event-ID`
     /// resumes after that seq).
     pub const EVENTS_STREAM: &str = "/api/v1/events/stream";
@@ -448,8 +450,10 @@ pub struct LogKeyBody {
 /// The first line of an export bundle (`application/x-ndjson`).
 ///
 /// An export is the header line, then one [`ExportLine`] per record from seq 0 to
-/// `tree_size - 1`, the removed records at the start of the log as one prefix line.
-/// `veritrail verify --export FILE --key KEY` checks it offline.
+/// `tree_size - 1`, the removed records at the start of the log as one prefix line. A
+/// filtered export (`filters` set) holds only the matching kept records, each with its
+/// inclusion proof in the checkpoint's tree. `veritrail verify --export FILE --key KEY`
+/// checks it offline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportHeader {
@@ -462,6 +466,12 @@ pub struct ExportHeader {
     pub tree_size: u64,
     /// Signed checkpoint of exactly `tree_size` records.
     pub checkpoint: String,
+    /// Set on a filtered export: the filters it was asked with, as a query string
+    /// (`type=user.*&outcome=failure`). Its lines are then the matching kept records of the
+    /// checkpoint's tree that search had indexed, each proven by its own inclusion proof;
+    /// the bundle does not prove that no other record matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<String>,
 }
 
 impl ExportHeader {
@@ -481,6 +491,15 @@ pub struct ExportLine {
     /// base64 of the canonical record bytes (docs/format.md); absent for a removed record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
+    /// The record's JSON, as search returns it, for people and tools to read; the verifier
+    /// checks that it is what `record` decodes to.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    /// On a filtered export: the base64 hashes of the record's inclusion proof in the
+    /// checkpoint's tree (RFC 9162).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proof: Vec<String>,
     /// For a removed record: the seq of the `veritrail.retention.deleted` or
     /// `veritrail.event.erased` record that removed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -868,6 +887,111 @@ pub struct CountParams {
     #[cfg_attr(feature = "openapi", param(pattern = r"^[1-9][0-9]{0,6}[smhd]$"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+}
+
+/// Query parameters of `GET /api/v1/events/export`: the filters of [`SearchParams`], the
+/// format, and where to continue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[cfg_attr(
+        feature = "openapi",
+        param(
+            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
+        )
+    )]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^(success|failure|pending|unknown)$")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// `jsonl` (the default: one record JSON per line, as search returns them) or `csv`
+    /// (a header row, then one row per record; the columns are in docs/exporting.md).
+    #[cfg_attr(feature = "openapi", param(pattern = r"^(jsonl|csv)$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Continue after this seq: the `seq` of the last line received (a CSV export then has
+    /// no header row).
+    #[cfg_attr(feature = "openapi", param(value_type = Option<u64>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<String>,
+}
+
+/// Query parameters of `GET /api/v1/log/export`: with any of the filters of
+/// [`SearchParams`], the bundle holds only the matching records, each with its inclusion
+/// proof.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct BundleParams {
+    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+    #[cfg_attr(
+        feature = "openapi",
+        param(
+            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
+        )
+    )]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^(success|failure|pending|unknown)$")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
 }
 
 /// Query parameters of `POST /api/v1/events`.

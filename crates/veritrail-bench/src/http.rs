@@ -91,6 +91,31 @@ impl Conn {
         Ok((status, parts.headers, body))
     }
 
+    /// Sends a GET with `key` and hands each piece of the answer's body to `on_data` as it
+    /// arrives; returns the status and headers once the body has ended.
+    pub(crate) async fn stream(
+        &mut self,
+        path: &str,
+        key: &str,
+        mut on_data: impl FnMut(&[u8]),
+    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap)> {
+        self.sender.ready().await.context("connection closed")?;
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, &self.host)
+            .header("authorization", format!("Bearer {key}"))
+            .body(Full::new(Bytes::new()))?;
+        let response = self.sender.send_request(request).await?;
+        let (parts, mut body) = response.into_parts();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                on_data(&data);
+            }
+        }
+        Ok((parts.status, parts.headers))
+    }
+
     /// Sends a JSON body with `key`; the answer must be a success, its body is returned.
     pub(crate) async fn ok_json(
         &mut self,
@@ -456,7 +481,8 @@ pub(crate) async fn ingest_workers(
 
 const SYSTEM: &str = "veritrail";
 
-/// The whole veritrail run: set-up, preload, searches, ingest; one result per phase.
+/// The whole veritrail run: set-up, preload, searches, exports, ingest; one result per
+/// phase.
 pub(crate) async fn run(
     addr: SocketAddr,
     admin_key: &str,
@@ -478,6 +504,9 @@ pub(crate) async fn run(
     }
     if workload.runs(Phase::Activity) {
         crate::activity::phases(addr, &keys.admin, workload, &mut results).await?;
+    }
+    if workload.runs(Phase::Export) {
+        crate::export::phases(addr, &keys.viewer, workload, &mut results).await?;
     }
     if workload.runs(Phase::Ingest) {
         ingest_phases(addr, &keys, workload, &mut results).await?;

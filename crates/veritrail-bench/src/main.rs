@@ -11,7 +11,9 @@
 //!   preload (until every event is searchable), then the four search phases on the
 //!   preloaded tenant, then batched and single-event ingest, over keep-alive HTTP/1.1.
 //!   With `activity` among its phases, it also signs in to the Activity page and measures
-//!   its first response, each kind of filter change, paging and record pages.
+//!   its first response, each kind of filter change, paging and record pages. With
+//!   `export`, it exports the whole tenant as JSON Lines and as CSV, and times a 1% slice's
+//!   first record.
 //! - `pg`: the same workload against PostgreSQL, the baseline.
 //! - `report`: the Markdown tables of `http` and `pg` results, with the ratios and bars.
 //! - `webhooks`: against a running `veritrail serve` (see `scripts/bench-webhooks`): events
@@ -34,6 +36,7 @@
 //! - `http`: the veritrail side of `http` (a lean keep-alive client, set-up, phases).
 //! - `load`: the measured phases: N connections, requests back to back, bounded.
 //! - `activity`: the Activity page's requests, as a signed-in browser makes them.
+//! - `export`: the whole log exported as JSON Lines and CSV, and a 1% slice's first record.
 //! - `pg`: the PostgreSQL baseline. `report`: the Markdown tables.
 //! - `webhooks`: webhook delivery and live-tail lag.
 //! - `overload`: three times the sustainable load, and what the server does with it.
@@ -47,6 +50,7 @@
 )]
 
 mod activity;
+mod export;
 mod http;
 mod lifecycle;
 mod load;
@@ -253,11 +257,12 @@ struct Workload {
     out: Option<PathBuf>,
     /// The phases to run (veritrail): `preload` creates and fills the tenant; without it
     /// the tenant must exist already (say, a server kept with `KEEP=1`) and only keys are
-    /// made. `activity` is the Activity page's (veritrail only).
+    /// made. `activity` is the Activity page's, `export` the event exports' (veritrail
+    /// only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "preload,search,activity,ingest"
+        default_value = "preload,search,activity,export,ingest"
     )]
     phases: Vec<Phase>,
 }
@@ -268,6 +273,7 @@ enum Phase {
     Preload,
     Search,
     Activity,
+    Export,
     Ingest,
 }
 

@@ -17,15 +17,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use veritrail_api::{
-    CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList, ConsistencyProofBody,
-    CountParams, CountResponse, CreateKey, CreateTenant, ErasureBody, ErasureInput, ErrorBody,
-    EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody, IngestParams, IngestReply,
-    IngestResponse, IntegrityBody, KeyBody, KeyCreated, KeyList, LogKeyBody, RecordResponse,
-    RetentionBody, RetentionPolicy, RetentionRun, Role, SearchParams, SearchResponse,
-    SharedCatalogList, TenantBody, TenantCreated, TenantList, WebhookAttempt, WebhookAttemptList,
-    WebhookAttemptParams, WebhookBody, WebhookCreated, WebhookInput, WebhookList, WebhookPatch,
-    WebhookRedeliverInput, WebhookRedeliverQueued, WebhookRotateInput, WebhookRotated, WhoAmI,
-    paths,
+    BundleParams, CatalogBody, CatalogChanged, CatalogSettingsBody, CategoryList,
+    ConsistencyProofBody, CountParams, CountResponse, CreateKey, CreateTenant, ErasureBody,
+    ErasureInput, ErrorBody, EventInput, HoldBody, HoldInput, HoldList, InclusionProofBody,
+    IngestParams, IngestReply, IngestResponse, IntegrityBody, KeyBody, KeyCreated, KeyList,
+    LogKeyBody, RecordResponse, RetentionBody, RetentionPolicy, RetentionRun, Role, SearchParams,
+    SearchResponse, SharedCatalogList, TenantBody, TenantCreated, TenantList, WebhookAttempt,
+    WebhookAttemptList, WebhookAttemptParams, WebhookBody, WebhookCreated, WebhookInput,
+    WebhookList, WebhookPatch, WebhookRedeliverInput, WebhookRedeliverQueued, WebhookRotateInput,
+    WebhookRotated, WhoAmI, paths,
 };
 
 use crate::error::ClientError;
@@ -187,7 +187,7 @@ pub(crate) enum RetryMode {
 /// Cheap to clone: clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// The base URL without a trailing slash; API paths are appended to it, so a server
     /// behind a proxy under a path prefix works.
     base: String,
@@ -484,7 +484,21 @@ impl Client {
     /// As the request ends, or [`ClientError::Write`]. On an error `out` may hold part of
     /// the bundle.
     pub async fn export(&self, out: &mut impl Write) -> Result<u64, ClientError> {
-        let mut response = self.start_export().await?;
+        self.export_bundle(&BundleParams::default(), out).await
+    }
+
+    /// [`Client::export`] of the records matching `params`' filters (all of them when it has
+    /// none): a filtered bundle holds each matching record with its inclusion proof.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::export`]; a bad filter is an `invalid_parameter` [`ClientError::Api`].
+    pub async fn export_bundle(
+        &self,
+        params: &BundleParams,
+        out: &mut impl Write,
+    ) -> Result<u64, ClientError> {
+        let mut response = self.start_export(params).await?;
         let mut n_bytes = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
             out.write_all(&chunk).map_err(ClientError::Write)?;
@@ -503,7 +517,7 @@ impl Client {
         &self,
         out: &mut W,
     ) -> Result<u64, ClientError> {
-        let mut response = self.start_export().await?;
+        let mut response = self.start_export(&BundleParams::default()).await?;
         let mut n_bytes = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
             out.write_all(&chunk).await.map_err(ClientError::Write)?;
@@ -513,11 +527,11 @@ impl Client {
         Ok(n_bytes)
     }
 
-    async fn start_export(&self) -> Result<Response, ClientError> {
+    async fn start_export(&self, params: &BundleParams) -> Result<Response, ClientError> {
         let url = self.url(paths::LOG_EXPORT);
         // No overall timeout: a large log takes as long as it takes. The read timeout
         // still catches a stalled connection.
-        self.execute(RetryMode::Idempotent, || self.http.get(&url))
+        self.execute(RetryMode::Idempotent, || self.http.get(&url).query(params))
             .await
     }
 

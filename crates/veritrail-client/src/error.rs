@@ -50,6 +50,11 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
+    /// A streamed download (an event export) that ended inside a row, whose gzip does not
+    /// decode, or whose rows are not what the API promises; resume it from the last whole
+    /// row.
+    #[error("the download is incomplete or damaged: {0}")]
+    Download(String),
     /// The base URL or API key cannot be used.
     #[error("invalid client configuration: {0}")]
     Config(String),

@@ -15,7 +15,13 @@
 //! - every record decodes strictly, belongs to the header's tenant and carries its line's
 //!   seq, and the line's leaf hash is the hash of the record's bytes;
 //! - the Merkle root over the records, in file order, is the checkpoint's root, and the
-//!   number of records is the checkpoint's size.
+//!   number of records is the checkpoint's size;
+//! - a line's `json`, when it has one, is exactly the JSON of its record's bytes.
+//!
+//! A filtered bundle (the header names its `filters`) holds only some kept records: each
+//! line's seqs rise and lie inside the checkpoint's tree, its record is checked as above,
+//! and its inclusion proof must lead from its leaf hash to the signed root. It proves every
+//! record it holds is in the log, unaltered, at its seq; not that no other record matches.
 //!
 //! Damage is reported as [`ExportFault`]s with the seq (and line) where it was found, in
 //! the style of `veritrail_ledger::verify`, and verification goes on past a fault where the
@@ -69,6 +75,11 @@ pub enum ExportFaultKind {
     /// The bundle holds fewer or more records than the checkpoint's size: cut short, or
     /// extended.
     CountMismatch,
+    /// A line's `json` is not the JSON of its record.
+    JsonMismatch,
+    /// A filtered bundle's line whose inclusion proof does not lead to the signed root, or
+    /// whose seq lies outside the signed tree.
+    BadProof,
 }
 
 /// One thing found wrong.
@@ -128,6 +139,8 @@ pub struct ExportReport {
     pub tenant: Option<String>,
     /// The header's origin.
     pub origin: Option<String>,
+    /// The filters of a filtered bundle.
+    pub filters: Option<String>,
     /// The size of the checkpoint, when it verified.
     pub checkpoint_size: Option<u64>,
     /// Record lines read.
@@ -170,6 +183,8 @@ pub fn verify_export(
 struct Expected {
     tenant: Option<TenantId>,
     tree_size: u64,
+    /// A filtered bundle: some kept records, each with its inclusion proof.
+    filtered: bool,
     /// The verified checkpoint, if it verified.
     checkpoint: Option<Checkpoint>,
 }
@@ -229,7 +244,11 @@ impl Checker<'_> {
         let Some(expected) = header else {
             return;
         };
-        self.records(reader, &mut buf, &expected);
+        if expected.filtered {
+            self.filtered_records(reader, &mut buf, &expected);
+        } else {
+            self.records(reader, &mut buf, &expected);
+        }
     }
 
     /// Checks the header line; `None` when it is too broken to check records against.
@@ -261,6 +280,7 @@ impl Checker<'_> {
         }
         self.report.tenant = Some(header.tenant.clone());
         self.report.origin = Some(header.origin.clone());
+        self.report.filters.clone_from(&header.filters);
         let tenant = match TenantId::parse(&header.tenant) {
             Ok(tenant) => Some(tenant),
             Err(err) => {
@@ -311,6 +331,7 @@ impl Checker<'_> {
         Some(Expected {
             tenant,
             tree_size: header.tree_size,
+            filtered: header.filters.is_some(),
             checkpoint,
         })
     }
@@ -658,13 +679,32 @@ impl Checker<'_> {
                 ),
             );
         }
-        let header = if self.options.decode_records {
-            Record::decode(&bytes).map(|record| (record.tenant().clone(), record.seq()))
+        self.check_record(&bytes, &parsed, expected, at);
+        Some(Step::Leaf(seq, leaf))
+    }
+
+    /// Checks a record's bytes against its line: its tenant, its seq, and the line's JSON
+    /// (the record is decoded strictly when asked, or when there is JSON to compare).
+    fn check_record(
+        &mut self,
+        bytes: &[u8],
+        parsed: &ExportLine,
+        expected: &Expected,
+        at: (Option<u64>, Option<u64>),
+    ) {
+        let header = if self.options.decode_records || parsed.json.is_some() {
+            Record::decode(bytes).map(|record| {
+                let json_matches = parsed
+                    .json
+                    .as_ref()
+                    .is_none_or(|json| *json == record.to_json());
+                (record.tenant().clone(), record.seq(), json_matches)
+            })
         } else {
-            veritrail_core::record::peek_header(&bytes)
+            veritrail_core::record::peek_header(bytes).map(|(tenant, seq)| (tenant, seq, true))
         };
         match header {
-            Ok((tenant, record_seq)) => {
+            Ok((tenant, record_seq, json_matches)) => {
                 if let Some(expected_tenant) = &expected.tenant
                     && tenant != *expected_tenant
                 {
@@ -677,12 +717,20 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                if record_seq != seq {
+                if record_seq != parsed.seq {
                     self.fault(
                         ExportFaultKind::RecordMismatch,
                         at.0,
                         at.1,
-                        format!("the record says seq {record_seq}, its line {seq}"),
+                        format!("the record says seq {record_seq}, its line {}", parsed.seq),
+                    );
+                }
+                if !json_matches {
+                    self.fault(
+                        ExportFaultKind::JsonMismatch,
+                        at.0,
+                        at.1,
+                        "the line's json is not what its record's bytes say".to_owned(),
                     );
                 }
             }
@@ -693,7 +741,135 @@ impl Checker<'_> {
                 err.to_string(),
             ),
         }
-        Some(Step::Leaf(seq, leaf))
+    }
+
+    /// Checks every line of a filtered bundle: rising seqs inside the signed tree, each
+    /// record checked, each inclusion proof leading to the signed root.
+    fn filtered_records(
+        &mut self,
+        mut reader: impl BufRead,
+        buf: &mut Vec<u8>,
+        expected: &Expected,
+    ) {
+        let mut last_seq: Option<u64> = None;
+        let mut line_no = 1u64;
+        loop {
+            line_no += 1;
+            let line = match read_line(&mut reader, buf) {
+                Ok(Line::End) => break,
+                Ok(line) => line,
+                Err(err) => {
+                    self.fault(
+                        ExportFaultKind::Unreadable,
+                        None,
+                        Some(line_no),
+                        err.to_string(),
+                    );
+                    break;
+                }
+            };
+            self.report.n_records += 1;
+            if line == Line::TooLong {
+                self.fault(
+                    ExportFaultKind::MalformedLine,
+                    None,
+                    Some(line_no),
+                    format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+                );
+                continue;
+            }
+            let parsed: ExportLine = match serde_json::from_slice(buf) {
+                Ok(parsed) => parsed,
+                Err(err) => {
+                    self.fault(
+                        ExportFaultKind::MalformedLine,
+                        None,
+                        Some(line_no),
+                        format!("not an export line: {err}"),
+                    );
+                    continue;
+                }
+            };
+            let seq = parsed.seq;
+            let at = (Some(seq), Some(line_no));
+            if let Some(last) = last_seq
+                && seq <= last
+            {
+                self.fault(
+                    ExportFaultKind::SeqOutOfOrder,
+                    at.0,
+                    at.1,
+                    format!("seq {seq} comes after seq {last}"),
+                );
+            }
+            last_seq = Some(last_seq.map_or(seq, |last| last.max(seq)));
+            let Some(record) = &parsed.record else {
+                self.fault(
+                    ExportFaultKind::MalformedLine,
+                    at.0,
+                    at.1,
+                    "a filtered bundle holds kept records only, each with its bytes".to_owned(),
+                );
+                continue;
+            };
+            let Ok(bytes) = BASE64.decode(record.as_bytes()) else {
+                self.fault(
+                    ExportFaultKind::MalformedLine,
+                    at.0,
+                    at.1,
+                    "the record is not base64".to_owned(),
+                );
+                continue;
+            };
+            let leaf = merkle::leaf_hash(&bytes);
+            if BASE64.encode(leaf) != parsed.leaf_hash {
+                self.fault(
+                    ExportFaultKind::LeafHashMismatch,
+                    at.0,
+                    at.1,
+                    format!(
+                        "the line's leaf hash is {:?}, the record's bytes hash to {:?}",
+                        parsed.leaf_hash,
+                        BASE64.encode(leaf)
+                    ),
+                );
+            }
+            self.check_record(&bytes, &parsed, expected, at);
+            let Some(checkpoint) = &expected.checkpoint else {
+                continue;
+            };
+            let proof: Option<Vec<merkle::Hash>> = parsed
+                .proof
+                .iter()
+                .map(|hash| {
+                    let hash = BASE64.decode(hash.as_bytes()).ok()?;
+                    merkle::Hash::try_from(hash.as_slice()).ok()
+                })
+                .collect();
+            let verified = proof
+                .ok_or_else(|| "a proof hash is not base64 of 32 bytes".to_owned())
+                .and_then(|proof| {
+                    merkle::verify_inclusion(
+                        &leaf,
+                        seq,
+                        checkpoint.size(),
+                        &proof,
+                        checkpoint.root(),
+                    )
+                    .map_err(|err| err.to_string())
+                });
+            if let Err(err) = verified {
+                self.fault(
+                    ExportFaultKind::BadProof,
+                    at.0,
+                    at.1,
+                    format!(
+                        "the record's inclusion proof in the signed tree of {} records does not verify: {err}",
+                        checkpoint.size()
+                    ),
+                );
+            }
+        }
     }
 }
 

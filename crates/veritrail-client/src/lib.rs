@@ -26,6 +26,8 @@
 //!   event an id so that retries are idempotent.
 //! - [`tail`]: [`Tail`], the live tail of new records ([`Client::tail`]), reconnecting
 //!   without losing or repeating a record.
+//! - [`download`]: [`Client::export_events`], filtered exports (JSON Lines, CSV) downloaded
+//!   whole rows at a time, resumable after the last one.
 //! - [`export`]: [`export::verify_export`], which checks a downloaded export bundle with
 //!   nothing but the pinned verifier key.
 //! - [`service`]: what one service key does for many tenants: [`Client::send_mixed`],
@@ -38,6 +40,7 @@
 
 pub mod batcher;
 pub mod client;
+pub mod download;
 pub mod error;
 pub mod export;
 pub mod service;

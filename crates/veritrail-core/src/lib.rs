@@ -6,6 +6,7 @@
 //!   parts; [`event::limits`] and the stable error [`event::codes`].
 //! - [`record`]: [`record::Record`] and its canonical, versioned byte encoding.
 //! - [`canonical_json`]: the canonical JSON used for `details`.
+//! - [`csv`]: a record as one CSV row of the export's stable columns.
 //! - [`merkle`]: RFC 6962 / RFC 9162 hashing, the append frontier, inclusion and
 //!   consistency proofs (generated from stored node hashes, and verified).
 //! - [`checkpoint`]: the C2SP `tlog-checkpoint` body.
@@ -18,6 +19,7 @@
 pub mod canonical_json;
 pub mod catalog;
 pub mod checkpoint;
+pub mod csv;
 pub mod event;
 mod json_out;
 pub mod merkle;

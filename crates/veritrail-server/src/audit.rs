@@ -2,8 +2,9 @@
 //! tenant's own log, so the log that customers verify also shows who changed its access.
 //!
 //! Types are under `veritrail.` (`veritrail.tenant.created`, `veritrail.key.created`,
-//! `veritrail.key.revoked`, `veritrail.log.exported`, `veritrail.catalog.changed`,
-//! `veritrail.tenant.settings_changed`, `veritrail.webhook.*`, `veritrail.service_key.read`), defined by the built-in `veritrail` catalog
+//! `veritrail.key.revoked`, `veritrail.log.exported`, `veritrail.events.exported`,
+//! `veritrail.catalog.changed`, `veritrail.tenant.settings_changed`, `veritrail.webhook.*`,
+//! `veritrail.service_key.read`), defined by the built-in `veritrail` catalog
 //! (`catalogs/veritrail.yaml`), which gives each record its code, name, category, severity,
 //! description and summary. The actor is the key that acted (its id, never its secret), the
 //! source is this service.
@@ -25,6 +26,7 @@ pub mod types {
     pub const KEY_CREATED: &str = "veritrail.key.created";
     pub const KEY_REVOKED: &str = "veritrail.key.revoked";
     pub const LOG_EXPORTED: &str = "veritrail.log.exported";
+    pub const EVENTS_EXPORTED: &str = "veritrail.events.exported";
     pub const CATALOG_CHANGED: &str = "veritrail.catalog.changed";
     pub const SETTINGS_CHANGED: &str = "veritrail.tenant.settings_changed";
     pub const WEBHOOK_CREATED: &str = "veritrail.webhook.created";
@@ -288,16 +290,47 @@ pub fn key_revoked(actor: &Principal, key: &KeyRow) -> Result<Event, ApiError> {
     )
 }
 
+/// An export of the log's bundle: its tree size, and the filters of a filtered one.
 pub fn log_exported(
     actor: &Principal,
     tenant: &TenantId,
     tree_size: u64,
+    filters: &str,
 ) -> Result<Event, ApiError> {
+    let mut details = json!({"tree_size": tree_size});
+    if !filters.is_empty() {
+        details["filters"] = json!(filters);
+    }
     event(
         types::LOG_EXPORTED,
         actor,
         &json!({"id": tenant.as_str(), "type": "tenant"}),
-        &json!({"tree_size": tree_size}),
+        &details,
+    )
+}
+
+/// A filtered export of the tenant's events: its format, the filters given (as a query
+/// string; absent for all events), its bound and where it continued from.
+pub fn events_exported(
+    actor: &Principal,
+    tenant: &TenantId,
+    format: &str,
+    filters: &str,
+    indexed_size: u64,
+    after_seq: Option<u64>,
+) -> Result<Event, ApiError> {
+    let mut details = json!({"format": format, "indexed_size": indexed_size});
+    if !filters.is_empty() {
+        details["filters"] = json!(filters);
+    }
+    if let Some(after_seq) = after_seq {
+        details["after_seq"] = json!(after_seq);
+    }
+    event(
+        types::EVENTS_EXPORTED,
+        actor,
+        &json!({"id": tenant.as_str(), "type": "tenant"}),
+        &details,
     )
 }
 

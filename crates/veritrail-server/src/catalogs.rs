@@ -549,6 +549,7 @@ mod tests {
             crate::audit::types::KEY_CREATED,
             crate::audit::types::KEY_REVOKED,
             crate::audit::types::LOG_EXPORTED,
+            crate::audit::types::EVENTS_EXPORTED,
             crate::audit::types::CATALOG_CHANGED,
             crate::audit::types::SETTINGS_CHANGED,
         ] {

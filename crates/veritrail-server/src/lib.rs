@@ -16,6 +16,7 @@
 //! - [`ingest`]: a body to validated events, through the catalogs, into the ledger.
 //! - [`records`]: checked records and search pages; [`proofs`]: checkpoints and proofs.
 //! - [`tail`]: the live tail (Server-Sent Events).
+//! - [`export`]: streamed downloads: the event export (JSON Lines, CSV) and the bundle's body.
 //! - [`lifecycle`]: retention, erasures and legal holds; the retention job.
 //! - [`scrub`]: the scrubber, re-verifying the stored ledger in the background.
 //! - [`catalogs`]: the shared catalogs and each tenant's effective ones.
@@ -38,6 +39,7 @@ pub mod conn;
 pub mod control;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod indexer;
 pub mod ingest;

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use veritrail_api::{CountParams, SearchParams, error_codes};
+use veritrail_api::{BundleParams, CountParams, ExportParams, SearchParams, error_codes};
 use veritrail_core::event::{Outcome, TenantId, Timestamp};
 use veritrail_search::{Order, Query, TypeFilter};
 
@@ -111,6 +111,46 @@ impl<'a> Filters<'a> {
         filters_of!(params)
     }
 
+    /// The filters of an export.
+    pub fn of_export(params: &'a ExportParams) -> Self {
+        filters_of!(params)
+    }
+
+    /// The filters of a verification bundle.
+    pub fn of_bundle(params: &'a BundleParams) -> Self {
+        filters_of!(params)
+    }
+
+    /// The filters given, as a query string (`type=user.*&outcome=failure`), in a fixed
+    /// order: what an audit event says was asked for.
+    pub fn to_query_string(&self) -> String {
+        let pairs = [
+            ("type", self.event_type),
+            ("category", self.category),
+            ("code", self.code),
+            ("name", self.name),
+            ("actor", self.actor),
+            ("target", self.target),
+            ("outcome", self.outcome),
+            ("correlation_id", self.correlation_id),
+            ("id", self.id),
+            ("from", self.from),
+            ("to", self.to),
+            ("q", self.q),
+        ];
+        let mut out = String::new();
+        for (name, value) in pairs {
+            let Some(value) = value else { continue };
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.push_str(name);
+            out.push('=');
+            push_url_escaped(&mut out, value);
+        }
+        out
+    }
+
     /// The search index's query.
     ///
     /// # Errors
@@ -188,6 +228,21 @@ impl<'a> Filters<'a> {
             Order::Desc => b"desc".as_slice(),
         });
         URL_SAFE_NO_PAD.encode(&hasher.finalize()[..9])
+    }
+}
+
+/// Appends `value` to `out` with `%`, `&`, `=`, `+`, `#` and controls percent-escaped, so a
+/// query string of several values reads back unambiguously.
+fn push_url_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        if matches!(c, '%' | '&' | '=' | '+' | '#') || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
     }
 }
 

@@ -40,11 +40,14 @@ fn record(tenant: &str, seq: u64) -> Record {
     )
 }
 
+/// A record's line, with its JSON beside its bytes as the server writes it.
 fn line(record_bytes: &[u8], seq: u64) -> String {
     serde_json::to_string(&ExportLine {
         seq,
         leaf_hash: BASE64.encode(merkle::leaf_hash(record_bytes)),
         record: Some(BASE64.encode(record_bytes)),
+        json: Some(Record::decode(record_bytes).expect("record").to_json()),
+        proof: Vec::new(),
         removed_by: None,
         removed_below: None,
         subtree_hashes: Vec::new(),
@@ -76,6 +79,7 @@ fn bundle(n_records: u64) -> Vec<String> {
         verifier_key: signer.verifier().to_vkey_string(),
         tree_size: n_records,
         checkpoint: sign_checkpoint(&signer, &origin, n_records, tree.root()),
+        filters: None,
     });
     lines
 }
@@ -152,6 +156,8 @@ fn rewrite_record(
         .expect("base64");
     mutate(&mut bytes);
     parsed.record = Some(BASE64.encode(&bytes));
+    // The readable JSON follows the bytes (its own check has its own test).
+    parsed.json = Record::decode(&bytes).ok().map(|record| record.to_json());
     if rehash {
         parsed.leaf_hash = BASE64.encode(merkle::leaf_hash(&bytes));
     }
@@ -494,6 +500,8 @@ fn bundle_with_prefix(n_records: u64, below: u64, by: u64) -> Vec<String> {
         seq: 0,
         leaf_hash: String::new(),
         record: None,
+        json: None,
+        proof: Vec::new(),
         removed_by: Some(by),
         removed_below: Some(below),
         subtree_hashes: tree
@@ -557,4 +565,123 @@ fn a_damaged_or_misplaced_prefix_line_is_found() {
             ExportFaultKind::RootMismatch,
         ],
     );
+}
+
+#[test]
+fn a_line_whose_json_says_otherwise_than_its_record_is_a_json_mismatch() {
+    let mut lines = bundle(N_RECORDS);
+    let mut line: serde_json::Value = serde_json::from_str(&lines[3]).expect("line");
+    line["json"]["summary"] = "nothing to see here".into();
+    lines[3] = line.to_string();
+    let report = verify_with(&text(&lines), &signer().verifier());
+    assert_eq!(kinds(&report), [(ExportFaultKind::JsonMismatch, Some(2))]);
+    // A line without JSON (a bundle written before lines had it) still verifies.
+    let mut lines = bundle(N_RECORDS);
+    let mut line: serde_json::Value = serde_json::from_str(&lines[3]).expect("line");
+    line.as_object_mut().expect("object").remove("json");
+    lines[3] = line.to_string();
+    assert!(verify_with(&text(&lines), &signer().verifier()).is_ok());
+}
+
+/// A filtered bundle of the records at `seqs` of a log of `n_records`: each line with its
+/// inclusion proof in the signed tree.
+fn filtered_bundle(n_records: u64, seqs: &[u64]) -> Vec<String> {
+    let full = bundle(n_records);
+    let tree: MemoryTree = (0..n_records)
+        .map(|seq| merkle::leaf_hash(&record("acme", seq).encode()))
+        .collect();
+    let mut header = header(&full);
+    header.filters = Some("type=user.login".into());
+    let mut lines = vec![header_line(&header)];
+    for &seq in seqs {
+        let mut line: ExportLine =
+            serde_json::from_str(&full[usize::try_from(seq).expect("seq") + 1]).expect("line");
+        line.proof = merkle::inclusion_proof(&tree, seq, n_records)
+            .expect("proof")
+            .iter()
+            .map(|hash| BASE64.encode(hash))
+            .collect();
+        lines.push(serde_json::to_string(&line).expect("json"));
+    }
+    lines
+}
+
+fn kinds(report: &ExportReport) -> Vec<(ExportFaultKind, Option<u64>)> {
+    report
+        .faults
+        .iter()
+        .map(|fault| (fault.kind, fault.seq))
+        .collect()
+}
+
+#[test]
+fn a_filtered_bundle_verifies_as_inclusion_proofs_against_one_checkpoint() {
+    let lines = filtered_bundle(13, &[0, 4, 5, 11, 12]);
+    let report = verify_with(&text(&lines), &signer().verifier());
+    assert!(report.is_ok(), "{}", describe(&report));
+    assert_eq!(report.n_records, 5);
+    assert_eq!(report.filters.as_deref(), Some("type=user.login"));
+    assert_eq!(report.checkpoint_size, Some(13));
+    // No line at all is a filter that matched nothing: still a signed, valid answer.
+    assert!(verify_with(&text(&filtered_bundle(13, &[])), &signer().verifier()).is_ok());
+}
+
+#[test]
+fn a_filtered_bundle_with_a_wrong_proof_a_swap_or_a_forged_record_fails() {
+    let verifier = signer().verifier();
+    // A proof hash changed.
+    let mut lines = filtered_bundle(13, &[2, 7, 9]);
+    let mut line: ExportLine = serde_json::from_str(&lines[2]).expect("line");
+    line.proof[0] = BASE64.encode([7u8; 32]);
+    lines[2] = serde_json::to_string(&line).expect("json");
+    assert_eq!(
+        kinds(&verify_with(&text(&lines), &verifier)),
+        [(ExportFaultKind::BadProof, Some(7))]
+    );
+    // Two lines swapped: out of order (their proofs still hold).
+    let mut lines = filtered_bundle(13, &[2, 7, 9]);
+    lines.swap(1, 2);
+    assert_eq!(
+        kinds(&verify_with(&text(&lines), &verifier)),
+        [(ExportFaultKind::SeqOutOfOrder, Some(2))]
+    );
+    // A record rewritten with its leaf hash (and JSON) to match: the proof no longer leads
+    // to the signed root.
+    let mut lines = filtered_bundle(13, &[2, 7, 9]);
+    let mut line: ExportLine = serde_json::from_str(&lines[3]).expect("line");
+    let mut forged = record("acme", 9);
+    forged = Record::new(
+        forged.tenant().clone(),
+        9,
+        forged.received_at(),
+        Event::parse(EventInput {
+            event_type: "user.logout".into(),
+            ..EventInput::default()
+        })
+        .expect("event"),
+        CatalogFields::default(),
+    );
+    let bytes = forged.encode();
+    line.record = Some(BASE64.encode(&bytes));
+    line.leaf_hash = BASE64.encode(merkle::leaf_hash(&bytes));
+    line.json = Some(forged.to_json());
+    lines[3] = serde_json::to_string(&line).expect("json");
+    assert_eq!(
+        kinds(&verify_with(&text(&lines), &verifier)),
+        [(ExportFaultKind::BadProof, Some(9))]
+    );
+    // A line moved outside the signed tree.
+    let mut lines = filtered_bundle(13, &[2]);
+    let mut line: ExportLine = serde_json::from_str(&lines[1]).expect("line");
+    line.seq = 13;
+    lines[1] = serde_json::to_string(&line).expect("json");
+    let report = verify_with(&text(&lines), &verifier);
+    assert!(
+        kinds(&report).contains(&(ExportFaultKind::BadProof, Some(13))),
+        "{}",
+        describe(&report)
+    );
+    // Another key's checkpoint is refused as for a whole bundle.
+    let lines = filtered_bundle(13, &[2]);
+    assert!(!verify_with(&text(&lines), &other_signer().verifier()).is_ok());
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/events` (ingest), `GET /api/v1/events` (search), `GET
-//! /api/v1/events/count` and `GET /api/v1/events/{seq}`.
-//! The handlers parse and answer; [`crate::ingest`], [`crate::records`] and
-//! [`crate::params`] do the work.
+//! /api/v1/events/count`, `GET /api/v1/events/export` and `GET /api/v1/events/{seq}`.
+//! The handlers parse and answer; [`crate::ingest`], [`crate::records`], [`crate::export`]
+//! and [`crate::params`] do the work.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,8 +10,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use veritrail_api::{
-    CountParams, CountResponse, ErrorBody, EventInput, GroupCount, HistogramBucket, IngestParams,
-    IngestReply, IngestResponse, RecordResponse, SearchParams, SearchResponse, error_codes,
+    CountParams, CountResponse, ErrorBody, EventInput, ExportParams, GroupCount, HistogramBucket,
+    IngestParams, IngestReply, IngestResponse, RecordResponse, SearchParams, SearchResponse,
+    error_codes,
 };
 use veritrail_search::{GroupBy, Order};
 
@@ -19,9 +20,10 @@ use crate::AppState;
 use crate::auth::{Act, Acting, Auth};
 use crate::control::Principal;
 use crate::error::ApiError;
+use crate::export::{self, EventExport, Format};
 use crate::extract::{ApiPath, ApiQuery, body_or_error, media_type};
 use crate::params::{Cursor, Filters, parse_bool, parse_interval};
-use crate::{ingest, records};
+use crate::{audit, ingest, records};
 
 /// An ingest admitted within the bodies in flight ([`crate::limits::IngestAdmission`]),
 /// before a byte of its body is read; refused at once with 503 `overloaded` otherwise. It
@@ -325,6 +327,98 @@ pub async fn count(
             }))
         })
         .await
+}
+
+/// Export a tenant's matching events as JSON Lines or CSV.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/export",
+    tag = "events",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The matching records in seq order, streamed: `application/x-ndjson` (one record JSON per line, as search returns them) or `text/csv` (a header row unless `after_seq` is given, then the columns of docs/exporting.md). Gzip-compressed when `Accept-Encoding` allows it. The export holds exactly the matching records below `Veritrail-Indexed-Size` (a header): what paging through search with the same filters returns below that seq. A transfer that ends early was cut (continue with `after_seq`). The export is itself an audit event (`veritrail.events.exported`).", body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "An invalid filter, format or `after_seq` (`invalid_parameter`).", body = ErrorBody),
+        (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
+        (status = 429, description = "The key (or its tenant) has as many exports and live tails open as it may (`rate_limited`); see Retry-After.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<ExportParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = auth.reader()?;
+    let tenant = key.tenant.clone();
+    let filters = Filters::of_export(&params);
+    let query = filters.to_query()?;
+    let format = Format::parse(params.format.as_deref())?;
+    let after_seq = params
+        .after_seq
+        .as_deref()
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| {
+                ApiError::invalid_parameter(
+                    "after_seq",
+                    format!(
+                        "{text:?} is not a seq number; give the seq of the last line you received"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    // A place among the key's and tenant's streams, held while the body streams.
+    let permit = state.streams().open(&key.key_id, &tenant)?;
+    // The bound is read before the export's own audit event is written: it is not in it.
+    let indexed_size = state.search().applied(&tenant);
+    let log_size = state.ledger().size(&tenant)?.max(indexed_size);
+    audit::record(
+        &state,
+        &tenant,
+        audit::events_exported(
+            &auth.0,
+            &tenant,
+            format.as_str(),
+            &filters.to_query_string(),
+            indexed_size,
+            after_seq,
+        )?,
+    )
+    .await?;
+    let gzip = export::accepts_gzip(&headers);
+    let chunks = EventExport {
+        tenant: tenant.clone(),
+        query,
+        format,
+        from: after_seq.map_or(0, |seq| seq.saturating_add(1)),
+        below: indexed_size,
+    };
+    let first = format.preamble(after_seq.is_some());
+    let body = export::download(
+        state.clone(),
+        tenant,
+        key.key_hash,
+        permit,
+        first,
+        chunks,
+        gzip,
+    );
+    let mut response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::CONTENT_DISPOSITION, format.content_disposition()),
+        ],
+        body,
+    )
+        .into_response();
+    let response_headers = response.headers_mut();
+    response_headers.extend(export::encoding_headers(gzip));
+    response_headers.insert("veritrail-indexed-size", indexed_size.into());
+    response_headers.insert("veritrail-log-size", log_size.into());
+    Ok(response)
 }
 
 /// One record by its seq.

@@ -2,16 +2,13 @@
 //! key, inclusion and consistency proofs, and the export bundle that `veritrail verify
 //! --export` checks offline.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use veritrail_api::{
-    ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody, IntegrityBody,
-    LogKeyBody,
+    BundleParams, ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody,
+    IntegrityBody, LogKeyBody,
 };
 use veritrail_core::event::{EventId, TenantId};
 use veritrail_core::merkle::{Frontier, NodeId};
@@ -20,11 +17,10 @@ use crate::AppState;
 use crate::audit;
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::export;
 use crate::extract::ApiQuery;
+use crate::params::Filters;
 use crate::proofs::{self, b64};
-
-/// Records per chunk of an export.
-const EXPORT_CHUNK: usize = 1000;
 
 /// The latest signed checkpoint of the caller's log.
 #[utoipa::path(
@@ -189,13 +185,15 @@ pub async fn consistency(
         .await
 }
 
-/// The whole log as a self-verifying bundle.
+/// The log as a self-verifying bundle: all of it, or the records matching filters.
 #[utoipa::path(
     get,
     path = "/api/v1/log/export",
     tag = "log",
+    params(BundleParams),
     responses(
-        (status = 200, description = "`application/x-ndjson`: an ExportHeader line, then one ExportLine per record from seq 0 to tree_size - 1 (the removed records at the start of the log as one prefix line with their subtree hashes). Check it offline with `veritrail verify --export FILE --key KEY`. The export is itself an audit event (`veritrail.log.exported`).", body = ExportHeader, content_type = "application/x-ndjson"),
+        (status = 200, description = "`application/x-ndjson`: an ExportHeader line, then one ExportLine per record from seq 0 to tree_size - 1 (the removed records at the start of the log as one prefix line with their subtree hashes), each kept record with its bytes and its JSON. With filters, only the matching kept records that search had indexed, each with its inclusion proof in the checkpoint's tree (`filters` in the header). Gzip-compressed when `Accept-Encoding` allows it. Check it offline with `veritrail verify --export FILE --key KEY`. The export is itself an audit event (`veritrail.log.exported`).", body = ExportHeader, content_type = "application/x-ndjson"),
+        (status = 400, description = "An invalid filter (`invalid_parameter`).", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
         (status = 404, description = "The log is empty.", body = ErrorBody),
@@ -203,19 +201,29 @@ pub async fn consistency(
     ),
     security(("api_key" = []))
 )]
-pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<BundleParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let key = auth.reader()?;
     let tenant = key.tenant.clone();
+    let filters = Filters::of_bundle(&params);
+    let query = filters.to_query()?;
+    let filters = filters.to_query_string();
     // A place among the key's and tenant's streams, held while the body streams.
     let permit = state.streams().open(&key.key_id, &tenant)?;
     let key_hash = key.key_hash;
+    let indexed_size = state.search().applied(&tenant);
     let (checkpoint, tree_size) = proofs::latest_checkpoint_sized(&state, &tenant)?;
     audit::record(
         &state,
         &tenant,
-        audit::log_exported(&auth.0, &tenant, tree_size)?,
+        audit::log_exported(&auth.0, &tenant, tree_size, &filters)?,
     )
     .await?;
+    let filtered = !filters.is_empty();
     let header_line = ExportHeader {
         format: ExportHeader::FORMAT.to_owned(),
         tenant: tenant.to_string(),
@@ -223,34 +231,29 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Respons
         verifier_key: state.ledger().verifier().to_vkey_string(),
         tree_size,
         checkpoint,
+        filters: filtered.then_some(filters),
     };
     let mut first = serde_json::to_vec(&header_line).map_err(ApiError::internal)?;
     first.push(b'\n');
-    // Each chunk is read when the client has taken the one before (hyper polls the body
-    // only then), on a blocking thread of the tenant's share: a client that reads slowly
-    // holds no thread, and one that stops is dropped by the connection's write deadline.
-    let export = Export {
-        state,
-        tenant,
-        key_hash,
-        next: 0,
-        tree_size,
-        _permit: permit,
+    let gzip = export::accepts_gzip(&headers);
+    let body = if filtered {
+        let matches = Matches {
+            tenant: tenant.clone(),
+            query,
+            from: 0,
+            below: indexed_size.min(tree_size),
+            tree_size,
+        };
+        export::download(state, tenant, key_hash, permit, first, matches, gzip)
+    } else {
+        let bundle = Bundle {
+            tenant: tenant.clone(),
+            next: 0,
+            tree_size,
+        };
+        export::download(state, tenant, key_hash, permit, first, bundle, gzip)
     };
-    let stream =
-        futures_util::stream::unfold((Some(first), Some(export)), |(first, export)| async move {
-            if let Some(first) = first {
-                return Some((Ok(first), (None, export)));
-            }
-            let mut export = export?;
-            match export.chunk().await {
-                Ok(Some(bytes)) => Some((Ok(bytes), (None, Some(export)))),
-                Ok(None) => None,
-                // The body ends early: the verifier reports the export as short.
-                Err(err) => Some((Err(err), (None, None))),
-            }
-        });
-    Ok((
+    let mut response = (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
@@ -259,60 +262,97 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> Result<Respons
                 "attachment; filename=\"veritrail-export.ndjson\"",
             ),
         ],
-        Body::from_stream(stream),
+        body,
     )
-        .into_response())
+        .into_response();
+    response
+        .headers_mut()
+        .extend(export::encoding_headers(gzip));
+    Ok(response)
 }
 
-/// An export in progress.
-struct Export {
-    state: AppState,
+/// The lines of a filtered bundle: the matching kept records below `below`, each with its
+/// inclusion proof in the tree of `tree_size`.
+struct Matches {
     tenant: TenantId,
-    /// The key it was asked with: revoking it ends the export.
-    key_hash: [u8; 32],
+    query: veritrail_search::Query,
+    from: u64,
+    below: u64,
+    tree_size: u64,
+}
+
+impl export::Chunks for Matches {
+    fn next_chunk(&mut self, state: &AppState) -> Result<Option<Vec<u8>>, ApiError> {
+        if self.from >= self.below {
+            return Ok(None);
+        }
+        let ledger = state.ledger();
+        let seqs =
+            export::next_matches(state, &self.tenant, &self.query, &mut self.from, self.below)?;
+        let mut out = Vec::with_capacity(seqs.len() * 2048);
+        for seq in seqs {
+            // Checked against its stored leaf hash; removed since it was indexed: left out.
+            let (bytes, leaf_hash) = match ledger.checked_record(&self.tenant, seq) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    return Err(ApiError::internal(format!(
+                        "seq {seq} is indexed but not in the log"
+                    )));
+                }
+                Err(veritrail_ledger::ReadError::Removed { .. }) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let proof = ledger
+                .inclusion_proof(&self.tenant, seq, self.tree_size)
+                .map_err(ApiError::from)?;
+            let line = ExportLine {
+                seq,
+                leaf_hash: b64(&leaf_hash),
+                record: Some(b64(&bytes)),
+                json: Some(record_json(seq, &bytes)?),
+                proof: proof.iter().map(|hash| b64(hash)).collect(),
+                removed_by: None,
+                removed_below: None,
+                subtree_hashes: Vec::new(),
+            };
+            serde_json::to_writer(&mut out, &line).map_err(ApiError::internal)?;
+            out.push(b'\n');
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The JSON of the record whose stored bytes are `bytes`.
+fn record_json(seq: u64, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    veritrail_core::record::Record::decode(bytes)
+        .map(|record| record.to_json())
+        .map_err(|err| ApiError::integrity(format!("record {seq} does not decode: {err}")))
+}
+
+/// The lines of a bundle after its header.
+struct Bundle {
+    tenant: TenantId,
     next: u64,
     tree_size: u64,
-    _permit: crate::limits::StreamPermit,
 }
 
-impl Export {
-    /// The next chunk of lines, `None` at the end.
-    async fn chunk(&mut self) -> Result<Option<Vec<u8>>, std::io::Error> {
+impl export::Chunks for Bundle {
+    fn next_chunk(&mut self, state: &AppState) -> Result<Option<Vec<u8>>, ApiError> {
         if self.next >= self.tree_size {
             return Ok(None);
         }
-        if !self.state.control().is_active(&self.key_hash) {
-            return Err(std::io::Error::other("the key of this export was revoked"));
-        }
         let want = usize::try_from(self.tree_size - self.next)
-            .unwrap_or(EXPORT_CHUNK)
-            .min(EXPORT_CHUNK);
-        let (ledger, tenant, from, tree_size) = (
-            Arc::clone(self.state.ledger()),
-            self.tenant.clone(),
+            .unwrap_or(export::CHUNK_RECORDS)
+            .min(export::CHUNK_RECORDS);
+        let (n, bytes) = export_chunk(
+            state.ledger(),
+            &self.tenant,
             self.next,
+            want,
             self.tree_size,
-        );
-        let chunk = self
-            .state
-            .blocking(&self.tenant, move || {
-                // Already logged where it failed.
-                export_chunk(&ledger, &tenant, from, want, tree_size).map_err(|err| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        veritrail_api::error_codes::INTERNAL,
-                        err.to_string(),
-                    )
-                })
-            })
-            .await
-            .map_err(|mut err| {
-                err.report();
-                std::io::Error::other(err.message)
-            })?;
-        let (n, bytes) = chunk;
+        )?;
         if n == 0 {
-            return Err(std::io::Error::other(
+            return Err(ApiError::internal(
                 "the log ended before the export's tree size",
             ));
         }
@@ -332,35 +372,31 @@ fn export_chunk(
     from: u64,
     want: usize,
     tree_size: u64,
-) -> Result<(usize, Vec<u8>), std::io::Error> {
-    let io = |err: veritrail_ledger::StoreError| {
-        let mut err = ApiError::from(err);
-        err.report();
-        std::io::Error::other(err.message)
-    };
+) -> Result<(usize, Vec<u8>), ApiError> {
     let removed = ledger.removed(tenant);
     let prefix = removed.next_kept(0).min(tree_size);
     if from == 0 && prefix > 0 {
         let hashes = ledger
             .store()
-            .read_nodes(tenant, &Frontier::node_ids(prefix))
-            .map_err(io)?;
+            .read_nodes(tenant, &Frontier::node_ids(prefix))?;
         let line = ExportLine {
             seq: 0,
             leaf_hash: String::new(),
             record: None,
+            json: None,
+            proof: Vec::new(),
             removed_by: removed.by(prefix - 1),
             removed_below: Some(prefix),
             subtree_hashes: hashes.iter().map(|hash| b64(hash)).collect(),
         };
-        let mut out = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        let mut out = serde_json::to_vec(&line).map_err(ApiError::internal)?;
         out.push(b'\n');
-        let n = usize::try_from(prefix).map_err(std::io::Error::other)?;
+        let n = usize::try_from(prefix).map_err(ApiError::internal)?;
         return Ok((n, out));
     }
     // Removed records' bodies are not read (compaction may have taken them out): only
     // runs of kept ones.
-    let size = ledger.size(tenant).map_err(io)?;
+    let size = ledger.size(tenant)?;
     let want = usize::try_from(size.saturating_sub(from))
         .unwrap_or(usize::MAX)
         .min(want);
@@ -376,9 +412,9 @@ fn export_chunk(
         }
         let run_end = removed.next_removed(seq).min(end);
         let run = usize::try_from(run_end - seq).expect("at most want");
-        let read = ledger.store().read_records(tenant, seq, run).map_err(io)?;
+        let read = ledger.store().read_records(tenant, seq, run)?;
         if read.len() < run {
-            return Err(std::io::Error::other("the log ended early"));
+            return Err(ApiError::internal("the log ended early"));
         }
         records.extend(read.into_iter().map(Some));
         seq = run_end;
@@ -386,7 +422,7 @@ fn export_chunk(
     let ids: Vec<NodeId> = (0..records.len() as u64)
         .map(|i| NodeId::new(0, from + i))
         .collect();
-    let hashes = ledger.store().read_nodes(tenant, &ids).map_err(io)?;
+    let hashes = ledger.store().read_nodes(tenant, &ids)?;
     let mut out = Vec::with_capacity(records.len() * 600);
     for (seq, (record, hash)) in (from..).zip(records.iter().zip(&hashes)) {
         // A removed record is exported as its leaf hash alone: the tree still folds to the
@@ -397,21 +433,22 @@ fn export_chunk(
             && veritrail_core::merkle::leaf_hash(record) != *hash
         {
             // Never served: the export ends here, and the verifier reports it short.
-            let mut err = ApiError::integrity(format!(
+            return Err(ApiError::integrity(format!(
                 "tenant {tenant}: the record at seq {seq} does not hash to its stored leaf hash"
-            ));
-            err.report();
-            return Err(std::io::Error::other(err.message));
+            )));
         }
+        let kept = record.as_deref().filter(|_| removed_by.is_none());
         let line = ExportLine {
             seq,
             leaf_hash: b64(hash),
-            record: record.as_deref().filter(|_| removed_by.is_none()).map(b64),
+            record: kept.map(b64),
+            json: kept.map(|bytes| record_json(seq, bytes)).transpose()?,
+            proof: Vec::new(),
             removed_by,
             removed_below: None,
             subtree_hashes: Vec::new(),
         };
-        serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut out, &line).map_err(ApiError::internal)?;
         out.push(b'\n');
     }
     Ok((records.len(), out))

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! - [`events`]: ingest, search, count, one record.
+//! - [`events`]: ingest, search, count, export, one record.
 //! - [`log`]: checkpoint, verifier key, proofs, export.
 //! - [`admin`]: tenants, keys, who-am-I.
 //! - [`activity`]: the Activity page's settings.
@@ -95,6 +95,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
         Route::new(M::POST, paths::EVENTS, events::ingest).body_limit(max_body),
         Route::new(M::GET, paths::EVENTS, events::search),
         Route::new(M::GET, paths::EVENTS_COUNT, events::count),
+        Route::new(M::GET, paths::EVENTS_EXPORT, events::export),
         Route::new(M::GET, paths::EVENTS_STREAM, stream::stream),
         Route::new(M::GET, paths::EVENT_BY_SEQ, events::record),
         Route::new(M::GET, paths::LOG_CHECKPOINT, log::checkpoint),
@@ -176,7 +177,7 @@ pub fn table(max_body: usize) -> Vec<Route> {
         description = "A verifiable, multi-tenant audit log. Every tenant's log is a Merkle tree with signed checkpoints: anyone can prove that no event was altered, removed or reordered.\n\nAuthenticate with `Authorization: Bearer <key>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
     ),
     paths(
-        events::ingest, events::ingest_for_tenant, events::search, events::count, events::record, stream::stream,
+        events::ingest, events::ingest_for_tenant, events::search, events::count, events::export, events::record, stream::stream,
         log::checkpoint, log::key, log::inclusion, log::consistency, log::export,
         log::integrity,
         admin::me, admin::create_tenant, admin::list_tenants, admin::get_tenant,

@@ -106,6 +106,8 @@ const ROWS: &[Row] = &[
           expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     Row { method: "GET", path: "/api/v1/events/count?group_by=type", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,
           expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
+    Row { method: "GET", path: "/api/v1/events/export?format=csv", body: None, target: Target::Own, victim: None, effect: Effect::Appends,
+          expect: [U, U, U, F, 200, 200, 200, 200, F, F, F] },
     // The live tail never ends, so its cell asks for what a stream refuses (`limit`): the
     // role check comes first, and readers get as far as the 400.
     Row { method: "GET", path: "/api/v1/events/stream?limit=1", body: None, target: Target::Own, victim: None, effect: Effect::Nothing,

@@ -5,6 +5,7 @@
 mod authz;
 mod catalog;
 mod diskfull;
+mod export;
 mod flow;
 mod fuzz;
 mod gotlog;

@@ -53,6 +53,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ),
     ("/api/v1/events", "get", &[200, 400, 401, 403]),
     ("/api/v1/events/count", "get", &[200, 400, 401, 403]),
+    ("/api/v1/events/export", "get", &[200, 400, 401, 403, 429]),
     ("/api/v1/events/stream", "get", &[200, 400, 401, 403]),
     (
         "/api/v1/events/{seq}",
@@ -71,7 +72,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
         "get",
         &[200, 400, 401, 403],
     ),
-    ("/api/v1/log/export", "get", &[200, 401, 403]),
+    ("/api/v1/log/export", "get", &[200, 400, 401, 403]),
     ("/api/v1/log/integrity", "get", &[200, 401, 403]),
     ("/api/v1/me", "get", &[200, 401]),
     ("/api/v1/keys", "get", &[200, 401, 403]),

@@ -26,7 +26,7 @@ const TYPES: [&str; 6] = [
 ];
 const OUTCOMES: [&str; 4] = ["success", "failure", "pending", "unknown"];
 
-fn seeded(i: usize) -> veritrail_api::EventInput {
+pub(crate) fn seeded(i: usize) -> veritrail_api::EventInput {
     let mut actor = json!({"email": format!("User{}@Example.com", i % 5)});
     if !i.is_multiple_of(7) {
         actor["id"] = json!(format!("u{}", i % 5));
@@ -58,7 +58,7 @@ fn seeded(i: usize) -> veritrail_api::EventInput {
 
 /// A tenant with 80 varied events, searchable; returns the viewer and every record
 /// (audit events included) in seq order.
-async fn seed(server: &TestServer, n: usize) -> (Client, Vec<Value>) {
+pub(crate) async fn seed(server: &TestServer, n: usize) -> (Client, Vec<Value>) {
     server.tenant(T).await;
     let publisher = server.client(&server.key(T, Role::Publisher).await);
     let viewer = server.client(&server.key(T, Role::Viewer).await);
@@ -122,9 +122,9 @@ fn words(record: &Value) -> Vec<String> {
         .collect()
 }
 
-type Predicate = Box<dyn Fn(&Value) -> bool>;
+pub(crate) type Predicate = Box<dyn Fn(&Value) -> bool>;
 
-fn cases() -> Vec<(SearchParams, Predicate)> {
+pub(crate) fn cases() -> Vec<(SearchParams, Predicate)> {
     let p = SearchParams::default;
     let s = |text: &str| Some(text.to_owned());
     let ty = |record: &Value| record["type"].as_str().unwrap_or("").to_owned();

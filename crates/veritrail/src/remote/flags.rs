@@ -155,20 +155,36 @@ pub(crate) enum RemoteCommand {
     /// Print an inclusion or consistency proof (JSON).
     #[command(subcommand)]
     Proof(ProofCommand),
-    /// Download the log's export bundle, and optionally verify it.
+    /// Export events: the matching events as JSON Lines or CSV, or the whole log as a
+    /// verification bundle.
+    ///
+    /// `--format jsonl` or `csv` downloads the events matching the filters of `search`, in
+    /// seq order, with a progress bar; a cut connection is continued after the last whole
+    /// row, and `--resume` continues a download that was interrupted. `--format bundle`
+    /// (the default) downloads the self-verifying bundle, checked with `--verify`. The
+    /// file is written beside OUT (`OUT.partial`) and renamed once complete.
     Export {
         #[command(flatten)]
         connection: Connection,
-        /// Where to write the bundle (written aside, renamed once complete).
+        /// Where to write the export.
         #[arg(long)]
         out: PathBuf,
+        /// `bundle` (the whole log, verifiable offline), `jsonl` or `csv` (the events
+        /// matching the filters).
+        #[arg(long, default_value = "bundle", value_parser = ["bundle", "jsonl", "csv"])]
+        format: String,
+        #[command(flatten)]
+        filters: Filters,
+        /// Continue the interrupted download in `OUT.partial` after its last whole row.
+        #[arg(long)]
+        resume: bool,
         /// Verify the bundle after downloading it (needs `--verifier-key`).
         #[arg(long, requires = "verifier_key")]
         verify: bool,
         /// The pinned verifier key string to verify against (not taken from the server).
         #[arg(long, env = "VERITRAIL_VERIFIER_KEY")]
         verifier_key: Option<String>,
-        /// Print the verification report as JSON.
+        /// Print the verification report (or the export's summary) as JSON.
         #[arg(long)]
         json: bool,
     },

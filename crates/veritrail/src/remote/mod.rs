@@ -15,7 +15,8 @@
 //! - `send.rs`: `send`.
 //! - `search.rs`: `search`, `tail` and `count`.
 //! - `proof.rs`: `get`, `checkpoint`, `log-key` and `proof`.
-//! - `export.rs`: `export`, and `verify --export` offline.
+//! - `export.rs`: `export` (filtered events as JSON Lines or CSV, or the bundle), and
+//!   `verify --export` offline.
 //! - `keys.rs`: `me` and `keys`.
 //! - `tenants.rs`, `catalog.rs`, `webhooks.rs`: those command groups.
 //! - `lifecycle.rs`: `retention`, `erase` and `holds`.
@@ -202,12 +203,29 @@ async fn execute(command: RemoteCommand) -> anyhow::Result<ExitCode> {
         RemoteCommand::Export {
             connection,
             out: path,
+            format,
+            filters,
+            resume,
             verify,
             verifier_key,
             json,
         } => {
-            let verifier_key = verifier_key.as_deref().filter(|_| verify);
-            export::export(&connection, &path, verifier_key, json, out).await
+            if format == "bundle" {
+                if resume {
+                    anyhow::bail!(
+                        "--resume applies to --format jsonl or csv; download a bundle again"
+                    );
+                }
+                let verifier_key = verifier_key.as_deref().filter(|_| verify);
+                let params = search::bundle_params(filters);
+                export::export(&connection, &params, &path, verifier_key, json, out).await
+            } else {
+                if verify {
+                    anyhow::bail!("--verify checks a bundle; --format {format} is not one");
+                }
+                let params = search::export_params(filters, format);
+                export::export_events(&connection.client()?, params, &path, resume, json, out).await
+            }
         }
         RemoteCommand::Me { connection, json } => keys::me(&connection.client()?, json, out).await,
         RemoteCommand::Keys(command) => keys::keys(command, out).await,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use serde_json::Value;
-use veritrail_api::{CountParams, CountResponse, SearchParams};
+use veritrail_api::{BundleParams, CountParams, CountResponse, ExportParams, SearchParams};
 use veritrail_client::Client;
 
 use super::flags::Filters;
@@ -45,6 +45,16 @@ pub(super) fn search_params(
         limit: limit.map(|limit| limit.to_string()),
         cursor: cursor,
     })
+}
+
+/// The query of `export --format jsonl|csv`.
+pub(super) fn export_params(filters: Filters, format: String) -> ExportParams {
+    with_filters!(ExportParams, filters, { format: Some(format), after_seq: None })
+}
+
+/// The query of `export --format bundle`: a filtered bundle when any filter is given.
+pub(super) fn bundle_params(filters: Filters) -> BundleParams {
+    with_filters!(BundleParams, filters, {})
 }
 
 fn count_params(

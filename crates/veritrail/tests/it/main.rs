@@ -6,6 +6,7 @@
 )]
 
 mod browser;
+mod export_cli;
 mod lifecycle_cli;
 #[path = "../../../veritrail-server/tests/it/receiver.rs"]
 mod receiver;
