@@ -761,237 +761,149 @@ pub struct WhoAmI {
     pub service: Option<ServiceKeyBody>,
 }
 
-/// Query parameters of `GET /api/v1/events`. All optional; values are checked by the
-/// server, which names a bad one in an `invalid_parameter` error.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct SearchParams {
-    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
-    #[cfg_attr(
-        feature = "openapi",
-        param(
-            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
-        )
-    )]
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
-    /// Catalog category, case-insensitive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    /// Catalog numeric code.
-    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// Catalog event name, case-insensitive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Actor id or email (email case-insensitive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    /// Target id or name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// `success`, `failure`, `pending` or `unknown`.
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = r"^(success|failure|pending|unknown)$")
-    )]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    /// The client's event id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Events at or after this time (RFC 3339); event time is `occurred_at`, else
-    /// `received_at`.
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Events before this time (RFC 3339).
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// Free text: every word must appear in the summary, name, description, type, actor,
-    /// target names or the text of `details`; `word*` matches a prefix.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
-    /// `desc` (newest first, the default) or `asc`, by seq.
-    #[cfg_attr(feature = "openapi", param(pattern = r"^(asc|desc)$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<String>,
-    /// Page size: 1 to 1000, default 50.
-    #[cfg_attr(feature = "openapi", param(value_type = Option<u64>, minimum = 1, maximum = 1000))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page, with the same filters and order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
+/// Declares a struct of query parameters that starts with the search filters (`type`,
+/// `category`, `code`, `name`, `actor`, `target`, `outcome`, `correlation_id`, `id`,
+/// `from`, `to`, `q`), the same fields with the same documentation everywhere, then has its
+/// own.
+macro_rules! with_search_filters {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($own:tt)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+        /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
+        #[cfg_attr(
+            feature = "openapi",
+            param(
+                pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
+            )
+        )]
+        #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+        pub event_type: Option<String>,
+        /// Catalog category, case-insensitive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub category: Option<String>,
+        /// Catalog numeric code.
+        #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub code: Option<String>,
+        /// Catalog event name, case-insensitive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        /// Actor id or email (email case-insensitive).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub actor: Option<String>,
+        /// Target id or name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub target: Option<String>,
+        /// `success`, `failure`, `pending` or `unknown`.
+        #[cfg_attr(
+            feature = "openapi",
+            param(pattern = r"^(success|failure|pending|unknown)$")
+        )]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub outcome: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub correlation_id: Option<String>,
+        /// The client's event id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id: Option<String>,
+        /// Events at or after this time (RFC 3339); event time is `occurred_at`, else
+        /// `received_at`.
+        #[cfg_attr(feature = "openapi", param(format = DateTime))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub from: Option<String>,
+        /// Events before this time (RFC 3339).
+        #[cfg_attr(feature = "openapi", param(format = DateTime))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub to: Option<String>,
+        /// Free text: every word must appear in the summary, name, description, type, actor,
+        /// target names or the text of `details`; `word*` matches a prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub q: Option<String>,
+            $($own)*
+        }
+    };
 }
 
-/// Query parameters of `GET /api/v1/events/count`: the filters of [`SearchParams`] plus
-/// grouping and a histogram.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct CountParams {
-    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
-    #[cfg_attr(
-        feature = "openapi",
-        param(
-            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
-        )
-    )]
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = r"^(success|failure|pending|unknown)$")
-    )]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
-    /// `type`, `category`, `outcome` or `actor`.
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = r"^(type|category|outcome|actor)$")
-    )]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_by: Option<String>,
-    /// Histogram bucket width: a number and a unit, `s`, `m`, `h` or `d` (like `15m`).
-    #[cfg_attr(feature = "openapi", param(pattern = r"^[1-9][0-9]{0,6}[smhd]$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
+with_search_filters! {
+    /// Query parameters of `GET /api/v1/events`. All optional; values are checked by the
+    /// server, which names a bad one in an `invalid_parameter` error.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+    #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+    #[serde(deny_unknown_fields)]
+    pub struct SearchParams {
+        /// `desc` (newest first, the default) or `asc`, by seq.
+        #[cfg_attr(feature = "openapi", param(pattern = r"^(asc|desc)$"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order: Option<String>,
+        /// Page size: 1 to 1000, default 50.
+        #[cfg_attr(feature = "openapi", param(value_type = Option<u64>, minimum = 1, maximum = 1000))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limit: Option<String>,
+        /// `next_cursor` of the previous page, with the same filters and order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cursor: Option<String>,
+    }
 }
 
-/// Query parameters of `GET /api/v1/events/export`: the filters of [`SearchParams`], the
-/// format, and where to continue.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct ExportParams {
-    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
-    #[cfg_attr(
-        feature = "openapi",
-        param(
-            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
-        )
-    )]
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = r"^(success|failure|pending|unknown)$")
-    )]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
-    /// `jsonl` (the default: one record JSON per line, as search returns them) or `csv`
-    /// (a header row, then one row per record; the columns are in docs/exporting.md).
-    #[cfg_attr(feature = "openapi", param(pattern = r"^(jsonl|csv)$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
-    /// Continue after this seq: the `seq` of the last line received (a CSV export then has
-    /// no header row).
-    #[cfg_attr(feature = "openapi", param(value_type = Option<u64>))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_seq: Option<String>,
+with_search_filters! {
+    /// Query parameters of `GET /api/v1/events/count`: the filters of [`SearchParams`] plus
+    /// grouping and a histogram.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+    #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+    #[serde(deny_unknown_fields)]
+    pub struct CountParams {
+        /// `type`, `category`, `outcome` or `actor`.
+        #[cfg_attr(
+            feature = "openapi",
+            param(pattern = r"^(type|category|outcome|actor)$")
+        )]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub group_by: Option<String>,
+        /// Histogram bucket width: a number and a unit, `s`, `m`, `h` or `d` (like `15m`).
+        #[cfg_attr(feature = "openapi", param(pattern = r"^[1-9][0-9]{0,6}[smhd]$"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub interval: Option<String>,
+    }
 }
 
-/// Query parameters of `GET /api/v1/log/export`: with any of the filters of
-/// [`SearchParams`], the bundle holds only the matching records, each with its inclusion
-/// proof.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct BundleParams {
-    /// Event types, comma-separated: exact (`user.login`) or a prefix (`user.*`).
-    #[cfg_attr(
-        feature = "openapi",
-        param(
-            pattern = r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?(,[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)*)?$"
-        )
-    )]
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[cfg_attr(feature = "openapi", param(pattern = r"^[0-9]{1,20}$"))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = r"^(success|failure|pending|unknown)$")
-    )]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[cfg_attr(feature = "openapi", param(format = DateTime))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
+with_search_filters! {
+    /// Query parameters of `GET /api/v1/events/export`: the filters of [`SearchParams`], the
+    /// format, and where to continue.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+    #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+    #[serde(deny_unknown_fields)]
+    pub struct ExportParams {
+        /// `jsonl` (the default: one record JSON per line, as search returns them) or `csv`
+        /// (a header row, then one row per record; the columns are in docs/exporting.md).
+        #[cfg_attr(feature = "openapi", param(pattern = r"^(jsonl|csv)$"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub format: Option<String>,
+        /// Continue after this seq: the `seq` of the last line received (a CSV export then has
+        /// no header row).
+        #[cfg_attr(feature = "openapi", param(value_type = Option<u64>))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub after_seq: Option<String>,
+    }
+}
+
+with_search_filters! {
+    /// Query parameters of `GET /api/v1/log/export`: with any of the filters of
+    /// [`SearchParams`], the bundle holds only the matching records, each with its inclusion
+    /// proof.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+    #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+    #[serde(deny_unknown_fields)]
+    pub struct BundleParams {
+    }
 }
 
 /// Query parameters of `POST /api/v1/events`.

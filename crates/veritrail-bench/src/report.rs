@@ -24,6 +24,10 @@ const SEARCH: [(&str, Option<f64>); 5] = [
 const RATIO_BAR: f64 = 3.0;
 /// The Activity page's bar: server time p95, in ms, of every page kind.
 const ACTIVITY_BAR_MS: f64 = 150.0;
+/// Export phases: key, bar in events/s for the whole log.
+const EXPORTS: [(&str, f64); 2] = [("export_jsonl", 150_000.0), ("export_csv", 150_000.0)];
+/// The 1% slice's bar: time to its first record, p99, in ms.
+const SLICE_FIRST_BAR_MS: f64 = 50.0;
 
 pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut by_system: BTreeMap<String, BTreeMap<String, PhaseResult>> = BTreeMap::new();
@@ -179,6 +183,59 @@ pub(crate) fn print(files: &[PathBuf]) -> anyhow::Result<()> {
                 ),
                 server[1] < ACTIVITY_BAR_MS && r.errors == 0,
             ));
+        }
+    }
+
+    if EXPORTS.iter().any(|(key, _)| vt.contains_key(*key)) || vt.contains_key("export_slice_first")
+    {
+        out.push_str("\nExports (veritrail over HTTP, one connection):\n\n| export | events | s | events/s | first record p50 / p99 ms | notes | bar |\n| --- | ---: | ---: | ---: | --- | --- | --- |\n");
+        for (key, bar) in EXPORTS {
+            if let Some(r) = vt.get(key) {
+                let ok = r.events_per_s() >= bar;
+                let line = verdict(
+                    &format!(
+                        "{}: {} events/s (bar >= {})",
+                        r.name,
+                        thousands(r.events_per_s()),
+                        thousands(bar)
+                    ),
+                    ok,
+                );
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} | {} | - | {} | {} |",
+                    r.name,
+                    thousands(r.events as f64),
+                    r.secs,
+                    thousands(r.events_per_s()),
+                    r.note,
+                    line
+                );
+                verdicts.push(line);
+            }
+        }
+        if let Some(r) = vt.get("export_slice_first") {
+            let ok = r.p99_ms <= SLICE_FIRST_BAR_MS;
+            let line = verdict(
+                &format!(
+                    "{}: p99 {:.1} ms (bar <= {SLICE_FIRST_BAR_MS} ms)",
+                    r.name, r.p99_ms
+                ),
+                ok,
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {} | {:.1} / {:.1} | {} | {} |",
+                r.name,
+                thousands(r.events as f64),
+                r.secs,
+                thousands(r.events_per_s()),
+                r.p50_ms,
+                r.p99_ms,
+                r.note,
+                line
+            );
+            verdicts.push(line);
         }
     }
 

@@ -666,7 +666,21 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let leaf = merkle::leaf_hash(&bytes);
+        let leaf = self.check_record(&bytes, &parsed, expected, at);
+        Some(Step::Leaf(seq, leaf))
+    }
+
+    /// Checks a record's bytes against its line: its leaf hash, its tenant, its seq, and the
+    /// line's JSON (the record is decoded strictly when asked, or when there is JSON to
+    /// compare). Returns the leaf hash of the bytes.
+    fn check_record(
+        &mut self,
+        bytes: &[u8],
+        parsed: &ExportLine,
+        expected: &Expected,
+        at: (Option<u64>, Option<u64>),
+    ) -> merkle::Hash {
+        let leaf = merkle::leaf_hash(bytes);
         if BASE64.encode(leaf) != parsed.leaf_hash {
             self.fault(
                 ExportFaultKind::LeafHashMismatch,
@@ -679,19 +693,6 @@ impl Checker<'_> {
                 ),
             );
         }
-        self.check_record(&bytes, &parsed, expected, at);
-        Some(Step::Leaf(seq, leaf))
-    }
-
-    /// Checks a record's bytes against its line: its tenant, its seq, and the line's JSON
-    /// (the record is decoded strictly when asked, or when there is JSON to compare).
-    fn check_record(
-        &mut self,
-        bytes: &[u8],
-        parsed: &ExportLine,
-        expected: &Expected,
-        at: (Option<u64>, Option<u64>),
-    ) {
         let header = if self.options.decode_records || parsed.json.is_some() {
             Record::decode(bytes).map(|record| {
                 let json_matches = parsed
@@ -741,6 +742,7 @@ impl Checker<'_> {
                 err.to_string(),
             ),
         }
+        leaf
     }
 
     /// Checks every line of a filtered bundle: rising seqs inside the signed tree, each
@@ -821,20 +823,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            let leaf = merkle::leaf_hash(&bytes);
-            if BASE64.encode(leaf) != parsed.leaf_hash {
-                self.fault(
-                    ExportFaultKind::LeafHashMismatch,
-                    at.0,
-                    at.1,
-                    format!(
-                        "the line's leaf hash is {:?}, the record's bytes hash to {:?}",
-                        parsed.leaf_hash,
-                        BASE64.encode(leaf)
-                    ),
-                );
-            }
-            self.check_record(&bytes, &parsed, expected, at);
+            let leaf = self.check_record(&bytes, &parsed, expected, at);
             let Some(checkpoint) = &expected.checkpoint else {
                 continue;
             };

@@ -13,7 +13,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use veritrail_core::event::TenantId;
@@ -57,13 +58,20 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The headers that go with a download's body: its encoding, and that it varies by it.
-pub fn encoding_headers(gzip: bool) -> Vec<(header::HeaderName, HeaderValue)> {
-    let mut headers = vec![(header::VARY, HeaderValue::from_static("accept-encoding"))];
-    if gzip {
-        headers.push((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+/// The 200 answer of a download: `body` as `content_type`, saved by a browser as
+/// `file_name`, with its encoding and that it varies by it.
+pub fn response(content_type: &'static str, file_name: &str, body: Body, gzip: bool) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    headers
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
 }
 
 /// A download of `tenant`'s data for the key hashed `key_hash`: `first`, then every chunk
@@ -233,10 +241,10 @@ impl Format {
     }
 
     /// The file name a browser saves it as.
-    pub fn content_disposition(self) -> &'static str {
+    pub fn file_name(self) -> &'static str {
         match self {
-            Self::Jsonl => "attachment; filename=\"veritrail-events.jsonl\"",
-            Self::Csv => "attachment; filename=\"veritrail-events.csv\"",
+            Self::Jsonl => "veritrail-events.jsonl",
+            Self::Csv => "veritrail-events.csv",
         }
     }
 

@@ -405,17 +405,8 @@ pub async fn export(
         chunks,
         gzip,
     );
-    let mut response = (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, format.content_type()),
-            (header::CONTENT_DISPOSITION, format.content_disposition()),
-        ],
-        body,
-    )
-        .into_response();
+    let mut response = export::response(format.content_type(), format.file_name(), body, gzip);
     let response_headers = response.headers_mut();
-    response_headers.extend(export::encoding_headers(gzip));
     response_headers.insert("veritrail-indexed-size", indexed_size.into());
     response_headers.insert("veritrail-log-size", log_size.into());
     Ok(response)

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use veritrail_api::{
     BundleParams, ConsistencyProofBody, ErrorBody, ExportHeader, ExportLine, InclusionProofBody,
@@ -253,22 +253,12 @@ pub async fn export(
         };
         export::download(state, tenant, key_hash, permit, first, bundle, gzip)
     };
-    let mut response = (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"veritrail-export.ndjson\"",
-            ),
-        ],
+    Ok(export::response(
+        "application/x-ndjson",
+        "veritrail-export.ndjson",
         body,
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .extend(export::encoding_headers(gzip));
-    Ok(response)
+        gzip,
+    ))
 }
 
 /// The lines of a filtered bundle: the matching kept records below `below`, each with its
