@@ -881,9 +881,10 @@ with_search_filters! {
     #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
     #[serde(deny_unknown_fields)]
     pub struct ExportParams {
-        /// `jsonl` (the default: one record JSON per line, as search returns them) or `csv`
-        /// (a header row, then one row per record; the columns are in docs/exporting.md).
-        #[cfg_attr(feature = "openapi", param(pattern = r"^(jsonl|csv)$"))]
+        /// `jsonl` (the default: one record JSON per line, as search returns them), `csv`
+        /// (a header row, then one row per record; the columns are in docs/exporting.md) or
+        /// `ocsf` (one OCSF 1.x event per line, of the class the catalog maps the type to).
+        #[cfg_attr(feature = "openapi", param(pattern = r"^(jsonl|csv|ocsf)$"))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub format: Option<String>,
         /// Continue after this seq: the `seq` of the last line received (a CSV export then has

@@ -32,16 +32,18 @@ pub enum RowFormat {
     Jsonl,
     /// CSV: a row ends at a newline outside a quoted cell; its first cell is the seq.
     Csv,
+    /// OCSF events, one a line: the seq is `metadata.sequence`.
+    Ocsf,
 }
 
 impl RowFormat {
     /// The format of `params.format` (`jsonl` when absent).
     #[must_use]
     pub fn of(params: &ExportParams) -> Self {
-        if params.format.as_deref() == Some("csv") {
-            Self::Csv
-        } else {
-            Self::Jsonl
+        match params.format.as_deref() {
+            Some("csv") => Self::Csv,
+            Some("ocsf") => Self::Ocsf,
+            _ => Self::Jsonl,
         }
     }
 }
@@ -122,6 +124,18 @@ fn row_seq(format: RowFormat, row: &[u8]) -> Result<Option<u64>, ClientError> {
             }
             let seq: Seq = serde_json::from_slice(row).map_err(|_| bad())?;
             Ok(Some(seq.seq))
+        }
+        RowFormat::Ocsf => {
+            #[derive(serde::Deserialize)]
+            struct Metadata {
+                sequence: u64,
+            }
+            #[derive(serde::Deserialize)]
+            struct Event {
+                metadata: Metadata,
+            }
+            let event: Event = serde_json::from_slice(row).map_err(|_| bad())?;
+            Ok(Some(event.metadata.sequence))
         }
         RowFormat::Csv => {
             let cell = row.split(|&b| b == b',').next().unwrap_or_default();

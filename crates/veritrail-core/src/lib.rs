@@ -13,6 +13,7 @@
 //! - [`note`]: C2SP `signed-note` signing and verification with Ed25519.
 //! - [`catalog`]: event catalogs (the `veritrail-catalog/v1` document, its checks, the
 //!   summary templates, and a tenant's catalogs applied to an event).
+//! - [`ocsf`]: a record as an OCSF 1.x event of its catalog's class.
 //! - [`webhook`]: Standard Webhooks secrets and signatures, and the notification bodies.
 //! - `json_out`: a record's JSON view written straight into a buffer.
 
@@ -24,5 +25,6 @@ pub mod event;
 mod json_out;
 pub mod merkle;
 pub mod note;
+pub mod ocsf;
 pub mod record;
 pub mod webhook;

@@ -205,6 +205,8 @@ pub enum Format {
     Jsonl,
     /// A header row (when the export starts at the beginning), then one row per record.
     Csv,
+    /// One OCSF event per line ([`veritrail_core::ocsf`]).
+    Ocsf,
 }
 
 impl Format {
@@ -217,9 +219,10 @@ impl Format {
         match value {
             None | Some("jsonl") => Ok(Self::Jsonl),
             Some("csv") => Ok(Self::Csv),
+            Some("ocsf") => Ok(Self::Ocsf),
             Some(other) => Err(ApiError::invalid_parameter(
                 "format",
-                format!("{other:?} is not `jsonl` or `csv`"),
+                format!("{other:?} is not `jsonl`, `csv` or `ocsf`"),
             )),
         }
     }
@@ -229,13 +232,14 @@ impl Format {
         match self {
             Self::Jsonl => "jsonl",
             Self::Csv => "csv",
+            Self::Ocsf => "ocsf",
         }
     }
 
     /// The body's media type.
     pub fn content_type(self) -> &'static str {
         match self {
-            Self::Jsonl => "application/x-ndjson",
+            Self::Jsonl | Self::Ocsf => "application/x-ndjson",
             Self::Csv => "text/csv; charset=utf-8",
         }
     }
@@ -245,6 +249,7 @@ impl Format {
         match self {
             Self::Jsonl => "veritrail-events.jsonl",
             Self::Csv => "veritrail-events.csv",
+            Self::Ocsf => "veritrail-events.ocsf.jsonl",
         }
     }
 
@@ -267,6 +272,8 @@ pub struct EventExport {
     pub tenant: TenantId,
     pub query: Query,
     pub format: Format,
+    /// The tenant's catalogs, for the OCSF class of each type (`format` OCSF only).
+    pub catalogs: Option<Arc<veritrail_core::catalog::Catalogs>>,
     /// The next seq it may return.
     pub from: u64,
     /// Records at or above this seq are left out.
@@ -325,6 +332,23 @@ impl EventExport {
                 out.push(b'\n');
             }
             Format::Csv => record.write_csv_row(out),
+            Format::Ocsf => {
+                let event_type = record.event().event_type().as_str();
+                let mapping = self
+                    .catalogs
+                    .as_ref()
+                    .and_then(|catalogs| catalogs.lookup(event_type))
+                    .and_then(|(_, entry)| entry.effective_ocsf())
+                    .or_else(|| veritrail_core::catalog::default_ocsf(event_type));
+                let event = veritrail_core::ocsf::to_ocsf(
+                    record,
+                    mapping.as_ref(),
+                    env!("CARGO_PKG_VERSION"),
+                );
+                // Writing a `Value` into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, &event);
+                out.push(b'\n');
+            }
         }
     }
 }

@@ -329,14 +329,14 @@ pub async fn count(
         .await
 }
 
-/// Export a tenant's matching events as JSON Lines or CSV.
+/// Export a tenant's matching events as JSON Lines, CSV or OCSF.
 #[utoipa::path(
     get,
     path = "/api/v1/events/export",
     tag = "events",
     params(ExportParams),
     responses(
-        (status = 200, description = "The matching records in seq order, streamed: `application/x-ndjson` (one record JSON per line, as search returns them) or `text/csv` (a header row unless `after_seq` is given, then the columns of docs/exporting.md). Gzip-compressed when `Accept-Encoding` allows it. The export holds exactly the matching records below `Veritrail-Indexed-Size` (a header): what paging through search with the same filters returns below that seq. A transfer that ends early was cut (continue with `after_seq`). The export is itself an audit event (`veritrail.events.exported`).", body = String, content_type = "application/x-ndjson"),
+        (status = 200, description = "The matching records in seq order, streamed: `application/x-ndjson` (one record JSON per line, as search returns them; with `format=ocsf` one OCSF 1.8 event per line, the record in `unmapped`) or `text/csv` (a header row unless `after_seq` is given, then the columns of docs/exporting.md). Gzip-compressed when `Accept-Encoding` allows it. The export holds exactly the matching records below `Veritrail-Indexed-Size` (a header): what paging through search with the same filters returns below that seq. A transfer that ends early was cut (continue with `after_seq`). The export is itself an audit event (`veritrail.events.exported`).", body = String, content_type = "application/x-ndjson"),
         (status = 400, description = "An invalid filter, format or `after_seq` (`invalid_parameter`).", body = ErrorBody),
         (status = 401, description = "No key, or an unknown or revoked one.", body = ErrorBody),
         (status = 403, description = "A publisher or server-admin key.", body = ErrorBody),
@@ -359,7 +359,8 @@ pub async fn export(
         .after_seq
         .as_deref()
         .map(|text| {
-            text.parse::<u64>().map_err(|_| {
+            // A seq is at most i64::MAX (the spec's int64).
+            text.parse::<u64>().ok().filter(|&seq| i64::try_from(seq).is_ok()).ok_or_else(|| {
                 ApiError::invalid_parameter(
                     "after_seq",
                     format!(
@@ -388,10 +389,14 @@ pub async fn export(
     )
     .await?;
     let gzip = export::accepts_gzip(&headers);
+    let catalogs = (format == Format::Ocsf)
+        .then(|| state.catalogs().effective(state.control(), &tenant))
+        .transpose()?;
     let chunks = EventExport {
         tenant: tenant.clone(),
         query,
         format,
+        catalogs,
         from: after_seq.map_or(0, |seq| seq.saturating_add(1)),
         below: indexed_size,
     };

@@ -550,6 +550,7 @@ async fn readers_export_publishers_do_not_bad_parameters_are_named_and_each_expo
         ("format=xlsx", "format"),
         ("after_seq=-1", "after_seq"),
         ("after_seq=x", "after_seq"),
+        ("after_seq=9223372036854775808", "after_seq"),
         ("type=bad%20type", "type"),
         ("from=yesterday", "from"),
         ("outcome=maybe", "outcome"),
@@ -751,5 +752,212 @@ async fn bundles_carry_each_records_json_and_a_filtered_one_verifies_by_its_proo
         audited.json()["events"][0]["details"]["filters"],
         "type=user.*&outcome=failure"
     );
+    server.stop().await;
+}
+
+/// Runs tests/ocsf/validate.py on OCSF events: whether they all pass, and its report.
+fn ocsf_check(python: &str, events: &[u8]) -> (bool, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocsf");
+    let mut child = Command::new(python)
+        .arg(dir.join("validate.py"))
+        .arg(dir.join("ocsf-schema-1.8.0.json.gz"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = events.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let output = child.wait_with_output().expect("validate.py");
+    writer.join().expect("writer").expect("write");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), report)
+}
+
+/// A value of a `details` field's type, for an event that must carry it.
+fn value_of_type(field_type: &str) -> Value {
+    match field_type {
+        "integer" => json!(7),
+        "number" => json!(2.5),
+        "boolean" => json!(true),
+        "object" => json!({"k": "v"}),
+        "array" => json!(["a"]),
+        _ => json!("text"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_type_of_the_shared_catalogs_exports_as_an_ocsf_event_of_its_class() {
+    let server = TestServer::start().await;
+    server.tenant(T).await;
+    let owner = server.client(&server.key(T, Role::Owner).await);
+    let publisher = server.client(&server.key(T, Role::Publisher).await);
+    let viewer = server.client(&server.key(T, Role::Viewer).await);
+    let viewer_key = server.key(T, Role::Viewer).await;
+    let shared: Vec<String> = owner
+        .shared_catalogs()
+        .await
+        .expect("shared")
+        .catalogs
+        .into_iter()
+        .map(|catalog| catalog.id)
+        .filter(|id| id != "veritrail")
+        .collect();
+    assert_eq!(shared.len(), 5, "{shared:?}");
+    owner
+        .put_catalog_settings(&veritrail_api::CatalogSettingsBody {
+            policy: "strict".into(),
+            adopted: shared.clone(),
+        })
+        .await
+        .expect("adopted");
+    // One event of every type of the five catalogs, with what each entry requires.
+    let mut events = Vec::new();
+    let mut classes = std::collections::BTreeMap::new();
+    for id in &shared {
+        let document = server
+            .get(&format!("/api/v1/catalog/shared/{id}"), Some(&viewer_key))
+            .await
+            .json();
+        for entry in document["events"].as_array().expect("events") {
+            let event_type = entry["type"].as_str().expect("type").to_owned();
+            if classes.contains_key(&event_type) {
+                continue;
+            }
+            let mut details = Map::new();
+            for field in entry["details"].as_array().into_iter().flatten() {
+                if field["required"] == true {
+                    details.insert(
+                        field["name"].as_str().expect("name").to_owned(),
+                        value_of_type(field["type"].as_str().unwrap_or("string")),
+                    );
+                }
+            }
+            let ocsf = &entry["ocsf"];
+            classes.insert(event_type.clone(), ocsf.clone());
+            events.push(event(
+                &format!("ocsf-{}", events.len()),
+                &event_type,
+                json!({
+                    "actor": {"id": "u_1", "name": "Ada", "email": "ada@example.com", "ip": "203.0.113.9",
+                              "user_agent": "curl/8"},
+                    "targets": [{"type": "user", "id": "u_2", "name": "Grace"}, {"type": "group", "id": "g_1", "name": "Admins"}],
+                    "source": {"service": "console"},
+                    "details": details,
+                }),
+            ));
+        }
+    }
+    assert!(events.len() >= 100, "{} types", events.len());
+    for chunk in events.chunks(500) {
+        publisher
+            .send(chunk, IngestOptions::default())
+            .await
+            .expect("every type is accepted under the strict policy");
+    }
+    wait_indexed(&viewer, 0).await;
+    let (records, _) = export_jsonl(
+        &viewer,
+        &ExportParams {
+            q: None,
+            id: None,
+            ..ExportParams::default()
+        },
+    )
+    .await;
+    let mut body = Vec::new();
+    let mut progress = Progress::default();
+    viewer
+        .export_events(
+            &ExportParams {
+                format: Some("ocsf".into()),
+                ..ExportParams::default()
+            },
+            &mut body,
+            &mut progress,
+            |_| {},
+        )
+        .await
+        .expect("ocsf");
+    let ocsf: Vec<Value> = std::str::from_utf8(&body)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    let by_seq: std::collections::BTreeMap<u64, &Value> = records
+        .iter()
+        .map(|r| (r["seq"].as_u64().expect("seq"), r))
+        .collect();
+    let mut seen_classes = std::collections::BTreeSet::new();
+    for event in &ocsf {
+        let seq = event["metadata"]["sequence"].as_u64().expect("sequence");
+        let record = by_seq[&seq];
+        assert_eq!(&event["unmapped"], record, "the original event, whole");
+        let class_uid = event["class_uid"].as_u64().expect("class_uid");
+        let activity_id = event["activity_id"].as_u64().expect("activity_id");
+        assert_eq!(event["type_uid"], class_uid * 100 + activity_id);
+        assert_eq!(event["category_uid"], class_uid / 1000);
+        assert!(event["time"].is_i64() && event["metadata"]["version"] == "1.8.0");
+        assert_eq!(event["metadata"]["product"]["name"], "veritrail");
+        let event_type = record["type"].as_str().expect("type");
+        if let Some(mapping) = classes.get(event_type).filter(|m| !m.is_null()) {
+            // The catalog's own mapping wins.
+            assert_eq!(event["class_uid"], mapping["class_uid"], "{event_type}");
+            assert_eq!(event["activity_id"], mapping["activity_id"], "{event_type}");
+        }
+        let ours = record["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("ocsf-"));
+        if ours {
+            match class_uid {
+                3001 | 3002 | 3005 => assert_eq!(event["user"]["uid"], "u_2", "{event_type}"),
+                3006 => assert_eq!(event["group"]["uid"], "g_1", "{event_type}"),
+                6003 => assert_eq!(event["api"]["operation"], event_type),
+                _ => {}
+            }
+            assert_eq!(event["actor"]["user"]["uid"], "u_1");
+            if class_uid / 1000 == 3 {
+                assert_eq!(event["src_endpoint"]["ip"], "203.0.113.9");
+            }
+        }
+        assert_eq!(
+            event["status_id"],
+            match record["outcome"].as_str() {
+                Some("success") => 1,
+                Some("failure") => 2,
+                _ => 0,
+            }
+        );
+        seen_classes.insert(class_uid);
+    }
+    assert_eq!(ocsf.len(), records.len());
+    // The official schema, by a checker of its own (tests/ocsf/validate.py): every event
+    // passes; one with a required attribute taken out does not (the check can fail).
+    if let Some(python) = python() {
+        let (ok, report) = ocsf_check(&python, &body);
+        assert!(ok, "{report}");
+        assert!(
+            report.contains(&format!("\"events\": {}", ocsf.len())),
+            "{report}"
+        );
+        let mut broken = ocsf.clone();
+        let login = broken
+            .iter_mut()
+            .find(|event| event["class_uid"] == 3002)
+            .expect("a login");
+        login.as_object_mut().expect("object").remove("user");
+        let text: String = broken.iter().map(|e| e.to_string() + "\n").collect();
+        let (ok, report) = ocsf_check(&python, text.as_bytes());
+        assert!(
+            !ok && report.contains("user: required, missing"),
+            "{report}"
+        );
+    }
+    // The five catalogs reach the classes the defaults name, and others of their own.
+    for class in [3001, 3002, 6003] {
+        assert!(seen_classes.contains(&class), "{seen_classes:?}");
+    }
     server.stop().await;
 }

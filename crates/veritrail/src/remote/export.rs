@@ -77,7 +77,7 @@ async fn download_export(
 /// Attempts in a row that may end without a new row before the export gives up.
 const EXPORT_ATTEMPTS: u32 = 5;
 
-/// `veritrail export --format jsonl|csv`: downloads the matching events to `OUT.partial`,
+/// `veritrail export --format jsonl|csv|ocsf`: downloads the matching events to `OUT.partial`,
 /// continuing after the last whole row when the connection is cut, and renames it to `path`
 /// once complete. With `resume`, an earlier `OUT.partial` is continued instead of replaced.
 pub(super) async fn export_events(

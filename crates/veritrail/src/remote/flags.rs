@@ -169,9 +169,9 @@ pub(crate) enum RemoteCommand {
         /// Where to write the export.
         #[arg(long)]
         out: PathBuf,
-        /// `bundle` (the whole log, verifiable offline), `jsonl` or `csv` (the events
+        /// `bundle` (the log, verifiable offline), `jsonl`, `csv` or `ocsf` (the events
         /// matching the filters).
-        #[arg(long, default_value = "bundle", value_parser = ["bundle", "jsonl", "csv"])]
+        #[arg(long, default_value = "bundle", value_parser = ["bundle", "jsonl", "csv", "ocsf"])]
         format: String,
         #[command(flatten)]
         filters: Filters,

@@ -47,7 +47,7 @@ pub(super) fn search_params(
     })
 }
 
-/// The query of `export --format jsonl|csv`.
+/// The query of `export --format jsonl|csv|ocsf`.
 pub(super) fn export_params(filters: Filters, format: String) -> ExportParams {
     with_filters!(ExportParams, filters, { format: Some(format), after_seq: None })
 }

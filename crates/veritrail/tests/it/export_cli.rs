@@ -126,6 +126,27 @@ async fn export_writes_the_matching_events_and_resumes_an_interrupted_download()
     assert_eq!(summary["events"], want);
     assert_eq!(summary["last_seq"], lines.last().unwrap()["seq"]);
 
+    // OCSF: one event a line, its seq in metadata.sequence; logins are Authentication.
+    let ocsf_path = dir.path().join("logins.ocsf.jsonl");
+    crate::succeeded(&run(&[
+        "export",
+        "--format",
+        "ocsf",
+        "--type",
+        "user.login",
+        "--out",
+        ocsf_path.to_str().unwrap(),
+    ]));
+    let ocsf: Vec<serde_json::Value> = std::fs::read_to_string(&ocsf_path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(ocsf.len(), 1200);
+    assert!(ocsf.iter().all(|event| event["class_uid"] == 3002
+        && event["unmapped"]["type"] == "user.login"
+        && event["metadata"]["sequence"] == event["unmapped"]["seq"]));
+
     // A filtered bundle: the matching records, each proven in the signed tree, verified
     // against the pinned key.
     let key = server
