@@ -456,6 +456,9 @@ pub struct LogKeyBody {
 /// checks it offline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A verifier reads what it checks, nothing else: an unknown (or damaged) field name is a
+// fault, never a readable part that was not checked.
+#[serde(deny_unknown_fields)]
 pub struct ExportHeader {
     /// Always [`ExportHeader::FORMAT`].
     pub format: String,
@@ -483,6 +486,7 @@ impl ExportHeader {
 /// hash and the seq of the record that reports its removal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ExportLine {
     pub seq: u64,
     /// base64 of `SHA-256(0x00 || record)`; empty on a prefix line.

@@ -685,3 +685,13 @@ fn a_filtered_bundle_with_a_wrong_proof_a_swap_or_a_forged_record_fails() {
     let lines = filtered_bundle(13, &[2]);
     assert!(!verify_with(&text(&lines), &other_signer().verifier()).is_ok());
 }
+
+#[test]
+fn a_damaged_field_name_is_a_malformed_line_not_an_unchecked_part() {
+    // A byte changed in the name of `json` would otherwise leave a readable field that no
+    // check covers.
+    let mut lines = bundle(N_RECORDS);
+    lines[2] = lines[2].replacen("\"json\"", "\"jAon\"", 1);
+    let report = verify_with(&text(&lines), &signer().verifier());
+    assert_eq!(kinds(&report)[0], (ExportFaultKind::MalformedLine, Some(1)));
+}
