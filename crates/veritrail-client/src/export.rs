@@ -521,14 +521,7 @@ impl Checker<'_> {
         first: bool,
         at: (Option<u64>, Option<u64>),
     ) -> Option<Step> {
-        let hashes: Option<Vec<merkle::Hash>> = parsed
-            .subtree_hashes
-            .iter()
-            .map(|hash| {
-                let hash = BASE64.decode(hash.as_bytes()).ok()?;
-                merkle::Hash::try_from(hash.as_slice()).ok()
-            })
-            .collect();
+        let hashes = decode_hashes(&parsed.subtree_hashes);
         let prefix = hashes.and_then(|hashes| Frontier::from_parts(below, hashes).ok());
         if !first || parsed.seq != 0 || below == 0 {
             let problem = "a prefix line is the first line, seq 0, and stands for records";
@@ -827,15 +820,7 @@ impl Checker<'_> {
             let Some(checkpoint) = &expected.checkpoint else {
                 continue;
             };
-            let proof: Option<Vec<merkle::Hash>> = parsed
-                .proof
-                .iter()
-                .map(|hash| {
-                    let hash = BASE64.decode(hash.as_bytes()).ok()?;
-                    merkle::Hash::try_from(hash.as_slice()).ok()
-                })
-                .collect();
-            let verified = proof
+            let verified = decode_hashes(&parsed.proof)
                 .ok_or_else(|| "a proof hash is not base64 of 32 bytes".to_owned())
                 .and_then(|proof| {
                     merkle::verify_inclusion(
@@ -860,6 +845,17 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Hashes given as base64 text; `None` when one is not base64 of 32 bytes.
+fn decode_hashes(hashes: &[String]) -> Option<Vec<merkle::Hash>> {
+    hashes
+        .iter()
+        .map(|hash| {
+            let hash = BASE64.decode(hash.as_bytes()).ok()?;
+            merkle::Hash::try_from(hash.as_slice()).ok()
+        })
+        .collect()
 }
 
 /// What a line adds to the tree.

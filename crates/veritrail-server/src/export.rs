@@ -311,7 +311,9 @@ impl Chunks for EventExport {
             }
         } else {
             for seq in next_matches(state, &self.tenant, &self.query, &mut self.from, self.below)? {
-                if let Some(record) = kept_indexed_record(ledger, &self.tenant, seq)? {
+                if let Some(record) =
+                    crate::records::kept_indexed_record(ledger, &self.tenant, seq)?
+                {
                     self.write(&record, &mut out);
                     written += 1;
                 }
@@ -389,22 +391,6 @@ pub fn next_matches(
         *from = below;
     }
     Ok(seqs)
-}
-
-/// The record at `seq`, which the search index returned; `None` when it was removed since
-/// it was indexed (the index drops it soon after), as a search page leaves it out.
-fn kept_indexed_record(
-    ledger: &Arc<veritrail_ledger::Ledger>,
-    tenant: &TenantId,
-    seq: u64,
-) -> Result<Option<veritrail_core::record::Record>, ApiError> {
-    match ledger.kept_record(tenant, seq)? {
-        Some(record) => Ok(Some(record)),
-        None if ledger.removed_by(tenant, seq).is_some() => Ok(None),
-        None => Err(ApiError::internal(format!(
-            "seq {seq} is indexed but not in the log"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -81,16 +81,31 @@ pub fn write_indexed_record(
     seq: u64,
     out: &mut Vec<u8>,
 ) -> Result<bool, ApiError> {
-    let Some(record) = ledger.kept_record(tenant, seq)? else {
-        if ledger.removed_by(tenant, seq).is_some() {
-            return Ok(false);
-        }
-        return Err(ApiError::internal(format!(
-            "seq {seq} is indexed but not in the log"
-        )));
+    let Some(record) = kept_indexed_record(ledger, tenant, seq)? else {
+        return Ok(false);
     };
     record.write_json(out);
     Ok(true)
+}
+
+/// The record at `seq`, which the search index returned; `None` when it was removed since
+/// it was indexed (the index drops it soon after), as search pages leave it out.
+///
+/// # Errors
+///
+/// The ledger's; `internal` when the index has a seq the log does not.
+pub fn kept_indexed_record(
+    ledger: &veritrail_ledger::Ledger,
+    tenant: &TenantId,
+    seq: u64,
+) -> Result<Option<veritrail_core::record::Record>, ApiError> {
+    match ledger.kept_record(tenant, seq)? {
+        Some(record) => Ok(Some(record)),
+        None if ledger.removed_by(tenant, seq).is_some() => Ok(None),
+        None => Err(ApiError::internal(format!(
+            "seq {seq} is indexed but not in the log"
+        ))),
+    }
 }
 
 /// A read's failure as the API answers it: a removed record is 410 with when and why, read

@@ -211,25 +211,31 @@ fn python_reads_csv(python: &str, csv: &[u8]) -> Vec<Map<String, Value>> {
     let script = "import csv, io, json, sys\n\
                   text = io.TextIOWrapper(sys.stdin.buffer, encoding='utf-8', newline='')\n\
                   json.dump(list(csv.DictReader(text, strict=True)), sys.stdout)\n";
+    let output = run_python(python, &["-c".as_ref(), script.as_ref()], csv);
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("python's JSON")
+}
+
+/// Runs `python ARGS` with `input` on its standard input; what it printed and how it ended.
+fn run_python(python: &str, args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::Output {
     let mut child = Command::new(python)
-        .args(["-c", script])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("python");
     let mut stdin = child.stdin.take().expect("stdin");
-    let input = csv.to_vec();
+    let input = input.to_vec();
+    // Written from another thread: python may print before it has read everything.
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
+    let output = child.wait_with_output().expect("python");
     writer.join().expect("writer").expect("write");
-    assert!(child.wait().expect("wait").success(), "python failed");
-    serde_json::from_str(&out).expect("python's JSON")
+    output
 }
 
 /// The record JSON a CSV row stands for: the columns put back in their places, the
@@ -758,19 +764,11 @@ async fn bundles_carry_each_records_json_and_a_filtered_one_verifies_by_its_proo
 /// Runs tests/ocsf/validate.py on OCSF events: whether they all pass, and its report.
 fn ocsf_check(python: &str, events: &[u8]) -> (bool, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocsf");
-    let mut child = Command::new(python)
-        .arg(dir.join("validate.py"))
-        .arg(dir.join("ocsf-schema-1.8.0.json.gz"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = events.to_vec();
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
-    let output = child.wait_with_output().expect("validate.py");
-    writer.join().expect("writer").expect("write");
+    let (script, schema) = (
+        dir.join("validate.py"),
+        dir.join("ocsf-schema-1.8.0.json.gz"),
+    );
+    let output = run_python(python, &[script.as_os_str(), schema.as_os_str()], events);
     let report = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     (output.status.success(), report)

@@ -101,10 +101,9 @@ pub(super) async fn export_events(
     if resume {
         // The whole rows already there, and the seq of the last: the rest is cut off.
         let mut rows = Rows::new(format);
-        let mut reader = BufReader::with_capacity(1 << 20, &file);
         let mut buf = vec![0; 1 << 20];
         loop {
-            let n = std::io::Read::read(&mut reader, &mut buf)
+            let n = std::io::Read::read(&mut &file, &mut buf)
                 .with_context(|| format!("cannot read {}", partial.display()))?;
             if n == 0 {
                 break;
